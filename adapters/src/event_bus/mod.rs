@@ -1,0 +1,1 @@
+//! Event bus adapters: in-process and Redis Streams.

@@ -1,0 +1,13 @@
+//! Backends of agent-runtime, each implementing port traits from `ports`.
+//!
+//! No driver type (diesel, redis, opendal) and no driver error leaves this crate: every
+//! failure is translated into the port's own error enum.
+
+pub mod event_bus;
+pub mod sql;
+pub mod state_store;
+
+/// Boxes any error as a port error source.
+pub(crate) fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> ports::BoxError {
+    Box::new(e)
+}

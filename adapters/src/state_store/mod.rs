@@ -1,0 +1,1 @@
+//! State store adapters on opendal: local filesystem, S3, memory.

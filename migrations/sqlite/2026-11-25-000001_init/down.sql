@@ -1,0 +1,4 @@
+DROP TABLE mailbox;
+DROP TABLE sessions;
+DROP TABLE conversations;
+DROP TABLE presets;

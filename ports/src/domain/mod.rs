@@ -1,0 +1,21 @@
+//! Domain types shared by the core, the adapters and the API layer.
+
+mod conversation;
+mod event;
+mod input;
+mod mailbox;
+mod message;
+mod preset;
+mod session;
+mod state;
+mod time;
+
+pub use conversation::*;
+pub use event::*;
+pub use input::*;
+pub use mailbox::*;
+pub use message::*;
+pub use preset::*;
+pub use session::*;
+pub use state::*;
+pub use time::*;

@@ -1,0 +1,221 @@
+//! Agent presets: the stored, secret-free recipe for an agent (spec 02).
+
+use serde::{Deserialize, Serialize};
+
+use super::Timestamp;
+
+/// An agent preset as stored in SQL. Holds no secrets: credentials come from the environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preset {
+    /// Slug, primary key.
+    pub preset_id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub model: ModelSettings,
+    /// A minijinja template rendered at run start.
+    #[serde(default)]
+    pub system_prompt: String,
+    #[serde(default)]
+    pub toolsets: Vec<ToolsetSpec>,
+    #[serde(default)]
+    pub environment: EnvironmentSpec,
+    #[serde(default)]
+    pub subagents: SubagentSpec,
+    #[serde(default)]
+    pub tool_config: ToolConfig,
+    #[serde(default)]
+    pub is_default: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Which model to call and how.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ModelSettings {
+    /// `provider:model`, `gateway@provider:model` or a built-in `test:` model.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+}
+
+/// One toolset switched on or off, minus some of its tools.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolsetSpec {
+    pub toolset_name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub exclude_tools: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Where the shell runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShellMode {
+    #[default]
+    Local,
+    Docker,
+}
+
+/// The agent's environment: shell mode and the paths it may touch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentSpec {
+    #[serde(default)]
+    pub shell_mode: ShellMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_workdir: Option<String>,
+    #[serde(default = "dot")]
+    pub default_path: String,
+    #[serde(default)]
+    pub allowed_paths: Vec<String>,
+    /// Names of service environment variables the shell may see besides PATH, HOME, LANG.
+    #[serde(default)]
+    pub env_allow: Vec<String>,
+}
+
+fn dot() -> String {
+    ".".to_owned()
+}
+
+impl Default for EnvironmentSpec {
+    fn default() -> Self {
+        Self {
+            shell_mode: ShellMode::Local,
+            container_id: None,
+            container_workdir: None,
+            default_path: dot(),
+            allowed_paths: Vec::new(),
+            env_allow: Vec::new(),
+        }
+    }
+}
+
+/// Subagents this preset may call.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SubagentSpec {
+    #[serde(default)]
+    pub include_builtin: bool,
+    #[serde(default)]
+    pub async_enabled: bool,
+    #[serde(default)]
+    pub refs: Vec<SubagentRef>,
+}
+
+/// A named subagent backed by another preset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubagentRef {
+    pub preset_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instruction: Option<String>,
+}
+
+/// Per-tool behaviour.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ToolConfig {
+    /// Tools whose calls wait for a human's approval (spec 05).
+    #[serde(default)]
+    pub require_approval: Vec<String>,
+}
+
+/// A partial update: `None` leaves the field unchanged.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PresetPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub model: Option<ModelSettings>,
+    pub system_prompt: Option<String>,
+    pub toolsets: Option<Vec<ToolsetSpec>>,
+    pub environment: Option<EnvironmentSpec>,
+    pub subagents: Option<SubagentSpec>,
+    pub tool_config: Option<ToolConfig>,
+    pub is_default: Option<bool>,
+}
+
+impl PresetPatch {
+    /// Applies the patch, leaving absent fields as they were. `updated_at` is the caller's.
+    pub fn apply(self, preset: &mut Preset) {
+        let Self {
+            name,
+            description,
+            model,
+            system_prompt,
+            toolsets,
+            environment,
+            subagents,
+            tool_config,
+            is_default,
+        } = self;
+        if let Some(v) = name {
+            preset.name = v;
+        }
+        if let Some(v) = description {
+            preset.description = v;
+        }
+        if let Some(v) = model {
+            preset.model = v;
+        }
+        if let Some(v) = system_prompt {
+            preset.system_prompt = v;
+        }
+        if let Some(v) = toolsets {
+            preset.toolsets = v;
+        }
+        if let Some(v) = environment {
+            preset.environment = v;
+        }
+        if let Some(v) = subagents {
+            preset.subagents = v;
+        }
+        if let Some(v) = tool_config {
+            preset.tool_config = v;
+        }
+        if let Some(v) = is_default {
+            preset.is_default = v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_changes_only_given_fields() {
+        let now = crate::now();
+        let mut p = Preset {
+            preset_id: "p".into(),
+            name: "old".into(),
+            description: Some("d".into()),
+            model: ModelSettings { name: "test:echo".into(), ..Default::default() },
+            system_prompt: "s".into(),
+            toolsets: vec![],
+            environment: EnvironmentSpec::default(),
+            subagents: SubagentSpec::default(),
+            tool_config: ToolConfig::default(),
+            is_default: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let before = p.clone();
+        PresetPatch { name: Some("new".into()), description: Some(None), ..Default::default() }
+            .apply(&mut p);
+        assert_eq!(p.name, "new");
+        assert_eq!(p.description, None);
+        assert_eq!(p.model, before.model);
+        assert_eq!(p.system_prompt, before.system_prompt);
+    }
+}

@@ -1,0 +1,24 @@
+//! The vocabulary of agent-runtime and the ports through which its core talks to the world.
+//!
+//! Nothing here performs I/O: domain types are plain serde data, and each port is an
+//! `async_trait` whose doc comments state its contract. Adapters live in the `adapters`
+//! crate; the contract suite in `adapters/tests/contract` checks every sentence of those
+//! docs against every adapter. With the `mock` feature every port gets a mockall mock so
+//! the core can be unit-tested with no database, bus, network or shell.
+
+pub mod domain;
+pub mod event_bus;
+pub mod model_provider;
+pub mod shell;
+pub mod state_store;
+pub mod storage;
+
+pub use domain::*;
+pub use event_bus::{EventBus, EventBusError, StreamKey};
+pub use model_provider::{ModelDelta, ModelError, ModelProvider, ModelRequest, ModelStream};
+pub use shell::{Shell, ShellError, ShellOutput, ShellRequest};
+pub use state_store::{StateStore, StateStoreError};
+pub use storage::{ConversationRepo, MailboxRepo, PresetRepo, SessionRepo, StorageError};
+
+/// Boxed error source carried by port errors; keeps driver types out of the signatures.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

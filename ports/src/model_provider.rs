@@ -1,0 +1,80 @@
+//! One streamed model request: our messages and tool schemas in, normalized deltas out.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+use crate::{ModelMessage, ToolSchema, Usage};
+
+/// Everything one model request needs; credentials are the adapter's business.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRequest {
+    /// The model part of the name (after `provider:`).
+    pub model: String,
+    pub system: String,
+    pub messages: Vec<ModelMessage>,
+    pub tools: Vec<ToolSchema>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+}
+
+/// A normalized piece of a streamed response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelDelta {
+    Text(String),
+    Thinking(String),
+    /// Signature closing a thinking block (Anthropic), to replay verbatim.
+    ThinkingSignature(String),
+    RedactedThinking(String),
+    /// A new tool call at `index`; its arguments follow as fragments.
+    ToolCallStart { index: u32, id: String, name: String },
+    ToolCallArgs { index: u32, fragment: String },
+    Usage(Usage),
+    /// The response ended normally.
+    Finish { reason: String },
+}
+
+/// The stream of one response. It ends after `Finish`, or with an error.
+pub type ModelStream = BoxStream<'static, Result<ModelDelta, ModelError>>;
+
+/// Provider failures, carrying what the retry policy needs.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    #[error("rate limited")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("context too long: {0}")]
+    ContextTooLong(String),
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    #[error("provider error {status}: {message}")]
+    Server { status: u16, message: String },
+    #[error("request rejected {status}: {message}")]
+    InvalidRequest { status: u16, message: String },
+    #[error("network error: {0}")]
+    Network(String),
+    /// The stream ended before the response was complete.
+    #[error("stream cut: {0}")]
+    StreamCut(String),
+    #[error("unknown model: {0}")]
+    UnknownModel(String),
+}
+
+impl ModelError {
+    /// Whether the request may be retried as a whole (nothing was emitted yet).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. } | Self::Server { .. } | Self::Network(_)
+        )
+    }
+}
+
+/// A model provider (OpenAI-compatible, Anthropic, the built-in test models).
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait ModelProvider: Send + Sync {
+    /// Starts one request. Errors before the first delta come from this call; errors after
+    /// it arrive in the stream. Dropping the stream MUST abort the request.
+    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError>;
+}

@@ -1,0 +1,49 @@
+//! Large immutable blobs per session: `state.json` and `display_messages.json` (spec 01).
+
+use async_trait::async_trait;
+
+use crate::{BoxError, DisplayMessage, SessionState};
+
+/// Errors of the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StateStoreError {
+    #[error("not found")]
+    NotFound,
+    /// The stored bytes do not decode.
+    #[error("corrupt state: {0}")]
+    Corrupt(#[source] BoxError),
+    #[error("state store unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+}
+
+/// Session snapshots. Keys are `sessions/{session_id}/state.json` and
+/// `sessions/{session_id}/display_messages.json` under the store's root.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Writes state.json. All-or-nothing: a concurrent or later reader sees either the
+    /// previous content (or nothing) or the whole new document, never a part.
+    async fn save_state(&self, session_id: &str, state: &SessionState)
+    -> Result<(), StateStoreError>;
+
+    /// # Errors
+    /// `NotFound` when the session has no state.
+    async fn load_state(&self, session_id: &str) -> Result<SessionState, StateStoreError>;
+
+    /// Writes display_messages.json, all-or-nothing like `save_state`.
+    async fn save_display_messages(
+        &self,
+        session_id: &str,
+        messages: &[DisplayMessage],
+    ) -> Result<(), StateStoreError>;
+
+    /// # Errors
+    /// `NotFound` when the session has none.
+    async fn load_display_messages(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<DisplayMessage>, StateStoreError>;
+
+    /// `Ok` when the store can be read and written.
+    async fn health(&self) -> Result<(), StateStoreError>;
+}

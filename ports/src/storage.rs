@@ -1,0 +1,194 @@
+//! Durable, queryable metadata: presets, conversations, the session index and the mailbox.
+//!
+//! One trait per aggregate. Each method is one atomic unit: it either fully happens or
+//! leaves nothing behind, and no transaction handle crosses the port.
+
+use async_trait::async_trait;
+
+use crate::{
+    BoxError, Conversation, ConversationPatch, ConversationStatus, MailboxMessage, Page, Preset,
+    SessionOutcome, SessionRecord, SessionType, Timestamp,
+};
+
+/// Errors of every storage port, sorted by what the caller decides.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The addressed row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A row with this id already exists.
+    #[error("already exists")]
+    AlreadyExists,
+    /// The preset is still referenced (an active conversation's default, or a running session).
+    #[error("preset is in use")]
+    PresetInUse,
+    /// The conversation already has a running agent session, `session_id`.
+    #[error("conversation is busy with session {session_id}")]
+    ConversationBusy { session_id: String },
+    /// The row is not in a state that allows the change (e.g. finishing a finished session).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The backend cannot be reached; retrying later may succeed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// Anything else, including stored data that no longer decodes.
+    #[error("storage error: {0}")]
+    Other(#[source] BoxError),
+}
+
+/// Agent presets.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait PresetRepo: Send + Sync {
+    /// Inserts a preset.
+    /// When `preset.is_default`, every other preset MUST lose the flag in the same unit, so
+    /// at most one default exists at any time.
+    /// # Errors
+    /// `AlreadyExists` when the id is taken.
+    async fn create_preset(&self, preset: &Preset) -> Result<(), StorageError>;
+
+    /// Replaces a stored preset wholesale (same default rule as `create_preset`).
+    /// `created_at` MUST stay as stored.
+    /// # Errors
+    /// `NotFound` when no such preset exists.
+    async fn update_preset(&self, preset: &Preset) -> Result<(), StorageError>;
+
+    /// # Errors
+    /// `NotFound` when no such preset exists.
+    async fn get_preset(&self, preset_id: &str) -> Result<Preset, StorageError>;
+
+    /// All presets ordered by `preset_id`.
+    async fn list_presets(&self) -> Result<Vec<Preset>, StorageError>;
+
+    /// The default preset, if one is marked.
+    async fn default_preset(&self) -> Result<Option<Preset>, StorageError>;
+
+    /// Deletes a preset unless an active conversation has it as default or a running
+    /// (`created`) session uses it; the check and the delete are one unit.
+    /// # Errors
+    /// `NotFound`, or `PresetInUse`.
+    async fn delete_preset(&self, preset_id: &str) -> Result<(), StorageError>;
+
+    /// True when the table holds no preset at all (first start).
+    async fn presets_empty(&self) -> Result<bool, StorageError>;
+
+    /// Reaches the database: `Ok` when a round trip succeeds.
+    async fn health(&self) -> Result<(), StorageError>;
+}
+
+/// Conversations.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait ConversationRepo: Send + Sync {
+    /// # Errors
+    /// `NotFound`.
+    async fn get_conversation(&self, conversation_id: &str) -> Result<Conversation, StorageError>;
+
+    /// Conversations newest activity first (ties broken by id, descending), optionally only
+    /// those with `status`.
+    async fn list_conversations(
+        &self,
+        status: Option<ConversationStatus>,
+        page: Page,
+    ) -> Result<Vec<Conversation>, StorageError>;
+
+    /// Applies a patch and sets `updated_at = at`; returns the updated row.
+    /// # Errors
+    /// `NotFound`.
+    async fn update_conversation(
+        &self,
+        conversation_id: &str,
+        patch: &ConversationPatch,
+        at: Timestamp,
+    ) -> Result<Conversation, StorageError>;
+
+    /// Records activity: `updated_at = at` (never moves backwards).
+    /// # Errors
+    /// `NotFound`.
+    async fn touch_conversation(&self, conversation_id: &str, at: Timestamp)
+    -> Result<(), StorageError>;
+}
+
+/// The session index.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait SessionRepo: Send + Sync {
+    /// Inserts a `created` session, and its conversation first when `new_conversation` is
+    /// given (root and fork), in one unit.
+    /// An `agent` session MUST NOT be inserted while another `agent` session of the same
+    /// conversation is `created`; this holds under concurrent calls.
+    /// # Errors
+    /// `ConversationBusy` with the running session's id; `AlreadyExists` for a taken id;
+    /// `NotFound` when continuing a conversation that does not exist.
+    async fn create_session(
+        &self,
+        session: &SessionRecord,
+        new_conversation: Option<Conversation>,
+    ) -> Result<(), StorageError>;
+
+    /// # Errors
+    /// `NotFound`.
+    async fn get_session(&self, session_id: &str) -> Result<SessionRecord, StorageError>;
+
+    /// Moves a `created` session to its final state and touches its conversation, in one unit.
+    /// # Errors
+    /// `NotFound`; `Conflict` when the session is no longer `created`.
+    async fn finish_session(
+        &self,
+        session_id: &str,
+        outcome: &SessionOutcome,
+    ) -> Result<(), StorageError>;
+
+    /// Sessions of a conversation, oldest first, optionally only one type.
+    async fn list_sessions(
+        &self,
+        conversation_id: &str,
+        session_type: Option<SessionType>,
+        page: Page,
+    ) -> Result<Vec<SessionRecord>, StorageError>;
+
+    /// The newest `agent` session of the conversation that is `committed` or
+    /// `awaiting_tool_results` (the parent of a continue).
+    async fn latest_continuable(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Option<SessionRecord>, StorageError>;
+
+    /// The `created` agent session of the conversation, if any.
+    async fn running_agent_session(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Option<SessionRecord>, StorageError>;
+
+    /// Marks every `created` session `failed` with `reason` (startup recovery); returns how many.
+    async fn fail_orphans(&self, reason: &str, at: Timestamp) -> Result<u64, StorageError>;
+}
+
+/// The mailbox of async-subagent outcomes.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait MailboxRepo: Send + Sync {
+    /// # Errors
+    /// `AlreadyExists` for a taken message id.
+    async fn post_message(&self, message: &MailboxMessage) -> Result<(), StorageError>;
+
+    /// All messages of a conversation, oldest first, delivered or not.
+    async fn list_messages(&self, conversation_id: &str)
+    -> Result<Vec<MailboxMessage>, StorageError>;
+
+    /// How many messages wait undelivered.
+    async fn pending_count(&self, conversation_id: &str) -> Result<u64, StorageError>;
+
+    /// Atomically marks every undelivered message of the conversation delivered to
+    /// `session_id` and returns them, oldest first. Concurrent calls never return the same
+    /// message twice.
+    async fn take_undelivered(
+        &self,
+        conversation_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<MailboxMessage>, StorageError>;
+
+    /// Returns messages delivered to `session_id` to the pending state (a continuation that
+    /// could not start); returns how many.
+    async fn release_delivered(&self, session_id: &str) -> Result<u64, StorageError>;
+}
