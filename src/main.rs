@@ -1,1 +1,163 @@
-fn main(){}
+//! The `agent-runtime` command: `serve` (default), `migrate`, `openapi`.
+
+use std::{net::SocketAddr, process::ExitCode};
+
+use agent_runtime::{
+    api, app,
+    config::{Config, LogFormat},
+};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "agent-runtime",
+    version,
+    about = "Runs LLM agents behind one HTTP API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi {
+        /// YAML instead of JSON.
+        #[arg(long)]
+        yaml: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi { yaml }) = cli.command {
+        println!(
+            "{}",
+            if yaml {
+                api::spec_yaml()
+            } else {
+                api::spec_json()
+            }
+        );
+        return ExitCode::SUCCESS;
+    }
+    let config = match load_config() {
+        Ok(config) => config,
+        Err(line) => {
+            eprintln!("configuration error: {line}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Some(Command::Migrate) => {
+                let n = app::migrate(&config).await?;
+                println!("applied {n} migration(s)");
+                Ok(())
+            }
+            _ => serve(config).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The process environment merged over `.env` (the real environment wins).
+fn load_config() -> Result<Config, String> {
+    let mut vars: Vec<(String, String)> = Vec::new();
+    match dotenvy::from_path_iter(".env") {
+        Ok(iter) => {
+            for item in iter {
+                vars.push(item.map_err(|e| format!(".env: {e}"))?);
+            }
+        }
+        Err(e) if e.not_found() => {}
+        Err(e) => return Err(format!(".env: {e}")),
+    }
+    vars.extend(std::env::vars());
+    Config::from_vars(vars).map_err(|e| e.to_string())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,poem=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = app::build(&config).await?;
+    if app.auth_token_generated {
+        tracing::warn!(
+            token = app.auth_token(),
+            "AUTH_TOKEN is not set; generated a token for this run"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.host, config.port)).await?;
+    let addr = listener.local_addr()?;
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, docs = %format!("http://{addr}/docs"), "serving");
+    app::serve(app, listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

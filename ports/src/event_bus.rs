@@ -38,10 +38,10 @@ pub enum EventBusError {
     NotFound,
     /// The bus cannot be reached.
     #[error("event bus unavailable: {0}")]
-    Unavailable(#[source] BoxError),
+    Unavailable(BoxError),
     /// A stored entry does not decode.
     #[error("corrupt event: {0}")]
-    Corrupt(#[source] BoxError),
+    Corrupt(BoxError),
 }
 
 /// Per-session ordered event streams.

@@ -28,11 +28,20 @@ pub enum ModelDelta {
     ThinkingSignature(String),
     RedactedThinking(String),
     /// A new tool call at `index`; its arguments follow as fragments.
-    ToolCallStart { index: u32, id: String, name: String },
-    ToolCallArgs { index: u32, fragment: String },
+    ToolCallStart {
+        index: u32,
+        id: String,
+        name: String,
+    },
+    ToolCallArgs {
+        index: u32,
+        fragment: String,
+    },
     Usage(Usage),
     /// The response ended normally.
-    Finish { reason: String },
+    Finish {
+        reason: String,
+    },
 }
 
 /// The stream of one response. It ends after `Finish`, or with an error.

@@ -38,7 +38,7 @@ pub enum ShellError {
     #[error("could not start command: {0}")]
     Spawn(String),
     #[error("shell error: {0}")]
-    Other(#[source] BoxError),
+    Other(BoxError),
 }
 
 /// Runs commands.

@@ -9,11 +9,14 @@ use crate::{BoxError, DisplayMessage, SessionState};
 pub enum StateStoreError {
     #[error("not found")]
     NotFound,
+    /// The session id cannot name a key safely (path separators, dots, empty).
+    #[error("invalid session id")]
+    InvalidKey,
     /// The stored bytes do not decode.
     #[error("corrupt state: {0}")]
-    Corrupt(#[source] BoxError),
+    Corrupt(BoxError),
     #[error("state store unavailable: {0}")]
-    Unavailable(#[source] BoxError),
+    Unavailable(BoxError),
 }
 
 /// Session snapshots. Keys are `sessions/{session_id}/state.json` and
@@ -23,8 +26,11 @@ pub enum StateStoreError {
 pub trait StateStore: Send + Sync {
     /// Writes state.json. All-or-nothing: a concurrent or later reader sees either the
     /// previous content (or nothing) or the whole new document, never a part.
-    async fn save_state(&self, session_id: &str, state: &SessionState)
-    -> Result<(), StateStoreError>;
+    async fn save_state(
+        &self,
+        session_id: &str,
+        state: &SessionState,
+    ) -> Result<(), StateStoreError>;
 
     /// # Errors
     /// `NotFound` when the session has no state.

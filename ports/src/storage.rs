@@ -30,10 +30,10 @@ pub enum StorageError {
     Conflict(String),
     /// The backend cannot be reached; retrying later may succeed.
     #[error("storage unavailable: {0}")]
-    Unavailable(#[source] BoxError),
+    Unavailable(BoxError),
     /// Anything else, including stored data that no longer decodes.
     #[error("storage error: {0}")]
-    Other(#[source] BoxError),
+    Other(BoxError),
 }
 
 /// Agent presets.
@@ -105,8 +105,11 @@ pub trait ConversationRepo: Send + Sync {
     /// Records activity: `updated_at = at` (never moves backwards).
     /// # Errors
     /// `NotFound`.
-    async fn touch_conversation(&self, conversation_id: &str, at: Timestamp)
-    -> Result<(), StorageError>;
+    async fn touch_conversation(
+        &self,
+        conversation_id: &str,
+        at: Timestamp,
+    ) -> Result<(), StorageError>;
 }
 
 /// The session index.
@@ -173,8 +176,10 @@ pub trait MailboxRepo: Send + Sync {
     async fn post_message(&self, message: &MailboxMessage) -> Result<(), StorageError>;
 
     /// All messages of a conversation, oldest first, delivered or not.
-    async fn list_messages(&self, conversation_id: &str)
-    -> Result<Vec<MailboxMessage>, StorageError>;
+    async fn list_messages(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Vec<MailboxMessage>, StorageError>;
 
     /// How many messages wait undelivered.
     async fn pending_count(&self, conversation_id: &str) -> Result<u64, StorageError>;

@@ -1,1 +1,269 @@
-//! SQL storage.
+//! SQL storage on diesel-async: PostgreSQL (pooled) or embedded SQLite (bundled library).
+//!
+//! Both backends share one `table!` schema and one body per query: [`with_conn!`] expands a
+//! body once per backend, so each copy is type-checked against its own connection type.
+//! SQLite gets a single-connection write pool (writes serialize in-process, so no
+//! `database is locked` between our own statements) and a small read pool (WAL lets reads
+//! run beside the writer).
+
+mod conversations;
+mod mailbox;
+mod presets;
+mod rows;
+mod schema;
+mod sessions;
+
+use std::{path::Path, time::Duration};
+
+use diesel::{SqliteConnection, result::DatabaseErrorKind};
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+    pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, bb8::Pool},
+    sync_connection_wrapper::SyncConnectionWrapper,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures::FutureExt;
+use ports::StorageError;
+
+type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+
+/// Applied to every SQLite connection: WAL for concurrent readers, a busy timeout instead
+/// of immediate `database is locked`, and enforced foreign keys.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+
+/// Which SQL backend a `DATABASE_URL` selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlTarget {
+    Postgres { url: String },
+    Sqlite { path: String },
+}
+
+/// Pool sizes and timeouts.
+#[derive(Debug, Clone)]
+pub struct SqlSettings {
+    /// PostgreSQL pool size.
+    pub pg_pool_size: u32,
+    /// SQLite read pool size (the write pool is always one connection).
+    pub sqlite_read_pool_size: u32,
+    /// How long a request waits for a connection before failing as unavailable.
+    pub connection_timeout: Duration,
+}
+
+impl Default for SqlSettings {
+    fn default() -> Self {
+        Self {
+            pg_pool_size: 16,
+            sqlite_read_pool_size: 4,
+            connection_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub(crate) enum Pools {
+    Pg(Pool<AsyncPgConnection>),
+    Sqlite(SqlitePools),
+}
+
+/// SQLite pools by use; `with_conn!` picks one by field name (`read` or `write`).
+pub(crate) struct SqlitePools {
+    pub(crate) write: Pool<SqliteConn>,
+    pub(crate) read: Pool<SqliteConn>,
+}
+
+/// The storage adapter: implements every storage port on one set of pools.
+pub struct SqlStorage {
+    pools: Pools,
+}
+
+/// Runs `$body` with `$c` bound to a connection of the right backend (`read` or `write`).
+macro_rules! with_conn {
+    ($db:expr, $mode:ident, |$c:ident| $body:expr) => {{
+        match &$db.pools {
+            $crate::sql::Pools::Pg(pool) => {
+                let mut guard = pool.get().await.map_err($crate::sql::pool_err)?;
+                let $c = &mut *guard;
+                $body
+            }
+            $crate::sql::Pools::Sqlite(pools) => {
+                let pool = &pools.$mode;
+                let mut guard = pool.get().await.map_err($crate::sql::pool_err)?;
+                let $c = &mut *guard;
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use with_conn;
+
+impl SqlStorage {
+    /// Builds the pools. Connections are opened lazily, so this succeeds while the server
+    /// is down; [`SqlStorage::migrate`] is the first real contact. For SQLite the parent
+    /// directory of the file is created.
+    pub async fn connect(target: &SqlTarget, settings: &SqlSettings) -> Result<Self, StorageError> {
+        let pools = match target {
+            SqlTarget::Postgres { url } => {
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.clone());
+                Pools::Pg(
+                    Pool::builder()
+                        .max_size(settings.pg_pool_size)
+                        .connection_timeout(settings.connection_timeout)
+                        .build_unchecked(manager),
+                )
+            }
+            SqlTarget::Sqlite { path } => {
+                if let Some(dir) = Path::new(path)
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                {
+                    tokio::fs::create_dir_all(dir)
+                        .await
+                        .map_err(|e| StorageError::Unavailable(Box::new(e)))?;
+                }
+                let pool = |size| {
+                    let mut config = ManagerConfig::<SqliteConn>::default();
+                    config.custom_setup = Box::new(|url| sqlite_setup(url.to_owned()).boxed());
+                    Pool::builder()
+                        .max_size(size)
+                        .connection_timeout(settings.connection_timeout)
+                        .build_unchecked(AsyncDieselConnectionManager::new_with_config(
+                            path.clone(),
+                            config,
+                        ))
+                };
+                Pools::Sqlite(SqlitePools {
+                    write: pool(1),
+                    read: pool(settings.sqlite_read_pool_size.max(1)),
+                })
+            }
+        };
+        Ok(Self { pools })
+    }
+
+    /// Applies the embedded migrations of this backend; returns how many ran.
+    pub async fn migrate(&self) -> Result<usize, StorageError> {
+        match &self.pools {
+            Pools::Pg(pool) => {
+                let conn = pool.dedicated_connection().await.map_err(unavailable)?;
+                run_migrations(conn, PG_MIGRATIONS).await
+            }
+            Pools::Sqlite(pools) => {
+                let conn = pools
+                    .write
+                    .dedicated_connection()
+                    .await
+                    .map_err(unavailable)?;
+                run_migrations(conn, SQLITE_MIGRATIONS).await
+            }
+        }
+    }
+
+    /// One round trip to the database.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        with_conn!(self, read, |c| {
+            diesel::sql_query("SELECT 1")
+                .execute(c)
+                .await
+                .map_err(db_err)?;
+            Ok(())
+        })
+    }
+}
+
+async fn sqlite_setup(url: String) -> diesel::ConnectionResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(&url).await?;
+    conn.batch_execute(SQLITE_PRAGMAS)
+        .await
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+async fn run_migrations<C>(conn: C, migrations: EmbeddedMigrations) -> Result<usize, StorageError>
+where
+    C: AsyncConnection + Send + 'static,
+    AsyncMigrationHarness<C>: MigrationHarness<C::Backend>,
+{
+    // The harness is synchronous and blocks on the runtime internally: keep it off the
+    // async workers.
+    tokio::task::spawn_blocking(move || {
+        let mut harness = AsyncMigrationHarness::new(conn);
+        harness
+            .run_pending_migrations(migrations)
+            .map(|done| done.len())
+            .map_err(StorageError::Other)
+    })
+    .await
+    .map_err(|e| StorageError::Other(Box::new(e)))?
+}
+
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> StorageError {
+    StorageError::Unavailable(Box::new(e))
+}
+
+pub(crate) fn pool_err<E: std::error::Error + Send + Sync + 'static>(
+    e: bb8::RunError<E>,
+) -> StorageError {
+    match e {
+        bb8::RunError::User(e) => unavailable(e),
+        bb8::RunError::TimedOut => {
+            StorageError::Unavailable("timed out waiting for a database connection".into())
+        }
+    }
+}
+
+/// Translates a diesel error; unique violations are left to the caller's context.
+pub(crate) fn db_err(e: diesel::result::Error) -> StorageError {
+    use diesel::result::Error;
+    match e {
+        Error::NotFound => StorageError::NotFound,
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => unavailable(e),
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => StorageError::AlreadyExists,
+        Error::DatabaseError(_, ref info) if is_busy(info.message()) => unavailable(e),
+        Error::BrokenTransactionManager => unavailable(e),
+        other => StorageError::Other(Box::new(other)),
+    }
+}
+
+fn is_busy(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("connection closed")
+}
+
+/// Error type inside transactions: diesel errors and domain outcomes both abort (roll back).
+pub(crate) struct TxError(pub StorageError);
+
+impl From<diesel::result::Error> for TxError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self(db_err(e))
+    }
+}
+
+impl From<StorageError> for TxError {
+    fn from(e: StorageError) -> Self {
+        Self(e)
+    }
+}
+
+/// Backend-specific statements used inside otherwise shared query bodies.
+pub(crate) trait BackendExt {
+    /// Serializes changes of the default preset: PostgreSQL takes a transaction-scoped
+    /// advisory lock; SQLite needs nothing (its write pool is one connection).
+    async fn lock_default_preset(&mut self) -> Result<(), diesel::result::Error>;
+}
+
+impl BackendExt for AsyncPgConnection {
+    async fn lock_default_preset(&mut self) -> Result<(), diesel::result::Error> {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(7243001)")
+            .execute(self)
+            .await
+            .map(|_| ())
+    }
+}
+
+impl BackendExt for SqliteConn {
+    async fn lock_default_preset(&mut self) -> Result<(), diesel::result::Error> {
+        Ok(())
+    }
+}

@@ -1,1 +1,212 @@
-//! State store adapters on opendal: local filesystem, S3, memory.
+//! State store adapter on opendal: local filesystem, S3 or memory behind one `StateStore`.
+//!
+//! Invariant: a document is replaced whole or not at all. The fs backend writes a temp
+//! file under `<root>/.tmp` and renames it over the target (inside the root, so the rename
+//! never crosses filesystems and stays atomic); an S3 PUT and a memory insert replace the
+//! object in one step. Readers hold one open file or one response, so they see one version.
+
+mod keys;
+
+use std::fmt;
+use std::path::Path;
+
+use async_trait::async_trait;
+use opendal::{ErrorKind, Operator, services};
+use ports::{DisplayMessage, SessionState, StateStore, StateStoreError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::boxed;
+
+/// Temp dir of atomic fs writes, relative to the root. Session ids cannot contain dots,
+/// so it never collides with a session key.
+const ATOMIC_WRITE_DIR: &str = ".tmp";
+
+/// Signing region when none is configured; S3-compatible servers (MinIO, moto) accept it.
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// Bytes of the health probe; constant so the read-back check is a plain comparison.
+const PROBE: &[u8] = b"ok";
+
+/// Where an S3 (or S3-compatible) state store lives.
+#[derive(Clone, Default)]
+pub struct S3Settings {
+    /// Full URL such as `http://127.0.0.1:9000`; `None` = AWS for the region.
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    /// Static credentials; when absent opendal's default chain (env, profile, IMDS) is used.
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    /// `None` = `us-east-1`.
+    pub region: Option<String>,
+}
+
+/// Redacts the secret key so settings can be logged.
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "***"))
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
+/// `StateStore` on any opendal operator; the constructors pick the backend.
+#[derive(Clone)]
+pub struct OpendalStateStore {
+    op: Operator,
+}
+
+impl fmt::Debug for OpendalStateStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = self.op.info();
+        f.debug_struct("OpendalStateStore")
+            .field("scheme", &info.scheme())
+            .field("root", &info.root())
+            .field("name", &info.name())
+            .finish()
+    }
+}
+
+impl OpendalStateStore {
+    /// Files under `root` (created if missing), e.g. `./data/sessions/{id}/state.json`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the root is not UTF-8 or cannot be created.
+    pub fn local(root: &Path) -> Result<Self, StateStoreError> {
+        let utf8 = |p: &Path| {
+            p.to_str().map(str::to_owned).ok_or_else(|| {
+                StateStoreError::Unavailable(format!("path is not UTF-8: {}", p.display()).into())
+            })
+        };
+        let builder = services::Fs::default()
+            .root(&utf8(root)?)
+            .atomic_write_dir(&utf8(&root.join(ATOMIC_WRITE_DIR))?);
+        Self::with(builder)
+    }
+
+    /// Objects at the top of `settings.bucket`. No request is sent until first use.
+    ///
+    /// # Errors
+    /// `Unavailable` when opendal rejects the settings (e.g. an empty bucket).
+    pub fn s3(settings: S3Settings) -> Result<Self, StateStoreError> {
+        let mut builder = services::S3::default()
+            .bucket(&settings.bucket)
+            .region(settings.region.as_deref().unwrap_or(DEFAULT_REGION));
+        if let Some(endpoint) = &settings.endpoint {
+            builder = builder.endpoint(endpoint);
+        }
+        if let Some(key) = &settings.access_key {
+            builder = builder.access_key_id(key);
+        }
+        if let Some(secret) = &settings.secret_key {
+            builder = builder.secret_access_key(secret);
+        }
+        Self::with(builder)
+    }
+
+    /// In-process map, lost on exit; for tests and single-process development.
+    ///
+    /// # Errors
+    /// None in practice; the signature matches the other constructors.
+    pub fn memory() -> Result<Self, StateStoreError> {
+        Self::with(services::Memory::default())
+    }
+
+    fn with(builder: impl opendal::Builder) -> Result<Self, StateStoreError> {
+        let op = Operator::new(builder).map_err(unavailable)?;
+        Ok(Self { op })
+    }
+
+    async fn put(&self, key: &str, doc: &impl Serialize) -> Result<(), StateStoreError> {
+        // Encoding fails only for documents that can never be stored; retrying is useless,
+        // so it is `Corrupt`, not `Unavailable`.
+        let bytes = serde_json::to_vec(doc).map_err(|e| StateStoreError::Corrupt(boxed(e)))?;
+        self.write_whole(key, bytes).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<T, StateStoreError> {
+        let buf = self.op.read(key).await.map_err(not_found_or_unavailable)?;
+        serde_json::from_slice(&buf.to_bytes()).map_err(|e| StateStoreError::Corrupt(boxed(e)))
+    }
+
+    /// One write then close; on failure the writer is aborted so the fs temp file does not
+    /// linger (the target was never touched).
+    async fn write_whole(&self, key: &str, bytes: Vec<u8>) -> Result<(), StateStoreError> {
+        let mut w = self.op.writer(key).await.map_err(unavailable)?;
+        let written = match w.write(bytes).await {
+            Ok(()) => w.close().await.map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            if let Err(abort) = w.abort().await {
+                tracing::debug!(key, error = %abort, "state store: abort after failed write");
+            }
+            return Err(unavailable(e));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StateStore for OpendalStateStore {
+    async fn save_state(
+        &self,
+        session_id: &str,
+        state: &SessionState,
+    ) -> Result<(), StateStoreError> {
+        self.put(&keys::state(session_id)?, state).await
+    }
+
+    async fn load_state(&self, session_id: &str) -> Result<SessionState, StateStoreError> {
+        self.get(&keys::state(session_id)?).await
+    }
+
+    async fn save_display_messages(
+        &self,
+        session_id: &str,
+        messages: &[DisplayMessage],
+    ) -> Result<(), StateStoreError> {
+        self.put(&keys::display_messages(session_id)?, &messages)
+            .await
+    }
+
+    async fn load_display_messages(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<DisplayMessage>, StateStoreError> {
+        self.get(&keys::display_messages(session_id)?).await
+    }
+
+    /// Writes, reads back and deletes a probe, so both directions are proven.
+    async fn health(&self) -> Result<(), StateStoreError> {
+        let key = keys::health_probe();
+        self.write_whole(&key, PROBE.to_vec()).await?;
+        let read = self.op.read(&key).await.map_err(unavailable);
+        // Delete before judging the read, so a failed check leaves no probe behind.
+        let deleted = self.op.delete(&key).await.map_err(unavailable);
+        if read?.to_bytes() != PROBE {
+            return Err(StateStoreError::Unavailable(
+                "health probe read back different bytes".into(),
+            ));
+        }
+        deleted
+    }
+}
+
+/// For reads: a missing object is `NotFound`. Only reads use it, since on a write a
+/// "not found" (e.g. a missing S3 bucket) means the store is unusable, not the session.
+fn not_found_or_unavailable(e: opendal::Error) -> StateStoreError {
+    if e.kind() == ErrorKind::NotFound {
+        StateStoreError::NotFound
+    } else {
+        unavailable(e)
+    }
+}
+
+fn unavailable(e: opendal::Error) -> StateStoreError {
+    StateStoreError::Unavailable(boxed(e))
+}

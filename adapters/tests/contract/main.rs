@@ -5,6 +5,8 @@
 //! need a server (PostgreSQL, Redis, S3) print a visible SKIP line when it is unreachable,
 //! and fail instead under `REQUIRE_SERVICES=1` (what `scripts/test.sh` sets).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
 mod event_bus;
 mod state_store;
 mod storage;

@@ -1,1 +1,885 @@
+//! Storage contract: `PresetRepo`, `ConversationRepo`, `SessionRepo`, `MailboxRepo` on
+//! SQLite and PostgreSQL. Cases see only the port traits.
 
+use std::{collections::HashSet, sync::Arc};
+
+use adapters::sql::{SqlSettings, SqlStorage, SqlTarget};
+use chrono::Duration;
+use ports::*;
+
+use crate::support;
+
+/// One migrated, isolated database: a temp SQLite file or a fresh PostgreSQL schema.
+pub struct StorageFixture {
+    storage: Arc<SqlStorage>,
+    _dir: Option<tempfile::TempDir>,
+    _schema: Option<support::PgSchema>,
+}
+
+impl StorageFixture {
+    fn presets(&self) -> &dyn PresetRepo {
+        &*self.storage
+    }
+    fn conversations(&self) -> &dyn ConversationRepo {
+        &*self.storage
+    }
+    fn sessions(&self) -> &dyn SessionRepo {
+        &*self.storage
+    }
+    fn mailbox(&self) -> &dyn MailboxRepo {
+        &*self.storage
+    }
+}
+
+async fn sqlite() -> Option<StorageFixture> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested").join("runtime.db");
+    let target = SqlTarget::Sqlite {
+        path: path.display().to_string(),
+    };
+    let storage = SqlStorage::connect(&target, &SqlSettings::default())
+        .await
+        .unwrap();
+    assert!(
+        storage.migrate().await.unwrap() > 0,
+        "fresh database runs migrations"
+    );
+    assert_eq!(
+        storage.migrate().await.unwrap(),
+        0,
+        "migrations are idempotent"
+    );
+    Some(StorageFixture {
+        storage: Arc::new(storage),
+        _dir: Some(dir),
+        _schema: None,
+    })
+}
+
+async fn postgres() -> Option<StorageFixture> {
+    let schema = support::PgSchema::create("storage").await?;
+    let target = SqlTarget::Postgres {
+        url: schema.url.clone(),
+    };
+    let storage = SqlStorage::connect(&target, &SqlSettings::default())
+        .await
+        .unwrap();
+    assert!(storage.migrate().await.unwrap() > 0);
+    Some(StorageFixture {
+        storage: Arc::new(storage),
+        _dir: None,
+        _schema: Some(schema),
+    })
+}
+
+crate::contract!(storage, [sqlite => sqlite(), postgres => postgres()], [
+    preset_crud_round_trip,
+    at_most_one_default,
+    concurrent_defaults_leave_exactly_one,
+    preset_in_use_blocks_delete,
+    conversation_round_trip_and_patch,
+    conversations_list_newest_first_with_paging,
+    one_running_agent_session_per_conversation,
+    concurrent_inserts_one_wins,
+    finish_session_once,
+    session_lists_and_lookups,
+    orphans_become_failed,
+    mailbox_drain_and_release,
+    concurrent_drains_deliver_each_message_once,
+    create_session_errors,
+    health_answers,
+]);
+
+fn id(prefix: &str) -> String {
+    support::unique(prefix)
+}
+
+fn preset(preset_id: &str, is_default: bool) -> Preset {
+    let now = now();
+    Preset {
+        preset_id: preset_id.to_owned(),
+        name: format!("Preset {preset_id}"),
+        description: Some("for tests".into()),
+        model: ModelSettings {
+            name: "test:echo".into(),
+            context_window: Some(32_000),
+            temperature: Some(0.25),
+            max_tokens: None,
+        },
+        system_prompt: "You are {{ name }}.".into(),
+        toolsets: vec![ToolsetSpec {
+            toolset_name: "core".into(),
+            enabled: true,
+            exclude_tools: vec!["write".into()],
+        }],
+        environment: EnvironmentSpec {
+            allowed_paths: vec!["/tmp".into()],
+            ..EnvironmentSpec::default()
+        },
+        subagents: SubagentSpec {
+            include_builtin: true,
+            async_enabled: false,
+            refs: vec![SubagentRef {
+                preset_id: "helper".into(),
+                name: "helper".into(),
+                description: "helps".into(),
+                instruction: None,
+            }],
+        },
+        tool_config: ToolConfig {
+            require_approval: vec!["shell".into()],
+        },
+        is_default,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn conversation(conversation_id: &str) -> Conversation {
+    let now = now();
+    Conversation {
+        conversation_id: conversation_id.to_owned(),
+        title: None,
+        default_preset_id: None,
+        status: ConversationStatus::Active,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn session(session_id: &str, conversation_id: &str, kind: SessionType) -> SessionRecord {
+    let now = now();
+    SessionRecord {
+        session_id: session_id.to_owned(),
+        parent_session_id: None,
+        conversation_id: conversation_id.to_owned(),
+        session_type: kind,
+        transport: Transport::Sse,
+        spawned_by: None,
+        preset_id: None,
+        status: SessionStatus::Created,
+        run_summary: None,
+        pending_tool_calls: vec![],
+        error: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn outcome(status: SessionStatus) -> SessionOutcome {
+    SessionOutcome {
+        status,
+        run_summary: Some(RunSummary {
+            duration_ms: 1234,
+            usage: Usage {
+                total_tokens: 30,
+                prompt_tokens: 20,
+                completion_tokens: 10,
+                model_requests: 2,
+            },
+        }),
+        pending_tool_calls: vec![],
+        error: None,
+        finished_at: now(),
+    }
+}
+
+/// Creates a root session and its conversation; returns the conversation id.
+async fn root(f: &StorageFixture) -> String {
+    let sid = id("s");
+    f.sessions()
+        .create_session(
+            &session(&sid, &sid, SessionType::Agent),
+            Some(conversation(&sid)),
+        )
+        .await
+        .unwrap();
+    sid
+}
+
+async fn preset_crud_round_trip(f: &StorageFixture) {
+    let repo = f.presets();
+    assert!(repo.presets_empty().await.unwrap());
+    let p = preset(&id("p"), false);
+    repo.create_preset(&p).await.unwrap();
+    assert!(!repo.presets_empty().await.unwrap());
+    assert_eq!(repo.get_preset(&p.preset_id).await.unwrap(), p);
+    assert!(matches!(
+        repo.create_preset(&p).await,
+        Err(StorageError::AlreadyExists)
+    ));
+
+    let mut changed = p.clone();
+    changed.name = "renamed".into();
+    changed.description = None;
+    changed.model.temperature = None;
+    changed.updated_at = p.updated_at + Duration::seconds(5);
+    changed.created_at = p.created_at + Duration::days(1); // must be ignored
+    repo.update_preset(&changed).await.unwrap();
+    let stored = repo.get_preset(&p.preset_id).await.unwrap();
+    assert_eq!(stored.name, "renamed");
+    assert_eq!(stored.description, None);
+    assert_eq!(stored.model.temperature, None);
+    assert_eq!(stored.created_at, p.created_at, "created_at is kept");
+    assert_eq!(stored.updated_at, changed.updated_at);
+
+    let other = preset(&format!("a{}", id("p")), false);
+    repo.create_preset(&other).await.unwrap();
+    let ids: Vec<_> = repo
+        .list_presets()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.preset_id)
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "list is ordered by id");
+    assert_eq!(ids.len(), 2);
+
+    repo.delete_preset(&p.preset_id).await.unwrap();
+    assert!(matches!(
+        repo.get_preset(&p.preset_id).await,
+        Err(StorageError::NotFound)
+    ));
+    assert!(matches!(
+        repo.delete_preset(&p.preset_id).await,
+        Err(StorageError::NotFound)
+    ));
+    assert!(matches!(
+        repo.update_preset(&p).await,
+        Err(StorageError::NotFound)
+    ));
+}
+
+async fn at_most_one_default(f: &StorageFixture) {
+    let repo = f.presets();
+    assert_eq!(repo.default_preset().await.unwrap(), None);
+    let a = preset(&id("a"), true);
+    let b = preset(&id("b"), true);
+    repo.create_preset(&a).await.unwrap();
+    assert_eq!(
+        repo.default_preset().await.unwrap().unwrap().preset_id,
+        a.preset_id
+    );
+    repo.create_preset(&b).await.unwrap();
+    assert_eq!(
+        repo.default_preset().await.unwrap().unwrap().preset_id,
+        b.preset_id
+    );
+    assert!(!repo.get_preset(&a.preset_id).await.unwrap().is_default);
+
+    repo.update_preset(&a).await.unwrap(); // a marked default again
+    let defaults: Vec<_> = repo
+        .list_presets()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.is_default)
+        .collect();
+    assert_eq!(defaults.len(), 1);
+    assert_eq!(defaults[0].preset_id, a.preset_id);
+}
+
+async fn concurrent_defaults_leave_exactly_one(f: &StorageFixture) {
+    let ids: Vec<String> = (0..6).map(|i| id(&format!("d{i}"))).collect();
+    let results = futures::future::join_all(
+        ids.iter()
+            .map(|pid| async move { f.presets().create_preset(&preset(pid, true)).await }),
+    )
+    .await;
+    for r in &results {
+        assert!(r.is_ok(), "every create succeeds: {r:?}");
+    }
+    let defaults: Vec<_> = f
+        .presets()
+        .list_presets()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.is_default)
+        .collect();
+    assert_eq!(defaults.len(), 1, "exactly one default survives");
+}
+
+async fn preset_in_use_blocks_delete(f: &StorageFixture) {
+    let p = preset(&id("inuse"), false);
+    f.presets().create_preset(&p).await.unwrap();
+
+    // An active conversation using it as default blocks the delete; archiving releases it.
+    let conv = root(f).await;
+    f.sessions()
+        .finish_session(&conv, &outcome(SessionStatus::Committed))
+        .await
+        .unwrap();
+    let patch = ConversationPatch {
+        default_preset_id: Some(Some(p.preset_id.clone())),
+        ..Default::default()
+    };
+    f.conversations()
+        .update_conversation(&conv, &patch, now())
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.presets().delete_preset(&p.preset_id).await,
+        Err(StorageError::PresetInUse)
+    ));
+    let archive = ConversationPatch {
+        status: Some(ConversationStatus::Archived),
+        ..Default::default()
+    };
+    f.conversations()
+        .update_conversation(&conv, &archive, now())
+        .await
+        .unwrap();
+
+    // A running session using it blocks the delete until it finishes.
+    let sid = id("s");
+    let mut running = session(&sid, &sid, SessionType::Agent);
+    running.preset_id = Some(p.preset_id.clone());
+    f.sessions()
+        .create_session(&running, Some(conversation(&sid)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.presets().delete_preset(&p.preset_id).await,
+        Err(StorageError::PresetInUse)
+    ));
+    f.sessions()
+        .finish_session(&sid, &outcome(SessionStatus::Committed))
+        .await
+        .unwrap();
+
+    f.presets().delete_preset(&p.preset_id).await.unwrap();
+    assert!(matches!(
+        f.presets().get_preset(&p.preset_id).await,
+        Err(StorageError::NotFound)
+    ));
+}
+
+async fn conversation_round_trip_and_patch(f: &StorageFixture) {
+    let sid = id("s");
+    let mut conv = conversation(&sid);
+    conv.title = Some("first".into());
+    conv.default_preset_id = Some("p1".into());
+    f.sessions()
+        .create_session(&session(&sid, &sid, SessionType::Agent), Some(conv.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.conversations().get_conversation(&sid).await.unwrap(),
+        conv
+    );
+
+    let later = conv.updated_at + Duration::seconds(10);
+    let patch = ConversationPatch {
+        title: Some(Some("second".into())),
+        ..Default::default()
+    };
+    let updated = f
+        .conversations()
+        .update_conversation(&sid, &patch, later)
+        .await
+        .unwrap();
+    assert_eq!(updated.title.as_deref(), Some("second"));
+    assert_eq!(
+        updated.default_preset_id.as_deref(),
+        Some("p1"),
+        "untouched field kept"
+    );
+    assert_eq!(updated.updated_at, later);
+    assert_eq!(
+        f.conversations().get_conversation(&sid).await.unwrap(),
+        updated
+    );
+
+    let clear = ConversationPatch {
+        default_preset_id: Some(None),
+        status: Some(ConversationStatus::Archived),
+        ..Default::default()
+    };
+    let cleared = f
+        .conversations()
+        .update_conversation(&sid, &clear, later)
+        .await
+        .unwrap();
+    assert_eq!(cleared.default_preset_id, None);
+    assert_eq!(cleared.status, ConversationStatus::Archived);
+
+    // touch never moves updated_at backwards
+    f.conversations()
+        .touch_conversation(&sid, conv.created_at)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.conversations()
+            .get_conversation(&sid)
+            .await
+            .unwrap()
+            .updated_at,
+        later
+    );
+    let latest = later + Duration::seconds(1);
+    f.conversations()
+        .touch_conversation(&sid, latest)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.conversations()
+            .get_conversation(&sid)
+            .await
+            .unwrap()
+            .updated_at,
+        latest
+    );
+
+    let missing = id("nope");
+    assert!(matches!(
+        f.conversations().get_conversation(&missing).await,
+        Err(StorageError::NotFound)
+    ));
+    assert!(matches!(
+        f.conversations()
+            .update_conversation(&missing, &patch, later)
+            .await,
+        Err(StorageError::NotFound)
+    ));
+    assert!(matches!(
+        f.conversations().touch_conversation(&missing, later).await,
+        Err(StorageError::NotFound)
+    ));
+}
+
+async fn conversations_list_newest_first_with_paging(f: &StorageFixture) {
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(root(f).await);
+    }
+    // Give them distinct activity times in a known order: ids[i] active at base + i s.
+    let base = now() + Duration::seconds(100);
+    for (i, cid) in ids.iter().enumerate() {
+        f.conversations()
+            .touch_conversation(cid, base + Duration::seconds(i as i64))
+            .await
+            .unwrap();
+    }
+    let archive = ConversationPatch {
+        status: Some(ConversationStatus::Archived),
+        ..Default::default()
+    };
+    f.conversations()
+        .update_conversation(&ids[1], &archive, base)
+        .await
+        .unwrap();
+
+    let all = f
+        .conversations()
+        .list_conversations(None, Page::clamped(100, 0))
+        .await
+        .unwrap();
+    let got: Vec<_> = all.iter().map(|c| c.conversation_id.clone()).collect();
+    let expected: Vec<_> = ids.iter().rev().cloned().collect();
+    assert_eq!(got, expected, "newest activity first");
+
+    let page = f
+        .conversations()
+        .list_conversations(None, Page::clamped(2, 1))
+        .await
+        .unwrap();
+    let got: Vec<_> = page.iter().map(|c| c.conversation_id.clone()).collect();
+    assert_eq!(got, vec![ids[3].clone(), ids[2].clone()]);
+
+    let active = f
+        .conversations()
+        .list_conversations(Some(ConversationStatus::Active), Page::clamped(100, 0))
+        .await
+        .unwrap();
+    assert_eq!(active.len(), 4);
+    assert!(active.iter().all(|c| c.conversation_id != ids[1]));
+    let archived = f
+        .conversations()
+        .list_conversations(Some(ConversationStatus::Archived), Page::clamped(100, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        archived
+            .iter()
+            .map(|c| &c.conversation_id)
+            .collect::<Vec<_>>(),
+        vec![&ids[1]]
+    );
+}
+
+async fn one_running_agent_session_per_conversation(f: &StorageFixture) {
+    let conv = root(f).await;
+    let second = session(&id("s"), &conv, SessionType::Agent);
+    match f.sessions().create_session(&second, None).await {
+        Err(StorageError::ConversationBusy { session_id }) => assert_eq!(session_id, conv),
+        other => panic!("expected busy, got {other:?}"),
+    }
+    // async subagents run beside the agent session
+    let sub = session(&id("sub"), &conv, SessionType::AsyncSubagent);
+    f.sessions().create_session(&sub, None).await.unwrap();
+    let sub2 = session(&id("sub"), &conv, SessionType::AsyncSubagent);
+    f.sessions().create_session(&sub2, None).await.unwrap();
+
+    f.sessions()
+        .finish_session(&conv, &outcome(SessionStatus::Committed))
+        .await
+        .unwrap();
+    f.sessions().create_session(&second, None).await.unwrap();
+    let running = f
+        .sessions()
+        .running_agent_session(&conv)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(running.session_id, second.session_id);
+}
+
+async fn concurrent_inserts_one_wins(f: &StorageFixture) {
+    for _ in 0..5 {
+        let conv = root(f).await;
+        f.sessions()
+            .finish_session(&conv, &outcome(SessionStatus::Committed))
+            .await
+            .unwrap();
+        let a = session(&id("a"), &conv, SessionType::Agent);
+        let b = session(&id("b"), &conv, SessionType::Agent);
+        let (ra, rb) = tokio::join!(
+            f.sessions().create_session(&a, None),
+            f.sessions().create_session(&b, None)
+        );
+        let (winner, loser) = match (&ra, &rb) {
+            (Ok(()), Err(e)) => (&a, e),
+            (Err(e), Ok(())) => (&b, e),
+            other => panic!("exactly one insert must win: {other:?}"),
+        };
+        match loser {
+            StorageError::ConversationBusy { session_id } => {
+                assert_eq!(session_id, &winner.session_id)
+            }
+            other => panic!("loser must be told busy: {other:?}"),
+        }
+    }
+}
+
+async fn finish_session_once(f: &StorageFixture) {
+    let conv = root(f).await;
+    let before = f
+        .conversations()
+        .get_conversation(&conv)
+        .await
+        .unwrap()
+        .updated_at;
+    let mut done = outcome(SessionStatus::AwaitingToolResults);
+    done.finished_at = before + Duration::seconds(3);
+    done.pending_tool_calls = vec![PendingToolCall {
+        tool_call_id: "call_1".into(),
+        tool_name: "shell".into(),
+        args: serde_json::json!({"command": "ls"}),
+        kind: PendingKind::Approval,
+    }];
+    f.sessions().finish_session(&conv, &done).await.unwrap();
+
+    let stored = f.sessions().get_session(&conv).await.unwrap();
+    assert_eq!(stored.status, SessionStatus::AwaitingToolResults);
+    assert_eq!(stored.run_summary, done.run_summary);
+    assert_eq!(stored.pending_tool_calls, done.pending_tool_calls);
+    assert_eq!(stored.updated_at, done.finished_at);
+    assert_eq!(
+        f.conversations()
+            .get_conversation(&conv)
+            .await
+            .unwrap()
+            .updated_at,
+        done.finished_at,
+        "finishing touches the conversation"
+    );
+
+    assert!(matches!(
+        f.sessions()
+            .finish_session(&conv, &outcome(SessionStatus::Failed))
+            .await,
+        Err(StorageError::Conflict(_))
+    ));
+    assert!(matches!(
+        f.sessions()
+            .finish_session(&id("nope"), &outcome(SessionStatus::Failed))
+            .await,
+        Err(StorageError::NotFound)
+    ));
+    assert_eq!(
+        f.sessions().get_session(&conv).await.unwrap().status,
+        SessionStatus::AwaitingToolResults
+    );
+
+    let other = root(f).await;
+    let mut failed = outcome(SessionStatus::Failed);
+    failed.error = Some("state write failed".into());
+    failed.run_summary = None;
+    f.sessions().finish_session(&other, &failed).await.unwrap();
+    let stored = f.sessions().get_session(&other).await.unwrap();
+    assert_eq!(stored.error.as_deref(), Some("state write failed"));
+    assert_eq!(stored.run_summary, None);
+}
+
+async fn session_lists_and_lookups(f: &StorageFixture) {
+    let conv = root(f).await;
+    assert_eq!(f.sessions().latest_continuable(&conv).await.unwrap(), None);
+    f.sessions()
+        .finish_session(&conv, &outcome(SessionStatus::Committed))
+        .await
+        .unwrap();
+
+    let mut chain = vec![conv.clone()];
+    let mut t = now();
+    for status in [SessionStatus::Committed, SessionStatus::Failed] {
+        t += Duration::seconds(1);
+        let mut s = session(&id("s"), &conv, SessionType::Agent);
+        s.parent_session_id = chain.last().cloned();
+        s.created_at = t;
+        f.sessions().create_session(&s, None).await.unwrap();
+        f.sessions()
+            .finish_session(&s.session_id, &outcome(status))
+            .await
+            .unwrap();
+        chain.push(s.session_id);
+    }
+    t += Duration::seconds(1);
+    let mut sub = session(&id("sub"), &conv, SessionType::AsyncSubagent);
+    sub.created_at = t;
+    sub.spawned_by = Some(chain[1].clone());
+    f.sessions().create_session(&sub, None).await.unwrap();
+    f.sessions()
+        .finish_session(&sub.session_id, &outcome(SessionStatus::Committed))
+        .await
+        .unwrap();
+
+    let latest = f
+        .sessions()
+        .latest_continuable(&conv)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        latest.session_id, chain[1],
+        "newest committed agent session, not failed, not async"
+    );
+    assert_eq!(latest.parent_session_id.as_deref(), Some(conv.as_str()));
+
+    let all = f
+        .sessions()
+        .list_sessions(&conv, None, Page::clamped(100, 0))
+        .await
+        .unwrap();
+    let ids: Vec<_> = all.iter().map(|s| s.session_id.clone()).collect();
+    let mut expected = chain.clone();
+    expected.push(sub.session_id.clone());
+    assert_eq!(ids, expected, "oldest first");
+    let agents = f
+        .sessions()
+        .list_sessions(&conv, Some(SessionType::Agent), Page::clamped(2, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        agents
+            .iter()
+            .map(|s| s.session_id.clone())
+            .collect::<Vec<_>>(),
+        chain[1..].to_vec()
+    );
+    let subs = f
+        .sessions()
+        .list_sessions(
+            &conv,
+            Some(SessionType::AsyncSubagent),
+            Page::clamped(10, 0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].spawned_by.as_deref(), Some(chain[1].as_str()));
+    assert_eq!(
+        f.sessions().running_agent_session(&conv).await.unwrap(),
+        None
+    );
+    assert!(matches!(
+        f.sessions().get_session(&id("nope")).await,
+        Err(StorageError::NotFound)
+    ));
+}
+
+async fn orphans_become_failed(f: &StorageFixture) {
+    let a = root(f).await;
+    let b = root(f).await;
+    let done = root(f).await;
+    f.sessions()
+        .finish_session(&done, &outcome(SessionStatus::Committed))
+        .await
+        .unwrap();
+    let n = f
+        .sessions()
+        .fail_orphans("process restarted", now())
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    for sid in [&a, &b] {
+        let s = f.sessions().get_session(sid).await.unwrap();
+        assert_eq!(s.status, SessionStatus::Failed);
+        assert_eq!(s.error.as_deref(), Some("process restarted"));
+    }
+    assert_eq!(
+        f.sessions().get_session(&done).await.unwrap().status,
+        SessionStatus::Committed
+    );
+    assert_eq!(f.sessions().fail_orphans("again", now()).await.unwrap(), 0);
+    // the conversation accepts a new run afterwards
+    f.sessions()
+        .create_session(&session(&id("s"), &a, SessionType::Agent), None)
+        .await
+        .unwrap();
+}
+
+fn message(conversation_id: &str, n: i64, source: MailboxSource) -> MailboxMessage {
+    MailboxMessage {
+        message_id: id("m"),
+        conversation_id: conversation_id.to_owned(),
+        source_session_id: id("src"),
+        source_type: source,
+        subagent_name: format!("worker{n}"),
+        created_at: now() + Duration::milliseconds(n),
+        delivered_to: None,
+    }
+}
+
+async fn mailbox_drain_and_release(f: &StorageFixture) {
+    let conv = root(f).await;
+    let other = root(f).await;
+    let msgs: Vec<_> = (0..3)
+        .map(|n| {
+            message(
+                &conv,
+                n,
+                if n == 1 {
+                    MailboxSource::SubagentFailed
+                } else {
+                    MailboxSource::SubagentResult
+                },
+            )
+        })
+        .collect();
+    for m in msgs.iter().rev() {
+        f.mailbox().post_message(m).await.unwrap();
+    }
+    f.mailbox()
+        .post_message(&message(&other, 9, MailboxSource::SubagentResult))
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.mailbox().post_message(&msgs[0]).await,
+        Err(StorageError::AlreadyExists)
+    ));
+
+    assert_eq!(
+        f.mailbox().list_messages(&conv).await.unwrap(),
+        msgs,
+        "oldest first"
+    );
+    assert_eq!(f.mailbox().pending_count(&conv).await.unwrap(), 3);
+
+    let taken = f.mailbox().take_undelivered(&conv, "next").await.unwrap();
+    let expected: Vec<_> = msgs
+        .iter()
+        .cloned()
+        .map(|mut m| {
+            m.delivered_to = Some("next".into());
+            m
+        })
+        .collect();
+    assert_eq!(taken, expected);
+    assert_eq!(f.mailbox().pending_count(&conv).await.unwrap(), 0);
+    assert!(
+        f.mailbox()
+            .take_undelivered(&conv, "again")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        f.mailbox().pending_count(&other).await.unwrap(),
+        1,
+        "other conversations untouched"
+    );
+
+    assert_eq!(f.mailbox().release_delivered("next").await.unwrap(), 3);
+    assert_eq!(f.mailbox().pending_count(&conv).await.unwrap(), 3);
+    assert_eq!(f.mailbox().list_messages(&conv).await.unwrap(), msgs);
+}
+
+async fn concurrent_drains_deliver_each_message_once(f: &StorageFixture) {
+    let conv = root(f).await;
+    let mut posted = HashSet::new();
+    for n in 0..20 {
+        let m = message(&conv, n, MailboxSource::SubagentResult);
+        posted.insert(m.message_id.clone());
+        f.mailbox().post_message(&m).await.unwrap();
+    }
+    let conv_ref = &conv;
+    let drains = futures::future::join_all((0..8).map(|i| async move {
+        f.mailbox()
+            .take_undelivered(conv_ref, &format!("fire{i}"))
+            .await
+    }))
+    .await;
+    let mut seen = HashSet::new();
+    for (i, drain) in drains.into_iter().enumerate() {
+        for m in drain.unwrap() {
+            assert_eq!(m.delivered_to, Some(format!("fire{i}")));
+            assert!(seen.insert(m.message_id), "a message was delivered twice");
+        }
+    }
+    assert_eq!(seen, posted, "every message delivered exactly once");
+    for m in f.mailbox().list_messages(&conv).await.unwrap() {
+        assert!(m.delivered_to.is_some());
+    }
+}
+
+async fn create_session_errors(f: &StorageFixture) {
+    let missing = session(&id("s"), &id("noconv"), SessionType::Agent);
+    assert!(matches!(
+        f.sessions().create_session(&missing, None).await,
+        Err(StorageError::NotFound)
+    ));
+    let conv = root(f).await;
+    // same id again (as a new root) is refused and leaves no trace
+    let dup = session(&conv, &conv, SessionType::Agent);
+    assert!(matches!(
+        f.sessions()
+            .create_session(&dup, Some(conversation(&conv)))
+            .await,
+        Err(StorageError::AlreadyExists)
+    ));
+    let sub = session(&conv, &conv, SessionType::AsyncSubagent);
+    assert!(matches!(
+        f.sessions().create_session(&sub, None).await,
+        Err(StorageError::AlreadyExists)
+    ));
+    // a root whose session insert fails must not leave its conversation behind
+    let fresh = id("c");
+    let clash = session(&conv, &fresh, SessionType::Agent);
+    assert!(
+        f.sessions()
+            .create_session(&clash, Some(conversation(&fresh)))
+            .await
+            .is_err()
+    );
+    assert!(matches!(
+        f.conversations().get_conversation(&fresh).await,
+        Err(StorageError::NotFound)
+    ));
+}
+
+async fn health_answers(f: &StorageFixture) {
+    f.presets().health().await.unwrap();
+}

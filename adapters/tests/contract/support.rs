@@ -20,19 +20,75 @@ pub fn unique(prefix: &str) -> String {
 /// (`None` = skipped); the case receives the fixture's port.
 #[macro_export]
 macro_rules! contract {
-    ($suite:ident, [$($backend:ident => $make:expr),+ $(,)?], [$($case:ident),+ $(,)?]) => {
-        $(
-            mod $backend {
-                #[allow(unused_imports)]
-                use super::*;
-                $(
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    async fn $case() {
-                        let Some(fixture) = $make.await else { return };
-                        super::$case(&fixture).await;
-                    }
-                )+
-            }
-        )+
+    // One backend per step: `$case` is declared once but needed inside every backend's
+    // module, which a single nested repetition cannot express.
+    (@backend $backend:ident, $make:expr, [$($case:ident),+ $(,)?]) => {
+        mod $backend {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(fixture) = $make.await else { return };
+                    super::$case(&fixture).await;
+                }
+            )+
+        }
     };
+    ($suite:ident, [$($backend:ident => $make:expr),+ $(,)?], $cases:tt) => {
+        $( $crate::contract!(@backend $backend, $make, $cases); )+
+    };
+}
+
+/// A PostgreSQL schema of its own for one test, dropped afterwards. The URL pins the
+/// connection's `search_path` to it, so migrations and queries stay inside.
+pub struct PgSchema {
+    pub url: String,
+    name: String,
+    base: String,
+}
+
+impl PgSchema {
+    /// Creates the schema on `TEST_DATABASE_URL` (default: the local server, database
+    /// `test`); `None` (with a SKIP line) when the server cannot be reached.
+    pub async fn create(prefix: &str) -> Option<Self> {
+        let base = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let name = unique(&format!("ct_{prefix}"));
+        if let Err(e) = execute(&base, &format!("CREATE SCHEMA {name}")).await {
+            return skip_or_fail(&format!("postgres ({base})"), &e);
+        }
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
+        Some(Self { url, name, base })
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (base, sql) = (
+            self.base.clone(),
+            format!("DROP SCHEMA {} CASCADE", self.name),
+        );
+        // Drop runs inside the test's runtime: do the async clean-up on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                let _ = rt.block_on(execute(&base, &sql));
+            }
+        })
+        .join();
+    }
+}
+
+async fn execute(url: &str, sql: &str) -> Result<(), String> {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let connect = AsyncPgConnection::establish(url);
+    let mut conn = tokio::time::timeout(std::time::Duration::from_secs(5), connect)
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+    conn.batch_execute(sql).await.map_err(|e| e.to_string())
 }

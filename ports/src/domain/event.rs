@@ -215,7 +215,7 @@ pub struct UsageSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{from_micros, RunSummary};
+    use crate::{RunSummary, from_micros};
 
     fn envelope(payload: EventPayload) -> EventEnvelope {
         EventEnvelope {
@@ -258,7 +258,9 @@ mod tests {
             code: "x".into(),
             message: "y".into(),
         }));
-        let started = envelope(EventPayload::InterruptReceived(InterruptReceived { reason: None }));
+        let started = envelope(EventPayload::InterruptReceived(InterruptReceived {
+            reason: None,
+        }));
         assert!(done.is_terminal() && failed.is_terminal());
         assert!(!started.is_terminal());
         assert_eq!(done.payload.event_type(), "run_completed");

@@ -8,10 +8,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
 pub enum ModelMessage {
-    User { parts: Vec<UserPart> },
-    Assistant { parts: Vec<AssistantPart> },
+    User {
+        parts: Vec<UserPart>,
+    },
+    Assistant {
+        parts: Vec<AssistantPart>,
+    },
     /// Results of the tool calls of the preceding assistant message.
-    Tool { results: Vec<ToolResult> },
+    Tool {
+        results: Vec<ToolResult>,
+    },
 }
 
 /// Content a user (or the runtime on the user's behalf) sends.

@@ -200,7 +200,10 @@ mod tests {
             preset_id: "p".into(),
             name: "old".into(),
             description: Some("d".into()),
-            model: ModelSettings { name: "test:echo".into(), ..Default::default() },
+            model: ModelSettings {
+                name: "test:echo".into(),
+                ..Default::default()
+            },
             system_prompt: "s".into(),
             toolsets: vec![],
             environment: EnvironmentSpec::default(),
@@ -211,8 +214,12 @@ mod tests {
             updated_at: now,
         };
         let before = p.clone();
-        PresetPatch { name: Some("new".into()), description: Some(None), ..Default::default() }
-            .apply(&mut p);
+        PresetPatch {
+            name: Some("new".into()),
+            description: Some(None),
+            ..Default::default()
+        }
+        .apply(&mut p);
         assert_eq!(p.name, "new");
         assert_eq!(p.description, None);
         assert_eq!(p.model, before.model);

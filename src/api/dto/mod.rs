@@ -1,0 +1,4 @@
+//! Wire types of the HTTP API: poem-openapi `Object`s mirroring domain types via `From`,
+//! so the published schema is ours to shape without touching the domain.
+
+pub mod presets;

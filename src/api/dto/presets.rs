@@ -1,0 +1,484 @@
+//! Preset DTOs. Request types make every optional field optional (absent or null);
+//! response types always carry the whole preset.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{Enum, Object, types::MaybeUndefined};
+use ports::{
+    EnvironmentSpec, ModelSettings, Preset, PresetPatch, ShellMode, SubagentRef, SubagentSpec,
+    ToolConfig, ToolsetSpec,
+};
+
+fn yes() -> bool {
+    true
+}
+
+fn dot() -> String {
+    ".".to_owned()
+}
+
+/// Which model a preset calls and with which settings.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "ModelSettings", skip_serializing_if_is_none)]
+pub struct ModelSettingsDto {
+    /// `provider:model`, `gateway@provider:model`, or a built-in `test:` model such as `test:echo`.
+    pub name: String,
+    /// Context window in tokens; compaction starts near 80 % of it.
+    #[oai(nullable)]
+    pub context_window: Option<u32>,
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "2")))]
+    pub temperature: Option<f64>,
+    #[oai(nullable)]
+    pub max_tokens: Option<u32>,
+}
+
+/// A toolset switched on, minus some of its tools.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "Toolset")]
+pub struct ToolsetDto {
+    /// core, filesystem, shell, web, task, context, subagent, media or document.
+    pub toolset_name: String,
+    #[oai(default = "yes")]
+    pub enabled: bool,
+    #[oai(default)]
+    pub exclude_tools: Vec<String>,
+}
+
+/// Where the agent's shell runs.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "ShellMode", rename_all = "snake_case")]
+pub enum ShellModeDto {
+    Local,
+    Docker,
+}
+
+/// The agent's environment: shell mode and the paths it may touch.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "Environment", skip_serializing_if_is_none)]
+pub struct EnvironmentDto {
+    /// `local` (default) or `docker`.
+    pub shell_mode: Option<ShellModeDto>,
+    /// Required in docker mode: the running container to `docker exec` into.
+    #[oai(nullable)]
+    pub container_id: Option<String>,
+    #[oai(nullable)]
+    pub container_workdir: Option<String>,
+    #[oai(default = "dot")]
+    pub default_path: String,
+    #[oai(default)]
+    pub allowed_paths: Vec<String>,
+    /// Service environment variables the shell may see besides PATH, HOME and LANG.
+    #[oai(default)]
+    pub env_allow: Vec<String>,
+}
+
+/// A named subagent backed by another preset.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "SubagentRef", skip_serializing_if_is_none)]
+pub struct SubagentRefDto {
+    pub preset_id: String,
+    pub name: String,
+    #[oai(default)]
+    pub description: String,
+    /// Added to the parent's system prompt.
+    #[oai(nullable)]
+    pub instruction: Option<String>,
+}
+
+/// Subagents a preset may call.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "Subagents")]
+pub struct SubagentsDto {
+    #[oai(default)]
+    pub include_builtin: bool,
+    #[oai(default)]
+    pub async_enabled: bool,
+    #[oai(default)]
+    pub refs: Vec<SubagentRefDto>,
+}
+
+/// Per-tool behaviour.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "ToolConfig")]
+pub struct ToolConfigDto {
+    /// Tools whose calls wait for a human's approval.
+    #[oai(default)]
+    pub require_approval: Vec<String>,
+}
+
+/// An agent preset.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "Preset", skip_serializing_if_is_none)]
+pub struct PresetDto {
+    pub preset_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub model: ModelSettingsDto,
+    /// A minijinja template.
+    pub system_prompt: String,
+    pub toolsets: Vec<ToolsetDto>,
+    pub environment: EnvironmentDto,
+    pub subagents: SubagentsDto,
+    pub tool_config: ToolConfigDto,
+    pub is_default: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Body of `presets_create`: a whole preset; omitted parts take their defaults.
+#[derive(Object, Debug, Clone)]
+#[oai(rename = "PresetCreateRequest")]
+pub struct PresetCreateRequest {
+    /// Slug: a-z, 0-9, '-' and '_'.
+    pub preset_id: String,
+    pub name: String,
+    #[oai(nullable)]
+    pub description: Option<String>,
+    pub model: ModelSettingsDto,
+    #[oai(nullable)]
+    pub system_prompt: Option<String>,
+    #[oai(nullable)]
+    pub toolsets: Option<Vec<ToolsetDto>>,
+    pub environment: Option<EnvironmentDto>,
+    pub subagents: Option<SubagentsDto>,
+    pub tool_config: Option<ToolConfigDto>,
+    #[oai(nullable)]
+    pub is_default: Option<bool>,
+}
+
+/// Body of `presets_update`: only the given fields change; `description: null` clears it.
+#[derive(Object, Debug, Clone, Default)]
+#[oai(rename = "PresetUpdateRequest")]
+pub struct PresetUpdateRequest {
+    #[oai(nullable)]
+    pub name: Option<String>,
+    #[oai(nullable)]
+    pub description: MaybeUndefined<String>,
+    pub model: Option<ModelSettingsDto>,
+    #[oai(nullable)]
+    pub system_prompt: Option<String>,
+    #[oai(nullable)]
+    pub toolsets: Option<Vec<ToolsetDto>>,
+    pub environment: Option<EnvironmentDto>,
+    pub subagents: Option<SubagentsDto>,
+    pub tool_config: Option<ToolConfigDto>,
+    #[oai(nullable)]
+    pub is_default: Option<bool>,
+}
+
+impl From<ModelSettings> for ModelSettingsDto {
+    fn from(m: ModelSettings) -> Self {
+        Self {
+            name: m.name,
+            context_window: m.context_window,
+            temperature: m.temperature,
+            max_tokens: m.max_tokens,
+        }
+    }
+}
+
+impl From<ModelSettingsDto> for ModelSettings {
+    fn from(m: ModelSettingsDto) -> Self {
+        Self {
+            name: m.name,
+            context_window: m.context_window,
+            temperature: m.temperature,
+            max_tokens: m.max_tokens,
+        }
+    }
+}
+
+impl From<ToolsetSpec> for ToolsetDto {
+    fn from(t: ToolsetSpec) -> Self {
+        Self {
+            toolset_name: t.toolset_name,
+            enabled: t.enabled,
+            exclude_tools: t.exclude_tools,
+        }
+    }
+}
+
+impl From<ToolsetDto> for ToolsetSpec {
+    fn from(t: ToolsetDto) -> Self {
+        Self {
+            toolset_name: t.toolset_name,
+            enabled: t.enabled,
+            exclude_tools: t.exclude_tools,
+        }
+    }
+}
+
+impl From<ShellMode> for ShellModeDto {
+    fn from(m: ShellMode) -> Self {
+        match m {
+            ShellMode::Local => Self::Local,
+            ShellMode::Docker => Self::Docker,
+        }
+    }
+}
+
+impl From<ShellModeDto> for ShellMode {
+    fn from(m: ShellModeDto) -> Self {
+        match m {
+            ShellModeDto::Local => Self::Local,
+            ShellModeDto::Docker => Self::Docker,
+        }
+    }
+}
+
+impl From<EnvironmentSpec> for EnvironmentDto {
+    fn from(e: EnvironmentSpec) -> Self {
+        Self {
+            shell_mode: Some(e.shell_mode.into()),
+            container_id: e.container_id,
+            container_workdir: e.container_workdir,
+            default_path: e.default_path,
+            allowed_paths: e.allowed_paths,
+            env_allow: e.env_allow,
+        }
+    }
+}
+
+impl From<EnvironmentDto> for EnvironmentSpec {
+    fn from(e: EnvironmentDto) -> Self {
+        Self {
+            shell_mode: e.shell_mode.map(Into::into).unwrap_or_default(),
+            container_id: e.container_id,
+            container_workdir: e.container_workdir,
+            default_path: e.default_path,
+            allowed_paths: e.allowed_paths,
+            env_allow: e.env_allow,
+        }
+    }
+}
+
+impl From<SubagentRef> for SubagentRefDto {
+    fn from(r: SubagentRef) -> Self {
+        Self {
+            preset_id: r.preset_id,
+            name: r.name,
+            description: r.description,
+            instruction: r.instruction,
+        }
+    }
+}
+
+impl From<SubagentRefDto> for SubagentRef {
+    fn from(r: SubagentRefDto) -> Self {
+        Self {
+            preset_id: r.preset_id,
+            name: r.name,
+            description: r.description,
+            instruction: r.instruction,
+        }
+    }
+}
+
+impl From<SubagentSpec> for SubagentsDto {
+    fn from(s: SubagentSpec) -> Self {
+        Self {
+            include_builtin: s.include_builtin,
+            async_enabled: s.async_enabled,
+            refs: s.refs.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<SubagentsDto> for SubagentSpec {
+    fn from(s: SubagentsDto) -> Self {
+        Self {
+            include_builtin: s.include_builtin,
+            async_enabled: s.async_enabled,
+            refs: s.refs.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<ToolConfig> for ToolConfigDto {
+    fn from(t: ToolConfig) -> Self {
+        Self {
+            require_approval: t.require_approval,
+        }
+    }
+}
+
+impl From<ToolConfigDto> for ToolConfig {
+    fn from(t: ToolConfigDto) -> Self {
+        Self {
+            require_approval: t.require_approval,
+        }
+    }
+}
+
+impl From<Preset> for PresetDto {
+    fn from(p: Preset) -> Self {
+        Self {
+            preset_id: p.preset_id,
+            name: p.name,
+            description: p.description,
+            model: p.model.into(),
+            system_prompt: p.system_prompt,
+            toolsets: p.toolsets.into_iter().map(Into::into).collect(),
+            environment: p.environment.into(),
+            subagents: p.subagents.into(),
+            tool_config: p.tool_config.into(),
+            is_default: p.is_default,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+impl PresetCreateRequest {
+    /// The domain preset; timestamps are placeholders the service overwrites.
+    pub fn into_domain(self) -> Preset {
+        let at = ports::now();
+        Preset {
+            preset_id: self.preset_id,
+            name: self.name,
+            description: self.description,
+            model: self.model.into(),
+            system_prompt: self.system_prompt.unwrap_or_default(),
+            toolsets: self
+                .toolsets
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            environment: self.environment.map(Into::into).unwrap_or_default(),
+            subagents: self.subagents.map(Into::into).unwrap_or_default(),
+            tool_config: self.tool_config.map(Into::into).unwrap_or_default(),
+            is_default: self.is_default.unwrap_or(false),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
+impl From<PresetUpdateRequest> for PresetPatch {
+    fn from(r: PresetUpdateRequest) -> Self {
+        Self {
+            name: r.name,
+            description: match r.description {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(v) => Some(Some(v)),
+            },
+            model: r.model.map(Into::into),
+            system_prompt: r.system_prompt,
+            toolsets: r.toolsets.map(|t| t.into_iter().map(Into::into).collect()),
+            environment: r.environment.map(Into::into),
+            subagents: r.subagents.map(Into::into),
+            tool_config: r.tool_config.map(Into::into),
+            is_default: r.is_default,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::{ParseFromJSON, ToJSON};
+    use ports::*;
+
+    use super::*;
+
+    fn full_preset() -> Preset {
+        let at = from_micros(1_764_000_000_123_456);
+        Preset {
+            preset_id: "p".into(),
+            name: "P".into(),
+            description: Some("d".into()),
+            model: ModelSettings {
+                name: "openai:gpt-4o-mini".into(),
+                context_window: Some(128_000),
+                temperature: Some(0.5),
+                max_tokens: Some(1000),
+            },
+            system_prompt: "hi {{ cwd }}".into(),
+            toolsets: vec![ToolsetSpec {
+                toolset_name: "core".into(),
+                enabled: false,
+                exclude_tools: vec!["grep".into()],
+            }],
+            environment: EnvironmentSpec {
+                shell_mode: ShellMode::Docker,
+                container_id: Some("c".into()),
+                container_workdir: Some("/w".into()),
+                default_path: "/srv".into(),
+                allowed_paths: vec!["/tmp".into()],
+                env_allow: vec!["TZ".into()],
+            },
+            subagents: SubagentSpec {
+                include_builtin: true,
+                async_enabled: true,
+                refs: vec![SubagentRef {
+                    preset_id: "q".into(),
+                    name: "q".into(),
+                    description: "qq".into(),
+                    instruction: Some("ask q".into()),
+                }],
+            },
+            tool_config: ToolConfig {
+                require_approval: vec!["shell".into()],
+            },
+            is_default: true,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// Normalizes timestamps, which both sides render as RFC 3339 but may spell differently.
+    fn normalized(mut v: serde_json::Value) -> serde_json::Value {
+        for key in ["created_at", "updated_at"] {
+            if let Some(s) = v.get(key).and_then(|s| s.as_str()) {
+                let t: DateTime<Utc> = s.parse().unwrap();
+                v[key] = serde_json::json!(t.timestamp_micros());
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn preset_dto_serialises_like_the_domain_type() {
+        for preset in [full_preset(), {
+            let mut p = full_preset();
+            p.description = None;
+            p.model = ModelSettings {
+                name: "test:echo".into(),
+                ..Default::default()
+            };
+            p.environment = EnvironmentSpec::default();
+            p.subagents.refs[0].instruction = None;
+            p
+        }] {
+            let domain = serde_json::to_value(&preset).unwrap();
+            let dto = PresetDto::from(preset).to_json().unwrap();
+            assert_eq!(normalized(dto), normalized(domain));
+        }
+    }
+
+    #[test]
+    fn create_request_fills_defaults_like_the_domain_type() {
+        let body = serde_json::json!({"preset_id": "p", "name": "P", "model": {"name": "test:echo"},
+            "environment": {}, "toolsets": [{"toolset_name": "core"}]});
+        let req = PresetCreateRequest::parse_from_json(Some(body.clone())).unwrap();
+        let from_dto = req.into_domain();
+        let mut with_times = body;
+        with_times["created_at"] = serde_json::json!(from_dto.created_at);
+        with_times["updated_at"] = serde_json::json!(from_dto.updated_at);
+        let from_serde: Preset = serde_json::from_value(with_times).unwrap();
+        assert_eq!(from_dto, from_serde);
+    }
+
+    #[test]
+    fn update_request_tells_null_from_absent() {
+        let clear =
+            PresetUpdateRequest::parse_from_json(Some(serde_json::json!({"description": null})))
+                .unwrap();
+        assert_eq!(PresetPatch::from(clear).description, Some(None));
+        let keep =
+            PresetUpdateRequest::parse_from_json(Some(serde_json::json!({"name": "n"}))).unwrap();
+        let patch = PresetPatch::from(keep);
+        assert_eq!(patch.description, None);
+        assert_eq!(patch.name.as_deref(), Some("n"));
+    }
+}

@@ -1,0 +1,160 @@
+//! The one error shape of the API (spec 06): `{"error": code, "message": text, "details"?}`.
+//! Use-case errors map to codes with exhaustive matches; framework errors are mapped by the
+//! middleware in `middleware.rs`.
+
+use poem_openapi::{ApiResponse, Object, payload::Json};
+
+use crate::core::{preset_validation::FieldError, presets::PresetError};
+
+/// One broken rule of a `validation_failed` error.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "FieldError")]
+pub struct FieldErrorDto {
+    /// Path of the field, e.g. `toolsets[0].toolset_name`.
+    pub field: String,
+    pub message: String,
+}
+
+/// Extra, code-specific information.
+#[derive(Object, Debug, Clone, PartialEq, Default)]
+#[oai(rename = "ErrorDetails", skip_serializing_if_is_none)]
+pub struct ErrorDetails {
+    /// `validation_failed`: every broken rule.
+    pub fields: Option<Vec<FieldErrorDto>>,
+}
+
+/// Every non-2xx body.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "ApiError", skip_serializing_if_is_none)]
+pub struct ApiError {
+    /// A stable snake_case code, e.g. `not_found`, `validation_failed`.
+    pub error: String,
+    /// Human-readable explanation.
+    pub message: String,
+    pub details: Option<ErrorDetails>,
+}
+
+impl ApiError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            error: code.to_owned(),
+            message: message.into(),
+            details: None,
+        }
+    }
+}
+
+/// The error statuses every operation may return.
+#[derive(ApiResponse, Debug)]
+pub enum ErrorResponse {
+    /// `invalid_body` or `invalid_parameter`.
+    #[oai(status = 400)]
+    BadRequest(Json<ApiError>),
+    /// `unauthorized`: missing or wrong bearer token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ApiError>),
+    /// `not_found`.
+    #[oai(status = 404)]
+    NotFound(Json<ApiError>),
+    /// `conflict`, `preset_in_use`, `conversation_busy`.
+    #[oai(status = 409)]
+    Conflict(Json<ApiError>),
+    /// `payload_too_large`.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ApiError>),
+    /// `unsupported_media_type`: a write without a JSON content type.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ApiError>),
+    /// `validation_failed`: a well-formed body breaking a rule.
+    #[oai(status = 422)]
+    Unprocessable(Json<ApiError>),
+    /// `internal`: logged with a request id.
+    #[oai(status = 500)]
+    Internal(Json<ApiError>),
+    /// `unavailable`: a backend is down.
+    #[oai(status = 503)]
+    Unavailable(Json<ApiError>),
+}
+
+impl ErrorResponse {
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(Json(ApiError::new(
+            "not_found",
+            format!("{what} not found"),
+        )))
+    }
+
+    /// A 500 that tells the caller only a request id; the cause goes to the log.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        let request_id = uuid::Uuid::new_v4();
+        tracing::error!(%request_id, error = %cause, "request failed");
+        Self::Internal(Json(ApiError::new(
+            "internal",
+            format!("internal error (request id {request_id})"),
+        )))
+    }
+
+    pub fn unavailable(cause: &dyn std::error::Error) -> Self {
+        tracing::warn!(error = %cause, "backend unavailable");
+        Self::Unavailable(Json(ApiError::new(
+            "unavailable",
+            "a backend is unavailable; retry later",
+        )))
+    }
+
+    fn validation(fields: Vec<FieldError>) -> Self {
+        let summary = fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self::Unprocessable(Json(ApiError {
+            error: "validation_failed".to_owned(),
+            message: summary,
+            details: Some(ErrorDetails {
+                fields: Some(
+                    fields
+                        .into_iter()
+                        .map(|f| FieldErrorDto {
+                            field: f.field,
+                            message: f.message,
+                        })
+                        .collect(),
+                ),
+            }),
+        }))
+    }
+}
+
+impl From<ports::StorageError> for ErrorResponse {
+    fn from(e: ports::StorageError) -> Self {
+        use ports::StorageError as E;
+        match e {
+            E::NotFound => Self::not_found("resource"),
+            E::AlreadyExists => Self::Conflict(Json(ApiError::new("conflict", "already exists"))),
+            E::PresetInUse => Self::Conflict(Json(ApiError::new("preset_in_use", e.to_string()))),
+            E::ConversationBusy { .. } | E::Conflict(_) => {
+                Self::Conflict(Json(ApiError::new("conflict", e.to_string())))
+            }
+            E::Unavailable(_) => Self::unavailable(&e),
+            E::Other(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<PresetError> for ErrorResponse {
+    fn from(e: PresetError) -> Self {
+        match e {
+            PresetError::NotFound => Self::not_found("preset"),
+            PresetError::AlreadyExists => Self::Conflict(Json(ApiError::new(
+                "conflict",
+                "a preset with this id already exists",
+            ))),
+            PresetError::InUse => {
+                Self::Conflict(Json(ApiError::new("preset_in_use", e.to_string())))
+            }
+            PresetError::Invalid(fields) => Self::validation(fields),
+            PresetError::Storage(inner) => inner.into(),
+        }
+    }
+}

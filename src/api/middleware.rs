@@ -1,0 +1,150 @@
+//! The outermost layer: caps request bodies and turns every framework error into the JSON
+//! error shape, so no caller ever sees a bare text body.
+
+use std::sync::Arc;
+
+use poem::{
+    Endpoint, IntoResponse, Request, Response,
+    error::{MethodNotAllowedError, NotFoundError, ReadBodyError},
+    http::{Method, StatusCode, header},
+};
+use poem_openapi::error::{
+    AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+};
+
+use super::{allow::AllowIndex, error::ApiError};
+
+/// Settings of the outer layer.
+pub struct Outer {
+    pub max_body_bytes: usize,
+    pub allow: AllowIndex,
+}
+
+/// Runs one request through `ep` with the body cap and error mapping applied.
+pub async fn handle<E: Endpoint>(
+    ep: Arc<E>,
+    mut req: Request,
+    outer: Arc<Outer>,
+) -> poem::Result<Response> {
+    let cap = outer.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > cap as u64) {
+        return Ok(too_large(cap));
+    }
+    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        // Read the body here, capped, so an oversize chunked body is refused too.
+        match req.take_body().into_bytes_limit(cap).await {
+            Ok(bytes) => req.set_body(bytes),
+            Err(ReadBodyError::PayloadTooLarge) => return Ok(too_large(cap)),
+            Err(e) => {
+                return Ok(json_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    &e.to_string(),
+                ));
+            }
+        }
+    }
+    let path = req.uri().path().to_owned();
+    match ep.call(req).await {
+        Ok(resp) => Ok(resp.into_response()),
+        Err(err) => Ok(map_error(err, &path, &outer.allow)),
+    }
+}
+
+fn too_large(cap: usize) -> Response {
+    json_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        &format!("request body exceeds {cap} bytes"),
+    )
+}
+
+/// The JSON error response for a status and code.
+pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = ApiError::new(code, message);
+    let json = serde_json::json!({"error": body.error, "message": body.message});
+    Response::builder()
+        .status(status)
+        .content_type("application/json; charset=utf-8")
+        .body(json.to_string())
+}
+
+fn map_error(err: poem::Error, path: &str, allow: &AllowIndex) -> Response {
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let message = err.to_string();
+    if err.downcast_ref::<ParseRequestPayloadError>().is_some() {
+        return json_error(StatusCode::BAD_REQUEST, "invalid_body", &message);
+    }
+    if err.downcast_ref::<ParseParamError>().is_some()
+        || err.downcast_ref::<ParsePathError>().is_some()
+    {
+        return json_error(StatusCode::BAD_REQUEST, "invalid_parameter", &message);
+    }
+    if err.downcast_ref::<AuthorizationError>().is_some() {
+        let mut resp = json_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid bearer token",
+        );
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return resp;
+    }
+    if err.downcast_ref::<ContentTypeError>().is_some() {
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            &message,
+        );
+    }
+    if err.downcast_ref::<NotFoundError>().is_some() {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no route for {path}"),
+        );
+    }
+    if err.downcast_ref::<MethodNotAllowedError>().is_some() {
+        let mut resp = json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed here",
+        );
+        if let Some(methods) = allow.allowed(path)
+            && let Ok(value) = header::HeaderValue::from_str(&methods)
+        {
+            resp.headers_mut().insert(header::ALLOW, value);
+        }
+        return resp;
+    }
+    if let Some(ReadBodyError::PayloadTooLarge) = err.downcast_ref::<ReadBodyError>() {
+        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &message);
+    }
+    let status = err.status();
+    if status.is_server_error() {
+        let request_id = uuid::Uuid::new_v4();
+        tracing::error!(%request_id, error = %message, "request failed");
+        return json_error(
+            status,
+            "internal",
+            &format!("internal error (request id {request_id})"),
+        );
+    }
+    let code = match status {
+        StatusCode::BAD_REQUEST => "invalid_body",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "invalid_request",
+    };
+    json_error(status, code, &message)
+}

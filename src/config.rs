@@ -1,0 +1,451 @@
+//! Environment → typed configuration (spec 02). Everything is parsed and cross-checked once
+//! at start; every error names its variable, so a bad value stops the process with one
+//! clear line.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::IpAddr,
+    path::PathBuf,
+    time::Duration,
+};
+
+/// A value that must never reach a log line: `Debug` prints `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A configuration error: `"{var}: {reason}"`.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: String,
+    pub reason: String,
+}
+
+fn bad(var: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var: var.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Where durable metadata lives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatabaseConfig {
+    Sqlite { path: String },
+    Postgres { url: Secret },
+}
+
+/// Where session snapshots live.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateStoreConfig {
+    Local {
+        root: PathBuf,
+    },
+    S3 {
+        endpoint: Option<String>,
+        bucket: String,
+        access_key: Option<Secret>,
+        secret_key: Option<Secret>,
+        region: Option<String>,
+    },
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Credentials and endpoint of one model provider or gateway.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProviderCredentials {
+    pub api_key: Option<Secret>,
+    pub base_url: Option<String>,
+}
+
+/// Keys of the web tools; an absent key removes its tool.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WebToolKeys {
+    pub tavily: Option<Secret>,
+    pub firecrawl: Option<Secret>,
+    pub google_search: Option<Secret>,
+    pub google_search_cx: Option<String>,
+}
+
+/// The whole service configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    /// `None`: the in-process event bus.
+    pub redis_url: Option<Secret>,
+    pub state_store: StateStoreConfig,
+    /// `None`: generate one at start and log it at WARN.
+    pub auth_token: Option<Secret>,
+    pub host: IpAddr,
+    pub port: u16,
+    pub shutdown_grace: Duration,
+    pub max_body_bytes: usize,
+    pub log_format: LogFormat,
+    pub openai: ProviderCredentials,
+    pub anthropic: ProviderCredentials,
+    /// Named gateways (`NAME_API_KEY` / `NAME_BASE_URL`), by lower-case name.
+    pub gateways: BTreeMap<String, ProviderCredentials>,
+    pub web: WebToolKeys,
+}
+
+/// Variables ending in `_API_KEY` / `_BASE_URL` that are not gateways.
+const NOT_GATEWAYS: &[&str] = &[
+    "OPENAI",
+    "ANTHROPIC",
+    "TAVILY",
+    "FIRECRAWL",
+    "GOOGLE_SEARCH",
+    "S3",
+];
+
+impl Config {
+    /// Parses a set of variables (the process environment merged over `.env`).
+    /// Empty values count as unset.
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .into_iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .collect();
+        let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned());
+
+        let database = parse_database(get("DATABASE_URL"))?;
+        let redis_url = get("REDIS_URL")
+            .map(|url| {
+                if url.starts_with("redis://") || url.starts_with("rediss://") {
+                    Ok(Secret::new(url))
+                } else {
+                    Err(bad("REDIS_URL", "expected redis://host:port[/db]"))
+                }
+            })
+            .transpose()?;
+        let state_store = parse_state_store(&get)?;
+        let host = match get("HOST") {
+            None => IpAddr::from([0, 0, 0, 0]),
+            Some(h) => h
+                .parse()
+                .map_err(|_| bad("HOST", format!("not an IP address: {h}")))?,
+        };
+        let port = parse_num::<u16>("PORT", get("PORT"), 8000)?;
+        let shutdown_grace = Duration::from_secs(parse_num(
+            "SHUTDOWN_GRACE_SECS",
+            get("SHUTDOWN_GRACE_SECS"),
+            5,
+        )?);
+        let max_body_bytes =
+            parse_num::<usize>("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), 10 * 1024 * 1024)?;
+        if max_body_bytes == 0 {
+            return Err(bad("MAX_BODY_BYTES", "must be greater than 0"));
+        }
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(bad(
+                    "LOG_FORMAT",
+                    format!("expected text or json, got {other}"),
+                ));
+            }
+        };
+        let auth_token = get("AUTH_TOKEN").map(Secret::new);
+
+        Ok(Self {
+            database,
+            redis_url,
+            state_store,
+            auth_token,
+            host,
+            port,
+            shutdown_grace,
+            max_body_bytes,
+            log_format,
+            openai: provider(&get, "OPENAI")?,
+            anthropic: provider(&get, "ANTHROPIC")?,
+            gateways: gateways(&vars, &get)?,
+            web: WebToolKeys {
+                tavily: get("TAVILY_API_KEY").map(Secret::new),
+                firecrawl: get("FIRECRAWL_API_KEY").map(Secret::new),
+                google_search: get("GOOGLE_SEARCH_API_KEY").map(Secret::new),
+                google_search_cx: get("GOOGLE_SEARCH_CX"),
+            },
+        })
+    }
+}
+
+fn parse_database(url: Option<String>) -> Result<DatabaseConfig, ConfigError> {
+    let url = url.unwrap_or_else(|| "sqlite://./data/runtime.db".to_owned());
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let rest = url.split_once("://").map(|(_, r)| r).unwrap_or_default();
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err(bad(
+                "DATABASE_URL",
+                "postgres URL needs a host: postgres://user@host:port/db",
+            ));
+        }
+        return Ok(DatabaseConfig::Postgres {
+            url: Secret::new(url),
+        });
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| bad("DATABASE_URL", "expected sqlite://path or postgres://…"))?;
+    if path.is_empty() {
+        return Err(bad("DATABASE_URL", "sqlite URL needs a file path"));
+    }
+    Ok(DatabaseConfig::Sqlite {
+        path: path.to_owned(),
+    })
+}
+
+fn parse_state_store(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<StateStoreConfig, ConfigError> {
+    match get("STATE_STORE").as_deref() {
+        None | Some("local") => Ok(StateStoreConfig::Local {
+            root: PathBuf::from(get("STATE_STORE_PATH").unwrap_or_else(|| "./data".to_owned())),
+        }),
+        Some("s3") => {
+            let bucket =
+                get("S3_BUCKET").ok_or_else(|| bad("S3_BUCKET", "required when STATE_STORE=s3"))?;
+            let endpoint = get("S3_ENDPOINT")
+                .map(|e| http_url("S3_ENDPOINT", e))
+                .transpose()?;
+            Ok(StateStoreConfig::S3 {
+                endpoint,
+                bucket,
+                access_key: get("S3_ACCESS_KEY").map(Secret::new),
+                secret_key: get("S3_SECRET_KEY").map(Secret::new),
+                region: get("S3_REGION"),
+            })
+        }
+        Some(other) => Err(bad(
+            "STATE_STORE",
+            format!("expected local or s3, got {other}"),
+        )),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(
+    var: &str,
+    value: Option<String>,
+    default: T,
+) -> Result<T, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| bad(var, format!("not a valid number: {v}"))),
+    }
+}
+
+fn http_url(var: &str, url: String) -> Result<String, ConfigError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| bad(var, format!("expected an http(s) URL, got {url}")))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(bad(var, format!("URL has no host: {url}")));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn provider(
+    get: &impl Fn(&str) -> Option<String>,
+    prefix: &str,
+) -> Result<ProviderCredentials, ConfigError> {
+    let url_var = format!("{prefix}_BASE_URL");
+    Ok(ProviderCredentials {
+        api_key: get(&format!("{prefix}_API_KEY")).map(Secret::new),
+        base_url: get(&url_var).map(|u| http_url(&url_var, u)).transpose()?,
+    })
+}
+
+fn gateways(
+    vars: &HashMap<String, String>,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, ProviderCredentials>, ConfigError> {
+    let mut found = BTreeMap::new();
+    for name in vars.keys() {
+        let Some(prefix) = name
+            .strip_suffix("_API_KEY")
+            .or_else(|| name.strip_suffix("_BASE_URL"))
+        else {
+            continue;
+        };
+        if prefix.is_empty()
+            || NOT_GATEWAYS.contains(&prefix)
+            || found.contains_key(&prefix.to_lowercase())
+        {
+            continue;
+        }
+        found.insert(prefix.to_lowercase(), provider(get, prefix)?);
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(
+            c.database,
+            DatabaseConfig::Sqlite {
+                path: "./data/runtime.db".into()
+            }
+        );
+        assert_eq!(c.redis_url, None);
+        assert_eq!(
+            c.state_store,
+            StateStoreConfig::Local {
+                root: "./data".into()
+            }
+        );
+        assert_eq!(c.auth_token, None);
+        assert_eq!(c.host.to_string(), "0.0.0.0");
+        assert_eq!(c.port, 8000);
+        assert_eq!(c.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(c.max_body_bytes, 10_485_760);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert!(c.gateways.is_empty());
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let c = parse(&[
+            ("DATABASE_URL", "postgres://u@db:5432/x"),
+            ("REDIS_URL", "redis://127.0.0.1:6379/2"),
+            ("STATE_STORE", "s3"),
+            ("S3_ENDPOINT", "http://127.0.0.1:9000/"),
+            ("S3_BUCKET", "b"),
+            ("S3_ACCESS_KEY", "ak"),
+            ("S3_SECRET_KEY", "sk"),
+            ("S3_REGION", "eu"),
+            ("AUTH_TOKEN", "tok"),
+            ("HOST", "127.0.0.1"),
+            ("PORT", "9001"),
+            ("SHUTDOWN_GRACE_SECS", "2"),
+            ("MAX_BODY_BYTES", "1024"),
+            ("LOG_FORMAT", "json"),
+            ("OPENAI_API_KEY", "o"),
+            ("OPENAI_BASE_URL", "http://localhost:8080/v1"),
+            ("ANTHROPIC_API_KEY", "a"),
+            ("ANTHROPIC_BASE_URL", "https://api.example"),
+            ("MYGW_API_KEY", "g"),
+            ("MYGW_BASE_URL", "http://gw:4000"),
+            ("TAVILY_API_KEY", "t"),
+            ("FIRECRAWL_API_KEY", "f"),
+            ("GOOGLE_SEARCH_API_KEY", "gs"),
+            ("GOOGLE_SEARCH_CX", "cx"),
+        ])
+        .unwrap();
+        assert!(
+            matches!(c.database, DatabaseConfig::Postgres { ref url } if url.expose() == "postgres://u@db:5432/x")
+        );
+        assert_eq!(
+            c.redis_url.as_ref().map(Secret::expose),
+            Some("redis://127.0.0.1:6379/2")
+        );
+        assert_eq!(
+            c.state_store,
+            StateStoreConfig::S3 {
+                endpoint: Some("http://127.0.0.1:9000".into()),
+                bucket: "b".into(),
+                access_key: Some(Secret::new("ak")),
+                secret_key: Some(Secret::new("sk")),
+                region: Some("eu".into()),
+            }
+        );
+        assert_eq!(c.auth_token, Some(Secret::new("tok")));
+        assert_eq!((c.host.to_string().as_str(), c.port), ("127.0.0.1", 9001));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(2));
+        assert_eq!(c.max_body_bytes, 1024);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(
+            c.openai.base_url.as_deref(),
+            Some("http://localhost:8080/v1")
+        );
+        assert_eq!(c.anthropic.api_key, Some(Secret::new("a")));
+        assert_eq!(c.gateways.keys().collect::<Vec<_>>(), vec!["mygw"]);
+        assert_eq!(
+            c.gateways["mygw"].base_url.as_deref(),
+            Some("http://gw:4000")
+        );
+        assert_eq!(c.web.google_search_cx.as_deref(), Some("cx"));
+        assert!(
+            c.web.tavily.is_some() && c.web.firecrawl.is_some() && c.web.google_search.is_some()
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("DATABASE_URL", "mysql://x", "DATABASE_URL"),
+            ("DATABASE_URL", "sqlite://", "DATABASE_URL"),
+            ("REDIS_URL", "localhost:6379", "REDIS_URL"),
+            ("STATE_STORE", "ftp", "STATE_STORE"),
+            ("STATE_STORE", "s3", "S3_BUCKET"),
+            ("PORT", "80a", "PORT"),
+            ("PORT", "70000", "PORT"),
+            ("HOST", "example", "HOST"),
+            ("SHUTDOWN_GRACE_SECS", "-1", "SHUTDOWN_GRACE_SECS"),
+            ("MAX_BODY_BYTES", "0", "MAX_BODY_BYTES"),
+            ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+            ("OPENAI_BASE_URL", "localhost", "OPENAI_BASE_URL"),
+            ("MYGW_BASE_URL", "ftp://x", "MYGW_BASE_URL"),
+        ];
+        for (var, value, named) in cases {
+            let err = parse(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, *named, "{var}={value}");
+            assert!(err.to_string().starts_with(&format!("{named}: ")), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = parse(&[("AUTH_TOKEN", "hunter2"), ("OPENAI_API_KEY", "sk-live")]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("sk-live"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let c = parse(&[("PORT", ""), ("REDIS_URL", "  ")]).unwrap();
+        assert_eq!(c.port, 8000);
+        assert_eq!(c.redis_url, None);
+    }
+}
