@@ -95,10 +95,10 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 /// Applies migrations only (`agent-runtime migrate`); returns how many ran.
 pub async fn migrate(config: &Config) -> anyhow::Result<usize> {
     let storage = connect_storage(&config.database).await?;
-    Ok(storage
+    storage
         .migrate()
         .await
-        .context("DATABASE_URL: applying migrations failed")?)
+        .context("DATABASE_URL: applying migrations failed")
 }
 
 /// Serves until `shutdown` resolves, then lets open requests finish within the grace period.

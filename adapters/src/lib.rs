@@ -6,6 +6,7 @@
 pub mod event_bus;
 pub mod sql;
 pub mod state_store;
+pub mod testing;
 
 /// Boxes any error as a port error source.
 pub(crate) fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> ports::BoxError {

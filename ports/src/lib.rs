@@ -20,5 +20,17 @@ pub use shell::{Shell, ShellError, ShellOutput, ShellRequest};
 pub use state_store::{StateStore, StateStoreError};
 pub use storage::{ConversationRepo, MailboxRepo, PresetRepo, SessionRepo, StorageError};
 
+/// Mocks of every port (feature `mock`), for unit tests of the core.
+#[cfg(feature = "mock")]
+pub mod mocks {
+    pub use crate::event_bus::MockEventBus;
+    pub use crate::model_provider::MockModelProvider;
+    pub use crate::shell::MockShell;
+    pub use crate::state_store::MockStateStore;
+    pub use crate::storage::{
+        MockConversationRepo, MockMailboxRepo, MockPresetRepo, MockSessionRepo,
+    };
+}
+
 /// Boxed error source carried by port errors; keeps driver types out of the signatures.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

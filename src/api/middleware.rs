@@ -56,6 +56,20 @@ pub async fn handle<E: Endpoint>(
     }
 }
 
+/// 401 with the challenge header.
+pub fn unauthorized() -> Response {
+    let mut resp = json_error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "missing or invalid bearer token",
+    );
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    resp
+}
+
 fn too_large(cap: usize) -> Response {
     json_error(
         StatusCode::PAYLOAD_TOO_LARGE,

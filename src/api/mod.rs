@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use poem::{
     Endpoint, EndpointExt, Request, Response, Route, get, handler,
-    http::StatusCode,
     web::{Data, Html},
 };
 use poem_openapi::{OpenApiService, Tags};
@@ -98,11 +97,7 @@ struct Documents {
 
 fn document(req: &Request, body: &str, content_type: &str) -> Response {
     if !auth::bearer_of(req).is_some_and(|t| auth::authorized(req, t)) {
-        return middleware::json_error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or invalid bearer token",
-        );
+        return middleware::unauthorized();
     }
     Response::builder()
         .content_type(content_type)

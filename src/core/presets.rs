@@ -159,7 +159,7 @@ impl PresetService {
 #[cfg(test)]
 mod tests {
     use mockall::predicate::eq;
-    use ports::{MockPresetRepo, SubagentRef};
+    use ports::{SubagentRef, mocks::MockPresetRepo};
 
     use super::*;
 

@@ -17,7 +17,7 @@ pub async fn fail_orphaned_sessions(sessions: &dyn SessionRepo) -> Result<u64, S
 
 #[cfg(test)]
 mod tests {
-    use ports::MockSessionRepo;
+    use ports::mocks::MockSessionRepo;
 
     use super::*;
 

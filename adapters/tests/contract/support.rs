@@ -1,19 +1,6 @@
 //! Shared helpers of the contract suites.
 
-/// Called when a backend's server cannot be reached: a visible SKIP, or a failure when
-/// `REQUIRE_SERVICES=1`. Returns `None` so the caller can bail out of the test.
-pub fn skip_or_fail<T>(suite: &str, why: &str) -> Option<T> {
-    if std::env::var("REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-        panic!("{suite}: required service unavailable: {why}");
-    }
-    eprintln!("SKIP {suite}: {why}");
-    None
-}
-
-/// A short unique suffix for keys, schemas and prefixes so tests never share state.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
-}
+pub use adapters::testing::*;
 
 /// Instantiates `cases` for each `backend => constructor` pair as
 /// `suite::backend::case` tests. Constructors are async and return `Option<impl Fixture>`
@@ -38,57 +25,4 @@ macro_rules! contract {
     ($suite:ident, [$($backend:ident => $make:expr),+ $(,)?], $cases:tt) => {
         $( $crate::contract!(@backend $backend, $make, $cases); )+
     };
-}
-
-/// A PostgreSQL schema of its own for one test, dropped afterwards. The URL pins the
-/// connection's `search_path` to it, so migrations and queries stay inside.
-pub struct PgSchema {
-    pub url: String,
-    name: String,
-    base: String,
-}
-
-impl PgSchema {
-    /// Creates the schema on `TEST_DATABASE_URL` (default: the local server, database
-    /// `test`); `None` (with a SKIP line) when the server cannot be reached.
-    pub async fn create(prefix: &str) -> Option<Self> {
-        let base = std::env::var("TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let name = unique(&format!("ct_{prefix}"));
-        if let Err(e) = execute(&base, &format!("CREATE SCHEMA {name}")).await {
-            return skip_or_fail(&format!("postgres ({base})"), &e);
-        }
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
-        Some(Self { url, name, base })
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        let (base, sql) = (
-            self.base.clone(),
-            format!("DROP SCHEMA {} CASCADE", self.name),
-        );
-        // Drop runs inside the test's runtime: do the async clean-up on a thread of its own.
-        let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                let _ = rt.block_on(execute(&base, &sql));
-            }
-        })
-        .join();
-    }
-}
-
-async fn execute(url: &str, sql: &str) -> Result<(), String> {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-    let connect = AsyncPgConnection::establish(url);
-    let mut conn = tokio::time::timeout(std::time::Duration::from_secs(5), connect)
-        .await
-        .map_err(|_| "connect timed out".to_owned())?
-        .map_err(|e| e.to_string())?;
-    conn.batch_execute(sql).await.map_err(|e| e.to_string())
 }

@@ -2,3 +2,4 @@
 //! so the published schema is ours to shape without touching the domain.
 
 pub mod presets;
+pub mod text;

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object, types::MaybeUndefined};
+
+use super::text::{Text, strings, texts};
 use ports::{
     EnvironmentSpec, ModelSettings, Preset, PresetPatch, ShellMode, SubagentRef, SubagentSpec,
     ToolConfig, ToolsetSpec,
@@ -12,8 +14,8 @@ fn yes() -> bool {
     true
 }
 
-fn dot() -> String {
-    ".".to_owned()
+fn dot() -> Text {
+    Text(".".to_owned())
 }
 
 /// Which model a preset calls and with which settings.
@@ -21,7 +23,7 @@ fn dot() -> String {
 #[oai(rename = "ModelSettings", skip_serializing_if_is_none)]
 pub struct ModelSettingsDto {
     /// `provider:model`, `gateway@provider:model`, or a built-in `test:` model such as `test:echo`.
-    pub name: String,
+    pub name: Text,
     /// Context window in tokens; compaction starts near 80 % of it.
     #[oai(nullable)]
     pub context_window: Option<u32>,
@@ -36,11 +38,11 @@ pub struct ModelSettingsDto {
 #[oai(rename = "Toolset")]
 pub struct ToolsetDto {
     /// core, filesystem, shell, web, task, context, subagent, media or document.
-    pub toolset_name: String,
+    pub toolset_name: Text,
     #[oai(default = "yes")]
     pub enabled: bool,
     #[oai(default)]
-    pub exclude_tools: Vec<String>,
+    pub exclude_tools: Vec<Text>,
 }
 
 /// Where the agent's shell runs.
@@ -51,37 +53,37 @@ pub enum ShellModeDto {
     Docker,
 }
 
-/// The agent's environment: shell mode and the paths it may touch.
+/// The agent's environment: `shell_mode` (`local`, the default, or `docker`) and the paths
+/// it may touch.
 #[derive(Object, Debug, Clone, PartialEq)]
 #[oai(rename = "Environment", skip_serializing_if_is_none)]
 pub struct EnvironmentDto {
-    /// `local` (default) or `docker`.
     pub shell_mode: Option<ShellModeDto>,
     /// Required in docker mode: the running container to `docker exec` into.
     #[oai(nullable)]
-    pub container_id: Option<String>,
+    pub container_id: Option<Text>,
     #[oai(nullable)]
-    pub container_workdir: Option<String>,
+    pub container_workdir: Option<Text>,
     #[oai(default = "dot")]
-    pub default_path: String,
+    pub default_path: Text,
     #[oai(default)]
-    pub allowed_paths: Vec<String>,
+    pub allowed_paths: Vec<Text>,
     /// Service environment variables the shell may see besides PATH, HOME and LANG.
     #[oai(default)]
-    pub env_allow: Vec<String>,
+    pub env_allow: Vec<Text>,
 }
 
 /// A named subagent backed by another preset.
 #[derive(Object, Debug, Clone, PartialEq)]
 #[oai(rename = "SubagentRef", skip_serializing_if_is_none)]
 pub struct SubagentRefDto {
-    pub preset_id: String,
-    pub name: String,
+    pub preset_id: Text,
+    pub name: Text,
     #[oai(default)]
-    pub description: String,
+    pub description: Text,
     /// Added to the parent's system prompt.
     #[oai(nullable)]
-    pub instruction: Option<String>,
+    pub instruction: Option<Text>,
 }
 
 /// Subagents a preset may call.
@@ -102,19 +104,19 @@ pub struct SubagentsDto {
 pub struct ToolConfigDto {
     /// Tools whose calls wait for a human's approval.
     #[oai(default)]
-    pub require_approval: Vec<String>,
+    pub require_approval: Vec<Text>,
 }
 
 /// An agent preset.
 #[derive(Object, Debug, Clone, PartialEq)]
 #[oai(rename = "Preset", skip_serializing_if_is_none)]
 pub struct PresetDto {
-    pub preset_id: String,
-    pub name: String,
-    pub description: Option<String>,
+    pub preset_id: Text,
+    pub name: Text,
+    pub description: Option<Text>,
     pub model: ModelSettingsDto,
     /// A minijinja template.
-    pub system_prompt: String,
+    pub system_prompt: Text,
     pub toolsets: Vec<ToolsetDto>,
     pub environment: EnvironmentDto,
     pub subagents: SubagentsDto,
@@ -129,13 +131,13 @@ pub struct PresetDto {
 #[oai(rename = "PresetCreateRequest")]
 pub struct PresetCreateRequest {
     /// Slug: a-z, 0-9, '-' and '_'.
-    pub preset_id: String,
-    pub name: String,
+    pub preset_id: Text,
+    pub name: Text,
     #[oai(nullable)]
-    pub description: Option<String>,
+    pub description: Option<Text>,
     pub model: ModelSettingsDto,
     #[oai(nullable)]
-    pub system_prompt: Option<String>,
+    pub system_prompt: Option<Text>,
     #[oai(nullable)]
     pub toolsets: Option<Vec<ToolsetDto>>,
     pub environment: Option<EnvironmentDto>,
@@ -150,12 +152,12 @@ pub struct PresetCreateRequest {
 #[oai(rename = "PresetUpdateRequest")]
 pub struct PresetUpdateRequest {
     #[oai(nullable)]
-    pub name: Option<String>,
+    pub name: Option<Text>,
     #[oai(nullable)]
-    pub description: MaybeUndefined<String>,
+    pub description: MaybeUndefined<Text>,
     pub model: Option<ModelSettingsDto>,
     #[oai(nullable)]
-    pub system_prompt: Option<String>,
+    pub system_prompt: Option<Text>,
     #[oai(nullable)]
     pub toolsets: Option<Vec<ToolsetDto>>,
     pub environment: Option<EnvironmentDto>,
@@ -168,7 +170,7 @@ pub struct PresetUpdateRequest {
 impl From<ModelSettings> for ModelSettingsDto {
     fn from(m: ModelSettings) -> Self {
         Self {
-            name: m.name,
+            name: m.name.into(),
             context_window: m.context_window,
             temperature: m.temperature,
             max_tokens: m.max_tokens,
@@ -179,7 +181,7 @@ impl From<ModelSettings> for ModelSettingsDto {
 impl From<ModelSettingsDto> for ModelSettings {
     fn from(m: ModelSettingsDto) -> Self {
         Self {
-            name: m.name,
+            name: m.name.into(),
             context_window: m.context_window,
             temperature: m.temperature,
             max_tokens: m.max_tokens,
@@ -190,9 +192,9 @@ impl From<ModelSettingsDto> for ModelSettings {
 impl From<ToolsetSpec> for ToolsetDto {
     fn from(t: ToolsetSpec) -> Self {
         Self {
-            toolset_name: t.toolset_name,
+            toolset_name: t.toolset_name.into(),
             enabled: t.enabled,
-            exclude_tools: t.exclude_tools,
+            exclude_tools: texts(t.exclude_tools),
         }
     }
 }
@@ -200,9 +202,9 @@ impl From<ToolsetSpec> for ToolsetDto {
 impl From<ToolsetDto> for ToolsetSpec {
     fn from(t: ToolsetDto) -> Self {
         Self {
-            toolset_name: t.toolset_name,
+            toolset_name: t.toolset_name.into(),
             enabled: t.enabled,
-            exclude_tools: t.exclude_tools,
+            exclude_tools: strings(t.exclude_tools),
         }
     }
 }
@@ -229,11 +231,11 @@ impl From<EnvironmentSpec> for EnvironmentDto {
     fn from(e: EnvironmentSpec) -> Self {
         Self {
             shell_mode: Some(e.shell_mode.into()),
-            container_id: e.container_id,
-            container_workdir: e.container_workdir,
-            default_path: e.default_path,
-            allowed_paths: e.allowed_paths,
-            env_allow: e.env_allow,
+            container_id: e.container_id.map(Into::into),
+            container_workdir: e.container_workdir.map(Into::into),
+            default_path: e.default_path.into(),
+            allowed_paths: texts(e.allowed_paths),
+            env_allow: texts(e.env_allow),
         }
     }
 }
@@ -242,11 +244,11 @@ impl From<EnvironmentDto> for EnvironmentSpec {
     fn from(e: EnvironmentDto) -> Self {
         Self {
             shell_mode: e.shell_mode.map(Into::into).unwrap_or_default(),
-            container_id: e.container_id,
-            container_workdir: e.container_workdir,
-            default_path: e.default_path,
-            allowed_paths: e.allowed_paths,
-            env_allow: e.env_allow,
+            container_id: e.container_id.map(Into::into),
+            container_workdir: e.container_workdir.map(Into::into),
+            default_path: e.default_path.into(),
+            allowed_paths: strings(e.allowed_paths),
+            env_allow: strings(e.env_allow),
         }
     }
 }
@@ -254,10 +256,10 @@ impl From<EnvironmentDto> for EnvironmentSpec {
 impl From<SubagentRef> for SubagentRefDto {
     fn from(r: SubagentRef) -> Self {
         Self {
-            preset_id: r.preset_id,
-            name: r.name,
-            description: r.description,
-            instruction: r.instruction,
+            preset_id: r.preset_id.into(),
+            name: r.name.into(),
+            description: r.description.into(),
+            instruction: r.instruction.map(Into::into),
         }
     }
 }
@@ -265,10 +267,10 @@ impl From<SubagentRef> for SubagentRefDto {
 impl From<SubagentRefDto> for SubagentRef {
     fn from(r: SubagentRefDto) -> Self {
         Self {
-            preset_id: r.preset_id,
-            name: r.name,
-            description: r.description,
-            instruction: r.instruction,
+            preset_id: r.preset_id.into(),
+            name: r.name.into(),
+            description: r.description.into(),
+            instruction: r.instruction.map(Into::into),
         }
     }
 }
@@ -296,7 +298,7 @@ impl From<SubagentsDto> for SubagentSpec {
 impl From<ToolConfig> for ToolConfigDto {
     fn from(t: ToolConfig) -> Self {
         Self {
-            require_approval: t.require_approval,
+            require_approval: texts(t.require_approval),
         }
     }
 }
@@ -304,7 +306,7 @@ impl From<ToolConfig> for ToolConfigDto {
 impl From<ToolConfigDto> for ToolConfig {
     fn from(t: ToolConfigDto) -> Self {
         Self {
-            require_approval: t.require_approval,
+            require_approval: strings(t.require_approval),
         }
     }
 }
@@ -312,11 +314,11 @@ impl From<ToolConfigDto> for ToolConfig {
 impl From<Preset> for PresetDto {
     fn from(p: Preset) -> Self {
         Self {
-            preset_id: p.preset_id,
-            name: p.name,
-            description: p.description,
+            preset_id: p.preset_id.into(),
+            name: p.name.into(),
+            description: p.description.map(Into::into),
             model: p.model.into(),
-            system_prompt: p.system_prompt,
+            system_prompt: p.system_prompt.into(),
             toolsets: p.toolsets.into_iter().map(Into::into).collect(),
             environment: p.environment.into(),
             subagents: p.subagents.into(),
@@ -333,11 +335,11 @@ impl PresetCreateRequest {
     pub fn into_domain(self) -> Preset {
         let at = ports::now();
         Preset {
-            preset_id: self.preset_id,
-            name: self.name,
-            description: self.description,
+            preset_id: self.preset_id.into(),
+            name: self.name.into(),
+            description: self.description.map(Into::into),
             model: self.model.into(),
-            system_prompt: self.system_prompt.unwrap_or_default(),
+            system_prompt: self.system_prompt.map(Into::into).unwrap_or_default(),
             toolsets: self
                 .toolsets
                 .unwrap_or_default()
@@ -357,14 +359,14 @@ impl PresetCreateRequest {
 impl From<PresetUpdateRequest> for PresetPatch {
     fn from(r: PresetUpdateRequest) -> Self {
         Self {
-            name: r.name,
+            name: r.name.map(Into::into),
             description: match r.description {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(v) => Some(Some(v)),
+                MaybeUndefined::Value(v) => Some(Some(v.into())),
             },
             model: r.model.map(Into::into),
-            system_prompt: r.system_prompt,
+            system_prompt: r.system_prompt.map(Into::into),
             toolsets: r.toolsets.map(|t| t.into_iter().map(Into::into).collect()),
             environment: r.environment.map(Into::into),
             subagents: r.subagents.map(Into::into),

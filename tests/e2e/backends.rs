@@ -1,0 +1,168 @@
+//! Production backends: PostgreSQL, Redis and S3, and how health reports their outages.
+
+use std::net::SocketAddr;
+
+use adapters::testing::{PgSchema, skip_or_fail};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::{ChaosProxy, TestApp, preset_body};
+
+fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+async fn redis_reachable() -> Option<()> {
+    let url = redis_url();
+    let hostport = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    match tokio::net::TcpStream::connect(&hostport).await {
+        Ok(_) => Some(()),
+        Err(e) => skip_or_fail("e2e redis", &format!("{url}: {e}")),
+    }
+}
+
+/// `url` with its `host:port` replaced by `addr`.
+fn via(url: &str, addr: SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, after) = match rest.split_once('@') {
+        Some((user, after)) => (format!("{user}@"), after),
+        None => (String::new(), rest),
+    };
+    let path = after.find('/').map(|i| &after[i..]).unwrap_or("");
+    format!("{scheme}://{userinfo}{addr}{path}")
+}
+
+fn target_of(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").unwrap().1;
+    let after = rest.split_once('@').map(|(_, a)| a).unwrap_or(rest);
+    let hostport = after.split('/').next().unwrap();
+    let hostport = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:5432")
+    };
+    std::net::ToSocketAddrs::to_socket_addrs(&hostport.replace("localhost", "127.0.0.1"))
+        .unwrap()
+        .next()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_and_redis_report_connected_and_serve_presets() {
+    let Some(schema) = PgSchema::create("e2e").await else {
+        return;
+    };
+    let Some(()) = redis_reachable().await else {
+        return;
+    };
+    let redis = redis_url();
+    let app = TestApp::with_vars(&[("DATABASE_URL", &schema.url), ("REDIS_URL", &redis)]).await;
+    let (status, health) = app.health().await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        health,
+        json!({"status": "ok", "database": "connected", "event_bus": "connected", "state_store": "connected"})
+    );
+    assert_eq!(
+        app.get("/api/presets/default/get").await.0,
+        StatusCode::OK,
+        "seeded on PostgreSQL too"
+    );
+    assert_eq!(
+        app.post("/api/presets/create", preset_body("pg")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/presets/pg/get").await.1["model"]["name"],
+        "test:echo"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_outage_is_503_and_the_pool_recovers() {
+    let Some(schema) = PgSchema::create("outage").await else {
+        return;
+    };
+    let proxy = ChaosProxy::start(target_of(&schema.url)).await;
+    let url = via(&schema.url, proxy.addr);
+    let app = TestApp::with_vars(&[("DATABASE_URL", &url)]).await;
+    assert_eq!(app.get("/api/presets/list").await.0, StatusCode::OK);
+
+    proxy.cut();
+    let (status, health) = app.health().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health["database"], "error");
+    assert_eq!(health["status"], "unavailable");
+    let (status, body) = app.get("/api/presets/list").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "unavailable");
+
+    proxy.restore();
+    let mut recovered = false;
+    for _ in 0..50 {
+        if app.get("/api/presets/list").await.0 == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the pool reconnects without a restart");
+    assert_eq!(app.health().await.1["database"], "connected");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_down_degrades_health_but_the_service_starts() {
+    // Port 9 (discard) is closed on loopback: the bus connects lazily, so start-up succeeds.
+    let app = TestApp::with_vars(&[("REDIS_URL", "redis://127.0.0.1:9")]).await;
+    let (status, health) = app.health().await;
+    assert_eq!(status, StatusCode::OK, "only the database makes health 503");
+    assert_eq!(
+        health,
+        json!({"status": "degraded", "database": "connected", "event_bus": "error", "state_store": "connected"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_state_store_reports_connected() {
+    let Ok(endpoint) = std::env::var("TEST_S3_ENDPOINT") else {
+        skip_or_fail::<()>("e2e s3", "TEST_S3_ENDPOINT is not set");
+        return;
+    };
+    let bucket = adapters::testing::unique("e2e").replace('_', "-");
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await;
+    if let Err(e) = created {
+        skip_or_fail::<()>("e2e s3", &e.to_string());
+        return;
+    }
+    let app = TestApp::with_vars(&[
+        ("STATE_STORE", "s3"),
+        ("S3_ENDPOINT", &endpoint),
+        ("S3_BUCKET", &bucket),
+        ("S3_ACCESS_KEY", "test"),
+        ("S3_SECRET_KEY", "test"),
+        ("S3_REGION", "us-east-1"),
+    ])
+    .await;
+    let (_, health) = app.health().await;
+    assert_eq!(health["state_store"], "connected");
+
+    let missing = TestApp::with_vars(&[
+        ("STATE_STORE", "s3"),
+        ("S3_ENDPOINT", &endpoint),
+        ("S3_BUCKET", "no-such-bucket-here"),
+        ("S3_ACCESS_KEY", "test"),
+        ("S3_SECRET_KEY", "test"),
+    ])
+    .await;
+    let (status, health) = missing.health().await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["state_store"], "error");
+}

@@ -1,0 +1,207 @@
+//! The built binary, as a newcomer runs it.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use adapters::sql::{SqlSettings, SqlStorage, SqlTarget};
+use ports::{
+    Conversation, ConversationStatus, SessionRecord, SessionRepo, SessionStatus, SessionType,
+    Transport, now,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_agent-runtime");
+
+/// A started binary; killed when dropped.
+struct Running {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary in `dir` with exactly `env` and waits for its `listening on` line.
+fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Running {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .replace("0.0.0.0", "127.0.0.1");
+    Running {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "did not exit within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starts_with_no_environment_in_an_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    // Truly no environment means the default port 8000; fall back to an ephemeral port only
+    // when something else already holds 8000 on this machine.
+    let free = std::net::TcpListener::bind("0.0.0.0:8000").is_ok();
+    let env: &[(&str, &str)] = if free { &[] } else { &[("PORT", "0")] };
+    let mut running = start(dir.path(), env);
+    let health: serde_json::Value = reqwest::get(format!("{}/api/health", running.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health,
+        serde_json::json!({"status": "ok", "database": "connected", "event_bus": "connected", "state_store": "connected"})
+    );
+    assert!(
+        dir.path().join("data/runtime.db").is_file(),
+        "embedded database under ./data"
+    );
+
+    sigterm(&running.child);
+    let status = wait_exit(&mut running.child, Duration::from_secs(10));
+    assert!(status.success(), "SIGTERM exits cleanly: {status}");
+}
+
+#[test]
+fn a_bad_variable_stops_the_process_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("PORT", "eighty"),
+        ("STATE_STORE", "floppy"),
+        ("DATABASE_URL", "mysql://x"),
+    ] {
+        let out = Command::new(BIN)
+            .current_dir(dir.path())
+            .env_clear()
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(&format!("{var}: ")), "{stderr}");
+    }
+    // A .env file is read too, and the real environment wins over it.
+    std::fs::write(dir.path().join(".env"), "PORT=nope\n").unwrap();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("PORT: "));
+}
+
+#[test]
+fn migrate_and_openapi_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .env_clear()
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let first = run(&["migrate"]);
+    assert!(first.status.success());
+    assert_eq!(
+        String::from_utf8(first.stdout).unwrap().trim(),
+        "applied 1 migration(s)"
+    );
+    let second = run(&["migrate"]);
+    assert_eq!(
+        String::from_utf8(second.stdout).unwrap().trim(),
+        "applied 0 migration(s)"
+    );
+    let spec = run(&["openapi"]);
+    assert_eq!(
+        String::from_utf8(spec.stdout).unwrap().trim_end(),
+        agent_runtime::api::spec_json().trim_end()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_orphaned_by_a_crash_fail_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("data/runtime.db").display().to_string();
+    let storage = SqlStorage::connect(
+        &SqlTarget::Sqlite { path: db.clone() },
+        &SqlSettings::default(),
+    )
+    .await
+    .unwrap();
+    storage.migrate().await.unwrap();
+    let at = now();
+    let session = |id: &str| SessionRecord {
+        session_id: id.into(),
+        parent_session_id: None,
+        conversation_id: "c1".into(),
+        session_type: SessionType::Agent,
+        transport: Transport::Sse,
+        spawned_by: None,
+        preset_id: None,
+        status: SessionStatus::Created,
+        run_summary: None,
+        pending_tool_calls: vec![],
+        error: None,
+        created_at: at,
+        updated_at: at,
+    };
+    let conversation = Conversation {
+        conversation_id: "c1".into(),
+        title: None,
+        default_preset_id: None,
+        status: ConversationStatus::Active,
+        created_at: at,
+        updated_at: at,
+    };
+    storage
+        .create_session(&session("c1"), Some(conversation))
+        .await
+        .unwrap();
+
+    let running = start(dir.path(), &[("PORT", "0"), ("HOST", "127.0.0.1")]);
+    // `listening on` is printed only after recovery, so the row is already failed.
+    let orphan = storage.get_session("c1").await.unwrap();
+    assert_eq!(orphan.status, SessionStatus::Failed);
+    assert!(orphan.error.unwrap().contains("stopped"));
+    storage.create_session(&session("c2"), None).await.unwrap();
+    drop(running);
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the service over real HTTP, in-process (`app::build` + `app::serve`)
+//! and as the built binary. One test binary, one module per concern.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+mod api_errors;
+mod backends;
+mod binary;
+mod openapi;
+mod presets;
+mod support;

@@ -1,0 +1,115 @@
+//! The published OpenAPI document: checked in, served, and shaped for generated clients.
+
+use std::path::PathBuf;
+
+use agent_runtime::api;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::support::TestApp;
+
+fn checked_in(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("openapi")
+        .join(name)
+}
+
+/// Fails when `openapi/` differs from what the code generates. `UPDATE_OPENAPI=1` rewrites it.
+#[test]
+fn checked_in_document_is_fresh() {
+    for (name, generated) in [
+        ("openapi.json", api::spec_json()),
+        ("openapi.yaml", api::spec_yaml()),
+    ] {
+        let path = checked_in(name);
+        if std::env::var("UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
+            std::fs::write(&path, format!("{generated}\n")).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk.trim_end() == generated.trim_end(),
+            "{name} is stale: run `UPDATE_OPENAPI=1 cargo test --test e2e openapi` and commit it"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn served_documents_equal_the_checked_in_ones() {
+    let app = TestApp::sqlite().await;
+    let (status, served) = app.get("/api/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(checked_in("openapi.json")).unwrap())
+            .unwrap();
+    assert!(
+        served == file,
+        "/api/openapi.json differs from openapi/openapi.json"
+    );
+    let yaml = app
+        .req(Method::GET, "/api/openapi.yaml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(yaml.status(), StatusCode::OK);
+    assert_eq!(
+        yaml.text().await.unwrap().trim_end(),
+        std::fs::read_to_string(checked_in("openapi.yaml"))
+            .unwrap()
+            .trim_end()
+    );
+    let docs = app
+        .client
+        .get(format!("{}/docs", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(
+        docs.text().await.unwrap().contains("swagger"),
+        "Swagger UI at /docs"
+    );
+}
+
+#[test]
+fn operations_follow_the_client_conventions() {
+    let spec: Value = serde_json::from_str(&api::spec_json()).unwrap();
+    assert_eq!(spec["servers"][0]["url"], "/api");
+    let schemas = spec["components"]["schemas"].to_string();
+    assert!(
+        !schemas.contains("allOf"),
+        "a documented $ref field became allOf, which generated clients drop"
+    );
+    let paths = spec["paths"].as_object().unwrap();
+    assert!(paths.len() >= 6);
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            assert!(
+                !op.to_string().contains("allOf"),
+                "{method} {path}: allOf breaks generated clients"
+            );
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+            let tags = op["tags"].as_array().unwrap();
+            assert_eq!(tags.len(), 1, "{id}: one tag");
+            let tag = tags[0].as_str().unwrap();
+            assert!(id.starts_with(&format!("{tag}_")), "{id} is <tag>_<action>");
+            let responses = op["responses"].as_object().unwrap();
+            if id != "health_get" {
+                assert!(
+                    op["security"].as_array().is_some_and(|s| !s.is_empty()),
+                    "{id} needs auth"
+                );
+                for status in ["400", "401", "404", "422", "500"] {
+                    assert!(responses.contains_key(status), "{id} declares {status}");
+                }
+                let err = &responses["401"]["content"]["application/json; charset=utf-8"]["schema"]
+                    ["$ref"];
+                assert_eq!(err, "#/components/schemas/ApiError", "{id}");
+            } else {
+                assert!(op.get("security").is_none(), "health needs no auth");
+                assert!(responses.contains_key("503"));
+            }
+        }
+    }
+}
