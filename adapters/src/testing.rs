@@ -12,7 +12,9 @@ pub fn skip_or_fail<T>(suite: &str, why: &str) -> Option<T> {
     if std::env::var("REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
         panic!("{suite}: required service unavailable: {why}");
     }
-    eprintln!("SKIP {suite}: {why}");
+    // Written to stderr directly rather than with `eprintln!`, which the test harness
+    // captures: a skip must be visible in a passing run.
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("SKIP {suite}: {why}\n").as_bytes());
     None
 }
 

@@ -267,3 +267,33 @@ impl BackendExt for SqliteConn {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The two migration sets must describe the same schema; the only allowed difference is
+    /// how each backend spells a boolean default.
+    #[test]
+    fn migration_sets_stay_in_step() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        let list = |backend: &str| {
+            let mut dirs: Vec<_> = std::fs::read_dir(root.join(backend))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            dirs.sort();
+            dirs
+        };
+        let (pg, sqlite) = (list("postgres"), list("sqlite"));
+        assert_eq!(pg, sqlite, "same migrations, same names");
+        for dir in &pg {
+            for file in ["up.sql", "down.sql"] {
+                let read = |backend: &str| {
+                    std::fs::read_to_string(root.join(backend).join(dir).join(file))
+                        .unwrap()
+                        .replace("DEFAULT FALSE", "DEFAULT 0")
+                };
+                assert_eq!(read("postgres"), read("sqlite"), "{dir}/{file}");
+            }
+        }
+    }
+}
