@@ -14,7 +14,10 @@ pub fn skip_or_fail<T>(suite: &str, why: &str) -> Option<T> {
     }
     // Written to stderr directly rather than with `eprintln!`, which the test harness
     // captures: a skip must be visible in a passing run.
-    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("SKIP {suite}: {why}\n").as_bytes());
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("SKIP {suite}: {why}\n").as_bytes(),
+    );
     None
 }
 

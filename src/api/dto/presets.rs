@@ -25,11 +25,17 @@ pub struct ModelSettingsDto {
     /// `provider:model`, `gateway@provider:model`, or a built-in `test:` model such as `test:echo`.
     pub name: Text,
     /// Context window in tokens; compaction starts near 80 % of it.
-    #[oai(nullable)]
+    #[oai(
+        nullable,
+        validator(minimum(value = "1"), maximum(value = "4294967295"))
+    )]
     pub context_window: Option<u32>,
     #[oai(nullable, validator(minimum(value = "0"), maximum(value = "2")))]
     pub temperature: Option<f64>,
-    #[oai(nullable)]
+    #[oai(
+        nullable,
+        validator(minimum(value = "1"), maximum(value = "4294967295"))
+    )]
     pub max_tokens: Option<u32>,
 }
 
