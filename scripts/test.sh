@@ -33,7 +33,7 @@ ensure_postgres() {
   local host port; host=$(host_of "$TEST_DATABASE_URL"); port=$(port_of "$TEST_DATABASE_URL" 5432)
   reachable "$host" "$port" && return 0
   can_install || die "PostgreSQL is not reachable at $host:$port: start it or set TEST_DATABASE_URL"
-  say "installing and starting PostgreSQL"
+  say "starting PostgreSQL (installing it if missing)"
   command -v pg_ctlcluster >/dev/null || apt_install postgresql
   local version; version=$(ls /etc/postgresql | sort -V | tail -n1)
   local hba="/etc/postgresql/$version/main/pg_hba.conf"
@@ -49,7 +49,7 @@ ensure_redis() {
   local host port; host=$(host_of "$TEST_REDIS_URL"); port=$(port_of "$TEST_REDIS_URL" 6379)
   reachable "$host" "$port" && return 0
   can_install || die "Redis is not reachable at $host:$port: start it or set TEST_REDIS_URL"
-  say "installing and starting Redis"
+  say "starting Redis (installing it if missing)"
   command -v redis-server >/dev/null || apt_install redis-server
   redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no
   wait_for "$host" "$port" || die "Redis did not start"
