@@ -7,10 +7,9 @@ use std::{
 };
 
 use adapters::sql::{SqlSettings, SqlStorage, SqlTarget};
-use ports::{
-    Conversation, ConversationStatus, SessionRecord, SessionRepo, SessionStatus, SessionType,
-    Transport, now,
-};
+use ports::{SessionRepo, SessionStatus};
+
+use crate::support::{conversation, running_session};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agent-runtime");
 
@@ -168,32 +167,8 @@ async fn sessions_orphaned_by_a_crash_fail_at_the_next_start() {
     .await
     .unwrap();
     storage.migrate().await.unwrap();
-    let at = now();
-    let session = |id: &str| SessionRecord {
-        session_id: id.into(),
-        parent_session_id: None,
-        conversation_id: "c1".into(),
-        session_type: SessionType::Agent,
-        transport: Transport::Sse,
-        spawned_by: None,
-        preset_id: None,
-        status: SessionStatus::Created,
-        run_summary: None,
-        pending_tool_calls: vec![],
-        error: None,
-        created_at: at,
-        updated_at: at,
-    };
-    let conversation = Conversation {
-        conversation_id: "c1".into(),
-        title: None,
-        default_preset_id: None,
-        status: ConversationStatus::Active,
-        created_at: at,
-        updated_at: at,
-    };
     storage
-        .create_session(&session("c1"), Some(conversation))
+        .create_session(&running_session("c1", "c1", None), Some(conversation("c1")))
         .await
         .unwrap();
 
@@ -202,6 +177,9 @@ async fn sessions_orphaned_by_a_crash_fail_at_the_next_start() {
     let orphan = storage.get_session("c1").await.unwrap();
     assert_eq!(orphan.status, SessionStatus::Failed);
     assert!(orphan.error.unwrap().contains("stopped"));
-    storage.create_session(&session("c2"), None).await.unwrap();
+    storage
+        .create_session(&running_session("c2", "c1", None), None)
+        .await
+        .unwrap();
     drop(running);
 }

@@ -1,14 +1,11 @@
 //! The presets API (spec 06) over real HTTP.
 
 use adapters::sql::{SqlSettings, SqlStorage, SqlTarget};
-use ports::{
-    Conversation, ConversationStatus, SessionRecord, SessionRepo, SessionStatus, SessionType,
-    Transport, now,
-};
+use ports::SessionRepo;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{TestApp, preset_body};
+use crate::support::{TestApp, conversation, preset_body, running_session};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_database_gets_a_working_default_preset() {
@@ -186,32 +183,11 @@ async fn a_preset_in_use_cannot_be_deleted() {
     let storage = SqlStorage::connect(&SqlTarget::Sqlite { path: db }, &SqlSettings::default())
         .await
         .unwrap();
-    let at = now();
-    let session = SessionRecord {
-        session_id: "s1".into(),
-        parent_session_id: None,
-        conversation_id: "s1".into(),
-        session_type: SessionType::Agent,
-        transport: Transport::Sse,
-        spawned_by: None,
-        preset_id: Some("busy".into()),
-        status: SessionStatus::Created,
-        run_summary: None,
-        pending_tool_calls: vec![],
-        error: None,
-        created_at: at,
-        updated_at: at,
-    };
-    let conversation = Conversation {
-        conversation_id: "s1".into(),
-        title: None,
-        default_preset_id: None,
-        status: ConversationStatus::Active,
-        created_at: at,
-        updated_at: at,
-    };
     storage
-        .create_session(&session, Some(conversation))
+        .create_session(
+            &running_session("s1", "s1", Some("busy")),
+            Some(conversation("s1")),
+        )
         .await
         .unwrap();
 

@@ -203,3 +203,40 @@ impl Drop for ChaosProxy {
         self.accept.abort();
     }
 }
+
+/// A running (`created`) agent session of `conversation_id`, as the coordinator inserts it.
+pub fn running_session(
+    session_id: &str,
+    conversation_id: &str,
+    preset_id: Option<&str>,
+) -> ports::SessionRecord {
+    let at = ports::now();
+    ports::SessionRecord {
+        session_id: session_id.into(),
+        parent_session_id: None,
+        conversation_id: conversation_id.into(),
+        session_type: ports::SessionType::Agent,
+        transport: ports::Transport::Sse,
+        spawned_by: None,
+        preset_id: preset_id.map(Into::into),
+        status: ports::SessionStatus::Created,
+        run_summary: None,
+        pending_tool_calls: vec![],
+        error: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// A new active conversation.
+pub fn conversation(conversation_id: &str) -> ports::Conversation {
+    let at = ports::now();
+    ports::Conversation {
+        conversation_id: conversation_id.into(),
+        title: None,
+        default_preset_id: None,
+        status: ports::ConversationStatus::Active,
+        created_at: at,
+        updated_at: at,
+    }
+}
