@@ -66,7 +66,8 @@ ensure_s3() {
   while reachable 127.0.0.1 "$port"; do port=$((port + 1)); done
   moto_server -H 127.0.0.1 -p "$port" >/tmp/agent-runtime-moto.log 2>&1 &
   MOTO_PID=$!
-  trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
+  # the pip entry point may run the server as a child of $MOTO_PID: match it by its arguments too
+  trap "kill $MOTO_PID 2>/dev/null; pkill -f 'moto_server -H 127.0.0.1 -p $port' 2>/dev/null; true" EXIT
   wait_for 127.0.0.1 "$port" || die "moto_server did not start (see /tmp/agent-runtime-moto.log)"
   export TEST_S3_ENDPOINT="http://127.0.0.1:$port"
 }
