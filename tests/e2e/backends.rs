@@ -104,7 +104,7 @@ async fn a_database_outage_is_503_and_the_pool_recovers() {
 
     proxy.restore();
     let mut recovered = false;
-    for _ in 0..50 {
+    for _ in 0..150 {
         if app.get("/api/presets/list").await.0 == StatusCode::OK {
             recovered = true;
             break;

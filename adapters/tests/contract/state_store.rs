@@ -51,6 +51,13 @@ impl Fixture {
         }
     }
 
+    /// Whether the backend's test server may fail a request outright under concurrent load.
+    /// moto answers some GETs racing a PUT of the same key with a 500: a server fault the
+    /// adapter reports as `Unavailable`, not a torn document, so that case may retry it.
+    fn server_may_fail_under_load(&self) -> bool {
+        matches!(self.backend, Backend::S3 { .. })
+    }
+
     /// Stores raw bytes under `key` behind the adapter's back; false when the backend
     /// offers no outside door (memory).
     async fn plant(&self, key: &str, bytes: &'static [u8]) -> bool {
@@ -414,14 +421,16 @@ async fn readers_see_whole_documents_during_writes(f: &Fixture) {
     let readers: Vec<_> = (0..READERS)
         .map(|_| {
             let (store, docs, done, id) = (f.store.clone(), docs.clone(), done.clone(), id.clone());
+            let may_fail = f.server_may_fail_under_load();
             tokio::spawn(async move {
                 let mut reads = 0usize;
                 loop {
                     let finished = done.load(Ordering::Acquire);
-                    let got = store
-                        .load_state(&id)
-                        .await
-                        .unwrap_or_else(|e| panic!("read {reads} failed: {e:?}"));
+                    let got = match store.load_state(&id).await {
+                        Ok(got) => got,
+                        Err(StateStoreError::Unavailable(_)) if may_fail && !finished => continue,
+                        Err(e) => panic!("read {reads} failed: {e:?}"),
+                    };
                     // No assert_eq!: a 2 MB Debug dump would bury the message.
                     assert!(
                         got == docs[0] || got == docs[1],
