@@ -102,16 +102,7 @@ fn map_error(err: poem::Error, path: &str, allow: &AllowIndex) -> Response {
         return json_error(StatusCode::BAD_REQUEST, "invalid_parameter", &message);
     }
     if err.downcast_ref::<AuthorizationError>().is_some() {
-        let mut resp = json_error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or invalid bearer token",
-        );
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
-        return resp;
+        return unauthorized();
     }
     if err.downcast_ref::<ContentTypeError>().is_some() {
         return json_error(
