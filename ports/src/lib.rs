@@ -12,6 +12,7 @@ pub mod model_provider;
 pub mod shell;
 pub mod state_store;
 pub mod storage;
+pub mod workspace;
 
 pub use domain::*;
 pub use event_bus::{EventBus, EventBusError, StreamKey};
@@ -19,6 +20,9 @@ pub use model_provider::{ModelDelta, ModelError, ModelProvider, ModelRequest, Mo
 pub use shell::{Shell, ShellError, ShellOutput, ShellRequest};
 pub use state_store::{StateStore, StateStoreError};
 pub use storage::{ConversationRepo, MailboxRepo, PresetRepo, SessionRepo, StorageError};
+pub use workspace::{
+    DirEntry, FileInfo, GrepMatch, GrepOutput, GrepRequest, PathList, Workspace, WorkspaceError,
+};
 
 /// Mocks of every port (feature `mock`), for unit tests of the core.
 #[cfg(feature = "mock")]
@@ -30,6 +34,7 @@ pub mod mocks {
     pub use crate::storage::{
         MockConversationRepo, MockMailboxRepo, MockPresetRepo, MockSessionRepo,
     };
+    pub use crate::workspace::MockWorkspace;
 }
 
 /// Boxed error source carried by port errors; keeps driver types out of the signatures.

@@ -10,7 +10,8 @@ use crate::{ModelMessage, ToolSchema, Usage};
 /// Everything one model request needs; credentials are the adapter's business.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelRequest {
-    /// The model part of the name (after `provider:`).
+    /// The full model name, `[gateway@]provider:model` or `test:…`; a routing provider
+    /// picks the adapter from it and each adapter sends only the part after `provider:`.
     pub model: String,
     pub system: String,
     pub messages: Vec<ModelMessage>,

@@ -238,6 +238,7 @@ fn sample_state(tag: &str) -> SessionState {
                     tool_name: "shell".into(),
                     content: "a\nb\n".into(),
                     is_error: false,
+                    images: vec![],
                 }],
             },
             ModelMessage::Assistant {

@@ -70,6 +70,17 @@ pub struct ToolResult {
     pub content: String,
     #[serde(default)]
     pub is_error: bool,
+    /// Images the tool returned (e.g. `view` on a picture), sent after the text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageData>,
+}
+
+/// An inline image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageData {
+    pub mime_type: String,
+    /// Base64, no data-URL prefix.
+    pub data: String,
 }
 
 /// A tool as offered to the model.
