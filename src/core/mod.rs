@@ -1,11 +1,14 @@
 //! The domain core. It talks to the world only through `ports` traits held as
 //! `Arc<dyn Port>`; it never names an adapter, the web framework or a driver (a test checks this).
 
+pub mod agent;
 pub mod catalogue;
+pub mod environment;
 pub mod health;
 pub mod preset_validation;
 pub mod presets;
 pub mod recovery;
+pub mod tools;
 
 #[cfg(test)]
 mod hexagon_test;

@@ -1,0 +1,471 @@
+//! The agent loop (spec 03), our `create_agent` + `stream_agent`: history and a user
+//! message in; model requests, tool calls, steering and compaction until the model is done,
+//! the run is interrupted, a limit is hit or the provider fails; the exported state out.
+//!
+//! The loop never fails half-way: whatever ends it, the returned state is a valid history
+//! (every tool call has a result) that a later run continues exactly.
+
+mod compaction;
+mod control;
+mod events;
+mod response;
+mod retry;
+mod tool_calls;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex};
+
+use ports::{
+    CompactCompleted, CompactStarted, EventPayload, HandoffCompleted, InterruptReceived,
+    ModelError, ModelMessage, ModelProvider, ModelRequest, ModelSettings, SessionState,
+    SteeringInjected, Usage, UsageSnapshot, UserPart,
+};
+
+pub use control::{RunControl, Steer, SteeringClosed};
+pub use events::{CollectingSink, EventSink};
+pub use retry::RetryPolicy;
+
+use super::environment::Environment;
+use super::tools::{Scratch, ToolContext, Toolbox};
+use response::{Reply, StreamEnd};
+use tool_calls::CallRequest;
+
+/// Per-run limits; hitting one ends the run with [`RunEnd::LimitReached`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunLimits {
+    pub max_model_requests: u64,
+    /// Total tokens one run may use.
+    pub token_budget: Option<u64>,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        Self {
+            max_model_requests: 50,
+            token_budget: None,
+        }
+    }
+}
+
+/// Everything that shapes one agent, resolved before the run.
+#[derive(Clone)]
+pub struct AgentSpec {
+    /// `main`, or the subagent's id.
+    pub agent_id: String,
+    pub model: ModelSettings,
+    /// Already rendered.
+    pub system_prompt: String,
+    pub toolbox: Toolbox,
+    pub limits: RunLimits,
+    pub retry: RetryPolicy,
+}
+
+/// Which limit ended a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    ModelRequests,
+    TokenBudget,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEnd {
+    /// The model answered without calling tools and no steering was pending.
+    Completed,
+    Interrupted {
+        reason: Option<String>,
+    },
+    LimitReached {
+        limit: Limit,
+        message: String,
+    },
+    /// The provider failed after retries. `code` is stable: `model_rate_limited`,
+    /// `model_auth`, `model_context_too_long`, `model_stream_cut`, `model_unknown`,
+    /// `model_error`.
+    Failed {
+        code: &'static str,
+        message: String,
+    },
+}
+
+/// What a run leaves behind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// The state to commit; `context_state.usage` includes this run.
+    pub state: SessionState,
+    pub end: RunEnd,
+    /// This run's usage alone.
+    pub usage: Usage,
+}
+
+/// An agent bound to a provider and an environment.
+pub struct Agent {
+    provider: Arc<dyn ModelProvider>,
+    env: Arc<Environment>,
+    spec: AgentSpec,
+}
+
+/// A run's mutable state, threaded through the steps of the loop.
+struct Run<'a> {
+    control: &'a RunControl,
+    sink: &'a dyn EventSink,
+    history: Vec<ModelMessage>,
+    usage: Usage,
+    /// Tokens the provider reported for the last request and its answer.
+    last_reported: u64,
+    scratch: Arc<Mutex<Scratch>>,
+}
+
+impl Agent {
+    pub fn new(provider: Arc<dyn ModelProvider>, env: Arc<Environment>, spec: AgentSpec) -> Self {
+        Self {
+            provider,
+            env,
+            spec,
+        }
+    }
+
+    /// Runs until done; see the module docs. `input` may be empty (a continuation that only
+    /// resolves steering or tool results).
+    pub async fn run(
+        &self,
+        state: SessionState,
+        input: Vec<UserPart>,
+        control: &RunControl,
+        sink: &dyn EventSink,
+    ) -> RunOutcome {
+        let SessionState {
+            mut context_state,
+            mut message_history,
+            environment_state,
+        } = state;
+        if !input.is_empty() {
+            message_history.push(ModelMessage::User { parts: input });
+        }
+        let scratch = Arc::new(Mutex::new(Scratch {
+            tasks: std::mem::take(&mut context_state.tasks),
+            handoff: None,
+        }));
+        let mut run = Run {
+            control,
+            sink,
+            history: message_history,
+            usage: Usage::default(),
+            last_reported: 0,
+            scratch: scratch.clone(),
+        };
+        let end = self.turns(&mut run).await;
+
+        let leftover = control.close_steering();
+        self.inject(&mut run, leftover);
+        if let RunEnd::Interrupted { reason } = &end {
+            sink.emit(
+                &self.spec.agent_id,
+                EventPayload::InterruptReceived(InterruptReceived {
+                    reason: reason.clone(),
+                }),
+            );
+        }
+        let scratch = std::mem::take(
+            &mut *scratch
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        context_state.tasks = scratch.tasks;
+        context_state.usage.add(&run.usage);
+        RunOutcome {
+            state: SessionState {
+                context_state,
+                message_history: run.history,
+                environment_state,
+            },
+            end,
+            usage: run.usage,
+        }
+    }
+
+    /// Model request, tools, steering; repeated until something ends the run.
+    async fn turns(&self, run: &mut Run<'_>) -> RunEnd {
+        let toolbox = &self.spec.toolbox;
+        let schemas = toolbox.schemas();
+        let ctx = ToolContext {
+            env: self.env.clone(),
+            scratch: run.scratch.clone(),
+        };
+        loop {
+            if run.control.is_interrupted() {
+                return self.interrupted(run);
+            }
+            if let Some(end) = self.limit_reached(&run.usage) {
+                return end;
+            }
+            if let Some(end) = self.compact_if_needed(run, &schemas).await {
+                return end;
+            }
+            let request = self.request(run.history.clone(), schemas.clone());
+            let reply = self.ask(&request, run, run.sink).await;
+            run.usage.add(&reply.usage);
+            run.last_reported = reply.usage.total_tokens;
+            run.sink.emit(
+                &self.spec.agent_id,
+                EventPayload::UsageSnapshot(UsageSnapshot { usage: run.usage }),
+            );
+            let calls: Vec<CallRequest> = reply
+                .tool_calls()
+                .map(|(id, name, arguments)| CallRequest {
+                    id: id.to_owned(),
+                    name: name.to_owned(),
+                    arguments: arguments.to_owned(),
+                })
+                .collect();
+            let end = match reply.end {
+                StreamEnd::Finished => None,
+                StreamEnd::Interrupted => Some(self.interrupted(run)),
+                StreamEnd::Failed(e) => Some(failed(e)),
+            };
+            // A partial answer stays in history (it reached the caller); tool calls only
+            // come with a complete response.
+            if !reply.parts.is_empty() && !matches!(end, Some(RunEnd::Failed { .. })) {
+                run.history
+                    .push(ModelMessage::Assistant { parts: reply.parts });
+            }
+            if let Some(end) = end {
+                return end;
+            }
+            if calls.is_empty() {
+                let steers = run.control.take_steering_or_close();
+                if steers.is_empty() {
+                    return RunEnd::Completed;
+                }
+                self.inject(run, steers);
+                continue;
+            }
+            let results = tool_calls::run_calls(
+                calls,
+                toolbox,
+                &ctx,
+                run.control,
+                run.sink,
+                &self.spec.agent_id,
+            )
+            .await;
+            run.history.push(ModelMessage::Tool { results });
+            if run.control.is_interrupted() {
+                return self.interrupted(run);
+            }
+            self.handoff_if_requested(run);
+            let steers = run.control.take_steering();
+            self.inject(run, steers);
+        }
+    }
+
+    fn request(&self, messages: Vec<ModelMessage>, tools: Vec<ports::ToolSchema>) -> ModelRequest {
+        ModelRequest {
+            model: self.spec.model.name.clone(),
+            system: self.spec.system_prompt.clone(),
+            messages,
+            tools,
+            temperature: self.spec.model.temperature,
+            max_tokens: self.spec.model.max_tokens,
+        }
+    }
+
+    /// One model response, retrying failures that happen before anything was emitted.
+    async fn ask(&self, request: &ModelRequest, run: &Run<'_>, sink: &dyn EventSink) -> Reply {
+        let policy = &self.spec.retry;
+        let mut attempt = 1;
+        loop {
+            let opened = retry::open_with_retry(
+                self.provider.as_ref(),
+                request,
+                &RetryPolicy {
+                    max_attempts: policy.max_attempts.saturating_sub(attempt - 1).max(1),
+                    ..*policy
+                },
+                run.control,
+            )
+            .await;
+            let stream = match opened {
+                Ok(stream) => stream,
+                Err(retry::OpenError::Interrupted) => return empty_reply(StreamEnd::Interrupted),
+                Err(retry::OpenError::Failed(e)) => return empty_reply(StreamEnd::Failed(e)),
+            };
+            let reply = response::consume(stream, run.control, sink, &self.spec.agent_id).await;
+            match &reply.end {
+                StreamEnd::Failed(e)
+                    if !reply.emitted && e.is_retryable() && attempt < policy.max_attempts =>
+                {
+                    let wait = policy.delay(attempt, e);
+                    tracing::warn!(attempt, error = %e, "model stream failed before any content; retrying");
+                    tokio::select! {
+                        biased;
+                        () = run.control.interrupted() => return empty_reply(StreamEnd::Interrupted),
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                    attempt += 1;
+                }
+                _ => return reply,
+            }
+        }
+    }
+
+    fn limit_reached(&self, usage: &Usage) -> Option<RunEnd> {
+        let limits = &self.spec.limits;
+        if usage.model_requests >= limits.max_model_requests {
+            return Some(RunEnd::LimitReached {
+                limit: Limit::ModelRequests,
+                message: format!(
+                    "stopped after {} model requests (the limit per run)",
+                    usage.model_requests
+                ),
+            });
+        }
+        match limits.token_budget {
+            Some(budget) if usage.total_tokens >= budget => Some(RunEnd::LimitReached {
+                limit: Limit::TokenBudget,
+                message: format!(
+                    "stopped after {} tokens (the budget is {budget})",
+                    usage.total_tokens
+                ),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Summarizes older history when the next request would be too large. A failed summary
+    /// leaves the history as it was (the provider may still cope); an interrupt ends the run.
+    async fn compact_if_needed(
+        &self,
+        run: &mut Run<'_>,
+        schemas: &[ports::ToolSchema],
+    ) -> Option<RunEnd> {
+        let window = compaction::context_window(&self.spec.model);
+        let estimate = compaction::estimate_tokens(&self.spec.system_prompt, &run.history, schemas)
+            .max(run.last_reported);
+        if !compaction::needs_compaction(estimate, window) {
+            return None;
+        }
+        let split = compaction::split_point(&run.history)?;
+        let before = run.history.len() as u64;
+        run.sink.emit(
+            &self.spec.agent_id,
+            EventPayload::CompactStarted(CompactStarted {
+                messages_before: before,
+            }),
+        );
+        let mut old = run.history[..split].to_vec();
+        old.push(ModelMessage::User {
+            parts: vec![UserPart::Text {
+                text: compaction::SUMMARY_PROMPT.to_owned(),
+            }],
+        });
+        let request = self.request(old, Vec::new());
+        // The summary is internal: its deltas are not the conversation's content.
+        let quiet = CollectingSink::default();
+        let reply = self.ask(&request, run, &quiet).await;
+        run.usage.add(&reply.usage);
+        match reply.end {
+            StreamEnd::Interrupted => return Some(self.interrupted(run)),
+            StreamEnd::Failed(e) => {
+                tracing::warn!(error = %e, "context compaction failed; continuing uncompacted");
+            }
+            StreamEnd::Finished => {
+                let summary: String = reply
+                    .parts
+                    .iter()
+                    .filter_map(|p| match p {
+                        ports::AssistantPart::Text { text } => Some(text.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let tail = run.history.split_off(split);
+                run.history = compaction::compacted(&summary, tail);
+                run.last_reported = 0;
+            }
+        }
+        run.sink.emit(
+            &self.spec.agent_id,
+            EventPayload::CompactCompleted(CompactCompleted {
+                messages_before: before,
+                messages_after: run.history.len() as u64,
+            }),
+        );
+        None
+    }
+
+    /// After a `handoff` call, the context restarts from the model's summary.
+    fn handoff_if_requested(&self, run: &mut Run<'_>) {
+        let summary = run
+            .scratch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .handoff
+            .take();
+        let Some(summary) = summary else { return };
+        run.history = vec![ModelMessage::User {
+            parts: vec![UserPart::Text {
+                text: format!(
+                    "[Handoff: the context was restarted; your notes follow]\n{summary}\n\nContinue the task."
+                ),
+            }],
+        }];
+        run.sink.emit(
+            &self.spec.agent_id,
+            EventPayload::HandoffCompleted(HandoffCompleted { summary }),
+        );
+    }
+
+    /// Appends steering messages as one user message, announcing each.
+    fn inject(&self, run: &mut Run<'_>, steers: Vec<Steer>) {
+        if steers.is_empty() {
+            return;
+        }
+        let mut parts = Vec::with_capacity(steers.len());
+        for steer in steers {
+            run.sink.emit(
+                &self.spec.agent_id,
+                EventPayload::SteeringInjected(SteeringInjected {
+                    message_id: Some(steer.message_id),
+                    text: steer.text.clone(),
+                }),
+            );
+            parts.push(UserPart::Text { text: steer.text });
+        }
+        run.history.push(ModelMessage::User { parts });
+    }
+
+    fn interrupted(&self, run: &Run<'_>) -> RunEnd {
+        RunEnd::Interrupted {
+            reason: run.control.interrupt_reason(),
+        }
+    }
+}
+
+fn empty_reply(end: StreamEnd) -> Reply {
+    Reply {
+        parts: Vec::new(),
+        usage: Usage::default(),
+        end,
+        emitted: false,
+    }
+}
+
+/// The stable code and message of a provider failure.
+fn failed(e: ModelError) -> RunEnd {
+    let code = match &e {
+        ModelError::RateLimited { .. } => "model_rate_limited",
+        ModelError::Auth(_) => "model_auth",
+        ModelError::ContextTooLong(_) => "model_context_too_long",
+        ModelError::StreamCut(_) => "model_stream_cut",
+        ModelError::UnknownModel(_) => "model_unknown",
+        ModelError::Server { .. } | ModelError::InvalidRequest { .. } | ModelError::Network(_) => {
+            "model_error"
+        }
+    };
+    RunEnd::Failed {
+        code,
+        message: e.to_string(),
+    }
+}

@@ -1,0 +1,116 @@
+//! Provider retries: 429, 5xx and connection errors are retried with exponential backoff
+//! and full jitter, honouring Retry-After, a bounded number of times. Other errors, and any
+//! error after content reached the caller, are final.
+
+use std::time::Duration;
+
+use ports::{ModelError, ModelProvider, ModelRequest, ModelStream};
+
+use super::RunControl;
+
+/// How often and how patiently to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in total, the first included.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (1-based). Retry-After wins when given (capped
+    /// at `max_delay`); otherwise `base * 2^(retry-1)` with full jitter in [50 %, 100 %].
+    pub fn delay(&self, retry: u32, error: &ModelError) -> Duration {
+        if let ModelError::RateLimited {
+            retry_after: Some(after),
+        } = error
+        {
+            return (*after).min(self.max_delay);
+        }
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
+            .min(self.max_delay);
+        exp.mul_f64(0.5 + fastrand::f64() * 0.5)
+    }
+}
+
+/// Why opening a stream ended.
+#[derive(Debug)]
+pub enum OpenError {
+    Interrupted,
+    Failed(ModelError),
+}
+
+/// Opens a model stream, retrying retryable failures. Waits are cut short by an interrupt.
+pub async fn open_with_retry(
+    provider: &dyn ModelProvider,
+    request: &ModelRequest,
+    policy: &RetryPolicy,
+    control: &RunControl,
+) -> Result<ModelStream, OpenError> {
+    let mut attempt = 1;
+    loop {
+        let result = tokio::select! {
+            biased;
+            () = control.interrupted() => return Err(OpenError::Interrupted),
+            r = provider.stream(request.clone()) => r,
+        };
+        match result {
+            Ok(stream) => return Ok(stream),
+            Err(e) if e.is_retryable() && attempt < policy.max_attempts => {
+                let wait = policy.delay(attempt, &e);
+                tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %e, "model request failed; retrying");
+                tokio::select! {
+                    biased;
+                    () = control.interrupted() => return Err(OpenError::Interrupted),
+                    () = tokio::time::sleep(wait) => {}
+                }
+                attempt += 1;
+            }
+            Err(e) => return Err(OpenError::Failed(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        let net = ModelError::Network("reset".into());
+        for _ in 0..50 {
+            let d1 = p.delay(1, &net);
+            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100));
+            let d3 = p.delay(3, &net);
+            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400));
+            assert!(p.delay(12, &net) <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_the_cap() {
+        let p = RetryPolicy::default();
+        let limited = |s| ModelError::RateLimited {
+            retry_after: Some(Duration::from_secs(s)),
+        };
+        assert_eq!(p.delay(1, &limited(7)), Duration::from_secs(7));
+        assert_eq!(p.delay(1, &limited(3600)), p.max_delay);
+    }
+}

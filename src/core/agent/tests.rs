@@ -1,0 +1,964 @@
+//! Unit tests of the loop with mocked provider, workspace and shell.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use ports::mocks::{MockModelProvider, MockShell, MockWorkspace};
+use ports::{
+    AssistantPart, ContentKind, EventPayload, ModelDelta, ModelError, ModelMessage, ModelRequest,
+    SessionState, ShellOutput, TaskStatus, ToolCallStatus, ToolsetSpec, Usage, UserPart,
+    WorkspaceError,
+};
+
+use super::*;
+use crate::core::environment::{Environment, ShellLimits};
+use crate::core::tools::{Tool, ToolError, ToolOutput};
+
+// ---- scripted provider -------------------------------------------------------------
+
+enum Answer {
+    /// `stream()` itself fails.
+    Refuse(ModelError),
+    /// These items, then the stream ends.
+    Items(Vec<Result<ModelDelta, ModelError>>),
+    /// These deltas, then nothing ever again.
+    Hang(Vec<ModelDelta>),
+}
+
+#[derive(Default)]
+struct Script {
+    answers: Mutex<VecDeque<Answer>>,
+    requests: Mutex<Vec<ModelRequest>>,
+}
+
+impl Script {
+    fn push(&self, answer: Answer) {
+        self.answers.lock().unwrap().push_back(answer);
+    }
+    fn requests(&self) -> Vec<ModelRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn provider(script: &Arc<Script>) -> Arc<dyn ModelProvider> {
+    let script = script.clone();
+    let mut mock = MockModelProvider::new();
+    mock.expect_stream().returning(move |req| {
+        script.requests.lock().unwrap().push(req);
+        let answer = script
+            .answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("the test scripted enough answers");
+        match answer {
+            Answer::Refuse(e) => Err(e),
+            Answer::Items(items) => Ok(futures::stream::iter(items).boxed()),
+            Answer::Hang(deltas) => Ok(futures::stream::iter(deltas.into_iter().map(Ok))
+                .chain(futures::stream::pending())
+                .boxed()),
+        }
+    });
+    Arc::new(mock)
+}
+
+fn usage(total: u64) -> ModelDelta {
+    ModelDelta::Usage(Usage {
+        total_tokens: total,
+        prompt_tokens: total / 2,
+        completion_tokens: total - total / 2,
+        model_requests: 1,
+    })
+}
+
+fn finish() -> ModelDelta {
+    ModelDelta::Finish {
+        reason: "stop".into(),
+    }
+}
+
+/// A text answer in the given chunks.
+fn text(chunks: &[&str]) -> Answer {
+    let mut items: Vec<_> = chunks
+        .iter()
+        .map(|c| Ok(ModelDelta::Text((*c).into())))
+        .collect();
+    items.push(Ok(usage(10)));
+    items.push(Ok(finish()));
+    Answer::Items(items)
+}
+
+/// Tool calls `(id, name, args)`, each with its arguments split in two fragments.
+fn calls(list: &[(&str, &str, &str)]) -> Answer {
+    let mut items = Vec::new();
+    for (i, (id, name, args)) in list.iter().enumerate() {
+        items.push(Ok(ModelDelta::ToolCallStart {
+            index: i as u32,
+            id: (*id).into(),
+            name: (*name).into(),
+        }));
+        let mid = args.len() / 2;
+        for fragment in [&args[..mid], &args[mid..]] {
+            items.push(Ok(ModelDelta::ToolCallArgs {
+                index: i as u32,
+                fragment: fragment.into(),
+            }));
+        }
+    }
+    items.push(Ok(usage(20)));
+    items.push(Ok(ModelDelta::Finish {
+        reason: "tool_calls".into(),
+    }));
+    Answer::Items(items)
+}
+
+// ---- environment and agent ---------------------------------------------------------
+
+fn env(workspace: MockWorkspace, shell: MockShell) -> Arc<Environment> {
+    Arc::new(Environment {
+        workspace: Arc::new(workspace),
+        shell: Arc::new(shell),
+        shell_env: vec![("PATH".into(), "/usr/bin".into())],
+        limits: ShellLimits::default(),
+    })
+}
+
+fn quiet_env() -> Arc<Environment> {
+    env(MockWorkspace::new(), MockShell::new())
+}
+
+fn toolsets(names: &[&str]) -> Toolbox {
+    Toolbox::from_toolsets(
+        &names
+            .iter()
+            .map(|n| ToolsetSpec {
+                toolset_name: (*n).into(),
+                enabled: true,
+                exclude_tools: vec![],
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn spec(toolbox: Toolbox) -> AgentSpec {
+    AgentSpec {
+        agent_id: "main".into(),
+        model: ports::ModelSettings {
+            name: "test:scripted".into(),
+            ..Default::default()
+        },
+        system_prompt: "be brief".into(),
+        toolbox,
+        limits: RunLimits::default(),
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+        },
+    }
+}
+
+fn user(text: &str) -> Vec<UserPart> {
+    vec![UserPart::Text { text: text.into() }]
+}
+
+fn types(events: &[(String, EventPayload)]) -> Vec<&'static str> {
+    events.iter().map(|(_, e)| e.event_type()).collect()
+}
+
+fn last_user_text(req: &ModelRequest) -> String {
+    req.messages
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            ModelMessage::User { parts } => Some(
+                parts
+                    .iter()
+                    .filter_map(|p| match p {
+                        UserPart::Text { text } => Some(text.as_str()),
+                        UserPart::Image { .. } => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            ),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn tool_results(req: &ModelRequest) -> Vec<ports::ToolResult> {
+    req.messages
+        .iter()
+        .filter_map(|m| match m {
+            ModelMessage::Tool { results } => Some(results.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+async fn run(
+    agent: &Agent,
+    state: SessionState,
+    input: &str,
+    control: &RunControl,
+) -> (RunOutcome, Vec<(String, EventPayload)>) {
+    let sink = CollectingSink::default();
+    let outcome = agent.run(state, user(input), control, &sink).await;
+    (outcome, sink.events())
+}
+
+// ---- a controllable tool -----------------------------------------------------------
+
+/// A tool the tests steer: it can wait on a shared barrier, hang, or record overlap.
+struct Probe {
+    name: &'static str,
+    mutates: bool,
+    barrier: Option<Arc<tokio::sync::Barrier>>,
+    hang: bool,
+    dropped: Arc<AtomicBool>,
+    active: Arc<AtomicUsize>,
+    max_active: Arc<AtomicUsize>,
+    on_call: Option<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl Probe {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            mutates: false,
+            barrier: None,
+            hang: false,
+            dropped: Arc::new(AtomicBool::new(false)),
+            active: Arc::new(AtomicUsize::new(0)),
+            max_active: Arc::new(AtomicUsize::new(0)),
+            on_call: None,
+        }
+    }
+}
+
+struct DropFlag(Arc<AtomicBool>);
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Tool for Probe {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn description(&self) -> &'static str {
+        "probe"
+    }
+    fn parameters(&self) -> serde_json::Value {
+        serde_json::json!({"type": "object"})
+    }
+    fn mutates_files(&self) -> bool {
+        self.mutates
+    }
+    async fn call(&self, _: &ToolContext, arguments: &str) -> Result<ToolOutput, ToolError> {
+        let _flag = DropFlag(self.dropped.clone());
+        if let Some(f) = &self.on_call {
+            f();
+        }
+        let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_active.fetch_max(now, Ordering::SeqCst);
+        if let Some(b) = &self.barrier {
+            b.wait().await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if self.hang {
+            futures::future::pending::<()>().await;
+        }
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        if arguments.contains("fail") {
+            return Err(ToolError("probe failed as asked".into()));
+        }
+        Ok(ToolOutput::text(format!("{} ok {arguments}", self.name)))
+    }
+}
+
+// ---- tests ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn text_answer_streams_events_and_completes() {
+    let script = Arc::new(Script::default());
+    script.push(text(&["Hel", "lo"]));
+    let agent = Agent::new(provider(&script), quiet_env(), spec(Toolbox::default()));
+    let (out, events) = run(&agent, SessionState::default(), "hi", &RunControl::new()).await;
+
+    assert_eq!(out.end, RunEnd::Completed);
+    assert_eq!(
+        types(&events),
+        [
+            "message_start",
+            "content_delta",
+            "content_delta",
+            "content_done",
+            "message_end",
+            "usage_snapshot"
+        ]
+    );
+    assert!(
+        matches!(&events[3].1, EventPayload::ContentDone(d) if d.text == "Hello" && d.kind == ContentKind::Text)
+    );
+    assert_eq!(
+        out.state.message_history,
+        vec![
+            ModelMessage::User { parts: user("hi") },
+            ModelMessage::Assistant {
+                parts: vec![AssistantPart::Text {
+                    text: "Hello".into()
+                }]
+            }
+        ]
+    );
+    assert_eq!(out.usage.model_requests, 1);
+    assert_eq!(out.state.context_state.usage, out.usage);
+    let req = &script.requests()[0];
+    assert_eq!(req.system, "be brief");
+    assert_eq!(req.model, "test:scripted");
+}
+
+#[tokio::test]
+async fn a_tool_call_runs_and_the_model_sees_its_result() {
+    let script = Arc::new(Script::default());
+    script.push(calls(&[(
+        "c1",
+        "write",
+        r#"{"path":"notes.txt","content":"hi there"}"#,
+    )]));
+    script.push(text(&["done"]));
+    let mut ws = MockWorkspace::new();
+    ws.expect_write()
+        .withf(|path, contents| path == "notes.txt" && contents == b"hi there")
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let agent = Agent::new(
+        provider(&script),
+        env(ws, MockShell::new()),
+        spec(toolsets(&["core"])),
+    );
+    let (out, events) = run(
+        &agent,
+        SessionState::default(),
+        "write it",
+        &RunControl::new(),
+    )
+    .await;
+
+    assert_eq!(out.end, RunEnd::Completed);
+    let t = types(&events);
+    assert_eq!(
+        &t[..8],
+        [
+            "message_start",
+            "tool_call_start",
+            "tool_call_args_delta",
+            "tool_call_args_delta",
+            "message_end",
+            "usage_snapshot",
+            "tool_call_result",
+            "tool_call_end"
+        ]
+    );
+    let results = tool_results(&script.requests()[1]);
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].tool_call_id, "c1");
+    assert_eq!(results[0].content, "Wrote 8 bytes to notes.txt");
+    assert!(!results[0].is_error);
+    // The assistant message keeps the reassembled arguments verbatim.
+    assert!(matches!(
+        &out.state.message_history[1],
+        ModelMessage::Assistant { parts } if parts == &vec![AssistantPart::ToolCall {
+            id: "c1".into(), name: "write".into(),
+            arguments: r#"{"path":"notes.txt","content":"hi there"}"#.into()
+        }]
+    ));
+    assert_eq!(out.state.message_history.len(), 4);
+    assert_eq!(out.usage.model_requests, 2);
+    assert_eq!(out.usage.total_tokens, 30);
+}
+
+#[tokio::test]
+async fn shell_calls_get_the_run_environment_and_report_exit_codes() {
+    let script = Arc::new(Script::default());
+    script.push(calls(&[(
+        "c1",
+        "shell",
+        r#"{"command":"ls","cwd":"src","timeout_secs":5}"#,
+    )]));
+    script.push(text(&["ok"]));
+    let mut ws = MockWorkspace::new();
+    ws.expect_shell_dir()
+        .withf(|p| p == "src")
+        .returning(|_| Ok("/work/src".into()));
+    let mut shell = MockShell::new();
+    shell
+        .expect_run()
+        .withf(|r| {
+            r.command == "ls"
+                && r.cwd == "/work/src"
+                && r.timeout == Duration::from_secs(5)
+                && r.env == vec![("PATH".to_owned(), "/usr/bin".to_owned())]
+        })
+        .returning(|_| {
+            Ok(ShellOutput {
+                exit_code: Some(2),
+                stdout: "a\n".into(),
+                stderr: "oops".into(),
+                ..Default::default()
+            })
+        });
+    let agent = Agent::new(
+        provider(&script),
+        env(ws, shell),
+        spec(toolsets(&["shell"])),
+    );
+    let (out, _) = run(&agent, SessionState::default(), "go", &RunControl::new()).await;
+    assert_eq!(out.end, RunEnd::Completed);
+    let result = &tool_results(&script.requests()[1])[0];
+    let report: serde_json::Value = serde_json::from_str(&result.content).unwrap();
+    assert_eq!(report["exit_code"], 2);
+    assert_eq!(report["stdout"], "a\n");
+    assert_eq!(report["stderr"], "oops");
+    assert_eq!(report["timed_out"], false);
+}
+
+#[tokio::test]
+async fn independent_calls_run_in_parallel_and_file_changes_one_at_a_time() {
+    let script = Arc::new(Script::default());
+    script.push(calls(&[("a", "slow_a", "{}"), ("b", "slow_b", "{}")]));
+    script.push(calls(&[
+        ("c", "change", "{}"),
+        ("d", "change", "{}"),
+        ("e", "change", "{}"),
+    ]));
+    script.push(text(&["ok"]));
+    // Both reads must be inside the tool at once to pass the barrier.
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let mut a = Probe::new("slow_a");
+    a.barrier = Some(barrier.clone());
+    let mut b = Probe::new("slow_b");
+    b.barrier = Some(barrier);
+    let mut change = Probe::new("change");
+    change.mutates = true;
+    let max_active = change.max_active.clone();
+    let mut toolbox = Toolbox::default();
+    toolbox.insert(Arc::new(a));
+    toolbox.insert(Arc::new(b));
+    toolbox.insert(Arc::new(change));
+    let agent = Agent::new(provider(&script), quiet_env(), spec(toolbox));
+    let (out, _) = tokio::time::timeout(
+        Duration::from_secs(5),
+        run(&agent, SessionState::default(), "go", &RunControl::new()),
+    )
+    .await
+    .expect("parallel calls did not deadlock");
+    assert_eq!(out.end, RunEnd::Completed);
+    assert_eq!(
+        max_active.load(Ordering::SeqCst),
+        1,
+        "mutating calls overlapped"
+    );
+    let results = tool_results(&script.requests()[2]);
+    let ids: Vec<_> = results.iter().map(|r| r.tool_call_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c", "d", "e"], "results keep call order");
+}
+
+#[tokio::test]
+async fn tool_errors_bad_arguments_and_unknown_tools_go_back_to_the_model() {
+    let script = Arc::new(Script::default());
+    script.push(calls(&[
+        ("c1", "view", r#"{"path":"missing.txt"}"#),
+        ("c2", "view", r#"{"file":"x"}"#),
+        ("c3", "teleport", "{}"),
+    ]));
+    script.push(text(&["recovered"]));
+    let mut ws = MockWorkspace::new();
+    ws.expect_read()
+        .returning(|p| Err(WorkspaceError::NotFound(p.to_owned())));
+    let agent = Agent::new(
+        provider(&script),
+        env(ws, MockShell::new()),
+        spec(toolsets(&["core"])),
+    );
+    let (out, events) = run(&agent, SessionState::default(), "go", &RunControl::new()).await;
+
+    assert_eq!(out.end, RunEnd::Completed, "tool errors never fail the run");
+    let results = tool_results(&script.requests()[1]);
+    assert!(results.iter().all(|r| r.is_error));
+    assert_eq!(results[0].content, "not found: missing.txt");
+    assert!(
+        results[1]
+            .content
+            .starts_with("invalid arguments for view: unknown field `file`"),
+        "{}",
+        results[1].content
+    );
+    assert!(results[2].content.contains("unknown tool \"teleport\""));
+    let ends: Vec<_> = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            EventPayload::ToolCallEnd(end) => Some(end.status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ends, vec![ToolCallStatus::Error; 3]);
+}
+
+#[tokio::test]
+async fn the_request_limit_ends_the_run_with_a_valid_history() {
+    let script = Arc::new(Script::default());
+    for i in 0..3 {
+        script.push(calls(&[(&format!("c{i}"), "task_list", "{}")]));
+    }
+    let mut s = spec(toolsets(&["task"]));
+    s.limits.max_model_requests = 3;
+    let agent = Agent::new(provider(&script), quiet_env(), s);
+    let (out, _) = run(&agent, SessionState::default(), "loop", &RunControl::new()).await;
+    assert!(matches!(
+        &out.end,
+        RunEnd::LimitReached { limit: Limit::ModelRequests, message } if message.contains("3 model requests")
+    ));
+    assert_eq!(script.requests().len(), 3);
+    assert!(matches!(
+        out.state.message_history.last(),
+        Some(ModelMessage::Tool { .. })
+    ));
+}
+
+#[tokio::test]
+async fn the_token_budget_ends_the_run() {
+    let script = Arc::new(Script::default());
+    script.push(calls(&[("c0", "task_list", "{}")]));
+    script.push(calls(&[("c1", "task_list", "{}")]));
+    let mut s = spec(toolsets(&["task"]));
+    s.limits.token_budget = Some(40);
+    let agent = Agent::new(provider(&script), quiet_env(), s);
+    let (out, _) = run(&agent, SessionState::default(), "loop", &RunControl::new()).await;
+    assert!(matches!(
+        out.end,
+        RunEnd::LimitReached {
+            limit: Limit::TokenBudget,
+            ..
+        }
+    ));
+    assert_eq!(out.usage.total_tokens, 40);
+}
+
+#[tokio::test]
+async fn steering_is_injected_at_turn_boundaries_and_keeps_the_run_going() {
+    let script = Arc::new(Script::default());
+    script.push(calls(&[("c1", "probe", "{}")]));
+    script.push(text(&["first answer"]));
+    script.push(text(&["second answer"]));
+    let control = RunControl::new();
+    let mut probe = Probe::new("probe");
+    let steer_from_tool = control.clone();
+    probe.on_call = Some(Box::new(move || {
+        steer_from_tool
+            .steer(Steer {
+                message_id: "m1".into(),
+                text: "use tabs".into(),
+            })
+            .unwrap();
+    }));
+    let mut toolbox = Toolbox::default();
+    toolbox.insert(Arc::new(probe));
+    let agent = Agent::new(provider(&script), quiet_env(), spec(toolbox));
+    // Queued before the first request, it waits for the first turn boundary (after the
+    // tool results), together with the one sent while the tool ran.
+    control
+        .steer(Steer {
+            message_id: "m0".into(),
+            text: "be careful".into(),
+        })
+        .unwrap();
+    let (out, events) = run(&agent, SessionState::default(), "go", &control).await;
+    assert_eq!(out.end, RunEnd::Completed);
+    let reqs = script.requests();
+    assert_eq!(reqs.len(), 2, "two requests: the steer joins the second");
+    assert_eq!(last_user_text(&reqs[1]), "be careful|use tabs");
+    let injected: Vec<_> = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            EventPayload::SteeringInjected(s) => Some(s.text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(injected, ["be careful", "use tabs"]);
+    // Once finished, a steer is refused rather than lost.
+    assert!(
+        control
+            .steer(Steer {
+                message_id: "late".into(),
+                text: "too late".into()
+            })
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_run_with_pending_steering_does_not_finish() {
+    let script = Arc::new(Script::default());
+    script.push(text(&["answer one"]));
+    script.push(text(&["answer two"]));
+    let control = RunControl::new();
+    struct SteerOnFirstText(RunControl, AtomicBool);
+    impl EventSink for SteerOnFirstText {
+        fn emit(&self, _: &str, payload: EventPayload) {
+            if matches!(payload, EventPayload::ContentDelta(_))
+                && !self.1.swap(true, Ordering::SeqCst)
+            {
+                self.0
+                    .steer(Steer {
+                        message_id: "m".into(),
+                        text: "also do X".into(),
+                    })
+                    .unwrap();
+            }
+        }
+    }
+    let sink = SteerOnFirstText(control.clone(), AtomicBool::new(false));
+    let agent = Agent::new(provider(&script), quiet_env(), spec(Toolbox::default()));
+    let out = agent
+        .run(SessionState::default(), user("go"), &control, &sink)
+        .await;
+    assert_eq!(out.end, RunEnd::Completed);
+    let reqs = script.requests();
+    assert_eq!(reqs.len(), 2, "the steer forced a second turn");
+    assert_eq!(last_user_text(&reqs[1]), "also do X");
+    assert_eq!(out.state.message_history.len(), 4);
+}
+
+#[tokio::test]
+async fn interrupt_mid_stream_keeps_the_partial_answer() {
+    let script = Arc::new(Script::default());
+    script.push(Answer::Hang(vec![
+        ModelDelta::Text("partial ".into()),
+        ModelDelta::ToolCallStart {
+            index: 0,
+            id: "c1".into(),
+            name: "shell".into(),
+        },
+    ]));
+    let control = RunControl::new();
+    struct InterruptOnToolStart(RunControl);
+    impl EventSink for InterruptOnToolStart {
+        fn emit(&self, _: &str, payload: EventPayload) {
+            if matches!(payload, EventPayload::ToolCallStart(_)) {
+                self.0.interrupt(Some("user".into()));
+            }
+        }
+    }
+    let agent = Agent::new(provider(&script), quiet_env(), spec(toolsets(&["shell"])));
+    let out = tokio::time::timeout(
+        Duration::from_secs(5),
+        agent.run(
+            SessionState::default(),
+            user("go"),
+            &control,
+            &InterruptOnToolStart(control.clone()),
+        ),
+    )
+    .await
+    .expect("the interrupt stopped the hanging stream");
+    assert_eq!(
+        out.end,
+        RunEnd::Interrupted {
+            reason: Some("user".into())
+        }
+    );
+    // The half-streamed tool call is not kept; the text is.
+    assert_eq!(
+        out.state.message_history.last(),
+        Some(&ModelMessage::Assistant {
+            parts: vec![AssistantPart::Text {
+                text: "partial ".into()
+            }]
+        })
+    );
+}
+
+#[tokio::test]
+async fn interrupt_mid_tool_cancels_the_call_and_keeps_history_valid() {
+    let script = Arc::new(Script::default());
+    script.push(calls(&[("c1", "probe", "{}")]));
+    let mut probe = Probe::new("probe");
+    probe.hang = true;
+    let dropped = probe.dropped.clone();
+    let control = RunControl::new();
+    let interrupter = control.clone();
+    probe.on_call = Some(Box::new(move || {
+        let c = interrupter.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            c.interrupt(None);
+        });
+    }));
+    let mut toolbox = Toolbox::default();
+    toolbox.insert(Arc::new(probe));
+    let agent = Agent::new(provider(&script), quiet_env(), spec(toolbox));
+    let (out, events) = tokio::time::timeout(
+        Duration::from_secs(5),
+        run(&agent, SessionState::default(), "go", &control),
+    )
+    .await
+    .expect("the interrupt stopped the hanging tool");
+    assert_eq!(out.end, RunEnd::Interrupted { reason: None });
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the tool future was dropped"
+    );
+    let Some(ModelMessage::Tool { results }) = out.state.message_history.last() else {
+        panic!(
+            "history ends with the call's result: {:?}",
+            out.state.message_history
+        );
+    };
+    assert!(results[0].is_error && results[0].content.starts_with("interrupted"));
+    assert!(events.iter().any(|(_, e)| matches!(e, EventPayload::ToolCallEnd(end) if end.status == ToolCallStatus::Cancelled)));
+    assert_eq!(types(&events).last(), Some(&"interrupt_received"));
+}
+
+#[tokio::test]
+async fn compaction_summarizes_older_history_near_the_window() {
+    let script = Arc::new(Script::default());
+    script.push(text(&["SUMMARY"]));
+    script.push(text(&["fresh answer"]));
+    let mut s = spec(Toolbox::default());
+    s.model.context_window = Some(1_000);
+    let agent = Agent::new(provider(&script), quiet_env(), s);
+    let long = "x".repeat(4_000);
+    let state = SessionState {
+        message_history: vec![
+            ModelMessage::User { parts: user(&long) },
+            ModelMessage::Assistant {
+                parts: vec![AssistantPart::Text { text: long.clone() }],
+            },
+        ],
+        ..Default::default()
+    };
+    let (out, events) = run(&agent, state, "next question", &RunControl::new()).await;
+    assert_eq!(out.end, RunEnd::Completed);
+    let reqs = script.requests();
+    assert!(reqs[0].tools.is_empty());
+    assert!(last_user_text(&reqs[0]).starts_with("Summarize the conversation"));
+    assert_eq!(reqs[1].messages.len(), 2);
+    assert!(
+        last_user_text(&ModelRequest {
+            messages: reqs[1].messages[..1].to_vec(),
+            ..reqs[1].clone()
+        })
+        .ends_with("SUMMARY")
+    );
+    assert_eq!(last_user_text(&reqs[1]), "next question");
+    let t = types(&events);
+    assert_eq!(t[0], "compact_started");
+    assert_eq!(t[1], "compact_completed");
+    assert!(
+        matches!(&events[1].1, EventPayload::CompactCompleted(c) if c.messages_before == 3 && c.messages_after == 2)
+    );
+    assert_eq!(out.usage.model_requests, 2, "the summary request counts");
+}
+
+#[tokio::test]
+async fn exported_state_continues_exactly_in_a_later_run() {
+    let script = Arc::new(Script::default());
+    script.push(calls(&[("c1", "task_create", r#"{"subject":"ship it"}"#)]));
+    script.push(text(&["planned"]));
+    script.push(calls(&[(
+        "c2",
+        "task_update",
+        r#"{"id":"1","status":"completed"}"#,
+    )]));
+    script.push(text(&["shipped"]));
+    let agent = Agent::new(provider(&script), quiet_env(), spec(toolsets(&["task"])));
+    let (first, _) = run(&agent, SessionState::default(), "plan", &RunControl::new()).await;
+    assert_eq!(first.state.context_state.tasks[0].subject, "ship it");
+
+    let json = serde_json::to_string(&first.state).unwrap();
+    let restored: SessionState = serde_json::from_str(&json).unwrap();
+    assert_eq!(restored, first.state);
+    let (second, _) = run(&agent, restored, "finish", &RunControl::new()).await;
+
+    let reqs = script.requests();
+    // The third request carries the whole first run plus the new message.
+    assert_eq!(reqs[2].messages[..4], first.state.message_history[..]);
+    assert_eq!(last_user_text(&reqs[2]), "finish");
+    assert_eq!(
+        second.state.context_state.tasks[0].status,
+        TaskStatus::Completed
+    );
+    assert_eq!(second.state.context_state.usage.model_requests, 4);
+    assert_eq!(second.usage.model_requests, 2);
+}
+
+#[tokio::test]
+async fn handoff_restarts_the_context_from_the_summary() {
+    let script = Arc::new(Script::default());
+    script.push(calls(&[(
+        "c1",
+        "handoff",
+        r#"{"summary":"goal: X; done: Y"}"#,
+    )]));
+    script.push(text(&["continuing"]));
+    let agent = Agent::new(provider(&script), quiet_env(), spec(toolsets(&["context"])));
+    let (out, events) = run(
+        &agent,
+        SessionState::default(),
+        "long task",
+        &RunControl::new(),
+    )
+    .await;
+    assert_eq!(out.end, RunEnd::Completed);
+    let reqs = script.requests();
+    assert_eq!(reqs[1].messages.len(), 1);
+    assert!(last_user_text(&reqs[1]).contains("goal: X; done: Y"));
+    assert!(events.iter().any(
+        |(_, e)| matches!(e, EventPayload::HandoffCompleted(h) if h.summary == "goal: X; done: Y")
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limits_and_server_errors_are_retried_then_succeed() {
+    let script = Arc::new(Script::default());
+    script.push(Answer::Refuse(ModelError::RateLimited {
+        retry_after: Some(Duration::from_secs(7)),
+    }));
+    // Fails before any content: safe to retry.
+    script.push(Answer::Items(vec![Err(ModelError::Server {
+        status: 502,
+        message: "bad gateway".into(),
+    })]));
+    script.push(text(&["finally"]));
+    let agent = Agent::new(provider(&script), quiet_env(), spec(Toolbox::default()));
+    let started = tokio::time::Instant::now();
+    let (out, _) = run(&agent, SessionState::default(), "go", &RunControl::new()).await;
+    assert_eq!(out.end, RunEnd::Completed);
+    assert_eq!(script.requests().len(), 3);
+    assert!(
+        started.elapsed() >= Duration::from_millis(50),
+        "Retry-After honoured (capped)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_are_bounded_and_end_in_run_failed() {
+    let script = Arc::new(Script::default());
+    for _ in 0..3 {
+        script.push(Answer::Refuse(ModelError::Server {
+            status: 500,
+            message: "boom".into(),
+        }));
+    }
+    let agent = Agent::new(provider(&script), quiet_env(), spec(Toolbox::default()));
+    let (out, _) = run(&agent, SessionState::default(), "go", &RunControl::new()).await;
+    assert_eq!(
+        out.end,
+        RunEnd::Failed {
+            code: "model_error",
+            message: "provider error 500: boom".into()
+        }
+    );
+    assert_eq!(script.requests().len(), 3, "max_attempts bounds the tries");
+    // The user's message stays, so the conversation can go on.
+    assert_eq!(out.state.message_history.len(), 1);
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried() {
+    let script = Arc::new(Script::default());
+    script.push(Answer::Refuse(ModelError::InvalidRequest {
+        status: 400,
+        message: "bad tool schema".into(),
+    }));
+    let agent = Agent::new(provider(&script), quiet_env(), spec(Toolbox::default()));
+    let (out, _) = run(&agent, SessionState::default(), "go", &RunControl::new()).await;
+    assert!(
+        matches!(out.end, RunEnd::Failed { code: "model_error", ref message } if message.contains("bad tool schema"))
+    );
+    assert_eq!(script.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_stream_cut_after_content_fails_the_run_without_retry() {
+    let script = Arc::new(Script::default());
+    script.push(Answer::Items(vec![
+        Ok(ModelDelta::Text("half an ans".into())),
+        Err(ModelError::StreamCut("connection reset".into())),
+    ]));
+    // A stream that simply stops without Finish is cut too.
+    script.push(Answer::Items(vec![Ok(ModelDelta::Text(
+        "also half".into(),
+    ))]));
+    let agent = Agent::new(provider(&script), quiet_env(), spec(Toolbox::default()));
+    let (out, events) = run(&agent, SessionState::default(), "go", &RunControl::new()).await;
+    assert!(matches!(
+        out.end,
+        RunEnd::Failed {
+            code: "model_stream_cut",
+            ..
+        }
+    ));
+    assert_eq!(script.requests().len(), 1, "content was emitted: no retry");
+    assert!(types(&events).contains(&"message_end"));
+
+    let (out, _) = run(&agent, SessionState::default(), "again", &RunControl::new()).await;
+    assert!(matches!(
+        out.end,
+        RunEnd::Failed {
+            code: "model_stream_cut",
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn thinking_blocks_keep_their_signature_in_history() {
+    let script = Arc::new(Script::default());
+    script.push(Answer::Items(vec![
+        Ok(ModelDelta::Thinking("let me ".into())),
+        Ok(ModelDelta::Thinking("think".into())),
+        Ok(ModelDelta::ThinkingSignature("sig-1".into())),
+        Ok(ModelDelta::Text("answer".into())),
+        Ok(finish()),
+    ]));
+    let agent = Agent::new(provider(&script), quiet_env(), spec(Toolbox::default()));
+    let (out, events) = run(&agent, SessionState::default(), "go", &RunControl::new()).await;
+    assert_eq!(
+        out.state.message_history[1],
+        ModelMessage::Assistant {
+            parts: vec![
+                AssistantPart::Thinking {
+                    text: "let me think".into(),
+                    signature: Some("sig-1".into())
+                },
+                AssistantPart::Text {
+                    text: "answer".into()
+                }
+            ]
+        }
+    );
+    let kinds: Vec<_> = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            EventPayload::ContentDone(d) => Some((d.kind, d.text.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (ContentKind::Thinking, "let me think"),
+            (ContentKind::Text, "answer")
+        ]
+    );
+}

@@ -1,0 +1,99 @@
+//! Executes the tool calls of one response. Calls run concurrently, except that tools which
+//! change files take a write lock, so they run one at a time in the order the model called
+//! them and never interleave with reads. An interrupt cancels every call still running
+//! (dropping a shell call kills its process group).
+
+use futures::future::join_all;
+use ports::{EventPayload, ToolCallEnd, ToolCallResultPayload, ToolCallStatus, ToolResult};
+use tokio::sync::RwLock;
+
+use super::{EventSink, RunControl};
+use crate::core::tools::{MAX_RESULT_CHARS, ToolContext, Toolbox, truncate_chars};
+
+/// One call as the model made it.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// Runs every call and returns one result per call, in call order.
+pub async fn run_calls(
+    calls: Vec<CallRequest>,
+    toolbox: &Toolbox,
+    ctx: &ToolContext,
+    control: &RunControl,
+    sink: &dyn EventSink,
+    agent_id: &str,
+) -> Vec<ToolResult> {
+    let files = RwLock::new(());
+    let runs = calls.into_iter().map(|call| {
+        let files = &files;
+        async move {
+            let (status, content, images) = match toolbox.get(&call.name) {
+                None => (
+                    ToolCallStatus::Error,
+                    format!(
+                        "unknown tool {:?}; available tools: {}",
+                        call.name,
+                        toolbox.names().join(", ")
+                    ),
+                    Vec::new(),
+                ),
+                Some(tool) => {
+                    let outcome = tokio::select! {
+                        biased;
+                        () = control.interrupted() => None,
+                        r = async {
+                            // Held until the call ends; the guard kind sets the ordering.
+                            let _read;
+                            let _write;
+                            if tool.mutates_files() {
+                                _write = files.write().await;
+                            } else {
+                                _read = files.read().await;
+                            }
+                            tool.call(ctx, &call.arguments).await
+                        } => Some(r),
+                    };
+                    match outcome {
+                        None => (
+                            ToolCallStatus::Cancelled,
+                            "interrupted: the call was cancelled before it finished".to_owned(),
+                            Vec::new(),
+                        ),
+                        Some(Ok(out)) => (ToolCallStatus::Success, out.content, out.images),
+                        Some(Err(e)) => (ToolCallStatus::Error, e.0, Vec::new()),
+                    }
+                }
+            };
+            let content = truncate_chars(content, MAX_RESULT_CHARS);
+            let is_error = status != ToolCallStatus::Success;
+            sink.emit(
+                agent_id,
+                EventPayload::ToolCallResult(ToolCallResultPayload {
+                    tool_call_id: call.id.clone(),
+                    tool_name: call.name.clone(),
+                    output: content.clone(),
+                    is_error,
+                }),
+            );
+            sink.emit(
+                agent_id,
+                EventPayload::ToolCallEnd(ToolCallEnd {
+                    tool_call_id: call.id.clone(),
+                    status,
+                }),
+            );
+            ToolResult {
+                tool_call_id: call.id,
+                tool_name: call.name,
+                content,
+                is_error,
+                images,
+            }
+        }
+    });
+    join_all(runs).await
+}

@@ -1,0 +1,108 @@
+//! What the tools act on: the workspace (files under the path policy) and the shell, plus
+//! the environment a command may see. Built once per run by the coordinator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ports::{EnvironmentSpec, Shell, Workspace};
+
+/// Variables a command always gets (when the service has them).
+const BASE_VARS: &[&str] = &["PATH", "HOME", "LANG"];
+
+/// The agent's environment for one run.
+pub struct Environment {
+    pub workspace: Arc<dyn Workspace>,
+    pub shell: Arc<dyn Shell>,
+    /// The complete environment of every command: nothing else is inherited.
+    pub shell_env: Vec<(String, String)>,
+    pub limits: ShellLimits,
+}
+
+/// Bounds on one shell command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShellLimits {
+    pub default_timeout: Duration,
+    pub max_timeout: Duration,
+    /// Bytes kept of stdout and of stderr each.
+    pub output_cap: usize,
+}
+
+impl Default for ShellLimits {
+    fn default() -> Self {
+        Self {
+            default_timeout: Duration::from_secs(120),
+            max_timeout: Duration::from_secs(600),
+            output_cap: 30_000,
+        }
+    }
+}
+
+/// Builds a command's environment: PATH, HOME, LANG and the preset's `env_allow` names,
+/// read through `lookup` (the service's environment). Names that hold credentials are never
+/// passed, even when a preset asks: API keys must not reach a tool (spec 02).
+pub fn shell_env(
+    spec: &EnvironmentSpec,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
+    let mut names: Vec<&str> = BASE_VARS.to_vec();
+    for name in &spec.env_allow {
+        if !is_credential(name) && !names.contains(&name.as_str()) {
+            names.push(name);
+        }
+    }
+    names
+        .into_iter()
+        .filter_map(|name| lookup(name).map(|value| (name.to_owned(), value)))
+        .collect()
+}
+
+/// Whether a variable name is one of the service's secrets.
+fn is_credential(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    upper.ends_with("_API_KEY")
+        || upper.ends_with("_SECRET_KEY")
+        || upper.ends_with("_ACCESS_KEY")
+        || upper.ends_with("_TOKEN")
+        || matches!(
+            upper.as_str(),
+            "DATABASE_URL" | "REDIS_URL" | "GOOGLE_SEARCH_CX"
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(name: &str) -> Option<String> {
+        match name {
+            "PATH" => Some("/usr/bin".into()),
+            "HOME" => Some("/root".into()),
+            "OPENAI_API_KEY" => Some("sk-secret".into()),
+            "AUTH_TOKEN" => Some("tok".into()),
+            "EDITOR" => Some("vi".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn only_base_and_allowed_names_pass_and_never_a_credential() {
+        let spec = EnvironmentSpec {
+            env_allow: vec![
+                "EDITOR".into(),
+                "OPENAI_API_KEY".into(),
+                "AUTH_TOKEN".into(),
+                "MISSING".into(),
+            ],
+            ..Default::default()
+        };
+        let env = shell_env(&spec, lookup);
+        assert_eq!(
+            env,
+            vec![
+                ("PATH".to_owned(), "/usr/bin".to_owned()),
+                ("HOME".to_owned(), "/root".to_owned()),
+                ("EDITOR".to_owned(), "vi".to_owned()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! The built-in toolsets (spec 03). Every tool has a JSON schema generated from its
+//! argument type and a description written for the model; tools act only through the
+//! [`Environment`] (workspace port, shell port), so they work the same in local and docker
+//! mode. A tool failure is an `Err(ToolError)` that the loop returns to the model as an
+//! error result: it never fails the run.
+
+mod context;
+mod edit;
+mod filesystem;
+mod output;
+mod search;
+mod shell;
+mod tasks;
+mod toolbox;
+mod view;
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use ports::{ImageData, Task, WorkspaceError};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+
+use super::environment::Environment;
+
+pub use output::{MAX_RESULT_CHARS, truncate_chars};
+pub use toolbox::Toolbox;
+
+/// What a tool hands back to the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ToolOutput {
+    pub content: String,
+    pub images: Vec<ImageData>,
+}
+
+impl ToolOutput {
+    /// A text-only output.
+    pub fn text(content: impl Into<String>) -> Self {
+        Self {
+            content: content.into(),
+            images: Vec::new(),
+        }
+    }
+}
+
+/// A failure the model can read and react to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ToolError(pub String);
+
+impl From<WorkspaceError> for ToolError {
+    fn from(e: WorkspaceError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// State a run's tools share with the loop (task list, handoff request).
+#[derive(Debug, Default)]
+pub struct Scratch {
+    pub tasks: Vec<Task>,
+    /// Set by `handoff`: the loop restarts the context from this summary after the turn.
+    pub handoff: Option<String>,
+}
+
+/// Everything a tool call may use.
+pub struct ToolContext {
+    pub env: Arc<Environment>,
+    pub scratch: Arc<Mutex<Scratch>>,
+}
+
+impl ToolContext {
+    /// Runs `f` on the shared scratch state. A poisoned lock (a panicking tool) is recovered:
+    /// the data is plain values and stays consistent.
+    pub fn with_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
+        let mut guard = self
+            .scratch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
+
+/// A tool as the loop sees it.
+#[async_trait]
+pub trait Tool: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn description(&self) -> &'static str;
+    /// JSON schema of the arguments object.
+    fn parameters(&self) -> serde_json::Value;
+    /// Tools that change files run one at a time, in the order the model called them;
+    /// the others run concurrently.
+    fn mutates_files(&self) -> bool;
+    /// Runs the call with the raw argument JSON the model produced.
+    async fn call(&self, ctx: &ToolContext, arguments: &str) -> Result<ToolOutput, ToolError>;
+}
+
+/// A tool with typed arguments; the schema and the parsing come from the type.
+#[async_trait]
+pub trait TypedTool: Send + Sync {
+    type Args: JsonSchema + DeserializeOwned + Send;
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    const MUTATES_FILES: bool = false;
+    async fn run(&self, ctx: &ToolContext, args: Self::Args) -> Result<ToolOutput, ToolError>;
+}
+
+#[async_trait]
+impl<T: TypedTool> Tool for T {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+
+    fn description(&self) -> &'static str {
+        T::DESCRIPTION
+    }
+
+    fn parameters(&self) -> serde_json::Value {
+        schema_of::<T::Args>()
+    }
+
+    fn mutates_files(&self) -> bool {
+        T::MUTATES_FILES
+    }
+
+    async fn call(&self, ctx: &ToolContext, arguments: &str) -> Result<ToolOutput, ToolError> {
+        let text = if arguments.trim().is_empty() {
+            "{}"
+        } else {
+            arguments
+        };
+        let args: T::Args = serde_json::from_str(text)
+            .map_err(|e| ToolError(format!("invalid arguments for {}: {e}", T::NAME)))?;
+        self.run(ctx, args).await
+    }
+}
+
+/// The JSON schema of an argument type, without the `$schema` key providers reject.
+pub fn schema_of<A: JsonSchema>() -> serde_json::Value {
+    let mut value = schemars::schema_for!(A).to_value();
+    if let Some(map) = value.as_object_mut() {
+        map.remove("$schema");
+        map.remove("title");
+    }
+    value
+}
