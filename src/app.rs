@@ -6,17 +6,21 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use adapters::{
     event_bus::{BusSettings, InProcessBus, RedisBus},
+    llm::{Endpoint, LlmSettings, ModelRouter},
+    shell::{DockerShell, LocalShell},
     sql::{SqlSettings, SqlStorage, SqlTarget},
     state_store::{OpendalStateStore, S3Settings},
+    workspace::LocalWorkspace,
 };
 use anyhow::Context;
 use poem::{EndpointExt, Server, listener::TcpAcceptor};
-use ports::{EventBus, StateStore};
+use ports::{EnvironmentSpec, EventBus, ModelProvider, Shell, ShellMode, StateStore};
 
 use crate::{
     api::{self, ApiState, HttpSettings},
-    config::{Config, DatabaseConfig, StateStoreConfig},
+    config::{Config, DatabaseConfig, ProviderCredentials, StateStoreConfig},
     core::{
+        environment::{Environment, ShellLimits, shell_env},
         health::HealthCheck,
         presets::{AvailableProviders, PresetService},
         recovery::fail_orphaned_sessions,
@@ -161,4 +165,66 @@ fn generate_token() -> String {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     )
+}
+
+/// The model provider for every run: one router over the test models, OpenAI, Anthropic and
+/// the configured gateways, with credentials from the environment.
+pub fn model_provider(config: &Config) -> anyhow::Result<Arc<dyn ModelProvider>> {
+    let endpoint = |c: &ProviderCredentials| Endpoint {
+        api_key: c.api_key.as_ref().map(|k| k.expose().to_owned()),
+        base_url: c.base_url.clone(),
+    };
+    let settings = LlmSettings {
+        openai: endpoint(&config.openai),
+        anthropic: endpoint(&config.anthropic),
+        gateways: config
+            .gateways
+            .iter()
+            .map(|(name, c)| (name.clone(), endpoint(c)))
+            .collect(),
+        ..LlmSettings::default()
+    };
+    Ok(Arc::new(
+        ModelRouter::new(settings).context("building the HTTP client for model providers")?,
+    ))
+}
+
+/// The environment of one run as a preset describes it: the workspace under the path
+/// policy, and a local or docker shell. Commands see PATH, HOME, LANG and the preset's
+/// allowed variables from the service's environment, never a credential.
+///
+/// # Errors
+/// The working directory does not exist, or docker mode lacks a container id.
+pub fn environment(spec: &EnvironmentSpec) -> anyhow::Result<Environment> {
+    let container_workdir = match spec.shell_mode {
+        ShellMode::Local => None,
+        ShellMode::Docker => Some(
+            spec.container_workdir
+                .clone()
+                .unwrap_or_else(|| "/workspace".to_owned()),
+        ),
+    };
+    let allowed: Vec<std::path::PathBuf> = spec.allowed_paths.iter().map(Into::into).collect();
+    let workspace = LocalWorkspace::new(
+        std::path::Path::new(&spec.default_path),
+        &allowed,
+        container_workdir,
+    )
+    .with_context(|| format!("default_path {}", spec.default_path))?;
+    let shell: Arc<dyn Shell> = match spec.shell_mode {
+        ShellMode::Local => Arc::new(LocalShell::new()),
+        ShellMode::Docker => {
+            let id = spec
+                .container_id
+                .as_deref()
+                .context("docker mode needs a container_id")?;
+            Arc::new(DockerShell::new(id))
+        }
+    };
+    Ok(Environment {
+        workspace: Arc::new(workspace),
+        shell,
+        shell_env: shell_env(spec, |name| std::env::var(name).ok()),
+        limits: ShellLimits::default(),
+    })
 }

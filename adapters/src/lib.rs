@@ -4,9 +4,12 @@
 //! failure is translated into the port's own error enum.
 
 pub mod event_bus;
+pub mod llm;
+pub mod shell;
 pub mod sql;
 pub mod state_store;
 pub mod testing;
+pub mod workspace;
 
 /// Boxes any error as a port error source.
 pub(crate) fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> ports::BoxError {

@@ -8,6 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod event_bus;
+mod llm;
+mod shell;
 mod state_store;
 mod storage;
 mod support;
+mod workspace;

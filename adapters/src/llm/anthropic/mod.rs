@@ -1,0 +1,214 @@
+//! Anthropic Messages, streaming.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use eventsource_stream::Event;
+use ports::{ModelDelta, ModelError, ModelProvider, ModelRequest, ModelStream, Usage};
+
+use super::http_error::{error_fields, in_stream};
+use super::sse::{self, Decoder};
+use super::{DEFAULT_IDLE_TIMEOUT, HttpClient, endpoint_url};
+
+mod wire;
+
+pub use wire::DEFAULT_MAX_TOKENS;
+
+/// The API version whose wire format this adapter speaks.
+const API_VERSION: &str = "2023-06-01";
+
+/// A Messages endpoint. The request's `model` is sent as is (the router has already
+/// removed the `anthropic:` prefix).
+#[derive(Clone)]
+pub struct AnthropicProvider {
+    http: HttpClient,
+    base_url: String,
+    api_key: Option<String>,
+    idle_timeout: Duration,
+}
+
+impl std::fmt::Debug for AnthropicProvider {
+    /// Never prints the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnthropicProvider")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "…"))
+            .field("idle_timeout", &self.idle_timeout)
+            .finish()
+    }
+}
+
+impl AnthropicProvider {
+    /// `base_url` ends before `/messages`, e.g. `https://api.anthropic.com/v1`. The key is
+    /// sent as `x-api-key` (optional only for compatible servers that need none).
+    pub fn new(http: HttpClient, base_url: impl Into<String>, api_key: Option<String>) -> Self {
+        Self {
+            http,
+            base_url: base_url.into(),
+            api_key,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        }
+    }
+
+    /// Longest wait for the response headers and between two body chunks.
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
+    }
+}
+
+#[async_trait]
+impl ModelProvider for AnthropicProvider {
+    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
+        let mut http = self
+            .http
+            .0
+            .post(endpoint_url(&self.base_url, "messages"))
+            .header("anthropic-version", API_VERSION)
+            .header("accept", "text/event-stream")
+            .json(&wire::request_body(&request));
+        if let Some(key) = &self.api_key {
+            http = http.header("x-api-key", key);
+        }
+        let response = sse::send(http, self.idle_timeout).await?;
+        Ok(sse::deltas(
+            response,
+            EventDecoder::default(),
+            self.idle_timeout,
+        ))
+    }
+}
+
+/// Stream state: the usage halves and the stop reason, emitted at `message_stop`.
+#[derive(Default)]
+struct EventDecoder {
+    input_tokens: u64,
+    output_tokens: u64,
+    has_usage: bool,
+    stop_reason: Option<String>,
+}
+
+impl EventDecoder {
+    fn take_usage(&mut self, usage: Option<wire::WireUsage>) {
+        let Some(usage) = usage else { return };
+        self.has_usage = true;
+        if let Some(input) = usage.input_tokens {
+            // Cached prompt tokens are billed apart but are still prompt tokens.
+            self.input_tokens = input
+                + usage.cache_creation_input_tokens.unwrap_or(0)
+                + usage.cache_read_input_tokens.unwrap_or(0);
+        }
+        if let Some(output) = usage.output_tokens {
+            self.output_tokens = output;
+        }
+    }
+}
+
+/// Anthropic's stop reasons in OpenAI's words, the vocabulary of our `Finish`.
+fn finish_reason(stop_reason: &str) -> String {
+    match stop_reason {
+        "end_turn" | "stop_sequence" => "stop",
+        "max_tokens" => "length",
+        "tool_use" => "tool_calls",
+        "refusal" => "content_filter",
+        other => other,
+    }
+    .to_owned()
+}
+
+fn push_text(out: &mut Vec<ModelDelta>, make: fn(String) -> ModelDelta, text: String) {
+    if !text.is_empty() {
+        out.push(make(text));
+    }
+}
+
+impl Decoder for EventDecoder {
+    fn event(&mut self, event: &Event, out: &mut Vec<ModelDelta>) -> Result<bool, ModelError> {
+        if event.data.trim().is_empty() {
+            return Ok(false);
+        }
+        match sse::parse::<wire::StreamEvent>(event)? {
+            wire::StreamEvent::MessageStart { message } => self.take_usage(message.usage),
+            wire::StreamEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => match content_block {
+                wire::ContentBlock::Text { text } => push_text(out, ModelDelta::Text, text),
+                wire::ContentBlock::Thinking { thinking } => {
+                    push_text(out, ModelDelta::Thinking, thinking);
+                }
+                wire::ContentBlock::RedactedThinking { data } => {
+                    out.push(ModelDelta::RedactedThinking(data));
+                }
+                wire::ContentBlock::ToolUse { id, name, input } => {
+                    out.push(ModelDelta::ToolCallStart { index, id, name });
+                    // The API streams `{}` here and the input as deltas; a proxy that sends
+                    // the whole input up front is honoured.
+                    if let Some(input) =
+                        input.filter(|i| i.as_object().is_some_and(|o| !o.is_empty()))
+                    {
+                        out.push(ModelDelta::ToolCallArgs {
+                            index,
+                            fragment: input.to_string(),
+                        });
+                    }
+                }
+                wire::ContentBlock::Other => {}
+            },
+            wire::StreamEvent::ContentBlockDelta { index, delta } => match delta {
+                wire::BlockDelta::TextDelta { text } => push_text(out, ModelDelta::Text, text),
+                wire::BlockDelta::ThinkingDelta { thinking } => {
+                    push_text(out, ModelDelta::Thinking, thinking);
+                }
+                wire::BlockDelta::SignatureDelta { signature } => {
+                    push_text(out, ModelDelta::ThinkingSignature, signature);
+                }
+                wire::BlockDelta::InputJsonDelta { partial_json } if !partial_json.is_empty() => {
+                    out.push(ModelDelta::ToolCallArgs {
+                        index,
+                        fragment: partial_json,
+                    });
+                }
+                wire::BlockDelta::InputJsonDelta { .. } | wire::BlockDelta::Other => {}
+            },
+            wire::StreamEvent::MessageDelta { delta, usage } => {
+                if delta.stop_reason.is_some() {
+                    self.stop_reason = delta.stop_reason;
+                }
+                self.take_usage(usage);
+            }
+            wire::StreamEvent::MessageStop => return Ok(true),
+            wire::StreamEvent::Error { error } => {
+                let (kind, message) = error_fields(&error);
+                let message = message.unwrap_or_else(|| error.to_string());
+                return Err(in_stream(kind.as_deref(), message));
+            }
+            wire::StreamEvent::ContentBlockStop {}
+            | wire::StreamEvent::Ping
+            | wire::StreamEvent::Unknown => {}
+        }
+        Ok(false)
+    }
+
+    fn finish(&mut self, out: &mut Vec<ModelDelta>) {
+        if self.has_usage {
+            out.push(ModelDelta::Usage(Usage {
+                prompt_tokens: self.input_tokens,
+                completion_tokens: self.output_tokens,
+                total_tokens: self.input_tokens + self.output_tokens,
+                model_requests: 1,
+            }));
+        }
+        let reason = self.stop_reason.as_deref().unwrap_or("end_turn");
+        out.push(ModelDelta::Finish {
+            reason: finish_reason(reason),
+        });
+    }
+
+    /// Every complete answer ends with `message_stop`.
+    fn eof(&mut self) -> Result<(), ModelError> {
+        Err(ModelError::StreamCut(
+            "the response ended before message_stop".into(),
+        ))
+    }
+}

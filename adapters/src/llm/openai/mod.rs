@@ -1,0 +1,206 @@
+//! OpenAI Chat Completions, streaming. Works with any compatible server (Ollama, vLLM,
+//! llama.cpp, gateways) through its base URL.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use eventsource_stream::Event;
+use ports::{ModelDelta, ModelError, ModelProvider, ModelRequest, ModelStream, Usage};
+
+use super::http_error::{error_fields, in_stream};
+use super::sse::{self, Decoder};
+use super::{DEFAULT_IDLE_TIMEOUT, HttpClient, endpoint_url};
+
+mod wire;
+
+/// A Chat Completions endpoint. The request's `model` is sent as is (the router has already
+/// removed the `openai:` prefix; names like `qwen3:8b` keep their colon).
+#[derive(Clone)]
+pub struct OpenAiProvider {
+    http: HttpClient,
+    base_url: String,
+    api_key: Option<String>,
+    idle_timeout: Duration,
+}
+
+impl std::fmt::Debug for OpenAiProvider {
+    /// Never prints the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiProvider")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "…"))
+            .field("idle_timeout", &self.idle_timeout)
+            .finish()
+    }
+}
+
+impl OpenAiProvider {
+    /// `base_url` ends before `/chat/completions`, e.g. `https://api.openai.com/v1`. Without
+    /// a key no `Authorization` header is sent (local servers need none).
+    pub fn new(http: HttpClient, base_url: impl Into<String>, api_key: Option<String>) -> Self {
+        Self {
+            http,
+            base_url: base_url.into(),
+            api_key,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        }
+    }
+
+    /// Longest wait for the response headers and between two body chunks.
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
+    }
+}
+
+#[async_trait]
+impl ModelProvider for OpenAiProvider {
+    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
+        let mut http = self
+            .http
+            .0
+            .post(endpoint_url(&self.base_url, "chat/completions"))
+            .header("accept", "text/event-stream")
+            .json(&wire::request_body(&request));
+        if let Some(key) = &self.api_key {
+            http = http.bearer_auth(key);
+        }
+        let response = sse::send(http, self.idle_timeout).await?;
+        Ok(sse::deltas(
+            response,
+            ChunkDecoder::default(),
+            self.idle_timeout,
+        ))
+    }
+}
+
+/// Stream state: tool calls seen so far, and what the closing deltas need.
+#[derive(Default)]
+struct ChunkDecoder {
+    /// `(wire index, id)` per call, in order of appearance; the position is our index.
+    calls: Vec<(u32, String)>,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+}
+
+impl ChunkDecoder {
+    /// Our index for a tool-call fragment, announcing the call when it is new. `id` and
+    /// `name` come only in a call's first fragment; a fragment with a different id at a
+    /// known wire index starts a new call (servers that number every call 0).
+    fn call_index(
+        &mut self,
+        wire_index: u32,
+        id: Option<&str>,
+        name: Option<&str>,
+        out: &mut Vec<ModelDelta>,
+    ) -> u32 {
+        let known = self.calls.iter().rposition(|(w, _)| *w == wire_index);
+        if let Some(at) = known
+            && id.is_none_or(|id| self.calls.get(at).is_some_and(|(_, known)| known == id))
+        {
+            return u32::try_from(at).unwrap_or(u32::MAX);
+        }
+        let index = u32::try_from(self.calls.len()).unwrap_or(u32::MAX);
+        let id = id.map_or_else(|| format!("call_{index}"), str::to_owned);
+        self.calls.push((wire_index, id.clone()));
+        out.push(ModelDelta::ToolCallStart {
+            index,
+            id,
+            name: name.unwrap_or_default().to_owned(),
+        });
+        index
+    }
+}
+
+/// `Some(s)` unless empty: servers send `""` and `null` alike for "nothing here".
+fn non_empty(s: Option<&String>) -> Option<&str> {
+    s.map(String::as_str).filter(|s| !s.is_empty())
+}
+
+impl Decoder for ChunkDecoder {
+    fn event(&mut self, event: &Event, out: &mut Vec<ModelDelta>) -> Result<bool, ModelError> {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            return Ok(true);
+        }
+        if data.is_empty() {
+            return Ok(false);
+        }
+        let chunk: wire::Chunk = sse::parse(event)?;
+        if let Some(error) = &chunk.error {
+            let (kind, message) = error_fields(error);
+            let message = message.unwrap_or_else(|| error.to_string());
+            return Err(in_stream(kind.as_deref(), message));
+        }
+        for choice in chunk.choices.unwrap_or_default() {
+            let delta = choice.delta.unwrap_or_default();
+            let reasoning = non_empty(delta.reasoning_content.as_ref())
+                .or_else(|| non_empty(delta.reasoning.as_ref()));
+            if let Some(text) = reasoning {
+                out.push(ModelDelta::Thinking(text.to_owned()));
+            }
+            if let Some(text) = non_empty(delta.content.as_ref()) {
+                out.push(ModelDelta::Text(text.to_owned()));
+            }
+            for (pos, call) in delta.tool_calls.unwrap_or_default().into_iter().enumerate() {
+                let wire_index = call
+                    .index
+                    .unwrap_or_else(|| u32::try_from(pos).unwrap_or(u32::MAX));
+                let function = call.function.as_ref();
+                let index = self.call_index(
+                    wire_index,
+                    non_empty(call.id.as_ref()),
+                    function.and_then(|f| non_empty(f.name.as_ref())),
+                    out,
+                );
+                if let Some(fragment) = function.and_then(|f| non_empty(f.arguments.as_ref())) {
+                    out.push(ModelDelta::ToolCallArgs {
+                        index,
+                        fragment: fragment.to_owned(),
+                    });
+                }
+            }
+            if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
+                self.finish_reason = Some(reason);
+            }
+        }
+        if let Some(usage) = chunk.usage {
+            let prompt = usage.prompt_tokens.unwrap_or(0);
+            let completion = usage.completion_tokens.unwrap_or(0);
+            self.usage = Some(Usage {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                total_tokens: usage.total_tokens.unwrap_or(prompt + completion),
+                model_requests: 1,
+            });
+        }
+        Ok(false)
+    }
+
+    fn finish(&mut self, out: &mut Vec<ModelDelta>) {
+        if let Some(usage) = self.usage.take() {
+            out.push(ModelDelta::Usage(usage));
+        }
+        let reason = self.finish_reason.take().unwrap_or_else(|| {
+            (if self.calls.is_empty() {
+                "stop"
+            } else {
+                "tool_calls"
+            })
+            .to_owned()
+        });
+        out.push(ModelDelta::Finish { reason });
+    }
+
+    /// Servers that omit `[DONE]` still send a finish reason, after which the answer is
+    /// complete; without one the answer was cut.
+    fn eof(&mut self) -> Result<(), ModelError> {
+        if self.finish_reason.is_some() {
+            Ok(())
+        } else {
+            Err(ModelError::StreamCut(
+                "the response ended before its finish reason and [DONE]".into(),
+            ))
+        }
+    }
+}

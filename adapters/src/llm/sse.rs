@@ -1,0 +1,162 @@
+//! The streaming half both protocols share: reading the SSE body with an idle timeout,
+//! decoding events into deltas, and turning every way a body can end early into a
+//! `StreamCut` item, so a truncated answer is never mistaken for a complete one.
+//!
+//! Nothing is spawned: the returned stream owns the response, so dropping it closes the
+//! connection and aborts the request, as the port requires.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use eventsource_stream::{Event, EventStreamError, Eventsource};
+use futures::stream::{self, Stream, StreamExt};
+use ports::{ModelDelta, ModelError, ModelStream};
+
+use super::http_error::{describe, from_response, send_error};
+
+/// The per-protocol part: what each event means.
+pub(crate) trait Decoder: Send + 'static {
+    /// Handles one event, appending its deltas. `Ok(true)` means the response is complete
+    /// (`[DONE]`, `message_stop`) and nothing after it is read.
+    fn event(&mut self, event: &Event, out: &mut Vec<ModelDelta>) -> Result<bool, ModelError>;
+
+    /// The closing deltas of a complete response: usage (when reported), then finish.
+    fn finish(&mut self, out: &mut Vec<ModelDelta>);
+
+    /// The body ended without the terminator. `Ok` when what arrived is complete anyway
+    /// (then [`Decoder::finish`] runs), otherwise the error to report.
+    fn eof(&mut self) -> Result<(), ModelError>;
+}
+
+/// Sends `request` and waits for a 2xx response's headers, at most `idle`. Anything else
+/// becomes the matching error before a stream exists, so it can be retried as a whole.
+pub(crate) async fn send(
+    request: reqwest::RequestBuilder,
+    idle: Duration,
+) -> Result<reqwest::Response, ModelError> {
+    let response = match tokio::time::timeout(idle, request.send()).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => return Err(send_error(&e)),
+        Err(_) => {
+            return Err(ModelError::Network(format!(
+                "no response from the provider within {idle:?}"
+            )));
+        }
+    };
+    if response.status().is_success() {
+        Ok(response)
+    } else {
+        Err(from_response(response, idle).await)
+    }
+}
+
+/// A failure reading the body, as the SSE parser's transport error.
+#[derive(Debug)]
+enum BodyError {
+    Transport(String),
+    Idle(Duration),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Transport(e) => write!(f, "{e}"),
+            Self::Idle(d) => write!(f, "no data from the provider for {d:?}"),
+        }
+    }
+}
+
+/// The body's chunks, failing with `Idle` when none arrives within `idle`. Timing raw
+/// chunks rather than events lets SSE comments and pings count as signs of life.
+fn guarded_body<S, B, E>(body: S, idle: Duration) -> impl Stream<Item = Result<B, BodyError>> + Send
+where
+    S: Stream<Item = Result<B, E>> + Send + 'static,
+    B: Send + 'static,
+    E: std::error::Error + 'static,
+{
+    stream::unfold(Some(body.boxed()), move |body| async move {
+        let mut body = body?;
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
+            Ok(Some(Err(e))) => Some((Err(BodyError::Transport(describe(&e))), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(BodyError::Idle(idle)), None)),
+        }
+    })
+}
+
+struct State<S, D> {
+    events: S,
+    decoder: D,
+    pending: VecDeque<Result<ModelDelta, ModelError>>,
+    done: bool,
+}
+
+/// The deltas of a 200 streaming `response`, decoded by `decoder`.
+pub(crate) fn deltas<D: Decoder>(
+    response: reqwest::Response,
+    decoder: D,
+    idle: Duration,
+) -> ModelStream {
+    let state = State {
+        events: guarded_body(response.bytes_stream(), idle)
+            .eventsource()
+            .boxed(),
+        decoder,
+        pending: VecDeque::new(),
+        done: false,
+    };
+    stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(item) = st.pending.pop_front() {
+                return Some((item, st));
+            }
+            if st.done {
+                return None;
+            }
+            let mut out = Vec::new();
+            let mut failure = None;
+            match st.events.next().await {
+                Some(Ok(event)) => match st.decoder.event(&event, &mut out) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        st.decoder.finish(&mut out);
+                        st.done = true;
+                    }
+                    Err(e) => failure = Some(e),
+                },
+                Some(Err(e)) => failure = Some(ModelError::StreamCut(read_error(e))),
+                None => match st.decoder.eof() {
+                    Ok(()) => {
+                        st.decoder.finish(&mut out);
+                        st.done = true;
+                    }
+                    Err(e) => failure = Some(e),
+                },
+            }
+            st.pending.extend(out.into_iter().map(Ok));
+            if let Some(e) = failure {
+                st.pending.push_back(Err(e));
+                st.done = true;
+            }
+        }
+    })
+    .boxed()
+}
+
+fn read_error(e: EventStreamError<BodyError>) -> String {
+    match e {
+        EventStreamError::Transport(e) => e.to_string(),
+        EventStreamError::Utf8(e) => format!("response is not UTF-8: {e}"),
+        EventStreamError::Parser(e) => format!("malformed event stream: {e}"),
+    }
+}
+
+/// Parses an event's JSON payload; a payload we cannot read means we cannot trust the
+/// rest of the answer either, so it ends the stream as cut.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(event: &Event) -> Result<T, ModelError> {
+    serde_json::from_str(&event.data).map_err(|e| {
+        let data: String = event.data.chars().take(200).collect();
+        ModelError::StreamCut(format!("unreadable event ({e}): {data}"))
+    })
+}

@@ -1,0 +1,109 @@
+//! Commands on the host: `bash -c` (or `sh -c` where bash is absent) in the request's
+//! working directory, with exactly the request's environment, in a process group of its
+//! own that is killed on timeout, on cancellation and when the command ends (so nothing it
+//! started in the background outlives it).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use async_trait::async_trait;
+use ports::{Shell, ShellError, ShellOutput, ShellRequest};
+use tokio::process::Command;
+
+use super::capture::{self, Stopper};
+use super::group::ProcessGroup;
+
+/// Runs commands as host processes.
+#[derive(Debug, Clone)]
+pub struct LocalShell {
+    shell: PathBuf,
+}
+
+impl LocalShell {
+    /// Uses `bash` from the service's `PATH`, or `/bin/sh` when there is none. The lookup
+    /// happens here, once: the command's own environment may have no `PATH` at all.
+    pub fn new() -> Self {
+        let shell = find_on_path("bash").unwrap_or_else(|| PathBuf::from("/bin/sh"));
+        Self { shell }
+    }
+
+    /// Uses the given shell binary (called as `<shell> -c <command>`).
+    pub fn with_shell(shell: impl Into<PathBuf>) -> Self {
+        Self {
+            shell: shell.into(),
+        }
+    }
+
+    /// The shell binary commands run with.
+    pub fn shell(&self) -> &Path {
+        &self.shell
+    }
+}
+
+impl Default for LocalShell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl Shell for LocalShell {
+    async fn run(&self, request: ShellRequest) -> Result<ShellOutput, ShellError> {
+        check_cwd(&request.cwd).await?;
+        let mut command = Command::new(&self.shell);
+        command
+            .arg("-c")
+            .arg(&request.command)
+            .env_clear()
+            .envs(request.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&request.cwd)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|e| {
+            ShellError::Spawn(format!("could not run {}: {e}", self.shell.display()))
+        })?;
+        // Declared after `child`, so on cancellation it is dropped first: the whole group
+        // is killed, then tokio reaps the leader.
+        let mut group = GroupStopper(ProcessGroup::led_by(&child));
+        capture::supervise(&mut child, &mut group, request.timeout, request.output_cap)
+            .await
+            .map_err(|e| ShellError::Other(Box::new(e)))
+    }
+}
+
+/// Local commands leave nothing behind: the group is killed when the command ends too.
+struct GroupStopper(ProcessGroup);
+
+impl Stopper for GroupStopper {
+    fn finished(&mut self) {
+        self.0.kill();
+    }
+
+    fn abort(&mut self) {
+        self.0.kill();
+    }
+}
+
+/// A clear error for a bad working directory (spawn would only say "No such file").
+async fn check_cwd(cwd: &str) -> Result<(), ShellError> {
+    match tokio::fs::metadata(cwd).await {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(ShellError::Spawn(format!(
+            "working directory {cwd} is not a directory"
+        ))),
+        Err(e) => Err(ShellError::Spawn(format!(
+            "working directory {cwd} is not usable: {e}"
+        ))),
+    }
+}
+
+/// `name` in the service's own `PATH`.
+pub(super) fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}

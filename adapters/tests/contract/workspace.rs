@@ -1,0 +1,582 @@
+//! `ports::Workspace` contract against the real filesystem: `LocalWorkspace` in a temp
+//! tree with an outside directory, an allowed path, and symlinks pointing in and out.
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use adapters::workspace::LocalWorkspace;
+use ports::{GrepRequest, Workspace, WorkspaceError};
+
+/// ```text
+/// root/
+///   wd/                  the working directory
+///     sub/inner.txt
+///     link_in  -> wd/sub            (inside: usable)
+///     link_out -> root/outside      (outside: refused)
+///     secret_link -> root/outside/secret.txt
+///   outside/secret.txt   "SECRET"
+///   shared/              an allowed path
+/// ```
+struct Tree {
+    _root: tempfile::TempDir,
+    wd: PathBuf,
+    outside: PathBuf,
+    shared: PathBuf,
+}
+
+fn tree() -> Tree {
+    let root = tempfile::tempdir().unwrap();
+    let base = root.path().canonicalize().unwrap();
+    let wd = base.join("wd");
+    let outside = base.join("outside");
+    let shared = base.join("shared");
+    for dir in [&wd, &outside, &shared, &wd.join("sub")] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(outside.join("secret.txt"), "SECRET\n").unwrap();
+    std::fs::write(wd.join("sub/inner.txt"), "inner\n").unwrap();
+    symlink(wd.join("sub"), wd.join("link_in")).unwrap();
+    symlink(&outside, wd.join("link_out")).unwrap();
+    symlink(outside.join("secret.txt"), wd.join("secret_link")).unwrap();
+    Tree {
+        _root: root,
+        wd,
+        outside,
+        shared,
+    }
+}
+
+fn workspace(t: &Tree) -> LocalWorkspace {
+    LocalWorkspace::new(&t.wd, std::slice::from_ref(&t.shared), None).unwrap()
+}
+
+fn grep_request(pattern: &str) -> GrepRequest {
+    GrepRequest {
+        pattern: pattern.to_owned(),
+        path: ".".to_owned(),
+        include: None,
+        case_insensitive: false,
+        max_matches: 100,
+    }
+}
+
+fn outside(result: Result<impl std::fmt::Debug, WorkspaceError>) {
+    match result {
+        Err(WorkspaceError::OutsideAllowed(_)) => {}
+        other => panic!("expected OutsideAllowed, got {other:?}"),
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+// ---------------------------------------------------------------- files
+
+#[tokio::test]
+async fn read_write_round_trip() {
+    let t = tree();
+    let ws = workspace(&t);
+    ws.write("notes.txt", b"hello\n".to_vec()).await.unwrap();
+    assert_eq!(ws.read("notes.txt").await.unwrap(), b"hello\n");
+    assert_eq!(
+        ws.read(t.wd.join("notes.txt").to_str().unwrap())
+            .await
+            .unwrap(),
+        b"hello\n"
+    );
+    ws.write("notes.txt", b"replaced".to_vec()).await.unwrap();
+    assert_eq!(ws.read("./sub/../notes.txt").await.unwrap(), b"replaced");
+    let info = ws.stat("notes.txt").await.unwrap();
+    assert!(!info.is_dir);
+    assert_eq!(info.size, 8);
+    assert_eq!(ws.working_dir(), t.wd.to_str().unwrap());
+}
+
+#[tokio::test]
+async fn missing_and_wrong_kinds_are_reported() {
+    let t = tree();
+    let ws = workspace(&t);
+    assert_eq!(
+        ws.read("nope.txt").await,
+        Err(WorkspaceError::NotFound("nope.txt".into()))
+    );
+    assert_eq!(
+        ws.stat("nope").await,
+        Err(WorkspaceError::NotFound("nope".into()))
+    );
+    assert_eq!(
+        ws.read("sub").await,
+        Err(WorkspaceError::IsADirectory("sub".into()))
+    );
+    assert_eq!(
+        ws.write("sub", b"x".to_vec()).await,
+        Err(WorkspaceError::IsADirectory("sub".into()))
+    );
+    assert_eq!(
+        ws.list("sub/inner.txt").await,
+        Err(WorkspaceError::NotADirectory("sub/inner.txt".into()))
+    );
+    assert!(ws.stat(".").await.unwrap().is_dir);
+}
+
+#[tokio::test]
+async fn write_creates_parents_and_leaves_no_temp_files() {
+    let t = tree();
+    let ws = workspace(&t);
+    ws.write("a/b/c/deep.txt", b"deep".to_vec()).await.unwrap();
+    assert_eq!(std::fs::read(t.wd.join("a/b/c/deep.txt")).unwrap(), b"deep");
+    ws.write("a/b/c/deep.txt", b"again".to_vec()).await.unwrap();
+    assert_eq!(files_under(&t.wd.join("a/b/c")), ["deep.txt"]);
+    // A file where a directory is needed.
+    assert!(matches!(
+        ws.write("sub/inner.txt/x", b"x".to_vec()).await,
+        Err(WorkspaceError::NotADirectory(_))
+    ));
+}
+
+#[tokio::test]
+async fn write_is_atomic_for_concurrent_readers() {
+    let t = tree();
+    let ws = workspace(&t);
+    let size = 256 * 1024;
+    ws.write("big.bin", vec![b'a'; size]).await.unwrap();
+    let path = t.wd.join("big.bin");
+    let reader = std::thread::spawn(move || {
+        for _ in 0..300 {
+            let data = std::fs::read(&path).unwrap();
+            assert_eq!(data.len(), size);
+            assert!(data.iter().all(|b| *b == data[0]), "torn read");
+        }
+    });
+    for i in 0..40u8 {
+        let byte = if i % 2 == 0 { b'b' } else { b'a' };
+        ws.write("big.bin", vec![byte; size]).await.unwrap();
+    }
+    reader.join().unwrap();
+}
+
+#[tokio::test]
+async fn write_keeps_the_permissions_of_the_replaced_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tree();
+    let ws = workspace(&t);
+    let script = t.wd.join("run.sh");
+    std::fs::write(&script, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    ws.write("run.sh", b"#!/bin/sh\necho hi\n".to_vec())
+        .await
+        .unwrap();
+    let mode = std::fs::metadata(&script).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o755);
+}
+
+#[tokio::test]
+async fn list_is_sorted_with_kinds_and_sizes() {
+    let t = tree();
+    let ws = workspace(&t);
+    ws.write("b.txt", b"12345".to_vec()).await.unwrap();
+    ws.write("a.txt", b"1".to_vec()).await.unwrap();
+    let entries = ws.list(".").await.unwrap();
+    let names: Vec<_> = entries.iter().map(|e| e.name.as_str()).collect();
+    // link_out and secret_link point outside: not listed.
+    assert_eq!(names, ["a.txt", "b.txt", "link_in", "sub"]);
+    let b = entries.iter().find(|e| e.name == "b.txt").unwrap();
+    assert_eq!((b.is_dir, b.size), (false, 5));
+    let sub = entries.iter().find(|e| e.name == "sub").unwrap();
+    assert_eq!((sub.is_dir, sub.size), (true, 0));
+    assert!(entries.iter().find(|e| e.name == "link_in").unwrap().is_dir);
+}
+
+#[tokio::test]
+async fn create_dir_is_mkdir_p() {
+    let t = tree();
+    let ws = workspace(&t);
+    ws.create_dir("x/y/z").await.unwrap();
+    assert!(t.wd.join("x/y/z").is_dir());
+    ws.create_dir("x/y").await.unwrap();
+    assert!(matches!(
+        ws.create_dir("sub/inner.txt").await,
+        Err(WorkspaceError::AlreadyExists(_))
+    ));
+}
+
+#[tokio::test]
+async fn rename_moves_and_refuses_existing_targets() {
+    let t = tree();
+    let ws = workspace(&t);
+    ws.write("from.txt", b"data".to_vec()).await.unwrap();
+    ws.write("taken.txt", b"keep".to_vec()).await.unwrap();
+    assert_eq!(
+        ws.rename("from.txt", "taken.txt").await,
+        Err(WorkspaceError::AlreadyExists("taken.txt".into()))
+    );
+    assert_eq!(ws.read("taken.txt").await.unwrap(), b"keep");
+    ws.rename("from.txt", "moved/to.txt").await.unwrap();
+    assert_eq!(ws.read("moved/to.txt").await.unwrap(), b"data");
+    assert!(matches!(
+        ws.stat("from.txt").await,
+        Err(WorkspaceError::NotFound(_))
+    ));
+    ws.rename("moved", "moved2").await.unwrap();
+    assert!(ws.stat("moved2/to.txt").await.is_ok());
+    assert!(matches!(
+        ws.rename("nope", "x").await,
+        Err(WorkspaceError::NotFound(_))
+    ));
+    assert!(ws.rename("moved2", "moved2/inside").await.is_err());
+    assert!(ws.rename(".", "elsewhere").await.is_err());
+    assert!(t.wd.is_dir());
+    // A symlink is moved as itself.
+    ws.rename("link_in", "link_in2").await.unwrap();
+    assert!(
+        std::fs::symlink_metadata(t.wd.join("link_in2"))
+            .unwrap()
+            .is_symlink()
+    );
+    assert!(t.wd.join("sub/inner.txt").is_file());
+}
+
+#[tokio::test]
+async fn copy_files_and_directories_refusing_existing_targets() {
+    let t = tree();
+    let ws = workspace(&t);
+    ws.write("tree/a.txt", b"a".to_vec()).await.unwrap();
+    ws.write("tree/nested/b.txt", b"b".to_vec()).await.unwrap();
+    ws.copy("tree/a.txt", "a-copy.txt").await.unwrap();
+    assert_eq!(ws.read("a-copy.txt").await.unwrap(), b"a");
+    assert_eq!(
+        ws.copy("tree/a.txt", "a-copy.txt").await,
+        Err(WorkspaceError::AlreadyExists("a-copy.txt".into()))
+    );
+    ws.copy("tree", "tree2").await.unwrap();
+    assert_eq!(ws.read("tree2/a.txt").await.unwrap(), b"a");
+    assert_eq!(ws.read("tree2/nested/b.txt").await.unwrap(), b"b");
+    assert_eq!(ws.read("tree/a.txt").await.unwrap(), b"a", "source kept");
+    assert!(matches!(
+        ws.copy("tree", "tree").await,
+        Err(WorkspaceError::AlreadyExists(_))
+    ));
+    assert!(ws.copy("tree", "tree/inside").await.is_err());
+    assert!(matches!(
+        ws.copy("nope", "x").await,
+        Err(WorkspaceError::NotFound(_))
+    ));
+}
+
+// ---------------------------------------------------------------- escapes
+
+#[tokio::test]
+async fn paths_outside_are_refused() {
+    let t = tree();
+    let ws = workspace(&t);
+    let secret = t.outside.join("secret.txt");
+    let secret = secret.to_str().unwrap();
+    outside(ws.read(secret).await);
+    outside(ws.read("../outside/secret.txt").await);
+    outside(ws.read("sub/../../outside/secret.txt").await);
+    outside(ws.read("/etc/passwd").await);
+    outside(ws.write("../escape.txt", b"x".to_vec()).await);
+    outside(ws.write("a/../../escape.txt", b"x".to_vec()).await);
+    outside(ws.stat("..").await);
+    outside(ws.list("..").await);
+    outside(ws.create_dir("../newdir").await);
+    outside(ws.copy(secret, "stolen.txt").await);
+    outside(ws.copy("sub/inner.txt", "../leak.txt").await);
+    outside(ws.rename("sub/inner.txt", "../leak.txt").await);
+    outside(ws.glob("*", "..", 10).await);
+    let mut req = grep_request("SECRET");
+    req.path = "..".into();
+    outside(ws.grep(req).await);
+    outside(ws.shell_dir("..").await);
+    assert!(!t.wd.parent().unwrap().join("escape.txt").exists());
+    assert!(!t.wd.parent().unwrap().join("newdir").exists());
+    assert!(!t.wd.parent().unwrap().join("leak.txt").exists());
+}
+
+#[tokio::test]
+async fn symlinks_pointing_outside_are_refused() {
+    let t = tree();
+    let ws = workspace(&t);
+    outside(ws.read("secret_link").await);
+    outside(ws.read("link_out/secret.txt").await);
+    outside(ws.stat("link_out").await);
+    outside(ws.list("link_out").await);
+    outside(ws.write("secret_link", b"pwned".to_vec()).await);
+    outside(ws.write("link_out/new.txt", b"pwned".to_vec()).await);
+    outside(ws.write("link_out/deeper/new.txt", b"pwned".to_vec()).await);
+    outside(ws.create_dir("link_out/newdir").await);
+    outside(ws.copy("secret_link", "copied.txt").await);
+    outside(ws.copy("sub/inner.txt", "link_out/inner.txt").await);
+    outside(ws.shell_dir("link_out").await);
+    outside(ws.glob("**/*", "link_out", 10).await);
+    assert_eq!(
+        std::fs::read_to_string(t.outside.join("secret.txt")).unwrap(),
+        "SECRET\n"
+    );
+    assert_eq!(files_under(&t.outside), ["secret.txt"]);
+}
+
+#[tokio::test]
+async fn dangling_symlinks_pointing_outside_are_refused() {
+    let t = tree();
+    let ws = workspace(&t);
+    symlink(t.outside.join("not-yet.txt"), t.wd.join("dangling")).unwrap();
+    outside(ws.write("dangling", b"x".to_vec()).await);
+    outside(ws.write("dangling/x.txt", b"x".to_vec()).await);
+    assert!(!t.outside.join("not-yet.txt").exists());
+}
+
+#[tokio::test]
+async fn walks_do_not_follow_symlinks_out() {
+    let t = tree();
+    let ws = workspace(&t);
+    let all = ws.glob("**/*", ".", 100).await.unwrap();
+    assert!(
+        all.paths.iter().all(|p| !p.contains("secret")),
+        "{:?}",
+        all.paths
+    );
+    let found = ws.grep(grep_request("SECRET")).await.unwrap();
+    assert!(found.matches.is_empty(), "{:?}", found.matches);
+}
+
+#[tokio::test]
+async fn symlinks_inside_and_allowed_paths_are_usable() {
+    let t = tree();
+    let ws = workspace(&t);
+    assert_eq!(ws.read("link_in/inner.txt").await.unwrap(), b"inner\n");
+    let shared_file = t.shared.join("data.txt");
+    let shared_file = shared_file.to_str().unwrap();
+    ws.write(shared_file, b"shared".to_vec()).await.unwrap();
+    assert_eq!(ws.read(shared_file).await.unwrap(), b"shared");
+    let listed = ws.list(t.shared.to_str().unwrap()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    ws.copy(shared_file, "from-shared.txt").await.unwrap();
+    let found = ws
+        .glob("*.txt", t.shared.to_str().unwrap(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.paths,
+        [shared_file],
+        "outside the working dir: absolute"
+    );
+}
+
+#[tokio::test]
+async fn relative_allowed_paths_and_missing_ones() {
+    let t = tree();
+    let ws = LocalWorkspace::new(
+        &t.wd,
+        &[
+            PathBuf::from("../shared"),
+            PathBuf::from("/definitely/missing"),
+        ],
+        None,
+    )
+    .unwrap();
+    ws.write(t.shared.join("x").to_str().unwrap(), b"x".to_vec())
+        .await
+        .unwrap();
+    outside(ws.read("/definitely/missing/x").await);
+    assert!(LocalWorkspace::new(&t.wd.join("nope"), &[], None).is_err());
+    assert!(LocalWorkspace::new(&t.wd.join("sub/inner.txt"), &[], None).is_err());
+}
+
+// ---------------------------------------------------------------- glob & grep
+
+async fn search_tree(t: &Tree) -> LocalWorkspace {
+    let ws = workspace(t);
+    for (path, text) in [
+        ("src/main.rs", "fn main() {\n    println!(\"Hello\");\n}\n"),
+        ("src/deep/lib.rs", "pub fn hello() {}\n// HELLO again\n"),
+        ("README.md", "# Hello project\n"),
+        ("docs/guide.md", "hello guide\n"),
+        ("build/out.rs", "fn hello_generated() {}\n"),
+        ("debug.log", "hello log\n"),
+        (".gitignore", "build/\n*.log\n"),
+    ] {
+        ws.write(path, text.as_bytes().to_vec()).await.unwrap();
+    }
+    let mut binary = b"hello binary\n".to_vec();
+    binary.extend_from_slice(&[0, 159, 146, 150, 0]);
+    ws.write("data.bin", binary).await.unwrap();
+    ws
+}
+
+#[tokio::test]
+async fn glob_matches_relative_to_base_and_honours_gitignore() {
+    let t = tree();
+    let ws = search_tree(&t).await;
+    let rs = ws.glob("**/*.rs", ".", 100).await.unwrap();
+    assert_eq!(
+        rs.paths,
+        ["src/deep/lib.rs", "src/main.rs"],
+        "build/ is ignored"
+    );
+    assert!(!rs.truncated);
+    assert_eq!(
+        ws.glob("*.md", ".", 100).await.unwrap().paths,
+        ["README.md"]
+    );
+    assert_eq!(
+        ws.glob("src/**", ".", 100).await.unwrap().paths,
+        ["src/deep/lib.rs", "src/main.rs"]
+    );
+    assert_eq!(
+        ws.glob("*.rs", "src", 100).await.unwrap().paths,
+        ["src/main.rs"]
+    );
+    assert!(ws.glob("*.log", ".", 100).await.unwrap().paths.is_empty());
+    let limited = ws.glob("**/*", ".", 2).await.unwrap();
+    assert_eq!(limited.paths.len(), 2);
+    assert!(limited.truncated);
+    // Inside symlinks to files are kept, listed under the link's name.
+    let via_link = ws.glob("**/inner.txt", ".", 10).await.unwrap();
+    assert_eq!(
+        via_link.paths,
+        ["sub/inner.txt"],
+        "symlinked dirs are not walked"
+    );
+}
+
+#[tokio::test]
+async fn grep_honours_gitignore_include_and_case() {
+    let t = tree();
+    let ws = search_tree(&t).await;
+    let found = ws.grep(grep_request("hello")).await.unwrap();
+    let paths: Vec<_> = found.matches.iter().map(|m| m.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["docs/guide.md", "src/deep/lib.rs"],
+        "ignored and binary files skipped"
+    );
+    assert_eq!(found.matches[1].line_number, 1);
+    assert_eq!(found.matches[1].line, "pub fn hello() {}");
+
+    let mut req = grep_request("hello");
+    req.case_insensitive = true;
+    req.include = Some("*.rs".into());
+    let found = ws.grep(req).await.unwrap();
+    let hits: Vec<_> = found
+        .matches
+        .iter()
+        .map(|m| (m.path.as_str(), m.line_number))
+        .collect();
+    assert_eq!(
+        hits,
+        [
+            ("src/deep/lib.rs", 1),
+            ("src/deep/lib.rs", 2),
+            ("src/main.rs", 2)
+        ]
+    );
+
+    let mut req = grep_request("HELLO");
+    req.include = Some("src/deep/*".into());
+    let found = ws.grep(req).await.unwrap();
+    assert_eq!(found.matches.len(), 1);
+    assert_eq!(found.matches[0].line, "// HELLO again");
+}
+
+#[tokio::test]
+async fn grep_max_matches_long_lines_and_single_files() {
+    let t = tree();
+    let ws = search_tree(&t).await;
+    let mut req = grep_request("(?i)hello");
+    req.max_matches = 2;
+    let found = ws.grep(req).await.unwrap();
+    assert_eq!(found.matches.len(), 2);
+    assert!(found.truncated);
+
+    let long = format!("{}needle{}\n", "x".repeat(300), "é".repeat(1000));
+    ws.write("long.txt", long.into_bytes()).await.unwrap();
+    let found = ws.grep(grep_request("needle")).await.unwrap();
+    assert_eq!(found.matches.len(), 1);
+    assert!(found.matches[0].line.chars().count() <= 501);
+    assert!(found.matches[0].line.ends_with('…'));
+
+    // A single file, even an ignored one, when named explicitly.
+    let mut req = grep_request("hello");
+    req.path = "debug.log".into();
+    let found = ws.grep(req).await.unwrap();
+    assert_eq!(found.matches.len(), 1);
+    assert_eq!(found.matches[0].path, "debug.log");
+}
+
+#[tokio::test]
+async fn invalid_patterns_are_reported() {
+    let t = tree();
+    let ws = workspace(&t);
+    assert!(matches!(
+        ws.glob("a[", ".", 10).await,
+        Err(WorkspaceError::InvalidPattern(_))
+    ));
+    assert!(matches!(
+        ws.grep(grep_request("(unclosed")).await,
+        Err(WorkspaceError::InvalidPattern(_))
+    ));
+    let mut req = grep_request("x");
+    req.include = Some("{a,".into());
+    assert!(matches!(
+        ws.grep(req).await,
+        Err(WorkspaceError::InvalidPattern(_))
+    ));
+}
+
+// ---------------------------------------------------------------- shell_dir
+
+#[tokio::test]
+async fn shell_dir_in_local_mode_is_the_host_path() {
+    let t = tree();
+    let ws = workspace(&t);
+    assert_eq!(ws.shell_dir(".").await.unwrap(), t.wd.to_str().unwrap());
+    assert_eq!(
+        ws.shell_dir("sub").await.unwrap(),
+        t.wd.join("sub").to_str().unwrap()
+    );
+    assert_eq!(
+        ws.shell_dir("link_in").await.unwrap(),
+        t.wd.join("sub").to_str().unwrap()
+    );
+    assert_eq!(
+        ws.shell_dir(t.shared.to_str().unwrap()).await.unwrap(),
+        t.shared.to_str().unwrap()
+    );
+    assert!(matches!(
+        ws.shell_dir("nope").await,
+        Err(WorkspaceError::NotFound(_))
+    ));
+    assert!(matches!(
+        ws.shell_dir("sub/inner.txt").await,
+        Err(WorkspaceError::NotADirectory(_))
+    ));
+}
+
+#[tokio::test]
+async fn shell_dir_in_container_mode_maps_the_working_dir() {
+    let t = tree();
+    let ws = LocalWorkspace::new(
+        &t.wd,
+        std::slice::from_ref(&t.shared),
+        Some("/workspace/".into()),
+    )
+    .unwrap();
+    assert_eq!(ws.working_dir(), "/workspace");
+    assert_eq!(ws.shell_dir(".").await.unwrap(), "/workspace");
+    assert_eq!(ws.shell_dir("sub").await.unwrap(), "/workspace/sub");
+    // Only the working directory is mounted.
+    outside(ws.shell_dir(t.shared.to_str().unwrap()).await);
+    // Container paths are accepted as input and mean the host files.
+    assert_eq!(
+        ws.read("/workspace/sub/inner.txt").await.unwrap(),
+        b"inner\n"
+    );
+    outside(ws.read("/workspace/../etc/passwd").await);
+}
