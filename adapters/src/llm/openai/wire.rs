@@ -34,9 +34,22 @@ pub(crate) fn request_body(request: &ModelRequest) -> Value {
         body["temperature"] = json!(t);
     }
     if let Some(m) = request.max_tokens {
-        body["max_tokens"] = json!(m);
+        body[max_tokens_field(&request.model)] = json!(m);
     }
     body
+}
+
+/// OpenAI's reasoning families reject `max_tokens` and want `max_completion_tokens`;
+/// compatible servers (vLLM, llama.cpp, Ollama) know only `max_tokens`.
+fn max_tokens_field(model: &str) -> &'static str {
+    let reasoning = ["o1", "o3", "o4", "gpt-5"]
+        .iter()
+        .any(|family| model == *family || model.starts_with(&format!("{family}-")));
+    if reasoning {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    }
 }
 
 fn tool(schema: &ToolSchema) -> Value {
@@ -199,4 +212,19 @@ pub(crate) struct ChunkUsage {
     pub completion_tokens: Option<u64>,
     #[serde(default)]
     pub total_tokens: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_tokens_field;
+
+    #[test]
+    fn reasoning_models_get_max_completion_tokens() {
+        assert_eq!(max_tokens_field("gpt-5-mini"), "max_completion_tokens");
+        assert_eq!(max_tokens_field("o3"), "max_completion_tokens");
+        assert_eq!(max_tokens_field("o4-mini"), "max_completion_tokens");
+        assert_eq!(max_tokens_field("gpt-4o-mini"), "max_tokens");
+        assert_eq!(max_tokens_field("qwen3"), "max_tokens");
+        assert_eq!(max_tokens_field("o1x"), "max_tokens");
+    }
 }
