@@ -18,6 +18,7 @@ use std::time::Duration;
 use ports::ModelError;
 
 pub mod anthropic;
+mod connection;
 mod http_error;
 pub mod openai;
 mod router;
@@ -52,11 +53,6 @@ impl HttpClient {
             .map(Self)
             .map_err(|e| ModelError::Network(format!("building the HTTP client: {e}")))
     }
-}
-
-/// Joins `base` (with or without a trailing slash) and `path`.
-fn endpoint_url(base: &str, path: &str) -> String {
-    format!("{}/{path}", base.trim_end_matches('/'))
 }
 
 /// Removes the JSON-schema dialect marker (`$schema`), which schemars emits and providers

@@ -6,9 +6,10 @@ use async_trait::async_trait;
 use eventsource_stream::Event;
 use ports::{ModelDelta, ModelError, ModelProvider, ModelRequest, ModelStream, Usage};
 
+use super::HttpClient;
+use super::connection::Connection;
 use super::http_error::{error_fields, in_stream};
 use super::sse::{self, Decoder};
-use super::{DEFAULT_IDLE_TIMEOUT, HttpClient, endpoint_url};
 
 mod wire;
 
@@ -19,40 +20,19 @@ const API_VERSION: &str = "2023-06-01";
 
 /// A Messages endpoint. The request's `model` is sent as is (the router has already
 /// removed the `anthropic:` prefix).
-#[derive(Clone)]
-pub struct AnthropicProvider {
-    http: HttpClient,
-    base_url: String,
-    api_key: Option<String>,
-    idle_timeout: Duration,
-}
-
-impl std::fmt::Debug for AnthropicProvider {
-    /// Never prints the key.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AnthropicProvider")
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "…"))
-            .field("idle_timeout", &self.idle_timeout)
-            .finish()
-    }
-}
+#[derive(Debug, Clone)]
+pub struct AnthropicProvider(Connection);
 
 impl AnthropicProvider {
     /// `base_url` ends before `/messages`, e.g. `https://api.anthropic.com/v1`. The key is
     /// sent as `x-api-key` (optional only for compatible servers that need none).
     pub fn new(http: HttpClient, base_url: impl Into<String>, api_key: Option<String>) -> Self {
-        Self {
-            http,
-            base_url: base_url.into(),
-            api_key,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
-        }
+        Self(Connection::new(http, base_url.into(), api_key))
     }
 
     /// Longest wait for the response headers and between two body chunks.
     pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
-        self.idle_timeout = idle;
+        self.0.set_idle_timeout(idle);
         self
     }
 }
@@ -61,21 +41,13 @@ impl AnthropicProvider {
 impl ModelProvider for AnthropicProvider {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
         let mut http = self
-            .http
             .0
-            .post(endpoint_url(&self.base_url, "messages"))
-            .header("anthropic-version", API_VERSION)
-            .header("accept", "text/event-stream")
-            .json(&wire::request_body(&request));
-        if let Some(key) = &self.api_key {
+            .post("messages", &wire::request_body(&request))
+            .header("anthropic-version", API_VERSION);
+        if let Some(key) = &self.0.api_key {
             http = http.header("x-api-key", key);
         }
-        let response = sse::send(http, self.idle_timeout).await?;
-        Ok(sse::deltas(
-            response,
-            EventDecoder::default(),
-            self.idle_timeout,
-        ))
+        self.0.open(http, EventDecoder::default()).await
     }
 }
 

@@ -7,48 +7,28 @@ use async_trait::async_trait;
 use eventsource_stream::Event;
 use ports::{ModelDelta, ModelError, ModelProvider, ModelRequest, ModelStream, Usage};
 
+use super::HttpClient;
+use super::connection::Connection;
 use super::http_error::{error_fields, in_stream};
 use super::sse::{self, Decoder};
-use super::{DEFAULT_IDLE_TIMEOUT, HttpClient, endpoint_url};
 
 mod wire;
 
 /// A Chat Completions endpoint. The request's `model` is sent as is (the router has already
 /// removed the `openai:` prefix; names like `qwen3:8b` keep their colon).
-#[derive(Clone)]
-pub struct OpenAiProvider {
-    http: HttpClient,
-    base_url: String,
-    api_key: Option<String>,
-    idle_timeout: Duration,
-}
-
-impl std::fmt::Debug for OpenAiProvider {
-    /// Never prints the key.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenAiProvider")
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "…"))
-            .field("idle_timeout", &self.idle_timeout)
-            .finish()
-    }
-}
+#[derive(Debug, Clone)]
+pub struct OpenAiProvider(Connection);
 
 impl OpenAiProvider {
     /// `base_url` ends before `/chat/completions`, e.g. `https://api.openai.com/v1`. Without
     /// a key no `Authorization` header is sent (local servers need none).
     pub fn new(http: HttpClient, base_url: impl Into<String>, api_key: Option<String>) -> Self {
-        Self {
-            http,
-            base_url: base_url.into(),
-            api_key,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
-        }
+        Self(Connection::new(http, base_url.into(), api_key))
     }
 
     /// Longest wait for the response headers and between two body chunks.
     pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
-        self.idle_timeout = idle;
+        self.0.set_idle_timeout(idle);
         self
     }
 }
@@ -57,20 +37,12 @@ impl OpenAiProvider {
 impl ModelProvider for OpenAiProvider {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
         let mut http = self
-            .http
             .0
-            .post(endpoint_url(&self.base_url, "chat/completions"))
-            .header("accept", "text/event-stream")
-            .json(&wire::request_body(&request));
-        if let Some(key) = &self.api_key {
+            .post("chat/completions", &wire::request_body(&request));
+        if let Some(key) = &self.0.api_key {
             http = http.bearer_auth(key);
         }
-        let response = sse::send(http, self.idle_timeout).await?;
-        Ok(sse::deltas(
-            response,
-            ChunkDecoder::default(),
-            self.idle_timeout,
-        ))
+        self.0.open(http, ChunkDecoder::default()).await
     }
 }
 
