@@ -204,8 +204,10 @@ impl Agent {
             if let Some(end) = self.compact_if_needed(run, &schemas).await {
                 return end;
             }
-            let request = self.request(run.history.clone(), schemas.clone());
+            // The history moves into the request and back: each attempt clones it once.
+            let request = self.request(std::mem::take(&mut run.history), schemas.clone());
             let reply = self.ask(&request, run, run.sink).await;
+            run.history = request.messages;
             run.usage.add(&reply.usage);
             run.last_reported = reply.usage.total_tokens;
             run.sink.emit(
@@ -272,33 +274,29 @@ impl Agent {
         }
     }
 
-    /// One model response, retrying failures that happen before anything was emitted.
+    /// One model response, retrying failures that happen before anything was emitted
+    /// (a refused request, or a stream that fails before its first event).
     async fn ask(&self, request: &ModelRequest, run: &Run<'_>, sink: &dyn EventSink) -> Reply {
         let policy = &self.spec.retry;
         let mut attempt = 1;
         loop {
-            let opened = retry::open_with_retry(
-                self.provider.as_ref(),
-                request,
-                &RetryPolicy {
-                    max_attempts: policy.max_attempts.saturating_sub(attempt - 1).max(1),
-                    ..*policy
-                },
-                run.control,
-            )
-            .await;
-            let stream = match opened {
-                Ok(stream) => stream,
-                Err(retry::OpenError::Interrupted) => return empty_reply(StreamEnd::Interrupted),
-                Err(retry::OpenError::Failed(e)) => return empty_reply(StreamEnd::Failed(e)),
+            let opened = tokio::select! {
+                biased;
+                () = run.control.interrupted() => return empty_reply(StreamEnd::Interrupted),
+                r = self.provider.stream(request.clone()) => r,
             };
-            let reply = response::consume(stream, run.control, sink, &self.spec.agent_id).await;
+            let reply = match opened {
+                Ok(stream) => {
+                    response::consume(stream, run.control, sink, &self.spec.agent_id).await
+                }
+                Err(e) => empty_reply(StreamEnd::Failed(e)),
+            };
             match &reply.end {
                 StreamEnd::Failed(e)
                     if !reply.emitted && e.is_retryable() && attempt < policy.max_attempts =>
                 {
                     let wait = policy.delay(attempt, e);
-                    tracing::warn!(attempt, error = %e, "model stream failed before any content; retrying");
+                    tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %e, "model request failed before any content; retrying");
                     tokio::select! {
                         biased;
                         () = run.control.interrupted() => return empty_reply(StreamEnd::Interrupted),

@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use ports::{ModelError, ModelProvider, ModelRequest, ModelStream};
-
-use super::RunControl;
+use ports::ModelError;
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,44 +40,6 @@ impl RetryPolicy {
             .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
             .min(self.max_delay);
         exp.mul_f64(0.5 + fastrand::f64() * 0.5)
-    }
-}
-
-/// Why opening a stream ended.
-#[derive(Debug)]
-pub enum OpenError {
-    Interrupted,
-    Failed(ModelError),
-}
-
-/// Opens a model stream, retrying retryable failures. Waits are cut short by an interrupt.
-pub async fn open_with_retry(
-    provider: &dyn ModelProvider,
-    request: &ModelRequest,
-    policy: &RetryPolicy,
-    control: &RunControl,
-) -> Result<ModelStream, OpenError> {
-    let mut attempt = 1;
-    loop {
-        let result = tokio::select! {
-            biased;
-            () = control.interrupted() => return Err(OpenError::Interrupted),
-            r = provider.stream(request.clone()) => r,
-        };
-        match result {
-            Ok(stream) => return Ok(stream),
-            Err(e) if e.is_retryable() && attempt < policy.max_attempts => {
-                let wait = policy.delay(attempt, &e);
-                tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %e, "model request failed; retrying");
-                tokio::select! {
-                    biased;
-                    () = control.interrupted() => return Err(OpenError::Interrupted),
-                    () = tokio::time::sleep(wait) => {}
-                }
-                attempt += 1;
-            }
-            Err(e) => return Err(OpenError::Failed(e)),
-        }
     }
 }
 
