@@ -5,22 +5,22 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use adapters::{
+    download::HttpDownloader,
+    environment::HostEnvironments,
     event_bus::{BusSettings, InProcessBus, RedisBus},
     llm::{Endpoint, LlmSettings, ModelRouter},
-    shell::{DockerShell, LocalShell},
     sql::{SqlSettings, SqlStorage, SqlTarget},
     state_store::{OpendalStateStore, S3Settings},
-    workspace::LocalWorkspace,
 };
 use anyhow::Context;
 use poem::{EndpointExt, Server, listener::TcpAcceptor};
-use ports::{EnvironmentSpec, EventBus, ModelProvider, Shell, ShellMode, StateStore};
+use ports::{EventBus, ModelProvider, StateStore};
 
 use crate::{
     api::{self, ApiState, HttpSettings},
     config::{Config, DatabaseConfig, ProviderCredentials, StateStoreConfig},
     core::{
-        environment::{Environment, ShellLimits, shell_env},
+        execution::{Coordinator, Ports, Settings},
         health::HealthCheck,
         presets::{AvailableProviders, PresetService},
         recovery::fail_orphaned_sessions,
@@ -38,6 +38,11 @@ pub struct App {
 }
 
 impl App {
+    /// The run coordinator (for shutdown and tests).
+    pub fn coordinator(&self) -> &Arc<Coordinator> {
+        &self.state.runs
+    }
+
     /// The bearer token callers must present.
     pub fn auth_token(&self) -> &str {
         &self.auth_token
@@ -83,12 +88,33 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     };
     let health = HealthCheck::new(
         storage.clone(),
-        event_bus,
-        state_store,
+        event_bus.clone(),
+        state_store.clone(),
         Duration::from_secs(2),
     );
+    let runs = Coordinator::new(
+        Ports {
+            presets: storage.clone(),
+            conversations: storage.clone(),
+            sessions: storage.clone(),
+            mailbox: storage.clone(),
+            state_store,
+            bus: event_bus,
+            provider: model_provider(config)?,
+            environments: Arc::new(HostEnvironments::new()),
+            downloader: Arc::new(
+                HttpDownloader::new(Duration::from_secs(60))
+                    .context("building the HTTP client for downloads")?,
+            ),
+        },
+        Settings::default(),
+    );
     Ok(App {
-        state: Arc::new(ApiState { presets, health }),
+        state: Arc::new(ApiState {
+            presets,
+            health,
+            runs,
+        }),
         auth_token,
         auth_token_generated,
         max_body_bytes: config.max_body_bytes,
@@ -111,6 +137,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    let runs = app.state.runs.clone();
+    let grace = app.shutdown_grace;
     let endpoint = api::endpoint(
         app.state,
         HttpSettings {
@@ -118,8 +146,14 @@ pub async fn serve(
             max_body_bytes: app.max_body_bytes,
         },
     );
+    // On shutdown, running runs get the grace period to finish, then are interrupted and
+    // commit what they have; open event streams end with them.
+    let shutdown = async move {
+        shutdown.await;
+        runs.shutdown(grace).await;
+    };
     Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
-        .run_with_graceful_shutdown(endpoint.boxed(), shutdown, Some(app.shutdown_grace))
+        .run_with_graceful_shutdown(endpoint.boxed(), shutdown, Some(Duration::from_secs(2)))
         .await
 }
 
@@ -187,44 +221,4 @@ pub fn model_provider(config: &Config) -> anyhow::Result<Arc<dyn ModelProvider>>
     Ok(Arc::new(
         ModelRouter::new(settings).context("building the HTTP client for model providers")?,
     ))
-}
-
-/// The environment of one run as a preset describes it: the workspace under the path
-/// policy, and a local or docker shell. Commands see PATH, HOME, LANG and the preset's
-/// allowed variables from the service's environment, never a credential.
-///
-/// # Errors
-/// The working directory does not exist, or docker mode lacks a container id.
-pub fn environment(spec: &EnvironmentSpec) -> anyhow::Result<Environment> {
-    let container_workdir = match spec.shell_mode {
-        ShellMode::Local => None,
-        ShellMode::Docker => Some(
-            spec.container_workdir
-                .clone()
-                .unwrap_or_else(|| "/workspace".to_owned()),
-        ),
-    };
-    let allowed: Vec<std::path::PathBuf> = spec.allowed_paths.iter().map(Into::into).collect();
-    let workspace = LocalWorkspace::new(
-        std::path::Path::new(&spec.default_path),
-        &allowed,
-        container_workdir,
-    )
-    .with_context(|| format!("default_path {}", spec.default_path))?;
-    let shell: Arc<dyn Shell> = match spec.shell_mode {
-        ShellMode::Local => Arc::new(LocalShell::new()),
-        ShellMode::Docker => {
-            let id = spec
-                .container_id
-                .as_deref()
-                .context("docker mode needs a container_id")?;
-            Arc::new(DockerShell::new(id))
-        }
-    };
-    Ok(Environment {
-        workspace: Arc::new(workspace),
-        shell,
-        shell_env: shell_env(spec, |name| std::env::var(name).ok()),
-        limits: ShellLimits::default(),
-    })
 }

@@ -3,6 +3,8 @@
 //! No driver type (diesel, redis, opendal) and no driver error leaves this crate: every
 //! failure is translated into the port's own error enum.
 
+pub mod download;
+pub mod environment;
 pub mod event_bus;
 pub mod llm;
 pub mod shell;

@@ -7,6 +7,8 @@
 //! the core can be unit-tested with no database, bus, network or shell.
 
 pub mod domain;
+pub mod download;
+pub mod environment;
 pub mod event_bus;
 pub mod model_provider;
 pub mod shell;
@@ -15,6 +17,8 @@ pub mod storage;
 pub mod workspace;
 
 pub use domain::*;
+pub use download::{DownloadError, Downloaded, Downloader};
+pub use environment::{EnvironmentError, EnvironmentFactory, OpenedEnvironment};
 pub use event_bus::{EventBus, EventBusError, StreamKey};
 pub use model_provider::{ModelDelta, ModelError, ModelProvider, ModelRequest, ModelStream};
 pub use shell::{Shell, ShellError, ShellOutput, ShellRequest};
@@ -27,6 +31,8 @@ pub use workspace::{
 /// Mocks of every port (feature `mock`), for unit tests of the core.
 #[cfg(feature = "mock")]
 pub mod mocks {
+    pub use crate::download::MockDownloader;
+    pub use crate::environment::MockEnvironmentFactory;
     pub use crate::event_bus::MockEventBus;
     pub use crate::model_provider::MockModelProvider;
     pub use crate::shell::MockShell;

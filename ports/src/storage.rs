@@ -157,6 +157,13 @@ pub trait SessionRepo: Send + Sync {
         conversation_id: &str,
     ) -> Result<Option<SessionRecord>, StorageError>;
 
+    /// The newest session of the conversation of `session_type`, whatever its status.
+    async fn latest_session(
+        &self,
+        conversation_id: &str,
+        session_type: SessionType,
+    ) -> Result<Option<SessionRecord>, StorageError>;
+
     /// The `created` agent session of the conversation, if any.
     async fn running_agent_session(
         &self,

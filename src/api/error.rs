@@ -4,7 +4,12 @@
 
 use poem_openapi::{ApiResponse, Object, payload::Json};
 
-use crate::core::{preset_validation::FieldError, presets::PresetError};
+use super::dto::runs::ActiveSessionDto;
+use crate::core::{
+    execution::{AttachError, ControlError, QueryError, RunError},
+    preset_validation::FieldError,
+    presets::PresetError,
+};
 
 /// One broken rule of a `validation_failed` error.
 #[derive(Object, Debug, Clone, PartialEq)]
@@ -21,6 +26,7 @@ pub struct FieldErrorDto {
 pub struct ErrorDetails {
     /// `validation_failed`: every broken rule.
     pub fields: Option<Vec<FieldErrorDto>>,
+    pub active_session: Option<ActiveSessionDto>,
 }
 
 /// Every non-2xx body.
@@ -56,9 +62,12 @@ pub enum ErrorResponse {
     /// `not_found`.
     #[oai(status = 404)]
     NotFound(Json<ApiError>),
-    /// `conflict`, `preset_in_use`, `conversation_busy`.
+    /// `conflict`, `preset_in_use`, `conversation_busy` (with `details.active_session`).
     #[oai(status = 409)]
     Conflict(Json<ApiError>),
+    /// `gone`: the run's event stream has expired; read the session's display_messages.
+    #[oai(status = 410)]
+    Gone(Json<ApiError>),
     /// `payload_too_large`.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ApiError>),
@@ -112,6 +121,7 @@ impl ErrorResponse {
             error: "validation_failed".to_owned(),
             message: summary,
             details: Some(ErrorDetails {
+                active_session: None,
                 fields: Some(
                     fields
                         .into_iter()
@@ -155,6 +165,73 @@ impl From<PresetError> for ErrorResponse {
             }
             PresetError::Invalid(fields) => Self::validation(fields),
             PresetError::Storage(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<RunError> for ErrorResponse {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::NotFound(what) => Self::not_found(what),
+            RunError::Busy(active) => Self::Conflict(Json(ApiError {
+                error: "conversation_busy".to_owned(),
+                message: format!(
+                    "the conversation is running session {}; attach to its events or interrupt it",
+                    active.session_id
+                ),
+                details: Some(ErrorDetails {
+                    fields: None,
+                    active_session: Some(active.into()),
+                }),
+            })),
+            RunError::Invalid(fields) => Self::validation(fields),
+            RunError::Unavailable(message) => {
+                tracing::warn!(%message, "run refused");
+                Self::Unavailable(Json(ApiError::new("unavailable", message)))
+            }
+            RunError::Internal(message) => Self::internal(&RunError::Internal(message)),
+            RunError::Storage(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<ControlError> for ErrorResponse {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::NotFound(what) => Self::not_found(what),
+            ControlError::NotRunning(message) => {
+                Self::NotFound(Json(ApiError::new("not_found", message)))
+            }
+            ControlError::Invalid(message) => Self::validation(vec![FieldError {
+                field: "input".to_owned(),
+                message,
+            }]),
+            ControlError::Storage(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<AttachError> for ErrorResponse {
+    fn from(e: AttachError) -> Self {
+        match e {
+            AttachError::NotFound(what) => Self::not_found(what),
+            AttachError::Gone(_) => Self::Gone(Json(ApiError::new("gone", e.to_string()))),
+            AttachError::Unavailable(_) => Self::unavailable(&e),
+            AttachError::Storage(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<QueryError> for ErrorResponse {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::NotFound(what) => Self::not_found(what),
+            QueryError::Invalid(fields) => Self::validation(fields),
+            QueryError::Storage(inner) => inner.into(),
+            QueryError::StateStore(ports::StateStoreError::Unavailable(_)) => {
+                Self::unavailable(&e)
+            }
+            QueryError::StateStore(_) => Self::internal(&e),
         }
     }
 }

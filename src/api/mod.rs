@@ -3,11 +3,15 @@
 
 mod allow;
 mod auth;
+mod conversations;
 pub mod dto;
 pub mod error;
 mod health;
 mod middleware;
 mod presets;
+mod runs;
+mod sessions;
+pub mod sse;
 
 use std::sync::Arc;
 
@@ -17,7 +21,7 @@ use poem::{
 };
 use poem_openapi::{OpenApiService, Tags};
 
-use crate::core::{health::HealthCheck, presets::PresetService};
+use crate::core::{execution::Coordinator, health::HealthCheck, presets::PresetService};
 
 pub use auth::AuthToken;
 
@@ -25,6 +29,7 @@ pub use auth::AuthToken;
 pub struct ApiState {
     pub presets: PresetService,
     pub health: HealthCheck,
+    pub runs: Arc<Coordinator>,
 }
 
 /// Operation groups; generated clients name their modules after these.
@@ -36,14 +41,30 @@ pub enum Tag {
     /// Agent presets (admin).
     #[oai(rename = "presets")]
     Presets,
+    /// Conversations: run, continue, fork, control and read the chat.
+    #[oai(rename = "conversations")]
+    Conversations,
+    /// Sessions: lower-level runs and their snapshots.
+    #[oai(rename = "sessions")]
+    Sessions,
 }
 
-type Apis = (health::HealthApi, presets::PresetsApi);
+type Apis = (
+    health::HealthApi,
+    presets::PresetsApi,
+    conversations::ConversationsApi,
+    sessions::SessionsApi,
+);
 
 /// The OpenAPI service; needs no state, so the document can be produced offline.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (health::HealthApi, presets::PresetsApi),
+        (
+            health::HealthApi,
+            presets::PresetsApi,
+            conversations::ConversationsApi,
+            sessions::SessionsApi,
+        ),
         "agent-runtime",
         env!("CARGO_PKG_VERSION"),
     )

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod catalogue;
 pub mod environment;
+pub mod execution;
 pub mod health;
 pub mod preset_validation;
 pub mod presets;

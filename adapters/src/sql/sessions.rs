@@ -215,6 +215,25 @@ impl SessionRepo for SqlStorage {
         found.map(SessionRow::into_domain).transpose()
     }
 
+    async fn latest_session(
+        &self,
+        conversation_id: &str,
+        session_type: SessionType,
+    ) -> Result<Option<SessionRecord>, StorageError> {
+        let found: Option<SessionRow> = with_conn!(self, read, |c| {
+            sessions::table
+                .filter(sessions::conversation_id.eq(conversation_id))
+                .filter(sessions::session_type.eq(session_type.as_str()))
+                .order((sessions::created_at.desc(), sessions::session_id.desc()))
+                .select(SessionRow::as_select())
+                .first(c)
+                .await
+                .optional()
+                .map_err(db_err)?
+        });
+        found.map(SessionRow::into_domain).transpose()
+    }
+
     async fn running_agent_session(
         &self,
         conversation_id: &str,

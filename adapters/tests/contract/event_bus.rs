@@ -140,6 +140,8 @@ fn terminal(key: &StreamKey, id: u64) -> EventEnvelope {
         id,
         EventPayload::RunCompleted(RunCompleted {
             status: SessionStatus::Committed,
+            stop_reason: ports::StopReason::Completed,
+            message: None,
             run_summary: RunSummary::default(),
             pending_tool_calls: vec![],
         }),

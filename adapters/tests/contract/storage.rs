@@ -667,6 +667,30 @@ async fn session_lists_and_lookups(f: &StorageFixture) {
         "newest committed agent session, not failed, not async"
     );
     assert_eq!(latest.parent_session_id.as_deref(), Some(conv.as_str()));
+    let newest_agent = f
+        .sessions()
+        .latest_session(&conv, SessionType::Agent)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        newest_agent.session_id, chain[2],
+        "newest agent session whatever its status"
+    );
+    let newest_sub = f
+        .sessions()
+        .latest_session(&conv, SessionType::AsyncSubagent)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(newest_sub.session_id, sub.session_id);
+    assert_eq!(
+        f.sessions()
+            .latest_session(&id("none"), SessionType::Agent)
+            .await
+            .unwrap(),
+        None
+    );
 
     let all = f
         .sessions()

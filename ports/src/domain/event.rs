@@ -83,7 +83,7 @@ impl EventPayload {
 }
 
 /// Text or thinking content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContentKind {
     Text,
@@ -101,9 +101,27 @@ pub struct RunStarted {
     pub preset_id: Option<String>,
 }
 
+/// Why a run that committed stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The model finished its answer.
+    Completed,
+    /// A caller interrupted it; what it produced so far was committed.
+    Interrupted,
+    /// A per-run limit (model requests, token budget) stopped it.
+    LimitReached,
+    /// It stopped on tool calls that wait for a human or the caller.
+    AwaitingToolResults,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunCompleted {
     pub status: SessionStatus,
+    pub stop_reason: StopReason,
+    /// What stopped the run, when it was not the model's own decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     pub run_summary: RunSummary,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_tool_calls: Vec<PendingToolCall>,
@@ -251,6 +269,8 @@ mod tests {
     fn only_completion_and_failure_are_terminal() {
         let done = envelope(EventPayload::RunCompleted(RunCompleted {
             status: crate::SessionStatus::Committed,
+            stop_reason: StopReason::Completed,
+            message: None,
             run_summary: RunSummary::default(),
             pending_tool_calls: vec![],
         }));

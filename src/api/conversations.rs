@@ -1,0 +1,371 @@
+//! Conversation endpoints (spec 06): run, fork, interrupt, steer, edit, list, read, the
+//! transcript, the sessions, and attaching to the active run's events.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+use ports::Transport;
+
+use super::{
+    ApiState, Tag,
+    auth::BearerAuth,
+    dto::events::{SessionStatus, SessionType},
+    dto::runs::{
+        ActiveSessionDto, ConversationInterrupted, ConversationUpdateRequest, ForkRequestDto,
+        RunRequestDto, SteerAccepted, SteerRequestDto,
+    },
+    dto::sessions::{ConversationDto, ConversationStatus, DisplayMessage, SessionDto},
+    error::ErrorResponse,
+    runs::{self, EventsResponse, KEEP_ALIVE, RunResponse},
+    sse::Sse,
+};
+use crate::core::execution::{RunRequest, RunTarget};
+
+pub struct ConversationsApi;
+
+/// A page of conversations, newest activity first.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "ConversationList")]
+pub struct ConversationList {
+    pub conversations: Vec<ConversationDto>,
+}
+
+/// The newest agent session of a conversation.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "LatestSession")]
+pub struct LatestSession {
+    pub session_id: String,
+    pub status: SessionStatus,
+}
+
+/// The conversation's mailbox of async-subagent results.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "MailboxSummary")]
+pub struct MailboxSummary {
+    /// Results not yet delivered to a run.
+    pub pending_count: u64,
+}
+
+/// A conversation with its latest and active sessions.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "ConversationDetail", skip_serializing_if_is_none)]
+pub struct ConversationDetail {
+    #[oai(flatten)]
+    pub conversation: ConversationDto,
+    pub latest_session: Option<LatestSession>,
+    pub active_session: Option<ActiveSessionDto>,
+    pub mailbox: MailboxSummary,
+}
+
+/// One session's part of the conversation's transcript.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "Turn")]
+pub struct TurnDto {
+    pub session_id: String,
+    pub session_type: SessionType,
+    pub status: SessionStatus,
+    pub created_at: DateTime<Utc>,
+    pub display_messages: Vec<DisplayMessage>,
+}
+
+/// The conversation's transcript, oldest session first.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "TurnList")]
+pub struct TurnList {
+    pub turns: Vec<TurnDto>,
+}
+
+/// The conversation's sessions, oldest first.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "SessionList")]
+pub struct SessionList {
+    pub sessions: Vec<SessionDto>,
+}
+
+type Result<T> = std::result::Result<T, ErrorResponse>;
+
+#[OpenApi(tag = "Tag::Conversations")]
+impl ConversationsApi {
+    /// Run the agent: a new conversation without `conversation_id`, else a continuation
+    /// of its latest committed session. Transport `sse` (default) answers with the event
+    /// stream; `stream` answers 202 at once. 409 `conversation_busy` while a run is going.
+    /// A client that loses an sse stream re-attaches with `conversations_events`.
+    #[oai(
+        path = "/conversations/run",
+        method = "post",
+        operation_id = "conversations_run"
+    )]
+    async fn run(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        body: Json<RunRequestDto>,
+    ) -> Result<RunResponse> {
+        let body = body.0;
+        let target = match body.conversation_id {
+            Some(id) => RunTarget::Continue {
+                conversation_id: id.0,
+            },
+            None => RunTarget::NewConversation,
+        };
+        let request = RunRequest {
+            target,
+            preset_id: body.preset_id.map(|p| p.0),
+            config_override: body.config_override.map(Into::into),
+            input: runs::input_of(body.input),
+            transport: body.transport.map_or(Transport::Sse, Into::into),
+        };
+        runs::start(&state, request).await
+    }
+
+    /// Start a new conversation from a session of this one (default: its latest committed
+    /// session); the original is left untouched.
+    #[oai(
+        path = "/conversations/:conversation_id/fork",
+        method = "post",
+        operation_id = "conversations_fork"
+    )]
+    async fn fork(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+        body: Json<ForkRequestDto>,
+    ) -> Result<RunResponse> {
+        let body = body.0;
+        let request = RunRequest {
+            target: RunTarget::Fork {
+                conversation_id: conversation_id.0,
+                from_session_id: body.from_session_id.map(|s| s.0),
+            },
+            preset_id: body.preset_id.map(|p| p.0),
+            config_override: body.config_override.map(Into::into),
+            input: runs::input_of(Some(body.input)),
+            transport: body.transport.map_or(Transport::Sse, Into::into),
+        };
+        runs::start(&state, request).await
+    }
+
+    /// Interrupt every running session of the conversation (agent and async subagents);
+    /// the answer lists them (empty when nothing was running).
+    #[oai(
+        path = "/conversations/:conversation_id/interrupt",
+        method = "post",
+        operation_id = "conversations_interrupt"
+    )]
+    async fn interrupt(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+        reason: Query<Option<String>>,
+    ) -> Result<Json<ConversationInterrupted>> {
+        let interrupted = state
+            .runs
+            .interrupt_conversation(&conversation_id.0, reason.0)
+            .await?;
+        Ok(Json(ConversationInterrupted {
+            conversation_id: conversation_id.0,
+            interrupted,
+        }))
+    }
+
+    /// Steer the conversation's running agent session (404 when none runs).
+    #[oai(
+        path = "/conversations/:conversation_id/steer",
+        method = "post",
+        operation_id = "conversations_steer"
+    )]
+    async fn steer(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+        body: Json<SteerRequestDto>,
+    ) -> Result<Json<SteerAccepted>> {
+        let body = body.0;
+        let steered = state
+            .runs
+            .steer_conversation(
+                &conversation_id.0,
+                body.input.0,
+                body.message_id.map(|m| m.0),
+            )
+            .await?;
+        Ok(Json(steered.into()))
+    }
+
+    /// Change the title, default preset or status.
+    #[oai(
+        path = "/conversations/:conversation_id/update",
+        method = "post",
+        operation_id = "conversations_update"
+    )]
+    async fn update(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+        body: Json<ConversationUpdateRequest>,
+    ) -> Result<Json<ConversationDto>> {
+        let updated = state
+            .runs
+            .update_conversation(&conversation_id.0, body.0.into())
+            .await?;
+        Ok(Json(updated.into()))
+    }
+
+    /// Conversations, newest activity first; `limit` is clamped to 1..=100 (default 20).
+    #[oai(
+        path = "/conversations/list",
+        method = "get",
+        operation_id = "conversations_list"
+    )]
+    async fn list(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        status: Query<Option<ConversationStatus>>,
+        #[oai(validator(maximum(value = "9007199254740991")))] limit: Query<Option<u64>>,
+        #[oai(validator(maximum(value = "9007199254740991")))] offset: Query<Option<u64>>,
+    ) -> Result<Json<ConversationList>> {
+        let found = state
+            .runs
+            .conversations(status.0.map(Into::into), runs::page(limit.0, offset.0))
+            .await?;
+        Ok(Json(ConversationList {
+            conversations: found.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// One conversation with its latest session, its active run (when one is going) and
+    /// how many subagent results wait in its mailbox.
+    #[oai(
+        path = "/conversations/:conversation_id/get",
+        method = "get",
+        operation_id = "conversations_get"
+    )]
+    async fn get(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+    ) -> Result<Json<ConversationDetail>> {
+        let view = state.runs.conversation_view(&conversation_id.0).await?;
+        Ok(Json(ConversationDetail {
+            conversation: view.conversation.into(),
+            latest_session: view.latest_session.map(|(session_id, status)| LatestSession {
+                session_id,
+                status: status.into(),
+            }),
+            active_session: view.active_session.map(Into::into),
+            mailbox: MailboxSummary {
+                pending_count: view.pending_mailbox,
+            },
+        }))
+    }
+
+    /// The transcript: display messages of the conversation's finished sessions, oldest
+    /// first, optionally of one session type; paged by session.
+    #[oai(
+        path = "/conversations/:conversation_id/turns",
+        method = "get",
+        operation_id = "conversations_turns"
+    )]
+    async fn turns(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+        session_type: Query<Option<SessionType>>,
+        #[oai(validator(maximum(value = "9007199254740991")))] limit: Query<Option<u64>>,
+        #[oai(validator(maximum(value = "9007199254740991")))] offset: Query<Option<u64>>,
+    ) -> Result<Json<TurnList>> {
+        let turns = state
+            .runs
+            .turns(
+                &conversation_id.0,
+                session_type.0.map(Into::into),
+                runs::page(limit.0, offset.0),
+            )
+            .await?;
+        Ok(Json(TurnList {
+            turns: turns
+                .into_iter()
+                .map(|t| TurnDto {
+                    session_id: t.session.session_id,
+                    session_type: t.session.session_type.into(),
+                    status: t.session.status.into(),
+                    created_at: t.session.created_at,
+                    display_messages: t.display_messages.into_iter().map(Into::into).collect(),
+                })
+                .collect(),
+        }))
+    }
+
+    /// The conversation's sessions with their status, oldest first.
+    #[oai(
+        path = "/conversations/:conversation_id/sessions",
+        method = "get",
+        operation_id = "conversations_sessions"
+    )]
+    async fn sessions(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+        session_type: Query<Option<SessionType>>,
+        #[oai(validator(maximum(value = "9007199254740991")))] limit: Query<Option<u64>>,
+        #[oai(validator(maximum(value = "9007199254740991")))] offset: Query<Option<u64>>,
+    ) -> Result<Json<SessionList>> {
+        let sessions = state
+            .runs
+            .conversation_sessions(
+                &conversation_id.0,
+                session_type.0.map(Into::into),
+                runs::page(limit.0, offset.0),
+            )
+            .await?;
+        Ok(Json(SessionList {
+            sessions: sessions.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// Attach to the events of the conversation's active agent session (or of its latest
+    /// one while that stream lasts), after `Last-Event-ID` when given. 410 when nothing
+    /// can be attached any more.
+    #[oai(
+        path = "/conversations/:conversation_id/events",
+        method = "get",
+        operation_id = "conversations_events"
+    )]
+    async fn events(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+        #[oai(
+            name = "Last-Event-ID",
+            validator(maximum(value = "9007199254740991"))
+        )]
+        last_event_id_header: Header<Option<u64>>,
+        #[oai(
+            name = "last_event_id",
+            validator(maximum(value = "9007199254740991"))
+        )]
+        last_event_id: Query<Option<u64>>,
+    ) -> Result<EventsResponse> {
+        let after = runs::cursor(last_event_id_header.0, last_event_id.0);
+        let events = state
+            .runs
+            .attach_conversation(&conversation_id.0, after)
+            .await?;
+        Ok(EventsResponse::Events(Sse::new(events, KEEP_ALIVE)))
+    }
+}

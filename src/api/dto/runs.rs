@@ -1,0 +1,350 @@
+//! Request and response bodies of runs and run control: input parts, config overrides,
+//! run / fork / execute / steer requests and what they answer.
+
+use poem_openapi::{Object, Union, types::MaybeUndefined};
+
+use super::events::Transport;
+use super::presets::ToolsetDto;
+use super::text::Text;
+use crate::core::execution::{
+    ActiveSession, ConfigOverride, ModelOverride, RunTarget, StartedRun, Steered, SteerOutcome,
+};
+
+/// Plain text.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "TextInput")]
+pub struct TextInput {
+    pub text: Text,
+}
+
+/// A remote resource (http or https): image URLs are passed to vision models, anything
+/// else is downloaded into the agent's environment.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "UrlInput")]
+pub struct UrlInput {
+    pub url: Text,
+}
+
+/// A file inside the agent's environment (relative to its working directory).
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "FileInput")]
+pub struct FileInput {
+    pub path: Text,
+}
+
+/// Inline data, written to a file in the agent's environment.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "BinaryInput")]
+pub struct BinaryInput {
+    /// Base64, standard alphabet.
+    pub data: Text,
+    /// `type/subtype`, e.g. `image/png`.
+    pub mime_type: Text,
+    /// File name to save it under (no path separators).
+    #[oai(nullable)]
+    pub name: Option<Text>,
+}
+
+/// One part of the user's input, tagged by `type`.
+#[derive(Union, Debug, Clone, PartialEq)]
+#[oai(rename = "InputPart", discriminator_name = "type", one_of)]
+pub enum InputPart {
+    #[oai(mapping = "text")]
+    Text(TextInput),
+    #[oai(mapping = "url")]
+    Url(UrlInput),
+    #[oai(mapping = "file")]
+    File(FileInput),
+    #[oai(mapping = "binary")]
+    Binary(BinaryInput),
+}
+
+impl From<InputPart> for ports::InputPart {
+    fn from(p: InputPart) -> Self {
+        match p {
+            InputPart::Text(t) => Self::Text { text: t.text.0 },
+            InputPart::Url(u) => Self::Url { url: u.url.0 },
+            InputPart::File(f) => Self::File { path: f.path.0 },
+            InputPart::Binary(b) => Self::Binary {
+                data: b.data.0,
+                mime_type: b.mime_type.0,
+                name: b.name.map(|n| n.0),
+            },
+        }
+    }
+}
+
+/// Model settings changed for one run; absent fields keep the preset's value.
+#[derive(Object, Debug, Clone, PartialEq, Default)]
+#[oai(rename = "ModelOverride")]
+pub struct ModelOverrideDto {
+    #[oai(nullable)]
+    pub name: Option<Text>,
+    #[oai(
+        nullable,
+        validator(minimum(value = "1"), maximum(value = "4294967295"))
+    )]
+    pub context_window: Option<u32>,
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "2")))]
+    pub temperature: Option<f64>,
+    #[oai(
+        nullable,
+        validator(minimum(value = "1"), maximum(value = "4294967295"))
+    )]
+    pub max_tokens: Option<u32>,
+}
+
+/// Changes to the preset for one run: model settings field by field, and the system
+/// prompt and toolsets wholesale. Checked like a preset.
+#[derive(Object, Debug, Clone, PartialEq, Default)]
+#[oai(rename = "ConfigOverride")]
+pub struct ConfigOverrideDto {
+    pub model: Option<ModelOverrideDto>,
+    #[oai(nullable)]
+    pub system_prompt: Option<Text>,
+    #[oai(nullable)]
+    pub toolsets: Option<Vec<ToolsetDto>>,
+}
+
+impl From<ConfigOverrideDto> for ConfigOverride {
+    fn from(c: ConfigOverrideDto) -> Self {
+        Self {
+            model: c.model.map(|m| ModelOverride {
+                name: m.name.map(|n| n.0),
+                context_window: m.context_window,
+                temperature: m.temperature,
+                max_tokens: m.max_tokens,
+            }),
+            system_prompt: c.system_prompt.map(|p| p.0),
+            toolsets: c
+                .toolsets
+                .map(|t| t.into_iter().map(Into::into).collect()),
+        }
+    }
+}
+
+/// Body of `conversations_run`. Without `conversation_id` a new conversation starts (with
+/// `preset_id`, else the default preset); with it, the run continues the conversation's
+/// latest committed session. `transport` defaults to `sse`.
+#[derive(Object, Debug, Clone, Default)]
+#[oai(rename = "RunRequest")]
+pub struct RunRequestDto {
+    #[oai(nullable)]
+    pub conversation_id: Option<Text>,
+    #[oai(nullable)]
+    pub preset_id: Option<Text>,
+    pub config_override: Option<ConfigOverrideDto>,
+    #[oai(nullable)]
+    pub input: Option<Vec<InputPart>>,
+    pub transport: Option<Transport>,
+}
+
+/// Body of `conversations_fork`: a new conversation from a session of this one (default:
+/// its latest committed session). `transport` defaults to `sse`.
+#[derive(Object, Debug, Clone)]
+#[oai(rename = "ForkRequest")]
+pub struct ForkRequestDto {
+    #[oai(nullable)]
+    pub preset_id: Option<Text>,
+    pub input: Vec<InputPart>,
+    #[oai(nullable)]
+    pub from_session_id: Option<Text>,
+    pub config_override: Option<ConfigOverrideDto>,
+    pub transport: Option<Transport>,
+}
+
+/// Body of `sessions_execute`: a run from an explicit parent (or a new conversation when
+/// there is none); `fork: true` puts it in a new conversation. `transport` defaults to `sse`.
+#[derive(Object, Debug, Clone)]
+#[oai(rename = "ExecuteRequest")]
+pub struct ExecuteRequestDto {
+    pub preset_id: Text,
+    #[oai(nullable)]
+    pub parent_session_id: Option<Text>,
+    #[oai(nullable)]
+    pub fork: Option<bool>,
+    pub config_override: Option<ConfigOverrideDto>,
+    #[oai(nullable)]
+    pub input: Option<Vec<InputPart>>,
+    pub transport: Option<Transport>,
+}
+
+impl ExecuteRequestDto {
+    /// Where the run goes in the session DAG.
+    pub fn target(&self) -> RunTarget {
+        match &self.parent_session_id {
+            None => RunTarget::NewConversation,
+            Some(parent) => RunTarget::Parent {
+                parent_session_id: parent.0.clone(),
+                fork: self.fork.unwrap_or(false),
+            },
+        }
+    }
+}
+
+/// Answer of a run started with transport `stream`: attach to its events with
+/// `sessions_events` (or `conversations_events`).
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "RunAccepted")]
+pub struct RunAccepted {
+    pub session_id: String,
+    pub conversation_id: String,
+    /// The event bus stream holding the run's events.
+    pub stream_key: String,
+}
+
+impl From<&StartedRun> for RunAccepted {
+    fn from(r: &StartedRun) -> Self {
+        Self {
+            session_id: r.session_id.clone(),
+            conversation_id: r.conversation_id.clone(),
+            stream_key: r.stream_key.0.clone(),
+        }
+    }
+}
+
+/// A running agent session: where its events are and how its starter receives them.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "ActiveSession")]
+pub struct ActiveSessionDto {
+    pub session_id: String,
+    pub stream_key: String,
+    pub transport: Transport,
+}
+
+impl From<ActiveSession> for ActiveSessionDto {
+    fn from(a: ActiveSession) -> Self {
+        Self {
+            session_id: a.session_id,
+            stream_key: a.stream_key.0,
+            transport: a.transport.into(),
+        }
+    }
+}
+
+/// Body of the steer operations: guidance injected at the next turn boundary.
+#[derive(Object, Debug, Clone)]
+#[oai(rename = "SteerRequest")]
+pub struct SteerRequestDto {
+    pub input: Text,
+    /// A client id for this message: repeating a steer with the same id queues it once.
+    #[oai(nullable)]
+    pub message_id: Option<Text>,
+}
+
+/// Answer of a steer.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "SteerAccepted")]
+pub struct SteerAccepted {
+    pub session_id: String,
+    pub message_id: String,
+    /// False when a message with this id was queued before (nothing new was queued).
+    pub queued: bool,
+}
+
+impl From<Steered> for SteerAccepted {
+    fn from(s: Steered) -> Self {
+        Self {
+            session_id: s.session_id,
+            message_id: s.message_id,
+            queued: s.outcome == SteerOutcome::Queued,
+        }
+    }
+}
+
+/// Answer of `sessions_interrupt`.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "SessionInterrupted")]
+pub struct SessionInterrupted {
+    pub session_id: String,
+    pub interrupted: bool,
+}
+
+/// Answer of `conversations_interrupt`: the sessions that were running and are stopping.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "ConversationInterrupted")]
+pub struct ConversationInterrupted {
+    pub conversation_id: String,
+    pub interrupted: Vec<String>,
+}
+
+/// Body of `conversations_update`: only given fields change; `null` clears title or
+/// default preset.
+#[derive(Object, Debug, Clone, Default)]
+#[oai(rename = "ConversationUpdateRequest")]
+pub struct ConversationUpdateRequest {
+    #[oai(nullable)]
+    pub title: MaybeUndefined<Text>,
+    #[oai(nullable)]
+    pub default_preset_id: MaybeUndefined<Text>,
+    pub status: Option<super::sessions::ConversationStatus>,
+}
+
+impl From<ConversationUpdateRequest> for ports::ConversationPatch {
+    fn from(r: ConversationUpdateRequest) -> Self {
+        let opt = |v: MaybeUndefined<Text>| match v {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(t) => Some(Some(t.0)),
+        };
+        Self {
+            title: opt(r.title),
+            default_preset_id: opt(r.default_preset_id),
+            status: r.status.map(Into::into),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::ParseFromJSON;
+
+    use super::*;
+
+    #[test]
+    fn input_parts_parse_by_type_and_refuse_unknown_types() {
+        let parts = serde_json::json!([
+            {"type": "text", "text": "hi"},
+            {"type": "url", "url": "https://x/y.png"},
+            {"type": "file", "path": "a.txt"},
+            {"type": "binary", "data": "aGk=", "mime_type": "text/plain", "name": "h.txt"}
+        ]);
+        let parsed = Vec::<InputPart>::parse_from_json(Some(parts)).unwrap();
+        let domain: Vec<ports::InputPart> = parsed.into_iter().map(Into::into).collect();
+        assert_eq!(
+            domain,
+            vec![
+                ports::InputPart::Text { text: "hi".into() },
+                ports::InputPart::Url { url: "https://x/y.png".into() },
+                ports::InputPart::File { path: "a.txt".into() },
+                ports::InputPart::Binary {
+                    data: "aGk=".into(),
+                    mime_type: "text/plain".into(),
+                    name: Some("h.txt".into())
+                },
+            ]
+        );
+        assert!(InputPart::parse_from_json(Some(serde_json::json!({"type": "video", "url": "x"}))).is_err());
+        assert!(InputPart::parse_from_json(Some(serde_json::json!({"type": "text", "text": 5}))).is_err());
+    }
+
+    #[test]
+    fn an_override_changes_only_what_it_names() {
+        let dto = ConfigOverrideDto::parse_from_json(Some(
+            serde_json::json!({"model": {"temperature": 0.5}}),
+        ))
+        .unwrap();
+        let over = ConfigOverride::from(dto);
+        assert_eq!(
+            over,
+            ConfigOverride {
+                model: Some(ModelOverride {
+                    temperature: Some(0.5),
+                    ..Default::default()
+                }),
+                system_prompt: None,
+                toolsets: None,
+            }
+        );
+    }
+}

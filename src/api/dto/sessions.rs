@@ -1,0 +1,434 @@
+//! Session, conversation and display-message DTOs (spec 01, 04, 06). Response types only:
+//! optional fields are omitted when empty, never sent as null.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{Enum, Object, Union};
+
+use super::events::{
+    PendingToolCall, RunSummary, SessionStatus, SessionType, ToolCallStatus, Transport,
+};
+
+/// A message the user sent.
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct UserMessage {
+    pub text: String,
+}
+
+/// Text the assistant (or a subagent, by `agent_id`) wrote.
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct AssistantTextMessage {
+    pub agent_id: String,
+    pub text: String,
+}
+
+/// The model's visible reasoning.
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct ThinkingMessage {
+    pub agent_id: String,
+    pub text: String,
+}
+
+/// A tool call with its arguments, result and status.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ToolCallMessage {
+    pub agent_id: String,
+    pub tool_call_id: String,
+    pub tool_name: String,
+    /// The arguments as the model wrote them (JSON text).
+    pub args: String,
+    /// The tool's output; absent while the call is pending.
+    pub result: Option<String>,
+    pub status: ToolCallStatus,
+}
+
+/// A subagent's run, as one block.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(skip_serializing_if_is_none)]
+pub struct SubagentMessage {
+    /// The subagent's agent id.
+    pub agent_id: String,
+    pub subagent_name: String,
+    pub result: Option<String>,
+    pub status: ToolCallStatus,
+}
+
+/// An error that ended or interrupted the run.
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct ErrorMessage {
+    pub code: String,
+    pub message: String,
+}
+
+/// One entry of the caller-facing transcript, compressed from a run's events so a UI can
+/// render it without replaying deltas; discriminated on `kind`.
+#[derive(Union, Debug, Clone, PartialEq)]
+#[oai(discriminator_name = "kind", one_of)]
+pub enum DisplayMessage {
+    #[oai(mapping = "user")]
+    User(UserMessage),
+    #[oai(mapping = "assistant_text")]
+    AssistantText(AssistantTextMessage),
+    #[oai(mapping = "thinking")]
+    Thinking(ThinkingMessage),
+    #[oai(mapping = "tool_call")]
+    ToolCall(ToolCallMessage),
+    #[oai(mapping = "subagent")]
+    Subagent(SubagentMessage),
+    #[oai(mapping = "error")]
+    Error(ErrorMessage),
+}
+
+impl From<ports::DisplayMessage> for DisplayMessage {
+    fn from(m: ports::DisplayMessage) -> Self {
+        use ports::DisplayMessage as D;
+        match m {
+            D::User { text } => Self::User(UserMessage { text }),
+            D::AssistantText { agent_id, text } => {
+                Self::AssistantText(AssistantTextMessage { agent_id, text })
+            }
+            D::Thinking { agent_id, text } => Self::Thinking(ThinkingMessage { agent_id, text }),
+            D::ToolCall {
+                agent_id,
+                tool_call_id,
+                tool_name,
+                args,
+                result,
+                status,
+            } => Self::ToolCall(ToolCallMessage {
+                agent_id,
+                tool_call_id,
+                tool_name,
+                args,
+                result,
+                status: status.into(),
+            }),
+            D::Subagent {
+                agent_id,
+                subagent_name,
+                result,
+                status,
+            } => Self::Subagent(SubagentMessage {
+                agent_id,
+                subagent_name,
+                result,
+                status: status.into(),
+            }),
+            D::Error { code, message } => Self::Error(ErrorMessage { code, message }),
+        }
+    }
+}
+
+/// One run of an agent: an immutable snapshot linked to its parent like a commit.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "Session", skip_serializing_if_is_none)]
+pub struct SessionDto {
+    pub session_id: String,
+    /// The session this one continues; absent for a conversation's first session.
+    pub parent_session_id: Option<String>,
+    pub conversation_id: String,
+    pub session_type: SessionType,
+    pub transport: Transport,
+    /// For async subagent sessions: the session that spawned it.
+    pub spawned_by: Option<String>,
+    pub preset_id: Option<String>,
+    pub status: SessionStatus,
+    pub run_summary: Option<RunSummary>,
+    /// Deferred tool calls (status `awaiting_tool_results`); omitted when empty.
+    #[oai(default, skip_serializing_if_is_empty)]
+    pub pending_tool_calls: Vec<PendingToolCall>,
+    /// Why the session failed, when it did.
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The transcript of the run, when requested.
+    pub display_messages: Option<Vec<DisplayMessage>>,
+}
+
+impl From<ports::SessionRecord> for SessionDto {
+    fn from(s: ports::SessionRecord) -> Self {
+        Self {
+            session_id: s.session_id,
+            parent_session_id: s.parent_session_id,
+            conversation_id: s.conversation_id,
+            session_type: s.session_type.into(),
+            transport: s.transport.into(),
+            spawned_by: s.spawned_by,
+            preset_id: s.preset_id,
+            status: s.status.into(),
+            run_summary: s.run_summary.map(Into::into),
+            pending_tool_calls: s.pending_tool_calls.into_iter().map(Into::into).collect(),
+            error: s.error,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            display_messages: None,
+        }
+    }
+}
+
+impl SessionDto {
+    /// Adds the transcript.
+    pub fn with_display_messages(mut self, messages: Vec<ports::DisplayMessage>) -> Self {
+        self.display_messages = Some(messages.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+/// Whether a conversation is in use: `active` or `archived`.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[oai(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    Active,
+    Archived,
+}
+
+impl From<ports::ConversationStatus> for ConversationStatus {
+    fn from(s: ports::ConversationStatus) -> Self {
+        match s {
+            ports::ConversationStatus::Active => Self::Active,
+            ports::ConversationStatus::Archived => Self::Archived,
+        }
+    }
+}
+
+impl From<ConversationStatus> for ports::ConversationStatus {
+    fn from(s: ConversationStatus) -> Self {
+        match s {
+            ConversationStatus::Active => Self::Active,
+            ConversationStatus::Archived => Self::Archived,
+        }
+    }
+}
+
+/// A conversation: the user-facing thread over a chain of sessions. Its id is the id of
+/// its root (or fork) session.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "Conversation", skip_serializing_if_is_none)]
+pub struct ConversationDto {
+    pub conversation_id: String,
+    pub title: Option<String>,
+    /// The preset runs use when they name none.
+    pub default_preset_id: Option<String>,
+    pub status: ConversationStatus,
+    pub created_at: DateTime<Utc>,
+    /// Last activity; lists are ordered by it, newest first.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ports::Conversation> for ConversationDto {
+    fn from(c: ports::Conversation) -> Self {
+        Self {
+            conversation_id: c.conversation_id,
+            title: c.title,
+            default_preset_id: c.default_preset_id,
+            status: c.status.into(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use poem_openapi::{
+        registry::Registry,
+        types::{ParseFromJSON, ToJSON, Type},
+    };
+    use ports::from_micros;
+
+    use super::*;
+    use crate::api::dto::events::tests::normalized;
+
+    fn display_messages(full: bool) -> Vec<ports::DisplayMessage> {
+        use ports::{DisplayMessage as D, ToolCallStatus as S};
+        let opt = |s: &str| full.then(|| s.to_owned());
+        vec![
+            D::User { text: "hi".into() },
+            D::AssistantText {
+                agent_id: "main".into(),
+                text: "hello".into(),
+            },
+            D::Thinking {
+                agent_id: "main".into(),
+                text: "hmm".into(),
+            },
+            D::ToolCall {
+                agent_id: "main".into(),
+                tool_call_id: "t1".into(),
+                tool_name: "grep".into(),
+                args: "{\"pattern\":\"x\"}".into(),
+                result: opt("x.rs:1"),
+                status: if full { S::Success } else { S::Pending },
+            },
+            D::Subagent {
+                agent_id: "explorer-1".into(),
+                subagent_name: "explorer".into(),
+                result: opt("done"),
+                status: if full { S::Error } else { S::Cancelled },
+            },
+            D::Error {
+                code: "model_error".into(),
+                message: "boom".into(),
+            },
+        ]
+    }
+
+    /// Fails to compile when a variant is added, so [`display_messages`] is kept complete.
+    fn kind(m: &ports::DisplayMessage) -> &'static str {
+        use ports::DisplayMessage as D;
+        match m {
+            D::User { .. } => "user",
+            D::AssistantText { .. } => "assistant_text",
+            D::Thinking { .. } => "thinking",
+            D::ToolCall { .. } => "tool_call",
+            D::Subagent { .. } => "subagent",
+            D::Error { .. } => "error",
+        }
+    }
+
+    #[test]
+    fn display_messages_parse_and_serialise_like_the_domain_type() {
+        for full in [true, false] {
+            for m in display_messages(full) {
+                let json = serde_json::to_value(&m).unwrap();
+                assert_eq!(json["kind"], kind(&m));
+                let parsed = DisplayMessage::parse_from_json(Some(json.clone()))
+                    .unwrap_or_else(|e| panic!("{json}: {}", e.into_message()));
+                assert_eq!(parsed.to_json().unwrap(), json);
+                assert_eq!(DisplayMessage::from(m).to_json().unwrap(), json);
+            }
+        }
+    }
+
+    #[test]
+    fn display_message_mapping_matches_the_domain_kinds() {
+        let mut registry = Registry::new();
+        DisplayMessage::register(&mut registry);
+        let mapped: BTreeSet<String> = registry.schemas["DisplayMessage"]
+            .discriminator
+            .as_ref()
+            .unwrap()
+            .mapping
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect();
+        let domain: BTreeSet<String> = display_messages(true)
+            .iter()
+            .map(|m| kind(m).to_owned())
+            .collect();
+        assert_eq!(mapped, domain);
+    }
+
+    fn session(full: bool) -> ports::SessionRecord {
+        let opt = |s: &str| full.then(|| s.to_owned());
+        ports::SessionRecord {
+            session_id: "s2".into(),
+            parent_session_id: opt("s1"),
+            conversation_id: "s1".into(),
+            session_type: if full {
+                ports::SessionType::AsyncSubagent
+            } else {
+                ports::SessionType::Agent
+            },
+            transport: if full {
+                ports::Transport::Stream
+            } else {
+                ports::Transport::Sse
+            },
+            spawned_by: opt("s0"),
+            preset_id: opt("p"),
+            status: if full {
+                ports::SessionStatus::AwaitingToolResults
+            } else {
+                ports::SessionStatus::Created
+            },
+            run_summary: full.then_some(ports::RunSummary {
+                duration_ms: 5,
+                usage: ports::Usage {
+                    total_tokens: 3,
+                    prompt_tokens: 2,
+                    completion_tokens: 1,
+                    model_requests: 1,
+                },
+            }),
+            pending_tool_calls: if full {
+                vec![ports::PendingToolCall {
+                    tool_call_id: "t".into(),
+                    tool_name: "shell".into(),
+                    args: serde_json::json!({"cmd": "rm -rf /tmp/x"}),
+                    kind: ports::PendingKind::Approval,
+                }]
+            } else {
+                vec![]
+            },
+            error: opt("it broke"),
+            created_at: from_micros(1_764_000_000_123_456),
+            updated_at: from_micros(1_764_000_001_000_001),
+        }
+    }
+
+    #[test]
+    fn session_dto_serialises_like_the_domain_type() {
+        for full in [true, false] {
+            let record = session(full);
+            let domain = serde_json::to_value(&record).unwrap();
+            let dto = SessionDto::from(record);
+            let json = dto.to_json().unwrap();
+            assert_eq!(normalized(json.clone()), normalized(domain.clone()));
+            let parsed = SessionDto::parse_from_json(Some(domain)).unwrap();
+            assert_eq!(parsed, dto);
+            if !full {
+                // Optional fields are omitted, never null.
+                assert!(json.as_object().unwrap().values().all(|v| !v.is_null()));
+            }
+        }
+    }
+
+    #[test]
+    fn session_dto_carries_display_messages_when_asked() {
+        let dto = SessionDto::from(session(false)).with_display_messages(display_messages(true));
+        let json = dto.to_json().unwrap();
+        let expected: Vec<serde_json::Value> = display_messages(true)
+            .iter()
+            .map(|m| serde_json::to_value(m).unwrap())
+            .collect();
+        assert_eq!(json["display_messages"], serde_json::json!(expected));
+        assert_eq!(SessionDto::parse_from_json(Some(json)).unwrap(), dto);
+    }
+
+    #[test]
+    fn conversation_dto_serialises_like_the_domain_type() {
+        for full in [true, false] {
+            let conversation = ports::Conversation {
+                conversation_id: "c".into(),
+                title: full.then(|| "Title".into()),
+                default_preset_id: full.then(|| "p".into()),
+                status: if full {
+                    ports::ConversationStatus::Archived
+                } else {
+                    ports::ConversationStatus::Active
+                },
+                created_at: from_micros(1_764_000_000_000_000),
+                updated_at: from_micros(1_764_000_000_999_999),
+            };
+            let domain = serde_json::to_value(&conversation).unwrap();
+            let dto = ConversationDto::from(conversation);
+            assert_eq!(
+                normalized(dto.to_json().unwrap()),
+                normalized(domain.clone())
+            );
+            assert_eq!(ConversationDto::parse_from_json(Some(domain)).unwrap(), dto);
+        }
+        for s in [
+            ports::ConversationStatus::Active,
+            ports::ConversationStatus::Archived,
+        ] {
+            assert_eq!(
+                ports::ConversationStatus::from(ConversationStatus::from(s)),
+                s
+            );
+        }
+    }
+}

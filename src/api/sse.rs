@@ -1,0 +1,337 @@
+//! The SSE response body of run and events operations (spec 04, notes §7).
+//!
+//! Frames are written straight from the domain [`EventEnvelope`] with serde (no per-event
+//! DTO conversion): `event: <event_type>`, `id: <event_id>`, `data: <envelope JSON>`. The
+//! document describes the body in the one shape every client generator and schemathesis
+//! accept: no `type`, a description, `format: event-stream` and `items` pointing at
+//! `RunEvent` (which also keeps the event schemas from being pruned). A test checks that
+//! every `data:` parses back as a `RunEvent`.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use futures::{Stream, StreamExt};
+use poem::{
+    IntoResponse, Response,
+    web::sse::{Event, SSE},
+};
+use poem_openapi::{
+    payload::Payload,
+    registry::{MetaSchema, MetaSchemaRef, Registry},
+    types::Type,
+};
+use ports::EventEnvelope;
+
+use super::dto::events::RunEvent;
+
+/// A `text/event-stream` response of run events.
+pub struct Sse(SSE);
+
+impl Sse {
+    /// Streams the envelopes as SSE frames, with a keep-alive comment after `keep_alive`
+    /// of silence. The response ends when the stream does.
+    pub fn new(
+        stream: impl Stream<Item = Arc<EventEnvelope>> + Send + 'static,
+        keep_alive: Duration,
+    ) -> Self {
+        Self::from_frames(stream.map(|e| frame(&e)), keep_alive)
+    }
+
+    /// Streams ready-made frames (built with [`frame`]).
+    pub fn from_frames(
+        frames: impl Stream<Item = Event> + Send + 'static,
+        keep_alive: Duration,
+    ) -> Self {
+        Self(SSE::new(frames).keep_alive(keep_alive))
+    }
+}
+
+impl fmt::Debug for Sse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sse").finish_non_exhaustive()
+    }
+}
+
+/// The SSE frame of one event: `event: <event_type>`, `id: <event_id>`,
+/// `data: <envelope JSON>`.
+pub fn frame(event: &EventEnvelope) -> Event {
+    let event_type = event.payload.event_type();
+    let data = match serde_json::to_string(event) {
+        Ok(data) => data,
+        Err(err) => {
+            // Cannot happen for these types; send the envelope without its payload
+            // rather than break the stream.
+            tracing::error!(
+                session_id = %event.session_id,
+                event_id = event.event_id,
+                event_type,
+                error = %err,
+                "could not serialise an event"
+            );
+            minimal_data(event)
+        }
+    };
+    Event::message(data)
+        .event_type(event_type)
+        .id(event.event_id.to_string())
+}
+
+fn minimal_data(event: &EventEnvelope) -> String {
+    let mut map = serde_json::Map::new();
+    map.insert("event_id".into(), event.event_id.into());
+    map.insert("event_type".into(), event.payload.event_type().into());
+    map.insert("session_id".into(), event.session_id.clone().into());
+    map.insert("agent_id".into(), event.agent_id.clone().into());
+    map.insert(
+        "timestamp".into(),
+        event
+            .timestamp
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            .into(),
+    );
+    serde_json::Value::Object(map).to_string()
+}
+
+impl Payload for Sse {
+    const CONTENT_TYPE: &'static str = "text/event-stream";
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some(
+                "Server-sent events: each `data:` is one JSON RunEvent; `event:` = event_type, \
+                 `id:` = event_id",
+            ),
+            format: Some("event-stream"),
+            items: Some(Box::new(RunEvent::schema_ref())),
+            ..MetaSchema::ANY
+        }))
+    }
+
+    fn register(registry: &mut Registry) {
+        RunEvent::register(registry);
+    }
+}
+
+impl IntoResponse for Sse {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use futures::stream;
+    use poem::{Endpoint, Request, http::StatusCode};
+    use poem_openapi::types::ParseFromJSON;
+    use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService, payload::Json};
+    use ports::EventPayload;
+
+    use super::*;
+    use crate::api::dto::events::tests::{envelope, payloads};
+
+    #[derive(Object, Debug)]
+    struct TestAccepted {
+        session_id: String,
+    }
+
+    /// The sse-or-202 shape of the run operations.
+    #[derive(ApiResponse, Debug)]
+    enum TestRunResponse {
+        /// The run's events.
+        #[oai(status = 200)]
+        Events(Sse),
+        /// Started; events go to the bus.
+        #[oai(status = 202)]
+        Accepted(Json<TestAccepted>),
+    }
+
+    struct TestApi;
+
+    #[OpenApi]
+    impl TestApi {
+        #[oai(path = "/run", method = "post", operation_id = "test_run")]
+        async fn run(&self, accepted: poem_openapi::param::Query<bool>) -> TestRunResponse {
+            if accepted.0 {
+                TestRunResponse::Accepted(Json(TestAccepted {
+                    session_id: "s1".into(),
+                }))
+            } else {
+                TestRunResponse::Events(Sse::new(
+                    stream::iter(three_events()).map(Arc::new),
+                    Duration::from_secs(3600),
+                ))
+            }
+        }
+    }
+
+    fn three_events() -> Vec<EventEnvelope> {
+        let all = payloads(true);
+        let pick = |ty: &str| all.iter().find(|p| p.event_type() == ty).cloned().unwrap();
+        vec![
+            envelope(1, pick("run_started")),
+            envelope(2, pick("content_delta")),
+            envelope(3, pick("run_completed")),
+        ]
+    }
+
+    /// Splits an SSE body into frames of (field, value) lines, skipping comments.
+    fn parse_frames(body: &str) -> Vec<Vec<(String, String)>> {
+        body.split("\n\n")
+            .filter(|f| !f.trim().is_empty())
+            .map(|f| {
+                f.lines()
+                    .filter(|l| !l.starts_with(':'))
+                    .map(|l| {
+                        let (k, v) = l.split_once(':').unwrap();
+                        (k.to_owned(), v.strip_prefix(' ').unwrap_or(v).to_owned())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn check_frames(body: &str) {
+        let frames = parse_frames(body);
+        let events = three_events();
+        assert_eq!(frames.len(), events.len(), "{body}");
+        for (lines, ev) in frames.iter().zip(&events) {
+            let get = |k: &str| {
+                let v: Vec<&String> = lines
+                    .iter()
+                    .filter(|(f, _)| f == k)
+                    .map(|(_, v)| v)
+                    .collect();
+                assert_eq!(v.len(), 1, "{k} in {lines:?}");
+                v[0].clone()
+            };
+            assert_eq!(get("event"), ev.payload.event_type());
+            assert_eq!(get("id"), ev.event_id.to_string());
+            let data: serde_json::Value = serde_json::from_str(&get("data")).unwrap();
+            assert_eq!(data, serde_json::to_value(ev).unwrap());
+            let parsed = RunEvent::parse_from_json(Some(data))
+                .unwrap_or_else(|e| panic!("{}", e.into_message()));
+            assert_eq!(parsed, RunEvent::from(ev.clone()));
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_carry_type_id_and_a_parsable_envelope() {
+        let sse = Sse::new(
+            stream::iter(three_events()).map(Arc::new),
+            Duration::from_secs(3600),
+        );
+        let resp = sse.into_response();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("text/event-stream")
+        );
+        let body = resp.into_body().into_string().await.unwrap();
+        check_frames(&body);
+    }
+
+    #[test]
+    fn every_event_type_frames_as_one_data_line() {
+        for full in [true, false] {
+            for (i, p) in payloads(full).into_iter().enumerate() {
+                let ev = envelope(i as u64 + 1, p);
+                let text = frame(&ev).to_string();
+                let data: Vec<&str> = text.lines().filter(|l| l.starts_with("data:")).collect();
+                assert_eq!(data.len(), 1, "{text}");
+                let json: serde_json::Value =
+                    serde_json::from_str(data[0].trim_start_matches("data:").trim()).unwrap();
+                assert!(RunEvent::parse_from_json(Some(json)).is_ok(), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn minimal_data_is_the_envelope_without_payload() {
+        let ev = envelope(
+            9,
+            EventPayload::MessageEnd(ports::MessageEnd {
+                message_id: "m".into(),
+            }),
+        );
+        let mut full = serde_json::to_value(&ev).unwrap();
+        full.as_object_mut().unwrap().remove("payload");
+        let minimal: serde_json::Value = serde_json::from_str(&minimal_data(&ev)).unwrap();
+        assert_eq!(minimal, full);
+    }
+
+    fn service() -> OpenApiService<TestApi, ()> {
+        OpenApiService::new(TestApi, "t", "1")
+    }
+
+    #[tokio::test]
+    async fn run_response_serves_sse_or_202() {
+        let ep = poem::Route::new().nest("/", service());
+        let call = |accepted: bool| {
+            ep.get_response(
+                Request::builder()
+                    .method(poem::http::Method::POST)
+                    .uri(format!("/run?accepted={accepted}").parse().unwrap())
+                    .finish(),
+            )
+        };
+        let resp = call(false).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.content_type(), Some("text/event-stream"));
+        let body = resp.into_body().into_string().await.unwrap();
+        check_frames(&body);
+
+        let resp = call(true).await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        let body = resp.into_body().into_string().await.unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+            serde_json::json!({"session_id": "s1"})
+        );
+    }
+
+    #[test]
+    fn document_describes_the_stream_and_keeps_every_event_schema() {
+        let spec: serde_json::Value = serde_json::from_str(&service().spec()).unwrap();
+        let responses = &spec["paths"]["/run"]["post"]["responses"];
+        let schema = &responses["200"]["content"]["text/event-stream"]["schema"];
+        assert!(schema.get("type").is_none(), "{schema}");
+        assert_eq!(schema["format"], "event-stream");
+        assert_eq!(schema["items"]["$ref"], "#/components/schemas/RunEvent");
+        assert!(schema["description"].as_str().unwrap().contains("RunEvent"));
+        assert!(
+            responses["202"]["content"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .any(|k| k.starts_with("application/json"))
+        );
+
+        let schemas: BTreeSet<&str> = spec["components"]["schemas"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let union = &spec["components"]["schemas"]["RunEvent"];
+        assert_eq!(union["discriminator"]["propertyName"], "event_type");
+        let mapping = union["discriminator"]["mapping"].as_object().unwrap();
+        assert_eq!(mapping.len(), RunEvent::EVENT_TYPES.len());
+        for target in mapping.values() {
+            let name = target
+                .as_str()
+                .unwrap()
+                .trim_start_matches("#/components/schemas/");
+            assert!(schemas.contains(name), "{name}");
+            let envelope = name.trim_start_matches("RunEvent_");
+            assert!(schemas.contains(envelope), "{envelope}");
+            let payload = spec["components"]["schemas"][envelope]["properties"]["payload"]["$ref"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("#/components/schemas/");
+            assert!(schemas.contains(payload), "{payload}");
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Interrupt and steer (spec 05), straight through the in-process registry.
+
+use ports::StorageError;
+
+use super::coordinator::Coordinator;
+use super::registry::{RunHandle, SteerOutcome};
+use crate::core::agent::Steer;
+
+/// Why a control request did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The session exists but is not running (or is finishing and takes no more steering).
+    #[error("{0}")]
+    NotRunning(String),
+    /// The steering text is empty.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A steer that was accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Steered {
+    pub session_id: String,
+    pub message_id: String,
+    pub outcome: SteerOutcome,
+}
+
+impl Coordinator {
+    /// Interrupts a running session. Idempotent while it is stopping.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown session, `NotRunning` for a finished one.
+    pub async fn interrupt_session(&self, session_id: &str, reason: Option<String>) -> Result<(), ControlError> {
+        let handle = self.running(session_id).await?;
+        handle.control.interrupt(reason);
+        Ok(())
+    }
+
+    /// Interrupts every running session of a conversation (agent and async subagents);
+    /// returns their ids (none when nothing was running).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown conversation.
+    pub async fn interrupt_conversation(
+        &self,
+        conversation_id: &str,
+        reason: Option<String>,
+    ) -> Result<Vec<String>, ControlError> {
+        let runs = self.registry.runs_of(conversation_id);
+        if runs.is_empty() {
+            self.known_conversation(conversation_id).await?;
+        }
+        Ok(runs
+            .into_iter()
+            .map(|h| {
+                h.control.interrupt(reason.clone());
+                h.session_id.clone()
+            })
+            .collect())
+    }
+
+    /// Queues guidance for a running session's next turn boundary; a repeated
+    /// `message_id` is queued once.
+    ///
+    /// # Errors
+    /// `NotFound`, or `NotRunning` when the session is not running or already finishing.
+    pub async fn steer_session(
+        &self,
+        session_id: &str,
+        text: String,
+        message_id: Option<String>,
+    ) -> Result<Steered, ControlError> {
+        let handle = self.running(session_id).await?;
+        steer(&handle, text, message_id)
+    }
+
+    /// Steers the conversation's running agent session.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown conversation, `NotRunning` when no agent session runs.
+    pub async fn steer_conversation(
+        &self,
+        conversation_id: &str,
+        text: String,
+        message_id: Option<String>,
+    ) -> Result<Steered, ControlError> {
+        let Some(handle) = self.registry.agent_run_of(conversation_id) else {
+            self.known_conversation(conversation_id).await?;
+            return Err(ControlError::NotRunning(
+                "the conversation has no running agent session".to_owned(),
+            ));
+        };
+        steer(&handle, text, message_id)
+    }
+
+    async fn running(&self, session_id: &str) -> Result<std::sync::Arc<RunHandle>, ControlError> {
+        if let Some(handle) = self.registry.get(session_id) {
+            return Ok(handle);
+        }
+        match self.ports.sessions.get_session(session_id).await {
+            Err(StorageError::NotFound) => Err(ControlError::NotFound("session")),
+            Err(e) => Err(e.into()),
+            Ok(s) => Err(ControlError::NotRunning(format!(
+                "session {session_id} is not running (it is {})",
+                s.status.as_str()
+            ))),
+        }
+    }
+
+    async fn known_conversation(&self, conversation_id: &str) -> Result<(), ControlError> {
+        match self.ports.conversations.get_conversation(conversation_id).await {
+            Ok(_) => Ok(()),
+            Err(StorageError::NotFound) => Err(ControlError::NotFound("conversation")),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn steer(handle: &RunHandle, text: String, message_id: Option<String>) -> Result<Steered, ControlError> {
+    if text.trim().is_empty() {
+        return Err(ControlError::Invalid("input is empty".to_owned()));
+    }
+    let message_id = message_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let outcome = handle
+        .steer(Steer {
+            message_id: message_id.clone(),
+            text,
+        })
+        .map_err(|e| ControlError::NotRunning(e.to_string()))?;
+    Ok(Steered {
+        session_id: handle.session_id.clone(),
+        message_id,
+        outcome,
+    })
+}

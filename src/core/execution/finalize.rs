@@ -1,0 +1,232 @@
+//! Finalize, the last phase of every run (spec 01 and 03), also after an interrupt, a
+//! provider failure or a panic: compress the events into display_messages, write the
+//! snapshot, set the final status, leave the registry, and only then emit the terminal
+//! event, so a client that continues as soon as it sees it is never told 409.
+
+use std::time::Duration;
+
+use ports::{
+    EventEnvelope, EventPayload, MAIN_AGENT, RunCompleted, RunFailed, RunSummary, SessionOutcome,
+    SessionRecord, SessionStatus, StopReason, StorageError, Usage, now,
+};
+use tokio::task::JoinError;
+use tokio::time::Instant;
+
+use super::compress;
+use super::coordinator::Coordinator;
+use super::registry::RunHandle;
+use crate::core::agent::{RunEnd, RunOutcome};
+
+/// What a run's end means for its session.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Verdict {
+    Commit {
+        stop_reason: StopReason,
+        message: Option<String>,
+    },
+    Fail {
+        code: String,
+        message: String,
+    },
+}
+
+/// Decides the session's fate from how the loop ended and whether it produced anything a
+/// caller could use (an interrupt before any output leaves nothing worth a snapshot).
+pub(super) fn verdict(end: &RunEnd, produced: bool) -> Verdict {
+    match end {
+        RunEnd::Completed => Verdict::Commit {
+            stop_reason: StopReason::Completed,
+            message: None,
+        },
+        RunEnd::LimitReached { message, .. } => Verdict::Commit {
+            stop_reason: StopReason::LimitReached,
+            message: Some(message.clone()),
+        },
+        RunEnd::Interrupted { reason } if produced => Verdict::Commit {
+            stop_reason: StopReason::Interrupted,
+            message: reason.clone(),
+        },
+        RunEnd::Interrupted { reason } => Verdict::Fail {
+            code: "interrupted".to_owned(),
+            message: match reason {
+                Some(r) => format!("interrupted before the agent produced anything: {r}"),
+                None => "interrupted before the agent produced anything".to_owned(),
+            },
+        },
+        RunEnd::Failed { code, message } => Verdict::Fail {
+            code: (*code).to_owned(),
+            message: message.clone(),
+        },
+    }
+}
+
+/// Whether the run streamed content or completed a tool call.
+fn produced_anything(events: &[std::sync::Arc<EventEnvelope>]) -> bool {
+    events.iter().any(|e| {
+        matches!(
+            e.payload,
+            EventPayload::ContentDelta(_) | EventPayload::ToolCallResult(_)
+        )
+    })
+}
+
+impl Coordinator {
+    pub(super) async fn finalize(
+        &self,
+        handle: &RunHandle,
+        record: &SessionRecord,
+        result: Result<RunOutcome, JoinError>,
+        user_text: &str,
+        started: Instant,
+    ) {
+        let session_id = record.session_id.as_str();
+        let events = handle.log.snapshot();
+        let (verdict, outcome) = match result {
+            Ok(outcome) => (verdict(&outcome.end, produced_anything(&events)), Some(outcome)),
+            Err(e) => {
+                tracing::error!(session_id, error = %e, "the agent task failed");
+                let verdict = Verdict::Fail {
+                    code: "internal".to_owned(),
+                    message: "the run stopped unexpectedly; see the service log".to_owned(),
+                };
+                (verdict, None)
+            }
+        };
+        let usage = outcome.as_ref().map(|o| o.usage).unwrap_or_default();
+        let summary = RunSummary {
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            usage,
+        };
+
+        // The snapshot first: a session only counts as committed once its state is stored.
+        let verdict = match (verdict, &outcome) {
+            (Verdict::Commit { stop_reason, message }, Some(outcome)) => {
+                match self.ports.state_store.save_state(session_id, &outcome.state).await {
+                    Ok(()) => Verdict::Commit { stop_reason, message },
+                    Err(e) => {
+                        tracing::error!(session_id, error = %e, "writing the session state failed");
+                        Verdict::Fail {
+                            code: "state_write_failed".to_owned(),
+                            message: format!("the session state could not be stored: {e}"),
+                        }
+                    }
+                }
+            }
+            (verdict, _) => verdict,
+        };
+        let failure = match &verdict {
+            Verdict::Fail { code, message } => Some((code.as_str(), message.as_str())),
+            Verdict::Commit { .. } => None,
+        };
+        let display = compress::display_messages(
+            Some(user_text),
+            events.iter().map(|e| &**e),
+            failure,
+        );
+        if let Err(e) = self
+            .ports
+            .state_store
+            .save_display_messages(session_id, &display)
+            .await
+        {
+            tracing::warn!(session_id, error = %e, "writing display_messages failed");
+        }
+
+        let (status, error, terminal) = match verdict {
+            Verdict::Commit { stop_reason, message } => (
+                SessionStatus::Committed,
+                None,
+                EventPayload::RunCompleted(RunCompleted {
+                    status: SessionStatus::Committed,
+                    stop_reason,
+                    message,
+                    run_summary: summary,
+                    pending_tool_calls: Vec::new(),
+                }),
+            ),
+            Verdict::Fail { code, message } => (
+                SessionStatus::Failed,
+                Some(format!("{code}: {message}")),
+                EventPayload::RunFailed(RunFailed { code, message }),
+            ),
+        };
+        self.finish_row(
+            session_id,
+            &SessionOutcome {
+                status,
+                run_summary: Some(summary),
+                pending_tool_calls: Vec::new(),
+                error,
+                finished_at: now(),
+            },
+        )
+        .await;
+        self.registry.finish(session_id);
+        handle.log.push(MAIN_AGENT, terminal);
+        log_end(session_id, status, &summary.usage);
+    }
+
+    /// Sets the final status, retrying while the database is unreachable; a row left
+    /// `created` after that is failed by startup recovery.
+    async fn finish_row(&self, session_id: &str, outcome: &SessionOutcome) {
+        let deadline = Instant::now() + self.settings.finish_retry_for;
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.ports.sessions.finish_session(session_id, outcome).await {
+                Ok(()) => return,
+                Err(StorageError::Unavailable(e)) if Instant::now() < deadline => {
+                    tracing::warn!(session_id, error = %e, "finishing the session failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::error!(session_id, error = %e, "finishing the session failed");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn log_end(session_id: &str, status: SessionStatus, usage: &Usage) {
+    tracing::info!(
+        session_id,
+        status = status.as_str(),
+        tokens = usage.total_tokens,
+        model_requests = usage.model_requests,
+        "run finished"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::agent::Limit;
+
+    #[test]
+    fn interrupts_commit_only_what_was_produced_and_failures_keep_their_code() {
+        let interrupted = RunEnd::Interrupted {
+            reason: Some("user".into()),
+        };
+        assert_eq!(
+            verdict(&interrupted, true),
+            Verdict::Commit {
+                stop_reason: StopReason::Interrupted,
+                message: Some("user".into())
+            }
+        );
+        assert!(matches!(verdict(&interrupted, false), Verdict::Fail { code, .. } if code == "interrupted"));
+        assert!(matches!(
+            verdict(&RunEnd::LimitReached { limit: Limit::ModelRequests, message: "50".into() }, false),
+            Verdict::Commit { stop_reason: StopReason::LimitReached, .. }
+        ));
+        assert!(matches!(
+            verdict(&RunEnd::Failed { code: "model_auth", message: "bad key".into() }, true),
+            Verdict::Fail { code, message } if code == "model_auth" && message == "bad key"
+        ));
+        assert!(matches!(
+            verdict(&RunEnd::Completed, false),
+            Verdict::Commit { stop_reason: StopReason::Completed, message: None }
+        ));
+    }
+}

@@ -1,0 +1,130 @@
+//! Copies a run's events from its log to the event bus, so any run can be re-attached
+//! (spec 04). It runs beside the agent and never holds it up: when the bus is slow or down
+//! the forwarder falls behind and catches up from the log once the bus answers again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use ports::{EventBus, EventBusError, EventEnvelope, StreamKey};
+use tokio::time::Instant;
+
+use super::registry::Registry;
+use super::run_log::RunLog;
+
+/// How long the forwarder keeps retrying once the run has finished; after that the events
+/// it could not deliver are given up (the committed session still has them, compressed).
+pub const GIVE_UP_AFTER_END: Duration = Duration::from_secs(60);
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Forwards every event of `log` to `key` in order, then tells the registry the log may go.
+pub async fn forward(log: Arc<RunLog>, bus: Arc<dyn EventBus>, key: StreamKey, registry: Arc<Registry>) {
+    let mut events = log.subscribe(0);
+    let mut delivered = true;
+    while let Some(event) = events.next().await {
+        if !append_with_retry(&*bus, &key, &event, &log).await {
+            delivered = false;
+            break;
+        }
+    }
+    if !delivered {
+        tracing::warn!(session_id = %log.session_id(), stream = %key, "gave up forwarding events to the bus");
+    }
+    registry.flushed(log.session_id());
+}
+
+/// Appends one event, retrying while the bus is unavailable. False when giving up.
+async fn append_with_retry(bus: &dyn EventBus, key: &StreamKey, event: &EventEnvelope, log: &RunLog) -> bool {
+    let mut backoff = FIRST_BACKOFF;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        match bus.append(key, event).await {
+            Ok(()) => return true,
+            // An earlier attempt did land (its answer was lost): nothing to redo.
+            Err(EventBusError::OutOfOrder { last, got }) if last >= got => return true,
+            Err(e) => {
+                if deadline.is_none() && log.is_finished() {
+                    deadline = Some(Instant::now() + GIVE_UP_AFTER_END);
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return false;
+                }
+                if matches!(e, EventBusError::OutOfOrder { .. }) {
+                    // A gap on the bus cannot be repaired by retrying this event.
+                    tracing::error!(error = %e, stream = %key, "event bus refused an event");
+                    return false;
+                }
+                tracing::warn!(error = %e, stream = %key, event_id = event.event_id, "event bus append failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use ports::mocks::MockEventBus;
+    use ports::{EventPayload, MAIN_AGENT, RunFailed, UsageSnapshot, Usage};
+
+    use super::*;
+
+    fn usage() -> EventPayload {
+        EventPayload::UsageSnapshot(UsageSnapshot { usage: Usage::default() })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_delays_events_but_loses_none() {
+        let log = RunLog::new("s");
+        let registry = Arc::new(Registry::new());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let failures = Arc::new(Mutex::new(3));
+        let mut bus = MockEventBus::new();
+        {
+            let seen = seen.clone();
+            bus.expect_append().returning(move |_, e| {
+                let mut left = failures.lock().unwrap();
+                if e.event_id == 2 && *left > 0 {
+                    *left -= 1;
+                    return Err(EventBusError::Unavailable("down".into()));
+                }
+                seen.lock().unwrap().push(e.event_id);
+                Ok(())
+            });
+        }
+        log.push(MAIN_AGENT, usage());
+        log.push(MAIN_AGENT, usage());
+        log.push(MAIN_AGENT, usage());
+        log.push(MAIN_AGENT, EventPayload::RunFailed(RunFailed { code: "c".into(), message: "m".into() }));
+        forward(log, Arc::new(bus), StreamKey::for_session("s"), registry).await;
+        assert_eq!(*seen.lock().unwrap(), [1, 2, 3, 4]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bus_down_for_good_is_given_up_after_the_run_ends() {
+        let log = RunLog::new("s");
+        let registry = Arc::new(Registry::new());
+        let mut bus = MockEventBus::new();
+        bus.expect_append()
+            .returning(|_, _| Err(EventBusError::Unavailable("down".into())));
+        log.push(MAIN_AGENT, EventPayload::RunFailed(RunFailed { code: "c".into(), message: "m".into() }));
+        let started = Instant::now();
+        forward(log, Arc::new(bus), StreamKey::for_session("s"), registry).await;
+        assert!(started.elapsed() >= GIVE_UP_AFTER_END);
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_not_appended_twice() {
+        let log = RunLog::new("s");
+        let mut bus = MockEventBus::new();
+        bus.expect_append()
+            .times(1)
+            .returning(|_, _| Err(EventBusError::OutOfOrder { last: 1, got: 1 }));
+        log.push(MAIN_AGENT, EventPayload::RunFailed(RunFailed { code: "c".into(), message: "m".into() }));
+        forward(log, Arc::new(bus), StreamKey::for_session("s"), Arc::new(Registry::new())).await;
+    }
+}

@@ -1,0 +1,27 @@
+//! The execution coordinator (spec 03): one run in three phases (setup, execute,
+//! finalize), the session registry, the event processor (run log, compression, forwarding
+//! to the bus), the attach bridge, control, and the read side of sessions.
+
+mod attach;
+mod compress;
+mod control;
+mod coordinator;
+mod finalize;
+mod forward;
+pub mod input;
+mod prompt;
+mod queries;
+mod registry;
+mod request;
+mod run_log;
+
+pub use attach::AttachError;
+pub use compress::display_messages;
+pub use control::{ControlError, Steered};
+pub use coordinator::{Coordinator, Ports, Settings};
+pub use queries::{ConversationView, LiveStatus, QueryError, Turn};
+pub use registry::{Registry, RunHandle, SteerOutcome};
+pub use request::{
+    ActiveSession, ConfigOverride, ModelOverride, RunError, RunRequest, RunTarget, StartedRun,
+};
+pub use run_log::RunLog;

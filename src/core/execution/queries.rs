@@ -1,0 +1,225 @@
+//! The read side of sessions and conversations: rows from SQL, transcripts from the state
+//! store, and "is it running?" from the registry, which is the authority on that.
+
+use ports::{
+    Conversation, ConversationPatch, ConversationStatus, DisplayMessage, Page, SessionRecord,
+    SessionStatus, SessionType, StateStoreError, StorageError, now,
+};
+
+use super::coordinator::Coordinator;
+use super::request::ActiveSession;
+use crate::core::preset_validation::FieldError;
+
+/// Why a read or an edit failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("invalid request")]
+    Invalid(Vec<FieldError>),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    StateStore(#[from] StateStoreError),
+}
+
+/// A session's status as callers see it: `Executing` while the registry holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveStatus {
+    Executing,
+    Stored(SessionStatus),
+}
+
+/// A conversation with what a client needs to show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationView {
+    pub conversation: Conversation,
+    /// The newest agent session, whatever its status.
+    pub latest_session: Option<(String, SessionStatus)>,
+    pub active_session: Option<ActiveSession>,
+    pub pending_mailbox: u64,
+}
+
+/// One session's part of a conversation's transcript.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    pub session: SessionRecord,
+    pub display_messages: Vec<DisplayMessage>,
+}
+
+impl Coordinator {
+    /// A session row, and its display_messages when asked (empty when none were stored).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown session.
+    pub async fn session(
+        &self,
+        session_id: &str,
+        with_display: bool,
+    ) -> Result<(SessionRecord, Option<Vec<DisplayMessage>>), QueryError> {
+        let record = self.session_row(session_id).await?;
+        let display = if with_display {
+            Some(self.display_of(&record).await?)
+        } else {
+            None
+        };
+        Ok((record, display))
+    }
+
+    /// `Executing` while running in this process, else the stored status.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown session.
+    pub async fn session_status(&self, session_id: &str) -> Result<LiveStatus, QueryError> {
+        if self.registry.get(session_id).is_some() {
+            return Ok(LiveStatus::Executing);
+        }
+        Ok(LiveStatus::Stored(self.session_row(session_id).await?.status))
+    }
+
+    /// Conversations, newest activity first.
+    pub async fn conversations(
+        &self,
+        status: Option<ConversationStatus>,
+        page: Page,
+    ) -> Result<Vec<Conversation>, QueryError> {
+        Ok(self
+            .ports
+            .conversations
+            .list_conversations(status, page)
+            .await?)
+    }
+
+    /// # Errors
+    /// `NotFound` for an unknown conversation.
+    pub async fn conversation_view(&self, conversation_id: &str) -> Result<ConversationView, QueryError> {
+        let conversation = self.conversation_row(conversation_id).await?;
+        let latest = self
+            .ports
+            .sessions
+            .latest_session(conversation_id, SessionType::Agent)
+            .await?;
+        let active = self
+            .registry
+            .agent_run_of(conversation_id)
+            .map(|h| ActiveSession {
+                session_id: h.session_id.clone(),
+                stream_key: h.stream_key.clone(),
+                transport: h.transport,
+            });
+        let pending_mailbox = self.ports.mailbox.pending_count(conversation_id).await?;
+        Ok(ConversationView {
+            conversation,
+            latest_session: latest.map(|s| (s.session_id, s.status)),
+            active_session: active,
+            pending_mailbox,
+        })
+    }
+
+    /// Edits title, default preset or status.
+    ///
+    /// # Errors
+    /// `NotFound`; `Invalid` when the default preset does not exist.
+    pub async fn update_conversation(
+        &self,
+        conversation_id: &str,
+        patch: ConversationPatch,
+    ) -> Result<Conversation, QueryError> {
+        if let Some(Some(preset_id)) = &patch.default_preset_id {
+            match self.ports.presets.get_preset(preset_id).await {
+                Err(StorageError::NotFound) => {
+                    return Err(QueryError::Invalid(vec![FieldError {
+                        field: "default_preset_id".to_owned(),
+                        message: format!("no preset {preset_id}"),
+                    }]));
+                }
+                other => {
+                    other?;
+                }
+            }
+        }
+        match self
+            .ports
+            .conversations
+            .update_conversation(conversation_id, &patch, now())
+            .await
+        {
+            Err(StorageError::NotFound) => Err(QueryError::NotFound("conversation")),
+            other => Ok(other?),
+        }
+    }
+
+    /// The conversation's sessions, oldest first.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown conversation.
+    pub async fn conversation_sessions(
+        &self,
+        conversation_id: &str,
+        session_type: Option<SessionType>,
+        page: Page,
+    ) -> Result<Vec<SessionRecord>, QueryError> {
+        self.conversation_row(conversation_id).await?;
+        Ok(self
+            .ports
+            .sessions
+            .list_sessions(conversation_id, session_type, page)
+            .await?)
+    }
+
+    /// The conversation's transcript, one turn per session, oldest first. Sessions still
+    /// running have no transcript yet and are left out.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown conversation.
+    pub async fn turns(
+        &self,
+        conversation_id: &str,
+        session_type: Option<SessionType>,
+        page: Page,
+    ) -> Result<Vec<Turn>, QueryError> {
+        let sessions = self
+            .conversation_sessions(conversation_id, session_type, page)
+            .await?;
+        let mut turns = Vec::with_capacity(sessions.len());
+        for session in sessions {
+            if session.status == SessionStatus::Created {
+                continue;
+            }
+            let display_messages = self.display_of(&session).await?;
+            turns.push(Turn {
+                session,
+                display_messages,
+            });
+        }
+        Ok(turns)
+    }
+
+    async fn display_of(&self, record: &SessionRecord) -> Result<Vec<DisplayMessage>, QueryError> {
+        match self
+            .ports
+            .state_store
+            .load_display_messages(&record.session_id)
+            .await
+        {
+            Ok(messages) => Ok(messages),
+            // Running, or failed before anything was written.
+            Err(StateStoreError::NotFound) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn session_row(&self, session_id: &str) -> Result<SessionRecord, QueryError> {
+        match self.ports.sessions.get_session(session_id).await {
+            Err(StorageError::NotFound) => Err(QueryError::NotFound("session")),
+            other => Ok(other?),
+        }
+    }
+
+    async fn conversation_row(&self, conversation_id: &str) -> Result<Conversation, QueryError> {
+        match self.ports.conversations.get_conversation(conversation_id).await {
+            Err(StorageError::NotFound) => Err(QueryError::NotFound("conversation")),
+            other => Ok(other?),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! What a caller asks the coordinator for, and how it can be refused.
+
+use std::sync::Arc;
+
+use ports::{InputPart, ModelSettings, Preset, StorageError, StreamKey, ToolsetSpec, Transport};
+
+use super::run_log::RunLog;
+use crate::core::preset_validation::FieldError;
+
+/// Where a run attaches in the session DAG (spec 01).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunTarget {
+    /// A root session: a new conversation whose id is the session id.
+    NewConversation,
+    /// Continue the conversation from its latest committed agent session.
+    Continue { conversation_id: String },
+    /// A new conversation from a session of `conversation_id` (default: its latest
+    /// committed agent session).
+    Fork {
+        conversation_id: String,
+        from_session_id: Option<String>,
+    },
+    /// An explicit parent (`sessions/execute`); `fork` starts a new conversation from it.
+    Parent {
+        parent_session_id: String,
+        fork: bool,
+    },
+}
+
+/// Per-run changes to the preset; each given field wins over the preset's.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConfigOverride {
+    pub model: Option<ModelOverride>,
+    pub system_prompt: Option<String>,
+    pub toolsets: Option<Vec<ToolsetSpec>>,
+}
+
+/// Model settings changed field by field.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelOverride {
+    pub name: Option<String>,
+    pub context_window: Option<u32>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+}
+
+impl ConfigOverride {
+    /// The preset with this override applied.
+    pub fn apply(&self, mut preset: Preset) -> Preset {
+        if let Some(m) = &self.model {
+            let ModelSettings {
+                name,
+                context_window,
+                temperature,
+                max_tokens,
+            } = &mut preset.model;
+            if let Some(v) = &m.name {
+                v.clone_into(name);
+            }
+            if m.context_window.is_some() {
+                *context_window = m.context_window;
+            }
+            if m.temperature.is_some() {
+                *temperature = m.temperature;
+            }
+            if m.max_tokens.is_some() {
+                *max_tokens = m.max_tokens;
+            }
+        }
+        if let Some(p) = &self.system_prompt {
+            p.clone_into(&mut preset.system_prompt);
+        }
+        if let Some(t) = &self.toolsets {
+            preset.toolsets.clone_from(t);
+        }
+        preset
+    }
+}
+
+/// One run to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRequest {
+    pub target: RunTarget,
+    /// The preset to run; default: the conversation's default preset, else the default one.
+    pub preset_id: Option<String>,
+    pub config_override: Option<ConfigOverride>,
+    pub input: Vec<InputPart>,
+    pub transport: Transport,
+}
+
+/// A run that has started: its first event (`run_started`) is already in `log`.
+#[derive(Clone)]
+pub struct StartedRun {
+    pub session_id: String,
+    pub conversation_id: String,
+    pub stream_key: StreamKey,
+    pub transport: Transport,
+    pub log: Arc<RunLog>,
+}
+
+/// The conversation's running agent session, reported with a 409.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveSession {
+    pub session_id: String,
+    pub stream_key: StreamKey,
+    pub transport: Transport,
+}
+
+/// Why a run did not start. Nothing was created in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// `what` (conversation, session) does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The conversation already runs an agent session.
+    #[error("the conversation is busy with session {}", .0.session_id)]
+    Busy(ActiveSession),
+    /// The request breaks a rule; every broken rule is listed.
+    #[error("invalid request")]
+    Invalid(Vec<FieldError>),
+    /// A needed backend is down, or the service is shutting down.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Stored data is inconsistent (e.g. a committed session without its state).
+    #[error("{0}")]
+    Internal(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl RunError {
+    /// A single broken rule.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        }])
+    }
+}
