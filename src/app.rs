@@ -61,11 +61,13 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .await
         .context("startup recovery failed")?;
 
+    let bus_settings = BusSettings {
+        ttl: config.stream_ttl,
+        ..BusSettings::default()
+    };
     let event_bus: Arc<dyn EventBus> = match &config.redis_url {
-        Some(url) => {
-            Arc::new(RedisBus::new(url.expose(), BusSettings::default()).context("REDIS_URL")?)
-        }
-        None => Arc::new(InProcessBus::new(BusSettings::default())),
+        Some(url) => Arc::new(RedisBus::new(url.expose(), bus_settings).context("REDIS_URL")?),
+        None => Arc::new(InProcessBus::new(bus_settings)),
     };
     let state_store = state_store(&config.state_store)?;
 

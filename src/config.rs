@@ -103,6 +103,8 @@ pub struct Config {
     pub port: u16,
     pub shutdown_grace: Duration,
     pub max_body_bytes: usize,
+    /// How long a run's event stream stays attachable after its terminal event.
+    pub stream_ttl: Duration,
     pub log_format: LogFormat,
     pub openai: ProviderCredentials,
     pub anthropic: ProviderCredentials,
@@ -161,6 +163,11 @@ impl Config {
         if max_body_bytes == 0 {
             return Err(bad("MAX_BODY_BYTES", "must be greater than 0"));
         }
+        let stream_ttl = parse_num::<u64>("STREAM_TTL_SECS", get("STREAM_TTL_SECS"), 300)?;
+        if stream_ttl == 0 {
+            return Err(bad("STREAM_TTL_SECS", "must be greater than 0"));
+        }
+        let stream_ttl = Duration::from_secs(stream_ttl);
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -182,6 +189,7 @@ impl Config {
             port,
             shutdown_grace,
             max_body_bytes,
+            stream_ttl,
             log_format,
             openai: provider(&get, "OPENAI")?,
             anthropic: provider(&get, "ANTHROPIC")?,
@@ -337,6 +345,7 @@ mod tests {
         assert_eq!(c.port, 8000);
         assert_eq!(c.shutdown_grace, Duration::from_secs(5));
         assert_eq!(c.max_body_bytes, 10_485_760);
+        assert_eq!(c.stream_ttl, Duration::from_secs(300));
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.gateways.is_empty());
     }
@@ -357,6 +366,7 @@ mod tests {
             ("PORT", "9001"),
             ("SHUTDOWN_GRACE_SECS", "2"),
             ("MAX_BODY_BYTES", "1024"),
+            ("STREAM_TTL_SECS", "7"),
             ("LOG_FORMAT", "json"),
             ("OPENAI_API_KEY", "o"),
             ("OPENAI_BASE_URL", "http://localhost:8080/v1"),
@@ -391,6 +401,7 @@ mod tests {
         assert_eq!((c.host.to_string().as_str(), c.port), ("127.0.0.1", 9001));
         assert_eq!(c.shutdown_grace, Duration::from_secs(2));
         assert_eq!(c.max_body_bytes, 1024);
+        assert_eq!(c.stream_ttl, Duration::from_secs(7));
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(
             c.openai.base_url.as_deref(),
@@ -420,6 +431,7 @@ mod tests {
             ("PORT", "70000", "PORT"),
             ("HOST", "example", "HOST"),
             ("SHUTDOWN_GRACE_SECS", "-1", "SHUTDOWN_GRACE_SECS"),
+            ("STREAM_TTL_SECS", "0", "STREAM_TTL_SECS"),
             ("MAX_BODY_BYTES", "0", "MAX_BODY_BYTES"),
             ("LOG_FORMAT", "xml", "LOG_FORMAT"),
             ("OPENAI_BASE_URL", "localhost", "OPENAI_BASE_URL"),

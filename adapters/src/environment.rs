@@ -57,11 +57,12 @@ impl EnvironmentFactory for HostEnvironments {
             }
         };
         let allowed: Vec<PathBuf> = spec.allowed_paths.iter().map(PathBuf::from).collect();
-        let workspace = LocalWorkspace::new(Path::new(&spec.default_path), &allowed, container_workdir)
-            .map_err(|e| EnvironmentError::WorkingDir {
-                path: spec.default_path.clone(),
-                reason: e.to_string(),
-            })?;
+        let workspace =
+            LocalWorkspace::new(Path::new(&spec.default_path), &allowed, container_workdir)
+                .map_err(|e| EnvironmentError::WorkingDir {
+                    path: spec.default_path.clone(),
+                    reason: e.to_string(),
+                })?;
         Ok(OpenedEnvironment {
             workspace: Arc::new(workspace),
             shell,

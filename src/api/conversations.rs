@@ -260,10 +260,12 @@ impl ConversationsApi {
         let view = state.runs.conversation_view(&conversation_id.0).await?;
         Ok(Json(ConversationDetail {
             conversation: view.conversation.into(),
-            latest_session: view.latest_session.map(|(session_id, status)| LatestSession {
-                session_id,
-                status: status.into(),
-            }),
+            latest_session: view
+                .latest_session
+                .map(|(session_id, status)| LatestSession {
+                    session_id,
+                    status: status.into(),
+                }),
             active_session: view.active_session.map(Into::into),
             mailbox: MailboxSummary {
                 pending_count: view.pending_mailbox,
@@ -350,15 +352,9 @@ impl ConversationsApi {
         _auth: BearerAuth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
-        #[oai(
-            name = "Last-Event-ID",
-            validator(maximum(value = "9007199254740991"))
-        )]
+        #[oai(name = "Last-Event-ID", validator(maximum(value = "9007199254740991")))]
         last_event_id_header: Header<Option<u64>>,
-        #[oai(
-            name = "last_event_id",
-            validator(maximum(value = "9007199254740991"))
-        )]
+        #[oai(name = "last_event_id", validator(maximum(value = "9007199254740991")))]
         last_event_id: Query<Option<u64>>,
     ) -> Result<EventsResponse> {
         let after = runs::cursor(last_event_id_header.0, last_event_id.0);

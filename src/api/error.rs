@@ -228,9 +228,7 @@ impl From<QueryError> for ErrorResponse {
             QueryError::NotFound(what) => Self::not_found(what),
             QueryError::Invalid(fields) => Self::validation(fields),
             QueryError::Storage(inner) => inner.into(),
-            QueryError::StateStore(ports::StateStoreError::Unavailable(_)) => {
-                Self::unavailable(&e)
-            }
+            QueryError::StateStore(ports::StateStoreError::Unavailable(_)) => Self::unavailable(&e),
             QueryError::StateStore(_) => Self::internal(&e),
         }
     }

@@ -80,8 +80,26 @@ mod tests {
         assert_eq!(cursor(Some(4), Some(9)), 4);
         assert_eq!(cursor(None, Some(9)), 9);
         assert_eq!(cursor(None, None), 0);
-        assert_eq!(page(None, None), Page { limit: 20, offset: 0 });
-        assert_eq!(page(Some(5_000), Some(9_007_199_254_740_991)), Page { limit: 100, offset: u32::MAX });
-        assert_eq!(page(Some(0), Some(3)), Page { limit: 1, offset: 3 });
+        assert_eq!(
+            page(None, None),
+            Page {
+                limit: 20,
+                offset: 0
+            }
+        );
+        assert_eq!(
+            page(Some(5_000), Some(9_007_199_254_740_991)),
+            Page {
+                limit: 100,
+                offset: u32::MAX
+            }
+        );
+        assert_eq!(
+            page(Some(0), Some(3)),
+            Page {
+                limit: 1,
+                offset: 3
+            }
+        );
     }
 }

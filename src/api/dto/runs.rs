@@ -7,7 +7,7 @@ use super::events::Transport;
 use super::presets::ToolsetDto;
 use super::text::Text;
 use crate::core::execution::{
-    ActiveSession, ConfigOverride, ModelOverride, RunTarget, StartedRun, Steered, SteerOutcome,
+    ActiveSession, ConfigOverride, ModelOverride, RunTarget, StartedRun, SteerOutcome, Steered,
 };
 
 /// Plain text.
@@ -116,9 +116,7 @@ impl From<ConfigOverrideDto> for ConfigOverride {
                 max_tokens: m.max_tokens,
             }),
             system_prompt: c.system_prompt.map(|p| p.0),
-            toolsets: c
-                .toolsets
-                .map(|t| t.into_iter().map(Into::into).collect()),
+            toolsets: c.toolsets.map(|t| t.into_iter().map(Into::into).collect()),
         }
     }
 }
@@ -315,8 +313,12 @@ mod tests {
             domain,
             vec![
                 ports::InputPart::Text { text: "hi".into() },
-                ports::InputPart::Url { url: "https://x/y.png".into() },
-                ports::InputPart::File { path: "a.txt".into() },
+                ports::InputPart::Url {
+                    url: "https://x/y.png".into()
+                },
+                ports::InputPart::File {
+                    path: "a.txt".into()
+                },
                 ports::InputPart::Binary {
                     data: "aGk=".into(),
                     mime_type: "text/plain".into(),
@@ -324,8 +326,14 @@ mod tests {
                 },
             ]
         );
-        assert!(InputPart::parse_from_json(Some(serde_json::json!({"type": "video", "url": "x"}))).is_err());
-        assert!(InputPart::parse_from_json(Some(serde_json::json!({"type": "text", "text": 5}))).is_err());
+        assert!(
+            InputPart::parse_from_json(Some(serde_json::json!({"type": "video", "url": "x"})))
+                .is_err()
+        );
+        assert!(
+            InputPart::parse_from_json(Some(serde_json::json!({"type": "text", "text": 5})))
+                .is_err()
+        );
     }
 
     #[test]

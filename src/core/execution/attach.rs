@@ -85,7 +85,12 @@ impl Coordinator {
         if let Some(handle) = self.registry.agent_run_of(conversation_id) {
             return Ok(handle.log.subscribe(after));
         }
-        match self.ports.conversations.get_conversation(conversation_id).await {
+        match self
+            .ports
+            .conversations
+            .get_conversation(conversation_id)
+            .await
+        {
             Err(StorageError::NotFound) => return Err(AttachError::NotFound("conversation")),
             other => other?,
         };
@@ -121,36 +126,34 @@ fn bus_stream(
         done: false,
     };
     stream::unfold(reader, |mut r| async move {
-        {
-            if r.done {
-                return None;
+        if r.done {
+            return None;
+        }
+        match r.bus.read_after(&r.key, r.cursor, READ_WAIT).await {
+            // Nothing more will come (a forwarder that gave up left no terminal event).
+            Ok(batch) if batch.is_empty() => None,
+            Ok(batch) => {
+                if let Some(first) = batch.first()
+                    && first.event_id > r.cursor + 1
+                {
+                    tracing::warn!(stream = %r.key, from = r.cursor + 1, to = first.event_id - 1, "events dropped by the bus cap before a slow reader got them");
+                }
+                let mut out = Vec::with_capacity(batch.len());
+                for event in batch {
+                    r.cursor = event.event_id;
+                    let terminal = event.is_terminal();
+                    out.push(Arc::new(event));
+                    if terminal {
+                        r.done = true;
+                        break;
+                    }
+                }
+                Some((stream::iter(out), r))
             }
-            match r.bus.read_after(&r.key, r.cursor, READ_WAIT).await {
-                // Nothing more will come (a forwarder that gave up left no terminal event).
-                Ok(batch) if batch.is_empty() => return None,
-                Ok(batch) => {
-                    if let Some(first) = batch.first()
-                        && first.event_id > r.cursor + 1
-                    {
-                        tracing::warn!(stream = %r.key, from = r.cursor + 1, to = first.event_id - 1, "events dropped by the bus cap before a slow reader got them");
-                    }
-                    let mut out = Vec::with_capacity(batch.len());
-                    for event in batch {
-                        r.cursor = event.event_id;
-                        let terminal = event.is_terminal();
-                        out.push(Arc::new(event));
-                        if terminal {
-                            r.done = true;
-                            break;
-                        }
-                    }
-                    return Some((stream::iter(out), r));
-                }
-                Err(EventBusError::NotFound) => return None,
-                Err(e) => {
-                    tracing::warn!(stream = %r.key, error = %e, "reading the event bus failed; closing the attached stream");
-                    return None;
-                }
+            Err(EventBusError::NotFound) => None,
+            Err(e) => {
+                tracing::warn!(stream = %r.key, error = %e, "reading the event bus failed; closing the attached stream");
+                None
             }
         }
     })

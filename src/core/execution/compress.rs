@@ -49,16 +49,20 @@ impl Compressor {
         match &event.payload {
             EventPayload::ContentDelta(d) => {
                 let index = self.block(agent, d.kind);
-                if let Some(DisplayMessage::AssistantText { text, .. } | DisplayMessage::Thinking { text, .. }) =
-                    self.out.get_mut(index)
+                if let Some(
+                    DisplayMessage::AssistantText { text, .. }
+                    | DisplayMessage::Thinking { text, .. },
+                ) = self.out.get_mut(index)
                 {
                     text.push_str(&d.delta);
                 }
             }
             EventPayload::ContentDone(d) => {
                 let index = self.block(agent, d.kind);
-                if let Some(DisplayMessage::AssistantText { text, .. } | DisplayMessage::Thinking { text, .. }) =
-                    self.out.get_mut(index)
+                if let Some(
+                    DisplayMessage::AssistantText { text, .. }
+                    | DisplayMessage::Thinking { text, .. },
+                ) = self.out.get_mut(index)
                 {
                     text.clone_from(&d.text);
                 }
@@ -84,7 +88,9 @@ impl Compressor {
                 }
             }
             EventPayload::ToolCallResult(r) => {
-                if let Some(DisplayMessage::ToolCall { result, status, .. }) = self.call(&r.tool_call_id) {
+                if let Some(DisplayMessage::ToolCall { result, status, .. }) =
+                    self.call(&r.tool_call_id)
+                {
                     *result = Some(r.output.clone());
                     *status = if r.is_error {
                         ToolCallStatus::Error
@@ -194,19 +200,67 @@ mod tests {
     #[test]
     fn a_turn_with_thinking_text_and_a_tool_call_compresses_in_order() {
         let events = vec![
-            ev(MAIN_AGENT, EventPayload::MessageStart(MessageStart { message_id: "m1".into() })),
+            ev(
+                MAIN_AGENT,
+                EventPayload::MessageStart(MessageStart {
+                    message_id: "m1".into(),
+                }),
+            ),
             ev(MAIN_AGENT, delta(ContentKind::Thinking, "hm")),
             ev(MAIN_AGENT, done(ContentKind::Thinking, "hmm")),
             ev(MAIN_AGENT, delta(ContentKind::Text, "Let me ")),
             ev(MAIN_AGENT, delta(ContentKind::Text, "look.")),
             ev(MAIN_AGENT, done(ContentKind::Text, "Let me look.")),
-            ev(MAIN_AGENT, EventPayload::ToolCallStart(ToolCallStart { tool_call_id: "c1".into(), tool_name: "shell".into() })),
-            ev(MAIN_AGENT, EventPayload::ToolCallArgsDelta(ToolCallArgsDelta { tool_call_id: "c1".into(), delta: "{\"command\":".into() })),
-            ev(MAIN_AGENT, EventPayload::ToolCallArgsDelta(ToolCallArgsDelta { tool_call_id: "c1".into(), delta: "\"ls\"}".into() })),
-            ev(MAIN_AGENT, EventPayload::MessageEnd(MessageEnd { message_id: "m1".into() })),
-            ev(MAIN_AGENT, EventPayload::ToolCallResult(ToolCallResultPayload { tool_call_id: "c1".into(), tool_name: "shell".into(), output: "a.txt".into(), is_error: false })),
-            ev(MAIN_AGENT, EventPayload::ToolCallEnd(ToolCallEnd { tool_call_id: "c1".into(), status: ToolCallStatus::Success })),
-            ev(MAIN_AGENT, EventPayload::SteeringInjected(SteeringInjected { message_id: None, text: "also b".into() })),
+            ev(
+                MAIN_AGENT,
+                EventPayload::ToolCallStart(ToolCallStart {
+                    tool_call_id: "c1".into(),
+                    tool_name: "shell".into(),
+                }),
+            ),
+            ev(
+                MAIN_AGENT,
+                EventPayload::ToolCallArgsDelta(ToolCallArgsDelta {
+                    tool_call_id: "c1".into(),
+                    delta: "{\"command\":".into(),
+                }),
+            ),
+            ev(
+                MAIN_AGENT,
+                EventPayload::ToolCallArgsDelta(ToolCallArgsDelta {
+                    tool_call_id: "c1".into(),
+                    delta: "\"ls\"}".into(),
+                }),
+            ),
+            ev(
+                MAIN_AGENT,
+                EventPayload::MessageEnd(MessageEnd {
+                    message_id: "m1".into(),
+                }),
+            ),
+            ev(
+                MAIN_AGENT,
+                EventPayload::ToolCallResult(ToolCallResultPayload {
+                    tool_call_id: "c1".into(),
+                    tool_name: "shell".into(),
+                    output: "a.txt".into(),
+                    is_error: false,
+                }),
+            ),
+            ev(
+                MAIN_AGENT,
+                EventPayload::ToolCallEnd(ToolCallEnd {
+                    tool_call_id: "c1".into(),
+                    status: ToolCallStatus::Success,
+                }),
+            ),
+            ev(
+                MAIN_AGENT,
+                EventPayload::SteeringInjected(SteeringInjected {
+                    message_id: None,
+                    text: "also b".into(),
+                }),
+            ),
             ev(MAIN_AGENT, delta(ContentKind::Text, "Done.")),
             ev(MAIN_AGENT, done(ContentKind::Text, "Done.")),
         ];
@@ -214,9 +268,17 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                DisplayMessage::User { text: "list files".into() },
-                DisplayMessage::Thinking { agent_id: "main".into(), text: "hmm".into() },
-                DisplayMessage::AssistantText { agent_id: "main".into(), text: "Let me look.".into() },
+                DisplayMessage::User {
+                    text: "list files".into()
+                },
+                DisplayMessage::Thinking {
+                    agent_id: "main".into(),
+                    text: "hmm".into()
+                },
+                DisplayMessage::AssistantText {
+                    agent_id: "main".into(),
+                    text: "Let me look.".into()
+                },
                 DisplayMessage::ToolCall {
                     agent_id: "main".into(),
                     tool_call_id: "c1".into(),
@@ -225,8 +287,13 @@ mod tests {
                     result: Some("a.txt".into()),
                     status: ToolCallStatus::Success,
                 },
-                DisplayMessage::User { text: "also b".into() },
-                DisplayMessage::AssistantText { agent_id: "main".into(), text: "Done.".into() },
+                DisplayMessage::User {
+                    text: "also b".into()
+                },
+                DisplayMessage::AssistantText {
+                    agent_id: "main".into(),
+                    text: "Done.".into()
+                },
             ]
         );
     }
@@ -236,32 +303,88 @@ mod tests {
         let events = vec![
             ev(MAIN_AGENT, delta(ContentKind::Text, "partial ")),
             ev(MAIN_AGENT, delta(ContentKind::Text, "answer")),
-            ev(MAIN_AGENT, EventPayload::ToolCallStart(ToolCallStart { tool_call_id: "c1".into(), tool_name: "shell".into() })),
-            ev(MAIN_AGENT, EventPayload::ToolCallEnd(ToolCallEnd { tool_call_id: "c1".into(), status: ToolCallStatus::Cancelled })),
+            ev(
+                MAIN_AGENT,
+                EventPayload::ToolCallStart(ToolCallStart {
+                    tool_call_id: "c1".into(),
+                    tool_name: "shell".into(),
+                }),
+            ),
+            ev(
+                MAIN_AGENT,
+                EventPayload::ToolCallEnd(ToolCallEnd {
+                    tool_call_id: "c1".into(),
+                    status: ToolCallStatus::Cancelled,
+                }),
+            ),
         ];
         let out = display_messages(None, &events, Some(("model_error", "boom")));
         assert_eq!(out.len(), 3);
-        assert_eq!(out[0], DisplayMessage::AssistantText { agent_id: "main".into(), text: "partial answer".into() });
-        assert!(matches!(&out[1], DisplayMessage::ToolCall { status: ToolCallStatus::Cancelled, result: None, .. }));
-        assert_eq!(out[2], DisplayMessage::Error { code: "model_error".into(), message: "boom".into() });
+        assert_eq!(
+            out[0],
+            DisplayMessage::AssistantText {
+                agent_id: "main".into(),
+                text: "partial answer".into()
+            }
+        );
+        assert!(matches!(
+            &out[1],
+            DisplayMessage::ToolCall {
+                status: ToolCallStatus::Cancelled,
+                result: None,
+                ..
+            }
+        ));
+        assert_eq!(
+            out[2],
+            DisplayMessage::Error {
+                code: "model_error".into(),
+                message: "boom".into()
+            }
+        );
     }
 
     #[test]
     fn subagent_blocks_and_their_content_stay_apart_from_the_parent() {
         let events = vec![
-            ev(MAIN_AGENT, EventPayload::SubagentStarted(SubagentStarted { subagent_name: "r".into(), subagent_agent_id: "r-1".into() })),
+            ev(
+                MAIN_AGENT,
+                EventPayload::SubagentStarted(SubagentStarted {
+                    subagent_name: "r".into(),
+                    subagent_agent_id: "r-1".into(),
+                }),
+            ),
             ev("r-1", delta(ContentKind::Text, "sub says")),
             ev(MAIN_AGENT, delta(ContentKind::Text, "main says")),
             ev("r-1", done(ContentKind::Text, "sub says")),
-            ev(MAIN_AGENT, EventPayload::SubagentCompleted(SubagentCompleted { subagent_name: "r".into(), subagent_agent_id: "r-1".into(), status: ToolCallStatus::Success, result: Some("ok".into()) })),
+            ev(
+                MAIN_AGENT,
+                EventPayload::SubagentCompleted(SubagentCompleted {
+                    subagent_name: "r".into(),
+                    subagent_agent_id: "r-1".into(),
+                    status: ToolCallStatus::Success,
+                    result: Some("ok".into()),
+                }),
+            ),
         ];
         let out = display_messages(None, &events, None);
         assert_eq!(
             out,
             vec![
-                DisplayMessage::Subagent { agent_id: "r-1".into(), subagent_name: "r".into(), result: Some("ok".into()), status: ToolCallStatus::Success },
-                DisplayMessage::AssistantText { agent_id: "r-1".into(), text: "sub says".into() },
-                DisplayMessage::AssistantText { agent_id: "main".into(), text: "main says".into() },
+                DisplayMessage::Subagent {
+                    agent_id: "r-1".into(),
+                    subagent_name: "r".into(),
+                    result: Some("ok".into()),
+                    status: ToolCallStatus::Success
+                },
+                DisplayMessage::AssistantText {
+                    agent_id: "r-1".into(),
+                    text: "sub says".into()
+                },
+                DisplayMessage::AssistantText {
+                    agent_id: "main".into(),
+                    text: "main says".into()
+                },
             ]
         );
     }

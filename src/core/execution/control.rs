@@ -34,7 +34,11 @@ impl Coordinator {
     ///
     /// # Errors
     /// `NotFound` for an unknown session, `NotRunning` for a finished one.
-    pub async fn interrupt_session(&self, session_id: &str, reason: Option<String>) -> Result<(), ControlError> {
+    pub async fn interrupt_session(
+        &self,
+        session_id: &str,
+        reason: Option<String>,
+    ) -> Result<(), ControlError> {
         let handle = self.running(session_id).await?;
         handle.control.interrupt(reason);
         Ok(())
@@ -112,7 +116,12 @@ impl Coordinator {
     }
 
     async fn known_conversation(&self, conversation_id: &str) -> Result<(), ControlError> {
-        match self.ports.conversations.get_conversation(conversation_id).await {
+        match self
+            .ports
+            .conversations
+            .get_conversation(conversation_id)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(StorageError::NotFound) => Err(ControlError::NotFound("conversation")),
             Err(e) => Err(e.into()),
@@ -120,7 +129,11 @@ impl Coordinator {
     }
 }
 
-fn steer(handle: &RunHandle, text: String, message_id: Option<String>) -> Result<Steered, ControlError> {
+fn steer(
+    handle: &RunHandle,
+    text: String,
+    message_id: Option<String>,
+) -> Result<Steered, ControlError> {
     if text.trim().is_empty() {
         return Err(ControlError::Invalid("input is empty".to_owned()));
     }

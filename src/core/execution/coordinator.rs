@@ -14,12 +14,12 @@ use ports::{
 };
 use tokio::time::Instant;
 
+use super::forward;
 use super::input::{self, InputLimits};
 use super::prompt::{self, PromptVars};
 use super::registry::{Registry, RunHandle};
 use super::request::{ActiveSession, RunError, RunRequest, RunTarget, StartedRun};
 use super::run_log::RunLog;
-use super::forward;
 use crate::core::agent::{Agent, AgentSpec, RetryPolicy, RunControl, RunLimits};
 use crate::core::environment::{Environment, ShellLimits, shell_env};
 use crate::core::preset_validation::{self, FieldError};
@@ -122,13 +122,17 @@ impl Coordinator {
             ));
         }
         if req.transport == Transport::Stream {
-            self.ports.bus.health().await.map_err(|e| {
-                RunError::Unavailable(format!("the event bus is unavailable: {e}"))
-            })?;
+            self.ports
+                .bus
+                .health()
+                .await
+                .map_err(|e| RunError::Unavailable(format!("the event bus is unavailable: {e}")))?;
         }
         let session_id = uuid::Uuid::now_v7().to_string();
         let mut place = self.place(&req.target, &session_id).await?;
-        let preset = self.preset_for(&req, place.default_preset.as_deref()).await?;
+        let preset = self
+            .preset_for(&req, place.default_preset.as_deref())
+            .await?;
         if let Some(conversation) = &mut place.new_conversation {
             // A new conversation keeps running the preset it started with.
             conversation.default_preset_id = Some(preset.preset_id.clone());
@@ -247,7 +251,7 @@ impl Coordinator {
                 system_prompt,
                 toolbox,
                 limits: self.settings.limits,
-                retry: self.settings.retry.clone(),
+                retry: self.settings.retry,
             },
         );
         let started = StartedRun {
@@ -315,7 +319,9 @@ impl Coordinator {
             .await
             .is_err()
         {
-            tracing::error!("runs did not finish after interrupt; leaving them to startup recovery");
+            tracing::error!(
+                "runs did not finish after interrupt; leaving them to startup recovery"
+            );
         }
     }
 
@@ -430,7 +436,11 @@ impl Coordinator {
     }
 
     /// A session a new run may start from: committed (or waiting for tool results).
-    async fn parent_session(&self, session_id: &str, field: &str) -> Result<SessionRecord, RunError> {
+    async fn parent_session(
+        &self,
+        session_id: &str,
+        field: &str,
+    ) -> Result<SessionRecord, RunError> {
         let parent = match self.ports.sessions.get_session(session_id).await {
             Err(StorageError::NotFound) => {
                 return Err(RunError::invalid(field, "no such session"));
@@ -460,10 +470,7 @@ impl Coordinator {
         let preset = match (&req.preset_id, conversation_default) {
             (Some(id), _) => match presets.get_preset(id).await {
                 Err(StorageError::NotFound) => {
-                    return Err(RunError::invalid(
-                        "preset_id",
-                        format!("no preset {id}"),
-                    ));
+                    return Err(RunError::invalid("preset_id", format!("no preset {id}")));
                 }
                 other => other?,
             },
@@ -495,10 +502,7 @@ impl Coordinator {
 
     async fn default_preset(&self) -> Result<Preset, RunError> {
         self.ports.presets.default_preset().await?.ok_or_else(|| {
-            RunError::invalid(
-                "preset_id",
-                "no preset given and no default preset exists",
-            )
+            RunError::invalid("preset_id", "no preset given and no default preset exists")
         })
     }
 

@@ -82,7 +82,10 @@ impl Coordinator {
         let session_id = record.session_id.as_str();
         let events = handle.log.snapshot();
         let (verdict, outcome) = match result {
-            Ok(outcome) => (verdict(&outcome.end, produced_anything(&events)), Some(outcome)),
+            Ok(outcome) => (
+                verdict(&outcome.end, produced_anything(&events)),
+                Some(outcome),
+            ),
             Err(e) => {
                 tracing::error!(session_id, error = %e, "the agent task failed");
                 let verdict = Verdict::Fail {
@@ -100,9 +103,23 @@ impl Coordinator {
 
         // The snapshot first: a session only counts as committed once its state is stored.
         let verdict = match (verdict, &outcome) {
-            (Verdict::Commit { stop_reason, message }, Some(outcome)) => {
-                match self.ports.state_store.save_state(session_id, &outcome.state).await {
-                    Ok(()) => Verdict::Commit { stop_reason, message },
+            (
+                Verdict::Commit {
+                    stop_reason,
+                    message,
+                },
+                Some(outcome),
+            ) => {
+                match self
+                    .ports
+                    .state_store
+                    .save_state(session_id, &outcome.state)
+                    .await
+                {
+                    Ok(()) => Verdict::Commit {
+                        stop_reason,
+                        message,
+                    },
                     Err(e) => {
                         tracing::error!(session_id, error = %e, "writing the session state failed");
                         Verdict::Fail {
@@ -118,11 +135,8 @@ impl Coordinator {
             Verdict::Fail { code, message } => Some((code.as_str(), message.as_str())),
             Verdict::Commit { .. } => None,
         };
-        let display = compress::display_messages(
-            Some(user_text),
-            events.iter().map(|e| &**e),
-            failure,
-        );
+        let display =
+            compress::display_messages(Some(user_text), events.iter().map(|e| &**e), failure);
         if let Err(e) = self
             .ports
             .state_store
@@ -133,7 +147,10 @@ impl Coordinator {
         }
 
         let (status, error, terminal) = match verdict {
-            Verdict::Commit { stop_reason, message } => (
+            Verdict::Commit {
+                stop_reason,
+                message,
+            } => (
                 SessionStatus::Committed,
                 None,
                 EventPayload::RunCompleted(RunCompleted {
@@ -172,7 +189,12 @@ impl Coordinator {
         let deadline = Instant::now() + self.settings.finish_retry_for;
         let mut backoff = Duration::from_millis(200);
         loop {
-            match self.ports.sessions.finish_session(session_id, outcome).await {
+            match self
+                .ports
+                .sessions
+                .finish_session(session_id, outcome)
+                .await
+            {
                 Ok(()) => return,
                 Err(StorageError::Unavailable(e)) if Instant::now() < deadline => {
                     tracing::warn!(session_id, error = %e, "finishing the session failed; retrying");
@@ -215,10 +237,21 @@ mod tests {
                 message: Some("user".into())
             }
         );
-        assert!(matches!(verdict(&interrupted, false), Verdict::Fail { code, .. } if code == "interrupted"));
+        assert!(
+            matches!(verdict(&interrupted, false), Verdict::Fail { code, .. } if code == "interrupted")
+        );
         assert!(matches!(
-            verdict(&RunEnd::LimitReached { limit: Limit::ModelRequests, message: "50".into() }, false),
-            Verdict::Commit { stop_reason: StopReason::LimitReached, .. }
+            verdict(
+                &RunEnd::LimitReached {
+                    limit: Limit::ModelRequests,
+                    message: "50".into()
+                },
+                false
+            ),
+            Verdict::Commit {
+                stop_reason: StopReason::LimitReached,
+                ..
+            }
         ));
         assert!(matches!(
             verdict(&RunEnd::Failed { code: "model_auth", message: "bad key".into() }, true),
@@ -226,7 +259,10 @@ mod tests {
         ));
         assert!(matches!(
             verdict(&RunEnd::Completed, false),
-            Verdict::Commit { stop_reason: StopReason::Completed, message: None }
+            Verdict::Commit {
+                stop_reason: StopReason::Completed,
+                message: None
+            }
         ));
     }
 }

@@ -20,7 +20,12 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Forwards every event of `log` to `key` in order, then tells the registry the log may go.
-pub async fn forward(log: Arc<RunLog>, bus: Arc<dyn EventBus>, key: StreamKey, registry: Arc<Registry>) {
+pub async fn forward(
+    log: Arc<RunLog>,
+    bus: Arc<dyn EventBus>,
+    key: StreamKey,
+    registry: Arc<Registry>,
+) {
     let mut events = log.subscribe(0);
     let mut delivered = true;
     while let Some(event) = events.next().await {
@@ -36,7 +41,12 @@ pub async fn forward(log: Arc<RunLog>, bus: Arc<dyn EventBus>, key: StreamKey, r
 }
 
 /// Appends one event, retrying while the bus is unavailable. False when giving up.
-async fn append_with_retry(bus: &dyn EventBus, key: &StreamKey, event: &EventEnvelope, log: &RunLog) -> bool {
+async fn append_with_retry(
+    bus: &dyn EventBus,
+    key: &StreamKey,
+    event: &EventEnvelope,
+    log: &RunLog,
+) -> bool {
     let mut backoff = FIRST_BACKOFF;
     let mut deadline: Option<Instant> = None;
     loop {
@@ -69,12 +79,14 @@ mod tests {
     use std::sync::Mutex;
 
     use ports::mocks::MockEventBus;
-    use ports::{EventPayload, MAIN_AGENT, RunFailed, UsageSnapshot, Usage};
+    use ports::{EventPayload, MAIN_AGENT, RunFailed, Usage, UsageSnapshot};
 
     use super::*;
 
     fn usage() -> EventPayload {
-        EventPayload::UsageSnapshot(UsageSnapshot { usage: Usage::default() })
+        EventPayload::UsageSnapshot(UsageSnapshot {
+            usage: Usage::default(),
+        })
     }
 
     #[tokio::test(start_paused = true)]
@@ -99,7 +111,13 @@ mod tests {
         log.push(MAIN_AGENT, usage());
         log.push(MAIN_AGENT, usage());
         log.push(MAIN_AGENT, usage());
-        log.push(MAIN_AGENT, EventPayload::RunFailed(RunFailed { code: "c".into(), message: "m".into() }));
+        log.push(
+            MAIN_AGENT,
+            EventPayload::RunFailed(RunFailed {
+                code: "c".into(),
+                message: "m".into(),
+            }),
+        );
         forward(log, Arc::new(bus), StreamKey::for_session("s"), registry).await;
         assert_eq!(*seen.lock().unwrap(), [1, 2, 3, 4]);
     }
@@ -111,7 +129,13 @@ mod tests {
         let mut bus = MockEventBus::new();
         bus.expect_append()
             .returning(|_, _| Err(EventBusError::Unavailable("down".into())));
-        log.push(MAIN_AGENT, EventPayload::RunFailed(RunFailed { code: "c".into(), message: "m".into() }));
+        log.push(
+            MAIN_AGENT,
+            EventPayload::RunFailed(RunFailed {
+                code: "c".into(),
+                message: "m".into(),
+            }),
+        );
         let started = Instant::now();
         forward(log, Arc::new(bus), StreamKey::for_session("s"), registry).await;
         assert!(started.elapsed() >= GIVE_UP_AFTER_END);
@@ -124,7 +148,19 @@ mod tests {
         bus.expect_append()
             .times(1)
             .returning(|_, _| Err(EventBusError::OutOfOrder { last: 1, got: 1 }));
-        log.push(MAIN_AGENT, EventPayload::RunFailed(RunFailed { code: "c".into(), message: "m".into() }));
-        forward(log, Arc::new(bus), StreamKey::for_session("s"), Arc::new(Registry::new())).await;
+        log.push(
+            MAIN_AGENT,
+            EventPayload::RunFailed(RunFailed {
+                code: "c".into(),
+                message: "m".into(),
+            }),
+        );
+        forward(
+            log,
+            Arc::new(bus),
+            StreamKey::for_session("s"),
+            Arc::new(Registry::new()),
+        )
+        .await;
     }
 }

@@ -15,6 +15,9 @@ mod registry;
 mod request;
 mod run_log;
 
+#[cfg(test)]
+mod tests;
+
 pub use attach::AttachError;
 pub use compress::display_messages;
 pub use control::{ControlError, Steered};

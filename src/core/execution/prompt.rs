@@ -29,7 +29,8 @@ pub struct PromptVars {
 pub fn render(template: &str, vars: &PromptVars) -> Result<String, String> {
     let env = minijinja::Environment::new();
     let tmpl = env.template_from_str(template).map_err(|e| e.to_string())?;
-    tmpl.render(minijinja::Value::from(minijinja::value::Serde(vars))).map_err(|e| e.to_string())
+    tmpl.render(minijinja::Value::from(minijinja::value::Serde(vars)))
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

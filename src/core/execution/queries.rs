@@ -74,7 +74,9 @@ impl Coordinator {
         if self.registry.get(session_id).is_some() {
             return Ok(LiveStatus::Executing);
         }
-        Ok(LiveStatus::Stored(self.session_row(session_id).await?.status))
+        Ok(LiveStatus::Stored(
+            self.session_row(session_id).await?.status,
+        ))
     }
 
     /// Conversations, newest activity first.
@@ -92,7 +94,10 @@ impl Coordinator {
 
     /// # Errors
     /// `NotFound` for an unknown conversation.
-    pub async fn conversation_view(&self, conversation_id: &str) -> Result<ConversationView, QueryError> {
+    pub async fn conversation_view(
+        &self,
+        conversation_id: &str,
+    ) -> Result<ConversationView, QueryError> {
         let conversation = self.conversation_row(conversation_id).await?;
         let latest = self
             .ports
@@ -217,7 +222,12 @@ impl Coordinator {
     }
 
     async fn conversation_row(&self, conversation_id: &str) -> Result<Conversation, QueryError> {
-        match self.ports.conversations.get_conversation(conversation_id).await {
+        match self
+            .ports
+            .conversations
+            .get_conversation(conversation_id)
+            .await
+        {
             Err(StorageError::NotFound) => Err(QueryError::NotFound("conversation")),
             other => Ok(other?),
         }

@@ -62,7 +62,10 @@ impl RunHandle {
     /// # Errors
     /// [`SteeringClosed`] when the run has decided to finish.
     pub fn steer(&self, steer: Steer) -> Result<SteerOutcome, SteeringClosed> {
-        let mut seen = self.steer_ids.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut seen = self
+            .steer_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if seen.contains(&steer.message_id) {
             return Ok(SteerOutcome::Duplicate);
         }
@@ -193,7 +196,10 @@ mod tests {
         assert_eq!(r.runs_of("c").len(), 2);
         r.finish("a");
         assert!(r.get("a").is_none());
-        assert!(r.agent_run_of("c").is_none(), "async subagents do not count");
+        assert!(
+            r.agent_run_of("c").is_none(),
+            "async subagents do not count"
+        );
         assert!(r.log("a").is_some());
         r.flushed("a");
         assert!(r.log("a").is_none());

@@ -65,7 +65,9 @@ impl RunLog {
     /// Events with id > `after`, oldest first.
     pub fn after(&self, after: u64) -> Vec<Arc<EventEnvelope>> {
         let events = self.lock();
-        let start = usize::try_from(after).unwrap_or(usize::MAX).min(events.len());
+        let start = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(events.len());
         events[start..].to_vec()
     }
 

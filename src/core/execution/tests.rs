@@ -1,0 +1,495 @@
+//! The coordinator against mockall mocks of every port: what setup refuses before writing
+//! anything, and what finalize writes for each way a run can end.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use ports::mocks::*;
+use ports::*;
+
+use super::*;
+
+fn preset() -> Preset {
+    let at = now();
+    Preset {
+        preset_id: "p".into(),
+        name: "P".into(),
+        description: None,
+        model: ModelSettings {
+            name: "openai:m".into(),
+            ..Default::default()
+        },
+        system_prompt: "Work in {{ cwd }}.".into(),
+        toolsets: vec![],
+        environment: EnvironmentSpec::default(),
+        subagents: SubagentSpec::default(),
+        tool_config: ToolConfig::default(),
+        is_default: true,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn conversation(id: &str) -> Conversation {
+    let at = now();
+    Conversation {
+        conversation_id: id.into(),
+        title: None,
+        default_preset_id: Some("p".into()),
+        status: ConversationStatus::Active,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn committed(id: &str, conversation_id: &str) -> SessionRecord {
+    let at = now();
+    SessionRecord {
+        session_id: id.into(),
+        parent_session_id: None,
+        conversation_id: conversation_id.into(),
+        session_type: SessionType::Agent,
+        transport: Transport::Sse,
+        spawned_by: None,
+        preset_id: Some("p".into()),
+        status: SessionStatus::Committed,
+        run_summary: None,
+        pending_tool_calls: vec![],
+        error: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn text_input(text: &str) -> Vec<InputPart> {
+    vec![InputPart::Text { text: text.into() }]
+}
+
+fn request(target: RunTarget, transport: Transport) -> RunRequest {
+    RunRequest {
+        target,
+        preset_id: None,
+        config_override: None,
+        input: text_input("hello"),
+        transport,
+    }
+}
+
+/// How the mock model answers.
+#[derive(Clone)]
+enum Model {
+    Answer(&'static [&'static str]),
+    /// Streams nothing and never ends.
+    Hang,
+}
+
+/// What the mocks recorded.
+#[derive(Default)]
+struct Seen {
+    requests: Vec<ModelRequest>,
+    saved_state: Option<SessionState>,
+    display: Option<Vec<DisplayMessage>>,
+    outcome: Option<SessionOutcome>,
+    created: Option<(SessionRecord, Option<Conversation>)>,
+}
+
+/// Mocks for a run that gets as far as the model; `save_fails` makes the state write fail.
+struct World {
+    presets: MockPresetRepo,
+    conversations: MockConversationRepo,
+    sessions: MockSessionRepo,
+    state: MockStateStore,
+    bus: MockEventBus,
+    provider: MockModelProvider,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl World {
+    fn new(model: Model, save_fails: bool) -> Self {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let mut presets = MockPresetRepo::new();
+        presets
+            .expect_default_preset()
+            .returning(|| Ok(Some(preset())));
+        presets.expect_get_preset().returning(|_| Ok(preset()));
+        let mut sessions = MockSessionRepo::new();
+        {
+            let seen = seen.clone();
+            sessions.expect_create_session().returning(move |s, c| {
+                seen.lock().unwrap().created = Some((s.clone(), c));
+                Ok(())
+            });
+        }
+        {
+            let seen = seen.clone();
+            sessions.expect_finish_session().returning(move |_, o| {
+                seen.lock().unwrap().outcome = Some(o.clone());
+                Ok(())
+            });
+        }
+        let mut state = MockStateStore::new();
+        {
+            let seen = seen.clone();
+            state.expect_save_state().returning(move |_, s| {
+                if save_fails {
+                    return Err(StateStoreError::Unavailable("disk full".into()));
+                }
+                seen.lock().unwrap().saved_state = Some(s.clone());
+                Ok(())
+            });
+        }
+        {
+            let seen = seen.clone();
+            state.expect_save_display_messages().returning(move |_, d| {
+                seen.lock().unwrap().display = Some(d.to_vec());
+                Ok(())
+            });
+        }
+        let mut bus = MockEventBus::new();
+        bus.expect_append().returning(|_, _| Ok(()));
+        bus.expect_health().returning(|| Ok(()));
+        let mut provider = MockModelProvider::new();
+        {
+            let seen = seen.clone();
+            provider.expect_stream().returning(move |req| {
+                seen.lock().unwrap().requests.push(req);
+                Ok(match model.clone() {
+                    Model::Answer(chunks) => {
+                        let mut items: Vec<Result<ModelDelta, ModelError>> = chunks
+                            .iter()
+                            .map(|c| Ok(ModelDelta::Text((*c).into())))
+                            .collect();
+                        items.push(Ok(ModelDelta::Finish {
+                            reason: "stop".into(),
+                        }));
+                        futures::stream::iter(items).boxed()
+                    }
+                    Model::Hang => futures::stream::pending().boxed(),
+                })
+            });
+        }
+        Self {
+            presets,
+            conversations: MockConversationRepo::new(),
+            sessions,
+            state,
+            bus,
+            provider,
+            seen,
+        }
+    }
+
+    fn coordinator(self) -> (Arc<Coordinator>, Arc<Mutex<Seen>>) {
+        let mut environments = MockEnvironmentFactory::new();
+        environments.expect_open().returning(|_| {
+            let mut workspace = MockWorkspace::new();
+            workspace.expect_working_dir().return_const("/w".to_owned());
+            Ok(OpenedEnvironment {
+                workspace: Arc::new(workspace),
+                shell: Arc::new(MockShell::new()),
+            })
+        });
+        environments.expect_host_var().returning(|_| None);
+        let ports = Ports {
+            presets: Arc::new(self.presets),
+            conversations: Arc::new(self.conversations),
+            sessions: Arc::new(self.sessions),
+            mailbox: Arc::new(MockMailboxRepo::new()),
+            state_store: Arc::new(self.state),
+            bus: Arc::new(self.bus),
+            provider: Arc::new(self.provider),
+            environments: Arc::new(environments),
+            downloader: Arc::new(MockDownloader::new()),
+        };
+        (Coordinator::new(ports, Settings::default()), self.seen)
+    }
+}
+
+async fn events_of(run: &StartedRun) -> Vec<Arc<EventEnvelope>> {
+    tokio::time::timeout(Duration::from_secs(10), run.log.subscribe(0).collect())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_root_run_creates_its_conversation_and_commits_state_then_status_then_the_terminal_event()
+{
+    let (coordinator, seen) = World::new(Model::Answer(&["hi ", "there"]), false).coordinator();
+    let run = coordinator
+        .start(request(RunTarget::NewConversation, Transport::Sse))
+        .await
+        .unwrap();
+    assert_eq!(
+        run.conversation_id, run.session_id,
+        "a root names its conversation"
+    );
+    let events = events_of(&run).await;
+    let types: Vec<&str> = events.iter().map(|e| e.payload.event_type()).collect();
+    assert_eq!(types.first(), Some(&"run_started"));
+    assert_eq!(types.last(), Some(&"run_completed"));
+    assert_eq!(types.iter().filter(|t| **t == "run_completed").count(), 1);
+    let ids: Vec<u64> = events.iter().map(|e| e.event_id).collect();
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
+
+    let seen = seen.lock().unwrap();
+    let (record, new_conversation) = seen.created.clone().unwrap();
+    assert_eq!(record.status, SessionStatus::Created);
+    assert_eq!(record.parent_session_id, None);
+    let new_conversation = new_conversation.unwrap();
+    assert_eq!(new_conversation.conversation_id, run.session_id);
+    assert_eq!(new_conversation.default_preset_id.as_deref(), Some("p"));
+    assert_eq!(seen.requests[0].system, "Work in /w.");
+    let state = seen.saved_state.clone().unwrap();
+    assert_eq!(state.message_history.len(), 2, "input and answer");
+    assert_eq!(
+        seen.display.clone().unwrap(),
+        vec![
+            DisplayMessage::User {
+                text: "hello".into()
+            },
+            DisplayMessage::AssistantText {
+                agent_id: MAIN_AGENT.into(),
+                text: "hi there".into()
+            },
+        ]
+    );
+    let outcome = seen.outcome.clone().unwrap();
+    assert_eq!(outcome.status, SessionStatus::Committed);
+    assert!(coordinator.registry().get(&run.session_id).is_none());
+}
+
+#[tokio::test]
+async fn a_continue_sends_the_parent_history_and_commits_it_extended() {
+    let mut world = World::new(Model::Answer(&["again"]), false);
+    world
+        .conversations
+        .expect_get_conversation()
+        .returning(|id| Ok(conversation(id)));
+    world
+        .sessions
+        .expect_latest_continuable()
+        .returning(|c| Ok(Some(committed("parent", c))));
+    let earlier = vec![
+        ModelMessage::User {
+            parts: vec![UserPart::Text {
+                text: "first".into(),
+            }],
+        },
+        ModelMessage::Assistant {
+            parts: vec![AssistantPart::Text { text: "one".into() }],
+        },
+    ];
+    {
+        let earlier = earlier.clone();
+        world
+            .state
+            .expect_load_state()
+            .withf(|id| id == "parent")
+            .returning(move |_| {
+                Ok(SessionState {
+                    message_history: earlier.clone(),
+                    ..Default::default()
+                })
+            });
+    }
+    let (coordinator, seen) = world.coordinator();
+    let run = coordinator
+        .start(request(
+            RunTarget::Continue {
+                conversation_id: "c".into(),
+            },
+            Transport::Sse,
+        ))
+        .await
+        .unwrap();
+    events_of(&run).await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(run.conversation_id, "c");
+    let (record, new_conversation) = seen.created.clone().unwrap();
+    assert_eq!(record.parent_session_id.as_deref(), Some("parent"));
+    assert!(new_conversation.is_none());
+    assert_eq!(seen.requests[0].messages[..2], earlier[..]);
+    assert_eq!(seen.saved_state.as_ref().unwrap().message_history.len(), 4);
+}
+
+#[tokio::test]
+async fn a_busy_conversation_is_a_conflict_naming_the_running_session() {
+    let mut world = World::new(Model::Answer(&["x"]), false);
+    world
+        .conversations
+        .expect_get_conversation()
+        .returning(|id| Ok(conversation(id)));
+    // Forget the default expectations: this session row must not be created.
+    world.sessions.checkpoint();
+    world
+        .sessions
+        .expect_latest_continuable()
+        .returning(|_| Ok(None));
+    world.sessions.expect_create_session().returning(|_, _| {
+        Err(StorageError::ConversationBusy {
+            session_id: "running".into(),
+        })
+    });
+    world.sessions.expect_get_session().returning(|id| {
+        let mut s = committed(id, "c");
+        s.status = SessionStatus::Created;
+        s.transport = Transport::Stream;
+        Ok(s)
+    });
+    let (coordinator, seen) = world.coordinator();
+    let err = coordinator
+        .start(request(
+            RunTarget::Continue {
+                conversation_id: "c".into(),
+            },
+            Transport::Sse,
+        ))
+        .await
+        .err()
+        .unwrap();
+    match err {
+        RunError::Busy(active) => {
+            assert_eq!(active.session_id, "running");
+            assert_eq!(active.stream_key, StreamKey::for_session("running"));
+            assert_eq!(active.transport, Transport::Stream);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(seen.lock().unwrap().requests.is_empty(), "no model call");
+    assert_eq!(coordinator.registry().running_count(), 0);
+}
+
+#[tokio::test]
+async fn bad_input_and_unknown_targets_are_refused_before_anything_is_written() {
+    let mut world = World::new(Model::Answer(&["x"]), false);
+    world
+        .conversations
+        .expect_get_conversation()
+        .returning(|_| Err(StorageError::NotFound));
+    world.sessions.checkpoint();
+    let (coordinator, seen) = world.coordinator();
+    let mut empty = request(RunTarget::NewConversation, Transport::Sse);
+    empty.input = vec![];
+    assert!(matches!(
+        coordinator.start(empty).await.err().unwrap(),
+        RunError::Invalid(fields) if fields[0].field == "input"
+    ));
+    let missing = request(
+        RunTarget::Continue {
+            conversation_id: "nope".into(),
+        },
+        Transport::Sse,
+    );
+    assert!(matches!(
+        coordinator.start(missing).await.err().unwrap(),
+        RunError::NotFound("conversation")
+    ));
+    let mut broken = request(RunTarget::NewConversation, Transport::Sse);
+    broken.config_override = Some(ConfigOverride {
+        toolsets: Some(vec![ToolsetSpec {
+            toolset_name: "nonsense".into(),
+            enabled: true,
+            exclude_tools: vec![],
+        }]),
+        ..Default::default()
+    });
+    assert!(matches!(
+        coordinator.start(broken).await.err().unwrap(),
+        RunError::Invalid(fields) if fields[0].field.starts_with("config_override.toolsets")
+    ));
+    assert!(seen.lock().unwrap().created.is_none());
+}
+
+#[tokio::test]
+async fn the_stream_transport_needs_a_working_bus() {
+    let mut world = World::new(Model::Answer(&["x"]), false);
+    world.bus.checkpoint();
+    world
+        .bus
+        .expect_health()
+        .returning(|| Err(EventBusError::Unavailable("down".into())));
+    let (coordinator, seen) = world.coordinator();
+    assert!(matches!(
+        coordinator
+            .start(request(RunTarget::NewConversation, Transport::Stream))
+            .await
+            .err()
+            .unwrap(),
+        RunError::Unavailable(_)
+    ));
+    assert!(seen.lock().unwrap().created.is_none());
+}
+
+#[tokio::test]
+async fn a_failed_state_write_fails_the_session_and_the_run() {
+    let (coordinator, seen) = World::new(Model::Answer(&["x"]), true).coordinator();
+    let run = coordinator
+        .start(request(RunTarget::NewConversation, Transport::Sse))
+        .await
+        .unwrap();
+    let events = events_of(&run).await;
+    match &events.last().unwrap().payload {
+        EventPayload::RunFailed(f) => assert_eq!(f.code, "state_write_failed"),
+        other => panic!("{other:?}"),
+    }
+    let seen = seen.lock().unwrap();
+    let outcome = seen.outcome.clone().unwrap();
+    assert_eq!(outcome.status, SessionStatus::Failed);
+    assert!(outcome.error.unwrap().starts_with("state_write_failed"));
+}
+
+#[tokio::test]
+async fn an_interrupt_before_any_output_fails_the_session() {
+    let mut world = World::new(Model::Hang, false);
+    world.sessions.expect_get_session().returning(|id| {
+        let mut s = committed(id, id);
+        s.status = SessionStatus::Failed;
+        Ok(s)
+    });
+    let (coordinator, seen) = world.coordinator();
+    let run = coordinator
+        .start(request(RunTarget::NewConversation, Transport::Sse))
+        .await
+        .unwrap();
+    coordinator
+        .interrupt_session(&run.session_id, Some("stop".into()))
+        .await
+        .unwrap();
+    let events = events_of(&run).await;
+    let types: Vec<&str> = events.iter().map(|e| e.payload.event_type()).collect();
+    assert!(types.contains(&"interrupt_received"));
+    match &events.last().unwrap().payload {
+        EventPayload::RunFailed(f) => assert_eq!(f.code, "interrupted"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        seen.lock().unwrap().outcome.clone().unwrap().status,
+        SessionStatus::Failed
+    );
+    assert!(matches!(
+        coordinator.interrupt_session(&run.session_id, None).await,
+        Err(ControlError::NotRunning(_))
+    ));
+}
+
+#[tokio::test]
+async fn shutdown_interrupts_what_is_still_running_after_the_grace_period() {
+    let (coordinator, seen) = World::new(Model::Hang, false).coordinator();
+    let run = coordinator
+        .start(request(RunTarget::NewConversation, Transport::Sse))
+        .await
+        .unwrap();
+    coordinator.shutdown(Duration::from_millis(50)).await;
+    assert_eq!(coordinator.registry().running_count(), 0);
+    assert!(seen.lock().unwrap().outcome.is_some());
+    assert!(run.log.is_finished());
+    assert!(matches!(
+        coordinator
+            .start(request(RunTarget::NewConversation, Transport::Sse))
+            .await
+            .err()
+            .unwrap(),
+        RunError::Unavailable(_)
+    ));
+}
