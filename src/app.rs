@@ -57,10 +57,6 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .migrate()
         .await
         .context("DATABASE_URL: applying migrations failed")?;
-    fail_orphaned_sessions(&*storage)
-        .await
-        .context("startup recovery failed")?;
-
     let bus_settings = BusSettings {
         ttl: config.stream_ttl,
         ..BusSettings::default()
@@ -69,6 +65,9 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         Some(url) => Arc::new(RedisBus::new(url.expose(), bus_settings).context("REDIS_URL")?),
         None => Arc::new(InProcessBus::new(bus_settings)),
     };
+    fail_orphaned_sessions(&*storage, &*event_bus)
+        .await
+        .context("startup recovery failed")?;
     let state_store = state_store(&config.state_store)?;
 
     let presets = PresetService::new(storage.clone());

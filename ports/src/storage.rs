@@ -170,8 +170,8 @@ pub trait SessionRepo: Send + Sync {
         conversation_id: &str,
     ) -> Result<Option<SessionRecord>, StorageError>;
 
-    /// Marks every `created` session `failed` with `reason` (startup recovery); returns how many.
-    async fn fail_orphans(&self, reason: &str, at: Timestamp) -> Result<u64, StorageError>;
+    /// Marks every `created` session `failed` with `reason` (startup recovery); returns their ids.
+    async fn fail_orphans(&self, reason: &str, at: Timestamp) -> Result<Vec<String>, StorageError>;
 }
 
 /// The mailbox of async-subagent outcomes.

@@ -7,24 +7,37 @@
 //! `RunEvent` (which also keeps the event schemas from being pruned). A test checks that
 //! every `data:` parses back as a `RunEvent`.
 
-use std::{fmt, sync::Arc, time::Duration};
-
-use futures::{Stream, StreamExt};
-use poem::{
-    IntoResponse, Response,
-    web::sse::{Event, SSE},
+use std::{
+    fmt,
+    future::Future,
+    io::Write,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
 };
+
+use futures::{Stream, StreamExt, stream::BoxStream};
+use poem::{Body, IntoResponse, Response};
 use poem_openapi::{
     payload::Payload,
     registry::{MetaSchema, MetaSchemaRef, Registry},
     types::Type,
 };
 use ports::EventEnvelope;
+use tokio::time::{Instant, Sleep};
+use tokio_util::bytes::Bytes;
 
 use super::dto::events::RunEvent;
 
 /// A `text/event-stream` response of run events.
-pub struct Sse(SSE);
+///
+/// Events that are ready together are written as one body chunk, so a consumer that falls
+/// behind catches up in few large writes instead of one write (and one flush) per event.
+pub struct Sse {
+    batches: BoxStream<'static, Vec<Arc<EventEnvelope>>>,
+    keep_alive: Duration,
+}
 
 impl Sse {
     /// Streams the envelopes as SSE frames, with a keep-alive comment after `keep_alive`
@@ -33,15 +46,18 @@ impl Sse {
         stream: impl Stream<Item = Arc<EventEnvelope>> + Send + 'static,
         keep_alive: Duration,
     ) -> Self {
-        Self::from_frames(stream.map(|e| frame(&e)), keep_alive)
+        Self::batched(stream.ready_chunks(256), keep_alive)
     }
 
-    /// Streams ready-made frames (built with [`frame`]).
-    pub fn from_frames(
-        frames: impl Stream<Item = Event> + Send + 'static,
+    /// Streams batches of envelopes; each batch becomes one chunk of the body.
+    pub fn batched(
+        batches: impl Stream<Item = Vec<Arc<EventEnvelope>>> + Send + 'static,
         keep_alive: Duration,
     ) -> Self {
-        Self(SSE::new(frames).keep_alive(keep_alive))
+        Self {
+            batches: batches.boxed(),
+            keep_alive,
+        }
     }
 }
 
@@ -51,28 +67,65 @@ impl fmt::Debug for Sse {
     }
 }
 
-/// The SSE frame of one event: `event: <event_type>`, `id: <event_id>`,
-/// `data: <envelope JSON>`.
-pub fn frame(event: &EventEnvelope) -> Event {
+/// Appends the SSE frame of one event: `id: <event_id>`, `event: <event_type>`,
+/// `data: <envelope JSON>` (compact JSON, so always a single line).
+pub fn write_frame(buf: &mut Vec<u8>, event: &EventEnvelope) {
     let event_type = event.payload.event_type();
-    let data = match serde_json::to_string(event) {
-        Ok(data) => data,
-        Err(err) => {
-            // Cannot happen for these types; send the envelope without its payload
-            // rather than break the stream.
-            tracing::error!(
-                session_id = %event.session_id,
-                event_id = event.event_id,
-                event_type,
-                error = %err,
-                "could not serialise an event"
-            );
+    let start = buf.len();
+    // Writing into a Vec cannot fail.
+    let _ = write!(buf, "id: {}\nevent: {event_type}\ndata: ", event.event_id);
+    if let Err(err) = serde_json::to_writer(&mut *buf, event) {
+        // Cannot happen for these types; send the envelope without its payload rather
+        // than break the stream.
+        tracing::error!(
+            session_id = %event.session_id,
+            event_id = event.event_id,
+            event_type,
+            error = %err,
+            "could not serialise an event"
+        );
+        buf.truncate(start);
+        let _ = write!(
+            buf,
+            "id: {}\nevent: {event_type}\ndata: {}",
+            event.event_id,
             minimal_data(event)
+        );
+    }
+    buf.extend_from_slice(b"\n\n");
+}
+
+/// The body: one chunk per batch, a `:` comment after `keep_alive` of silence.
+struct Frames {
+    batches: BoxStream<'static, Vec<Arc<EventEnvelope>>>,
+    keep_alive: Duration,
+    idle: Pin<Box<Sleep>>,
+}
+
+impl Stream for Frames {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match this.batches.poll_next_unpin(cx) {
+            Poll::Ready(Some(batch)) => {
+                let mut buf = Vec::with_capacity(batch.len() * 320);
+                for event in &batch {
+                    write_frame(&mut buf, event);
+                }
+                this.idle.as_mut().reset(Instant::now() + this.keep_alive);
+                Poll::Ready(Some(Ok(Bytes::from(buf))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match this.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.idle.as_mut().reset(Instant::now() + this.keep_alive);
+                    Poll::Ready(Some(Ok(Bytes::from_static(b":\n\n"))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
         }
-    };
-    Event::message(data)
-        .event_type(event_type)
-        .id(event.event_id.to_string())
+    }
 }
 
 fn minimal_data(event: &EventEnvelope) -> String {
@@ -113,7 +166,16 @@ impl Payload for Sse {
 
 impl IntoResponse for Sse {
     fn into_response(self) -> Response {
-        self.0.into_response()
+        let frames = Frames {
+            batches: self.batches,
+            keep_alive: self.keep_alive,
+            idle: Box::pin(tokio::time::sleep(self.keep_alive)),
+        };
+        Response::builder()
+            .content_type("text/event-stream")
+            .header("X-Accel-Buffering", "no")
+            .header("Cache-Control", "no-cache")
+            .body(Body::from_bytes_stream(frames))
     }
 }
 
@@ -238,7 +300,9 @@ mod tests {
         for full in [true, false] {
             for (i, p) in payloads(full).into_iter().enumerate() {
                 let ev = envelope(i as u64 + 1, p);
-                let text = frame(&ev).to_string();
+                let mut buf = Vec::new();
+                write_frame(&mut buf, &ev);
+                let text = String::from_utf8(buf).unwrap();
                 let data: Vec<&str> = text.lines().filter(|l| l.starts_with("data:")).collect();
                 assert_eq!(data.len(), 1, "{text}");
                 let json: serde_json::Value =

@@ -6,6 +6,10 @@
 mod api_errors;
 mod backends;
 mod binary;
+mod control;
+mod crash;
 mod openapi;
 mod presets;
+mod runs;
+mod streams;
 mod support;

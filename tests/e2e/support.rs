@@ -2,6 +2,7 @@
 
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 
+use adapters::testing::{PgSchema, skip_or_fail};
 use agent_runtime::{app, config::Config};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -15,6 +16,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
+    /// The PostgreSQL schema of a [`Backend::PgRedis`] app, dropped after the app stops.
+    schema: Option<PgSchema>,
 }
 
 impl TestApp {
@@ -51,6 +54,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             dir,
             stop: Some(stop),
+            schema: None,
         }
     }
 
@@ -238,5 +242,507 @@ pub fn conversation(conversation_id: &str) -> ports::Conversation {
         status: ports::ConversationStatus::Active,
         created_at: at,
         updated_at: at,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The run API's end-to-end tests: both backends, the mock LLM, an SSE client, polling.
+// ---------------------------------------------------------------------------------------
+
+/// Where a [`TestApp`] keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite + in-process event bus + local files (the [`TestApp::with_vars`] default).
+    Local,
+    /// PostgreSQL (a fresh schema on `TEST_DATABASE_URL`) + Redis (`TEST_REDIS_URL`).
+    PgRedis,
+}
+
+/// The Redis the PostgreSQL + Redis backend uses.
+pub fn test_redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// `Some(())` when Redis accepts connections; otherwise skip (or fail under
+/// `REQUIRE_SERVICES=1`).
+pub async fn redis_available() -> Option<()> {
+    let url = test_redis_url();
+    let hostport = url
+        .trim_start_matches("redis://")
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    match tokio::net::TcpStream::connect(&hostport).await {
+        Ok(_) => Some(()),
+        Err(e) => skip_or_fail("e2e redis", &format!("{url}: {e}")),
+    }
+}
+
+impl TestApp {
+    /// Starts on `backend` with `extra` variables on top; `None` only when the backend's
+    /// servers are unreachable and the test should be skipped.
+    pub async fn start(backend: Backend, extra: &[(&str, &str)]) -> Option<Self> {
+        match backend {
+            Backend::Local => Some(Self::with_vars(extra).await),
+            Backend::PgRedis => {
+                let schema = PgSchema::create("e2e_runs").await?;
+                redis_available().await?;
+                let redis = test_redis_url();
+                let mut vars: Vec<(&str, &str)> =
+                    vec![("DATABASE_URL", &schema.url), ("REDIS_URL", &redis)];
+                vars.extend_from_slice(extra);
+                let mut app = Self::with_vars(&vars).await;
+                app.schema = Some(schema);
+                Some(app)
+            }
+        }
+    }
+
+    /// Opens a streaming request: `body` is POSTed as JSON when given (else GET), and
+    /// `last_event_id` goes into the `Last-Event-ID` header.
+    pub async fn open(
+        &self,
+        path: &str,
+        body: Option<&Value>,
+        last_event_id: Option<u64>,
+    ) -> reqwest::Response {
+        let mut req = match body {
+            Some(body) => self.req(Method::POST, path).json(body),
+            None => self.req(Method::GET, path),
+        };
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        req.send().await.unwrap()
+    }
+
+    /// `POST /api/conversations/run` with transport sse: the event stream.
+    pub async fn run_sse(&self, body: Value) -> SseStream {
+        SseStream::new(self.open("/api/conversations/run", Some(&body), None).await).await
+    }
+
+    /// `POST /api/conversations/run` with transport stream: the 202 body
+    /// `{session_id, conversation_id, stream_key}`.
+    pub async fn run_stream(&self, mut body: Value) -> Value {
+        body["transport"] = "stream".into();
+        let (status, accepted) = self.post("/api/conversations/run", body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        accepted
+    }
+
+    /// Attaches to `path` (an events endpoint), optionally after `Last-Event-ID`.
+    pub async fn attach(&self, path: &str, last_event_id: Option<u64>) -> SseStream {
+        SseStream::new(self.open(path, None, last_event_id).await).await
+    }
+
+    /// `GET /api/sessions/{id}/get` with its display messages.
+    pub async fn session(&self, session_id: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/sessions/{session_id}/get")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// `GET /api/sessions/{id}/status`'s status.
+    pub async fn status(&self, session_id: &str) -> String {
+        let (status, body) = self
+            .get(&format!("/api/sessions/{session_id}/status"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["status"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls the session's status until it is no longer `executing`; returns it.
+    pub async fn wait_finished(&self, session_id: &str) -> String {
+        eventually("the session to finish", move || async move {
+            let status = self.status(session_id).await;
+            (status != "executing").then_some(status)
+        })
+        .await
+    }
+
+    /// The ids of a conversation's sessions, oldest first.
+    pub async fn session_ids(&self, conversation_id: &str) -> Vec<String> {
+        let (status, body) = self
+            .get(&format!("/api/conversations/{conversation_id}/sessions"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["session_id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// How long any single wait of these tests may take before it counts as a hang. Generous:
+/// it only turns a hang into a failure.
+pub const HANG: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Polls `check` every 50 ms until it yields a value; panics after [`HANG`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + HANG;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// One SSE frame of a run: `event:`, `id:` and the `data:` envelope, already checked to
+/// agree with each other and to have the envelope's fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: u64,
+    pub data: Value,
+}
+
+impl SseEvent {
+    pub fn payload(&self) -> &Value {
+        &self.data["payload"]
+    }
+
+    pub fn is(&self, event_type: &str) -> bool {
+        self.event == event_type
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        self.is("run_completed") || self.is("run_failed")
+    }
+}
+
+/// A `text/event-stream` response read frame by frame. Dropping it closes the connection
+/// (a client disconnect).
+pub struct SseStream {
+    body: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl SseStream {
+    /// Checks the response is a 200 event stream and starts reading it.
+    pub async fn new(resp: reqwest::Response) -> Self {
+        use futures::StreamExt;
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        if status != StatusCode::OK {
+            let text = resp.text().await.unwrap_or_default();
+            panic!("expected an event stream, got {status}: {text}");
+        }
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "content-type {content_type}"
+        );
+        Self {
+            body: resp
+                .bytes_stream()
+                .map(|chunk| chunk.map(|b| b.to_vec()))
+                .boxed(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next event; `None` when the server closed the stream. Panics after [`HANG`].
+    pub async fn next(&mut self) -> Option<SseEvent> {
+        tokio::time::timeout(HANG, self.next_inner())
+            .await
+            .expect("no SSE event within the hang timeout")
+    }
+
+    async fn next_inner(&mut self) -> Option<SseEvent> {
+        use futures::StreamExt;
+        loop {
+            if let Some(frame) = self.take_frame() {
+                if let Some(event) = parse_frame(&frame) {
+                    return Some(event);
+                }
+                continue; // a comment (keep-alive) only
+            }
+            match self.body.next().await {
+                Some(chunk) => {
+                    let chunk = chunk.expect("the event stream broke");
+                    self.buf.extend(chunk.into_iter().filter(|b| *b != b'\r'));
+                }
+                None => {
+                    let rest = String::from_utf8(std::mem::take(&mut self.buf)).unwrap();
+                    assert!(rest.trim().is_empty(), "unterminated frame {rest:?}");
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn take_frame(&mut self) -> Option<String> {
+        let end = self.buf.windows(2).position(|w| w == b"\n\n")?;
+        let frame: Vec<u8> = self.buf.drain(..end + 2).collect();
+        Some(String::from_utf8(frame).unwrap())
+    }
+
+    /// Every remaining event, until the server closes the stream.
+    pub async fn all(mut self) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        while let Some(event) = self.next().await {
+            out.push(event);
+        }
+        out
+    }
+
+    /// Events up to and including the first one matching `pred`; panics when the stream
+    /// ends first. The stream stays open.
+    pub async fn until(&mut self, pred: impl Fn(&SseEvent) -> bool) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        loop {
+            let event = self
+                .next()
+                .await
+                .unwrap_or_else(|| panic!("the stream ended first: {}", types(&out)));
+            let hit = pred(&event);
+            out.push(event);
+            if hit {
+                return out;
+            }
+        }
+    }
+}
+
+/// Parses one frame; `None` for a frame of comments only. Every `data:` must be a JSON
+/// envelope whose `event_type` and `event_id` match the `event:` and `id:` lines.
+fn parse_frame(frame: &str) -> Option<SseEvent> {
+    let (mut event, mut id, mut data) = (None, None, Vec::new());
+    for line in frame
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with(':'))
+    {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => event = Some(value.to_owned()),
+            "id" => id = Some(value.to_owned()),
+            "data" => data.push(value.to_owned()),
+            "retry" => {}
+            other => panic!("unknown SSE field {other:?} in {frame:?}"),
+        }
+    }
+    if event.is_none() && id.is_none() && data.is_empty() {
+        return None;
+    }
+    let data: Value = serde_json::from_str(&data.join("\n"))
+        .unwrap_or_else(|e| panic!("data is not JSON ({e}): {frame:?}"));
+    for key in [
+        "event_id",
+        "event_type",
+        "session_id",
+        "agent_id",
+        "timestamp",
+        "payload",
+    ] {
+        assert!(data.get(key).is_some(), "no {key} in {data}");
+    }
+    let event = event.unwrap_or_else(|| panic!("no event: line in {frame:?}"));
+    let id = id.unwrap_or_else(|| panic!("no id: line in {frame:?}"));
+    assert_eq!(data["event_type"], event.as_str(), "{frame:?}");
+    assert_eq!(data["event_id"].to_string(), id, "{frame:?}");
+    assert!(data["payload"].is_object(), "{data}");
+    assert!(!data["agent_id"].as_str().unwrap().is_empty(), "{data}");
+    let timestamp = data["timestamp"].as_str().unwrap();
+    chrono::DateTime::parse_from_rfc3339(timestamp)
+        .unwrap_or_else(|e| panic!("timestamp {timestamp}: {e}"));
+    Some(SseEvent {
+        event,
+        id: id.parse().unwrap(),
+        data,
+    })
+}
+
+/// The event types, for failure messages.
+pub fn types(events: &[SseEvent]) -> String {
+    events
+        .iter()
+        .map(|e| format!("{}:{}", e.id, e.event))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One run's events as a consumer must see them: ids `first, first+1, …` without gaps, all
+/// of `session_id`, and exactly one terminal event, the last.
+pub fn assert_run_stream(events: &[SseEvent], session_id: &str, first: u64) {
+    assert!(!events.is_empty(), "no events");
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.id, first + i as u64, "gap or reorder: {}", types(events));
+        assert_eq!(e.data["session_id"], session_id, "{}", e.data);
+    }
+    let terminals = events.iter().filter(|e| e.is_terminal()).count();
+    assert_eq!(terminals, 1, "terminal events: {}", types(events));
+    assert!(
+        events.last().unwrap().is_terminal(),
+        "the terminal event is not last: {}",
+        types(events)
+    );
+}
+
+/// The concatenated text deltas of the main agent.
+pub fn text_of(events: &[SseEvent]) -> String {
+    events
+        .iter()
+        .filter(|e| e.is("content_delta") && e.payload()["kind"] == "text")
+        .map(|e| e.payload()["delta"].as_str().unwrap())
+        .collect()
+}
+
+/// The position of the first event of `event_type`; panics when there is none.
+pub fn position(events: &[SseEvent], event_type: &str) -> usize {
+    events
+        .iter()
+        .position(|e| e.is(event_type))
+        .unwrap_or_else(|| panic!("no {event_type} in {}", types(events)))
+}
+
+/// A `[{"type":"text","text":…}]` input.
+pub fn text_input(text: &str) -> Value {
+    serde_json::json!([{"type": "text", "text": text}])
+}
+
+/// The preset of [`MockApp`]: the mock's OpenAI-compatible model with the shell toolset.
+pub const MOCK_PRESET: &str = "mock";
+
+/// A [`TestApp`] whose `openai:` provider is a [`mock_llm::MockLlm`], with preset
+/// [`MOCK_PRESET`] working in `work`.
+pub struct MockApp {
+    pub app: TestApp,
+    pub mock: mock_llm::MockLlm,
+    /// The preset's `environment.default_path`: where shell commands run.
+    pub work: std::path::PathBuf,
+}
+
+impl std::ops::Deref for MockApp {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+impl MockApp {
+    pub async fn start(backend: Backend, extra: &[(&str, &str)]) -> Option<Self> {
+        let mock = mock_llm::MockLlm::start().await;
+        let base_url = mock.base_url();
+        let mut vars: Vec<(&str, &str)> =
+            vec![("OPENAI_API_KEY", "k"), ("OPENAI_BASE_URL", &base_url)];
+        vars.extend_from_slice(extra);
+        let app = TestApp::start(backend, &vars).await?;
+        let work = app.dir.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let (status, body) = app
+            .post(
+                "/api/presets/create",
+                mock_preset(&work.display().to_string()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        Some(Self { app, mock, work })
+    }
+
+    /// A run body for a new conversation on the mock preset.
+    pub fn new_run(&self, text: &str) -> Value {
+        serde_json::json!({"preset_id": MOCK_PRESET, "input": text_input(text)})
+    }
+}
+
+/// The body creating [`MOCK_PRESET`] with `default_path`.
+pub fn mock_preset(default_path: &str) -> Value {
+    serde_json::json!({
+        "preset_id": MOCK_PRESET,
+        "name": "Mock",
+        "model": {"name": "openai:gpt-test"},
+        "system_prompt": "You are a test agent.",
+        "toolsets": [{"toolset_name": "shell"}],
+        "environment": {"default_path": default_path}
+    })
+}
+
+/// A model turn calling the `shell` tool with `command`.
+pub fn shell_call(id: &str, command: &str) -> mock_llm::Script {
+    let args = serde_json::json!({"command": command}).to_string();
+    mock_llm::Script::new().tool_call(0, id, "shell", &[&args])
+}
+
+/// A shell command that blocks until the file `name` appears in the working directory
+/// (bounded, so a failed test leaves nothing running for long): a deterministic way to
+/// keep a run going until the test lets it go on.
+pub fn gate_command(name: &str) -> String {
+    format!(
+        "for i in $(seq 1 1200); do [ -e {name} ] && break; sleep 0.05; done; echo gate {name} open"
+    )
+}
+
+/// Lets a [`gate_command`] go on.
+pub fn open_gate(work: &std::path::Path, name: &str) {
+    std::fs::write(work.join(name), b"go").unwrap();
+}
+
+/// A model request's chat messages as (role, text): string contents as they are, part
+/// arrays as their text parts joined.
+pub fn chat(request: &mock_llm::RecordedRequest) -> Vec<(String, String)> {
+    request.body["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no messages in {}", request.body))
+        .iter()
+        .map(|m| {
+            let text = match &m["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(""),
+                _ => String::new(),
+            };
+            (m["role"].as_str().unwrap().to_owned(), text)
+        })
+        .collect()
+}
+
+/// The chat messages without the system prompt.
+pub fn dialogue(request: &mock_llm::RecordedRequest) -> Vec<(String, String)> {
+    chat(request)
+        .into_iter()
+        .filter(|(role, _)| role != "system")
+        .collect()
+}
+
+/// `(role, text)` pairs, for comparing with [`dialogue`].
+pub fn turns(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(r, t)| ((*r).to_owned(), (*t).to_owned()))
+        .collect()
+}
+
+/// Whether `/proc/<pid>` shows a live process (missing or a zombie counts as gone).
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => false,
+        // `pid (comm) S …`: the state follows the last `)`.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
     }
 }

@@ -252,8 +252,8 @@ impl SessionRepo for SqlStorage {
         found.map(SessionRow::into_domain).transpose()
     }
 
-    async fn fail_orphans(&self, reason: &str, at: Timestamp) -> Result<u64, StorageError> {
-        let n = with_conn!(self, write, |c| {
+    async fn fail_orphans(&self, reason: &str, at: Timestamp) -> Result<Vec<String>, StorageError> {
+        let ids: Vec<String> = with_conn!(self, write, |c| {
             diesel::update(
                 sessions::table.filter(sessions::status.eq(SessionStatus::Created.as_str())),
             )
@@ -262,10 +262,11 @@ impl SessionRepo for SqlStorage {
                 sessions::error.eq(reason),
                 sessions::updated_at.eq(at.timestamp_micros()),
             ))
-            .execute(c)
+            .returning(sessions::session_id)
+            .get_results(c)
             .await
             .map_err(db_err)?
         });
-        Ok(n as u64)
+        Ok(ids)
     }
 }
