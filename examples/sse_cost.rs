@@ -3,7 +3,7 @@
 //! terminal event, on SQLite + in-process bus + local files. Reports time to the first
 //! event and to the first content delta, events per second, and the overhead ratio.
 //!
-//! `cargo run --release --example sse_cost`
+//! `cargo run --release --example sse_cost [delay-ms]` (default 0: deltas back to back).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a measuring tool")]
 
@@ -38,16 +38,18 @@ async fn read(resp: reqwest::Response, started: Instant) -> Run {
         first_event.get_or_insert_with(|| started.elapsed());
         tail.extend_from_slice(&chunk);
         // Count complete frames; keep the unfinished rest.
-        while let Some(end) = tail.windows(2).position(|w| w == b"\n\n") {
-            let frame = &tail[..end];
+        let mut start = 0;
+        while let Some(len) = tail[start..].windows(2).position(|w| w == b"\n\n") {
+            let frame = &tail[start..start + len];
             if frame.starts_with(b"data:") || frame.windows(6).any(|w| w == b"\ndata:") {
                 events += 1;
             }
             if first_delta.is_none() && frame.windows(13).any(|w| w == b"content_delta") {
                 first_delta = Some(started.elapsed());
             }
-            tail.drain(..end + 2);
+            start += len + 2;
         }
+        tail.drain(..start);
     }
     Run {
         total: started.elapsed(),
@@ -87,6 +89,14 @@ async fn through_service(client: &reqwest::Client, base: &str) -> Run {
     read(resp, started).await
 }
 
+/// The pause between deltas, from the first argument.
+fn delay() -> Duration {
+    let ms = std::env::args()
+        .nth(1)
+        .map_or(0, |a| a.parse().expect("delay in milliseconds"));
+    Duration::from_millis(ms)
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort_unstable();
     v[v.len() / 2]
@@ -102,7 +112,7 @@ async fn main() {
         "127.0.0.1:0".parse().unwrap(),
         DefaultAnswer {
             deltas: DELTAS,
-            delay: Duration::ZERO,
+            delay: delay(),
         },
     )
     .await
@@ -150,7 +160,7 @@ async fn main() {
     for _ in 0..ROUNDS {
         let d = direct(&client, &mock).await;
         d_total.push(d.total);
-        d_first.push(d.first_delta);
+        d_first.push(d.first_event);
         let s = through_service(&client, &base).await;
         s_total.push(s.total);
         s_first.push(s.first_event);
@@ -159,9 +169,12 @@ async fn main() {
     }
     let (d_total, d_first) = (median(d_total), median(d_first));
     let (s_total, s_first, s_delta) = (median(s_total), median(s_first), median(s_delta));
-    println!("{DELTAS} deltas, median of {ROUNDS} rounds, SQLite + in-process bus + local files");
     println!(
-        "mock read directly      total {:>8.2} ms   first delta {:>6.2} ms",
+        "{DELTAS} deltas {} ms apart, median of {ROUNDS} rounds, SQLite + in-process bus + local files",
+        delay().as_millis()
+    );
+    println!(
+        "mock read directly      total {:>8.2} ms   first chunk {:>6.2} ms",
         ms(d_total),
         ms(d_first)
     );

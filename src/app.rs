@@ -153,7 +153,7 @@ pub async fn serve(
         shutdown.await;
         runs.shutdown(grace).await;
     };
-    Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+    Server::new_with_acceptor(api::NoDelayAcceptor(TcpAcceptor::from_tokio(listener)?))
         .run_with_graceful_shutdown(endpoint.boxed(), shutdown, Some(Duration::from_secs(2)))
         .await
 }

@@ -2,9 +2,12 @@
 //! error shape, so no caller ever sees a bare text body.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
 
 use poem::{
-    Endpoint, IntoResponse, Request, Response,
+    Body, Endpoint, IntoResponse, Request, Response,
     error::{MethodNotAllowedError, NotFoundError, ReadBodyError},
     http::{Method, StatusCode, header},
 };
@@ -33,14 +36,16 @@ pub async fn handle<E: Endpoint>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > cap as u64) {
+        // Drained (bounded) so the client reads the 413 instead of a reset.
+        let _ = read_capped(req.take_body(), 0).await;
         return Ok(too_large(cap));
     }
     if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         // Read the body here, capped, so an oversize chunked body is refused too.
-        match req.take_body().into_bytes_limit(cap).await {
+        match read_capped(req.take_body(), cap).await {
             Ok(bytes) => req.set_body(bytes),
-            Err(ReadBodyError::PayloadTooLarge) => return Ok(too_large(cap)),
-            Err(e) => {
+            Err(None) => return Ok(too_large(cap)),
+            Err(Some(e)) => {
                 return Ok(json_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_body",
@@ -54,6 +59,46 @@ pub async fn handle<E: Endpoint>(
         Ok(resp) => Ok(resp.into_response()),
         Err(err) => Ok(map_error(err, &path, &outer.allow)),
     }
+}
+
+/// How much of an oversize body is still read (and dropped) before answering 413, and for
+/// how long: a client that is still sending when the answer comes and the connection
+/// closes sees a reset instead of the 413; draining a bounded amount lets it read the
+/// answer.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+const DRAIN_FOR: Duration = Duration::from_secs(2);
+
+/// The body, if it fits in `cap`. `Err(None)`: too large; `Err(Some(e))`: reading failed.
+async fn read_capped(body: Body, cap: usize) -> Result<Vec<u8>, Option<std::io::Error>> {
+    let mut chunks = body.into_bytes_stream();
+    let mut buf = Vec::new();
+    let mut over = false;
+    let mut drained = 0usize;
+    let deadline = tokio::time::Instant::now() + DRAIN_FOR;
+    loop {
+        let next = if over {
+            match tokio::time::timeout_at(deadline, chunks.next()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            }
+        } else {
+            chunks.next().await
+        };
+        let Some(chunk) = next else { break };
+        let chunk = chunk.map_err(Some)?;
+        if over {
+            drained += chunk.len();
+            if drained > DRAIN_BYTES {
+                break;
+            }
+        } else if buf.len() + chunk.len() > cap {
+            over = true;
+            buf = Vec::new();
+        } else {
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    if over { Err(None) } else { Ok(buf) }
 }
 
 /// 401 with the challenge header.

@@ -1,6 +1,7 @@
 //! The HTTP layer: poem-openapi operations over the core's use cases, bearer auth, the JSON
 //! error shape for every failure, the body cap, Swagger UI and the published document.
 
+mod acceptor;
 mod allow;
 mod auth;
 mod conversations;
@@ -23,6 +24,7 @@ use poem_openapi::{OpenApiService, Tags};
 
 use crate::core::{execution::Coordinator, health::HealthCheck, presets::PresetService};
 
+pub use acceptor::NoDelayAcceptor;
 pub use auth::AuthToken;
 
 /// The use cases the handlers call.

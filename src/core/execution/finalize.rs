@@ -101,8 +101,24 @@ impl Coordinator {
             usage,
         };
 
-        // The snapshot first: a session only counts as committed once its state is stored.
-        let verdict = match (verdict, &outcome) {
+        // The snapshot before the status: a session only counts as committed once its state
+        // is stored. Both documents are written at once; the transcript is rewritten only in
+        // the rare case the state write fails and the run turns into a failure.
+        let failure_of = |v: &Verdict| match v {
+            Verdict::Fail { code, message } => Some((code.clone(), message.clone())),
+            Verdict::Commit { .. } => None,
+        };
+        let display_for = |failure: &Option<(String, String)>| {
+            compress::display_messages(
+                Some(user_text),
+                events.iter().map(|e| &**e),
+                failure.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
+            )
+        };
+        let failure = failure_of(&verdict);
+        let display = display_for(&failure);
+        let store = &self.ports.state_store;
+        let (verdict, display_saved) = match (verdict, &outcome) {
             (
                 Verdict::Commit {
                     stop_reason,
@@ -110,39 +126,36 @@ impl Coordinator {
                 },
                 Some(outcome),
             ) => {
-                match self
-                    .ports
-                    .state_store
-                    .save_state(session_id, &outcome.state)
-                    .await
-                {
-                    Ok(()) => Verdict::Commit {
-                        stop_reason,
-                        message,
-                    },
+                let (state_saved, display_saved) = tokio::join!(
+                    store.save_state(session_id, &outcome.state),
+                    store.save_display_messages(session_id, &display),
+                );
+                match state_saved {
+                    Ok(()) => (
+                        Verdict::Commit {
+                            stop_reason,
+                            message,
+                        },
+                        display_saved,
+                    ),
                     Err(e) => {
                         tracing::error!(session_id, error = %e, "writing the session state failed");
-                        Verdict::Fail {
+                        let failed = Verdict::Fail {
                             code: "state_write_failed".to_owned(),
                             message: format!("the session state could not be stored: {e}"),
-                        }
+                        };
+                        let display = display_for(&failure_of(&failed));
+                        let saved = store.save_display_messages(session_id, &display).await;
+                        (failed, saved)
                     }
                 }
             }
-            (verdict, _) => verdict,
+            (verdict, _) => {
+                let saved = store.save_display_messages(session_id, &display).await;
+                (verdict, saved)
+            }
         };
-        let failure = match &verdict {
-            Verdict::Fail { code, message } => Some((code.as_str(), message.as_str())),
-            Verdict::Commit { .. } => None,
-        };
-        let display =
-            compress::display_messages(Some(user_text), events.iter().map(|e| &**e), failure);
-        if let Err(e) = self
-            .ports
-            .state_store
-            .save_display_messages(session_id, &display)
-            .await
-        {
+        if let Err(e) = display_saved {
             tracing::warn!(session_id, error = %e, "writing display_messages failed");
         }
 

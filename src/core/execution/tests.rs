@@ -437,6 +437,11 @@ async fn a_failed_state_write_fails_the_session_and_the_run() {
     let outcome = seen.outcome.clone().unwrap();
     assert_eq!(outcome.status, SessionStatus::Failed);
     assert!(outcome.error.unwrap().starts_with("state_write_failed"));
+    let display = seen.display.clone().unwrap();
+    assert!(
+        matches!(display.last(), Some(DisplayMessage::Error { code, .. }) if code == "state_write_failed"),
+        "the transcript says why: {display:?}"
+    );
 }
 
 #[tokio::test]
