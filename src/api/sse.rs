@@ -295,6 +295,28 @@ mod tests {
         check_frames(&body);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn silence_gets_a_keep_alive_comment_and_events_reset_the_clock() {
+        let (tx, rx) = futures::channel::mpsc::unbounded::<Arc<EventEnvelope>>();
+        let keep_alive = Duration::from_secs(15);
+        let mut body = Sse::new(rx, keep_alive)
+            .into_response()
+            .into_body()
+            .into_bytes_stream();
+        let started = tokio::time::Instant::now();
+        assert_eq!(&body.next().await.unwrap().unwrap()[..], b":\n\n");
+        assert!(started.elapsed() >= keep_alive);
+        let event = three_events().remove(0);
+        tx.unbounded_send(Arc::new(event)).unwrap();
+        let chunk = body.next().await.unwrap().unwrap();
+        assert!(
+            chunk.starts_with(b"id: 1\nevent: run_started\ndata: {"),
+            "{chunk:?}"
+        );
+        drop(tx);
+        assert!(body.next().await.is_none(), "the body ends with the events");
+    }
+
     #[test]
     fn every_event_type_frames_as_one_data_line() {
         for full in [true, false] {

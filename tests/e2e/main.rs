@@ -8,6 +8,7 @@ mod backends;
 mod binary;
 mod control;
 mod crash;
+mod inputs;
 mod openapi;
 mod presets;
 mod runs;
