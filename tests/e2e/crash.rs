@@ -21,8 +21,8 @@ use crate::support::{
 const BIN: &str = env!("CARGO_BIN_EXE_agent-runtime");
 
 /// The binary, started with exactly `env`; killed when dropped.
-struct Service {
-    child: Child,
+pub(crate) struct Service {
+    pub(crate) child: Child,
     base: String,
     client: reqwest::Client,
 }
@@ -36,7 +36,7 @@ impl Drop for Service {
 
 impl Service {
     /// Starts the binary and waits for its `listening on` line; its log goes to `log`.
-    fn start(dir: &Path, env: &[(String, String)], log: &Path) -> Self {
+    pub(crate) fn start(dir: &Path, env: &[(String, String)], log: &Path) -> Self {
         let mut child = Command::new(BIN)
             .current_dir(dir)
             .env_clear()
@@ -75,7 +75,7 @@ impl Service {
             .bearer_auth(TOKEN)
     }
 
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         read(
             self.req(Method::POST, path)
                 .json(&body)
@@ -86,11 +86,11 @@ impl Service {
         .await
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
         read(self.req(Method::GET, path).send().await.unwrap()).await
     }
 
-    async fn sse(&self, method: Method, path: &str, body: Option<Value>) -> SseStream {
+    pub(crate) async fn sse(&self, method: Method, path: &str, body: Option<Value>) -> SseStream {
         let mut req = self.req(method, path);
         if let Some(body) = body {
             req = req.json(&body);

@@ -8,6 +8,7 @@ mod backends;
 mod binary;
 mod control;
 mod crash;
+mod docker_mode;
 mod inputs;
 mod openapi;
 mod presets;
