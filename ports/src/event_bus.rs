@@ -1,5 +1,6 @@
 //! The per-session event log: a live buffer with a length cap and a TTL, never the record.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -52,6 +53,18 @@ pub trait EventBus: Send + Sync {
     /// `OutOfOrder` and appends nothing. The stream keeps at most the adapter's cap of newest
     /// events. Appending a terminal event starts the stream's TTL, after which it is gone.
     async fn append(&self, key: &StreamKey, event: &EventEnvelope) -> Result<(), EventBusError>;
+
+    /// Appends consecutive events as one unit, all or none, under the rules of `append`
+    /// (the first id must be the stream's last + 1, each next one + 1; a terminal event
+    /// starts the TTL). Adapters make it one round trip where they can, so a forwarder can
+    /// keep up with a fast run. An empty batch does nothing.
+    /// # Errors
+    /// `OutOfOrder` for the first event that breaks the sequence; nothing is appended.
+    async fn append_batch(
+        &self,
+        key: &StreamKey,
+        events: &[Arc<EventEnvelope>],
+    ) -> Result<(), EventBusError>;
 
     /// Events with id > `after` still held, oldest first. When there are none yet, waits up
     /// to `wait` for the first and returns whatever arrived (possibly nothing).

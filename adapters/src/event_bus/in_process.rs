@@ -86,6 +86,21 @@ impl std::fmt::Debug for InProcessBus {
     }
 }
 
+/// `OutOfOrder` unless `events` continue `last` without gaps.
+fn check_sequence(last: u64, events: &[Arc<EventEnvelope>]) -> Result<(), EventBusError> {
+    let mut expected = last;
+    for event in events {
+        if expected.checked_add(1) != Some(event.event_id) {
+            return Err(EventBusError::OutOfOrder {
+                last: expected,
+                got: event.event_id,
+            });
+        }
+        expected = event.event_id;
+    }
+    Ok(())
+}
+
 impl State {
     fn sweep(&mut self, now: Instant) {
         if now >= self.next_sweep {
@@ -125,7 +140,7 @@ impl Stream {
     }
 
     /// Appends an event already checked to be `last_id + 1` (or 1 on an expired stream).
-    fn push(&mut self, event: &EventEnvelope, cap: usize, ttl: Duration, now: Instant) {
+    fn push(&mut self, event: Arc<EventEnvelope>, cap: usize, ttl: Duration, now: Instant) {
         if self.is_expired(now) {
             // An expired stream is absent to callers; the new run starts from scratch but
             // keeps the Notify, so readers parked on the old handle still hear about it.
@@ -135,9 +150,10 @@ impl Stream {
         while self.events.len() >= cap {
             self.events.pop_front();
         }
-        self.events.push_back(Arc::new(event.clone()));
         self.last_id = event.event_id;
-        if event.is_terminal() {
+        let terminal = event.is_terminal();
+        self.events.push_back(event);
+        if terminal {
             // A TTL too large for the clock simply never expires.
             self.expires_at = now.checked_add(ttl);
         }
@@ -147,6 +163,17 @@ impl Stream {
 #[async_trait]
 impl EventBus for InProcessBus {
     async fn append(&self, key: &StreamKey, event: &EventEnvelope) -> Result<(), EventBusError> {
+        self.append_batch(key, &[Arc::new(event.clone())]).await
+    }
+
+    async fn append_batch(
+        &self,
+        key: &StreamKey,
+        events: &[Arc<EventEnvelope>],
+    ) -> Result<(), EventBusError> {
+        if events.is_empty() {
+            return Ok(());
+        }
         let now = Instant::now();
         let appended = {
             let mut state = self.lock();
@@ -156,22 +183,12 @@ impl EventBus for InProcessBus {
                 .get(key)
                 .filter(|s| !s.is_expired(now))
                 .map_or(0, |s| s.last_id);
-            if last.checked_add(1) != Some(event.event_id) {
-                return Err(EventBusError::OutOfOrder {
-                    last,
-                    got: event.event_id,
-                });
+            check_sequence(last, events)?;
+            let stream = state.streams.entry(key.clone()).or_insert_with(Stream::new);
+            for event in events {
+                stream.push(Arc::clone(event), self.cap, self.ttl, now);
             }
-            if let Some(stream) = state.streams.get_mut(key) {
-                stream.push(event, self.cap, self.ttl, now);
-                Arc::clone(&stream.appended)
-            } else {
-                let mut stream = Stream::new();
-                stream.push(event, self.cap, self.ttl, now);
-                let appended = Arc::clone(&stream.appended);
-                state.streams.insert(key.clone(), stream);
-                appended
-            }
+            Arc::clone(&stream.appended)
         };
         appended.notify_waiters();
         Ok(())

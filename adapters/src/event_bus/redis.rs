@@ -59,6 +59,28 @@ end
 return false
 ";
 
+/// KEYS[1] stream; ARGV[1] first event id, ARGV[2] cap, ARGV[3] TTL in ms ('' unless the
+/// batch ends the run), ARGV[4..] envelope JSONs with consecutive ids. Returns nil when
+/// appended, else the stream's last id (0 when missing).
+const APPEND_BATCH: &str = r"
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local last = '0'
+if #top > 0 then
+  last = string.match(top[1][1], '^%d+')
+end
+local first = tonumber(ARGV[1])
+if tonumber(last) + 1 ~= first then
+  return last
+end
+for i = 4, #ARGV do
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], string.format('%d-0', first + i - 4), 'event', ARGV[i])
+end
+if ARGV[3] ~= '' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return false
+";
+
 /// Event streams in Redis (5.0+ for streams, 6.2+ for exclusive XRANGE starts).
 ///
 /// Two pools share one client. Ordinary commands use multiplexed connections with a
@@ -74,6 +96,7 @@ pub struct RedisBus {
     blocking: bb8::Pool<Manager>,
     last_error: Arc<Mutex<Option<String>>>,
     append: Script,
+    append_batch: Script,
     cap: usize,
     ttl_ms: u64,
 }
@@ -108,6 +131,7 @@ impl RedisBus {
             blocking: pool(None, MAX_BLOCKING_READERS),
             last_error: Arc::clone(&last_error),
             append: Script::new(APPEND),
+            append_batch: Script::new(APPEND_BATCH),
             cap: settings.cap.max(1),
             ttl_ms: u64::try_from(settings.ttl.as_millis())
                 .map_or(MAX_TTL_MS, |ms| ms.min(MAX_TTL_MS)),
@@ -220,6 +244,46 @@ impl EventBus for RedisBus {
             Some(last) => Err(EventBusError::OutOfOrder {
                 last,
                 got: event.event_id,
+            }),
+        }
+    }
+
+    async fn append_batch(
+        &self,
+        key: &StreamKey,
+        events: &[Arc<EventEnvelope>],
+    ) -> Result<(), EventBusError> {
+        let Some(first) = events.first() else {
+            return Ok(());
+        };
+        // The script trusts the ids to be consecutive; a gap inside the batch is refused here.
+        for pair in events.windows(2) {
+            if pair[0].event_id.checked_add(1) != Some(pair[1].event_id) {
+                return Err(EventBusError::OutOfOrder {
+                    last: pair[0].event_id,
+                    got: pair[1].event_id,
+                });
+            }
+        }
+        let ttl = if events.iter().any(|e| e.is_terminal()) {
+            self.ttl_ms.to_string()
+        } else {
+            String::new()
+        };
+        let mut invocation = self.append_batch.key(key.as_str());
+        invocation.arg(first.event_id).arg(self.cap).arg(ttl);
+        for event in events {
+            let json =
+                serde_json::to_string(&**event).map_err(|e| EventBusError::Corrupt(boxed(e)))?;
+            invocation.arg(json);
+        }
+        let mut conn = self.conn(&self.pool).await?;
+        let rejected: Option<u64> = conn.run(async |c| invocation.invoke_async(c).await).await?;
+        match rejected {
+            None => Ok(()),
+            Some(last) => Err(EventBusError::OutOfOrder {
+                last,
+                got: first.event_id,
             }),
         }
     }

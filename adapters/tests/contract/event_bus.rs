@@ -106,6 +106,7 @@ crate::contract!(
         reads_after_cursor,
         missing_stream_is_not_found_until_first_append,
         rejects_gaps_and_duplicates_without_appending,
+        batches_append_all_or_nothing,
         blocking_read_wakes_on_append,
         blocking_read_times_out_empty,
         keeps_only_the_newest_cap_events,
@@ -248,6 +249,58 @@ async fn rejects_gaps_and_duplicates_without_appending(fx: &Fixture) {
         ids(&fx.bus().read_after(&key, 0, Duration::ZERO).await.unwrap()),
         vec![1, 2, 3, 4]
     );
+}
+
+async fn batches_append_all_or_nothing(fx: &Fixture) {
+    let key = fx.key();
+    let batch = |ids: std::ops::RangeInclusive<u64>| -> Vec<Arc<EventEnvelope>> {
+        ids.map(|id| Arc::new(event(&key, id))).collect()
+    };
+    fx.bus().append_batch(&key, &[]).await.unwrap();
+    assert!(
+        !fx.bus().exists(&key).await.unwrap(),
+        "an empty batch does nothing"
+    );
+    fx.bus().append_batch(&key, &batch(1..=3)).await.unwrap();
+    fx.bus().append(&key, &event(&key, 4)).await.unwrap();
+    fx.bus().append_batch(&key, &batch(5..=6)).await.unwrap();
+    assert_eq!(
+        ids(&fx.bus().read_after(&key, 0, Duration::ZERO).await.unwrap()),
+        vec![1, 2, 3, 4, 5, 6]
+    );
+
+    // A batch that does not continue the stream, or has a gap inside, appends nothing.
+    let got = fx.bus().append_batch(&key, &batch(8..=9)).await;
+    assert!(
+        matches!(got, Err(EventBusError::OutOfOrder { last: 6, got: 8 })),
+        "{got:?}"
+    );
+    let got = fx.bus().append_batch(&key, &batch(5..=7)).await;
+    assert!(
+        matches!(got, Err(EventBusError::OutOfOrder { last: 6, got: 5 })),
+        "{got:?}"
+    );
+    let mut gapped = batch(7..=8);
+    gapped.push(Arc::new(event(&key, 10)));
+    let got = fx.bus().append_batch(&key, &gapped).await;
+    assert!(
+        matches!(got, Err(EventBusError::OutOfOrder { got: 10, .. })),
+        "{got:?}"
+    );
+    assert_eq!(
+        ids(&fx.bus().read_after(&key, 0, Duration::ZERO).await.unwrap()),
+        vec![1, 2, 3, 4, 5, 6]
+    );
+
+    // A batch ending with the terminal event starts the TTL.
+    let mut last = batch(7..=7);
+    last.push(Arc::new(terminal(&key, 8)));
+    fx.bus().append_batch(&key, &last).await.unwrap();
+    let held = fx.bus().read_after(&key, 6, Duration::ZERO).await.unwrap();
+    assert_eq!(ids(&held), vec![7, 8]);
+    assert!(held[1].is_terminal());
+    tokio::time::sleep(fx.settings.ttl + Duration::from_secs(1)).await;
+    assert!(!fx.bus().exists(&key).await.unwrap());
 }
 
 async fn blocking_read_wakes_on_append(fx: &Fixture) {

@@ -19,17 +19,21 @@ pub const GIVE_UP_AFTER_END: Duration = Duration::from_secs(60);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// Most events sent to the bus in one append.
+const MAX_BATCH: usize = 256;
+
 /// Forwards every event of `log` to `key` in order, then tells the registry the log may go.
+/// Events that piled up while an append was in flight go together in the next one.
 pub async fn forward(
     log: Arc<RunLog>,
     bus: Arc<dyn EventBus>,
     key: StreamKey,
     registry: Arc<Registry>,
 ) {
-    let mut events = log.subscribe(0);
+    let mut batches = log.subscribe(0).ready_chunks(MAX_BATCH);
     let mut delivered = true;
-    while let Some(event) = events.next().await {
-        if !append_with_retry(&*bus, &key, &event, &log).await {
+    while let Some(batch) = batches.next().await {
+        if !append_with_retry(&*bus, &key, batch, &log).await {
             delivered = false;
             break;
         }
@@ -40,20 +44,25 @@ pub async fn forward(
     registry.flushed(log.session_id());
 }
 
-/// Appends one event, retrying while the bus is unavailable. False when giving up.
+/// Appends one batch, retrying while the bus is unavailable. False when giving up.
 async fn append_with_retry(
     bus: &dyn EventBus,
     key: &StreamKey,
-    event: &EventEnvelope,
+    mut batch: Vec<Arc<EventEnvelope>>,
     log: &RunLog,
 ) -> bool {
     let mut backoff = FIRST_BACKOFF;
     let mut deadline: Option<Instant> = None;
     loop {
-        match bus.append(key, event).await {
+        match bus.append_batch(key, &batch).await {
             Ok(()) => return true,
-            // An earlier attempt did land (its answer was lost): nothing to redo.
-            Err(EventBusError::OutOfOrder { last, got }) if last >= got => return true,
+            // An earlier attempt did land (its answer was lost): send only what is missing.
+            Err(EventBusError::OutOfOrder { last, got }) if last >= got => {
+                batch.retain(|e| e.event_id > last);
+                if batch.is_empty() {
+                    return true;
+                }
+            }
             Err(e) => {
                 if deadline.is_none() && log.is_finished() {
                     deadline = Some(Instant::now() + GIVE_UP_AFTER_END);
@@ -62,11 +71,11 @@ async fn append_with_retry(
                     return false;
                 }
                 if matches!(e, EventBusError::OutOfOrder { .. }) {
-                    // A gap on the bus cannot be repaired by retrying this event.
+                    // A gap on the bus cannot be repaired by retrying.
                     tracing::error!(error = %e, stream = %key, "event bus refused an event");
                     return false;
                 }
-                tracing::warn!(error = %e, stream = %key, event_id = event.event_id, "event bus append failed; retrying");
+                tracing::warn!(error = %e, stream = %key, "event bus append failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
@@ -98,13 +107,15 @@ mod tests {
         let mut bus = MockEventBus::new();
         {
             let seen = seen.clone();
-            bus.expect_append().returning(move |_, e| {
+            bus.expect_append_batch().returning(move |_, batch| {
                 let mut left = failures.lock().unwrap();
-                if e.event_id == 2 && *left > 0 {
+                if *left > 0 {
                     *left -= 1;
                     return Err(EventBusError::Unavailable("down".into()));
                 }
-                seen.lock().unwrap().push(e.event_id);
+                seen.lock()
+                    .unwrap()
+                    .extend(batch.iter().map(|e| e.event_id));
                 Ok(())
             });
         }
@@ -127,7 +138,7 @@ mod tests {
         let log = RunLog::new("s");
         let registry = Arc::new(Registry::new());
         let mut bus = MockEventBus::new();
-        bus.expect_append()
+        bus.expect_append_batch()
             .returning(|_, _| Err(EventBusError::Unavailable("down".into())));
         log.push(
             MAIN_AGENT,
@@ -144,10 +155,8 @@ mod tests {
     #[tokio::test]
     async fn a_lost_answer_is_not_appended_twice() {
         let log = RunLog::new("s");
-        let mut bus = MockEventBus::new();
-        bus.expect_append()
-            .times(1)
-            .returning(|_, _| Err(EventBusError::OutOfOrder { last: 1, got: 1 }));
+        log.push(MAIN_AGENT, usage());
+        log.push(MAIN_AGENT, usage());
         log.push(
             MAIN_AGENT,
             EventPayload::RunFailed(RunFailed {
@@ -155,6 +164,24 @@ mod tests {
                 message: "m".into(),
             }),
         );
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let mut bus = MockEventBus::new();
+        {
+            let sent = sent.clone();
+            let mut first = true;
+            bus.expect_append_batch().returning(move |_, batch| {
+                let ids: Vec<u64> = batch.iter().map(|e| e.event_id).collect();
+                sent.lock().unwrap().push(ids.clone());
+                if std::mem::take(&mut first) {
+                    // The first two landed before the answer was lost.
+                    return Err(EventBusError::OutOfOrder {
+                        last: 2,
+                        got: ids[0],
+                    });
+                }
+                Ok(())
+            });
+        }
         forward(
             log,
             Arc::new(bus),
@@ -162,5 +189,6 @@ mod tests {
             Arc::new(Registry::new()),
         )
         .await;
+        assert_eq!(*sent.lock().unwrap(), vec![vec![1, 2, 3], vec![3]]);
     }
 }

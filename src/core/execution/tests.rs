@@ -147,7 +147,7 @@ impl World {
             });
         }
         let mut bus = MockEventBus::new();
-        bus.expect_append().returning(|_, _| Ok(()));
+        bus.expect_append_batch().returning(|_, _| Ok(()));
         bus.expect_health().returning(|| Ok(()));
         let mut provider = MockModelProvider::new();
         {
