@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use ports::{
     EnvironmentError, EnvironmentFactory, EnvironmentSpec, OpenedEnvironment, Shell, ShellMode,
 };
@@ -32,8 +33,9 @@ impl HostEnvironments {
     }
 }
 
+#[async_trait]
 impl EnvironmentFactory for HostEnvironments {
-    fn open(&self, spec: &EnvironmentSpec) -> Result<OpenedEnvironment, EnvironmentError> {
+    async fn open(&self, spec: &EnvironmentSpec) -> Result<OpenedEnvironment, EnvironmentError> {
         let container_workdir = match spec.shell_mode {
             ShellMode::Local => None,
             ShellMode::Docker => Some(
@@ -57,12 +59,18 @@ impl EnvironmentFactory for HostEnvironments {
             }
         };
         let allowed: Vec<PathBuf> = spec.allowed_paths.iter().map(PathBuf::from).collect();
-        let workspace =
-            LocalWorkspace::new(Path::new(&spec.default_path), &allowed, container_workdir)
-                .map_err(|e| EnvironmentError::WorkingDir {
-                    path: spec.default_path.clone(),
-                    reason: e.to_string(),
-                })?;
+        let default_path = spec.default_path.clone();
+        let working_dir_error = |reason: String| EnvironmentError::WorkingDir {
+            path: spec.default_path.clone(),
+            reason,
+        };
+        // Resolving the paths touches the filesystem: off the async runtime.
+        let workspace = tokio::task::spawn_blocking(move || {
+            LocalWorkspace::new(Path::new(&default_path), &allowed, container_workdir)
+        })
+        .await
+        .map_err(|e| working_dir_error(e.to_string()))?
+        .map_err(|e| working_dir_error(e.to_string()))?;
         Ok(OpenedEnvironment {
             workspace: Arc::new(workspace),
             shell,

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+
 use crate::{EnvironmentSpec, Shell, Workspace};
 
 /// Why an environment cannot be opened; the caller reports it as a configuration problem.
@@ -22,14 +24,15 @@ pub struct OpenedEnvironment {
     pub shell: Arc<dyn Shell>,
 }
 
-/// Builds environments from their description. Opening does no long-running work: it
-/// checks the working directory and prepares handles; a missing container shows up later,
-/// as a tool error on the first command.
+/// Builds environments from their description. Opening checks the working directory and
+/// prepares handles; a missing container shows up later, as a tool error on the first
+/// command.
 #[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
 pub trait EnvironmentFactory: Send + Sync {
     /// # Errors
     /// See [`EnvironmentError`].
-    fn open(&self, spec: &EnvironmentSpec) -> Result<OpenedEnvironment, EnvironmentError>;
+    async fn open(&self, spec: &EnvironmentSpec) -> Result<OpenedEnvironment, EnvironmentError>;
 
     /// The value of a variable of the service's own environment, for the variables a preset
     /// lets its shell see (`env_allow`, PATH, HOME, LANG).

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod download;
+mod environment;
 mod event_bus;
 mod llm;
 mod shell;

@@ -146,6 +146,7 @@ impl Coordinator {
             .ports
             .environments
             .open(&preset.environment)
+            .await
             .map_err(|e| RunError::invalid("environment.default_path", e.to_string()))?;
         let env = Environment {
             workspace: opened.workspace,
