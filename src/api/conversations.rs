@@ -232,8 +232,12 @@ impl ConversationsApi {
         _auth: BearerAuth,
         state: Data<&Arc<ApiState>>,
         status: Query<Option<ConversationStatus>>,
-        #[oai(validator(maximum(value = "9007199254740991")))] limit: Query<Option<u64>>,
-        #[oai(validator(maximum(value = "9007199254740991")))] offset: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))] limit: Query<
+            Option<u64>,
+        >,
+        #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))] offset: Query<
+            Option<u64>,
+        >,
     ) -> Result<Json<ConversationList>> {
         let found = state
             .runs
@@ -286,8 +290,12 @@ impl ConversationsApi {
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         session_type: Query<Option<SessionType>>,
-        #[oai(validator(maximum(value = "9007199254740991")))] limit: Query<Option<u64>>,
-        #[oai(validator(maximum(value = "9007199254740991")))] offset: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))] limit: Query<
+            Option<u64>,
+        >,
+        #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))] offset: Query<
+            Option<u64>,
+        >,
     ) -> Result<Json<TurnList>> {
         let turns = state
             .runs
@@ -323,8 +331,12 @@ impl ConversationsApi {
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         session_type: Query<Option<SessionType>>,
-        #[oai(validator(maximum(value = "9007199254740991")))] limit: Query<Option<u64>>,
-        #[oai(validator(maximum(value = "9007199254740991")))] offset: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))] limit: Query<
+            Option<u64>,
+        >,
+        #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))] offset: Query<
+            Option<u64>,
+        >,
     ) -> Result<Json<SessionList>> {
         let sessions = state
             .runs
@@ -352,9 +364,15 @@ impl ConversationsApi {
         _auth: BearerAuth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
-        #[oai(name = "Last-Event-ID", validator(maximum(value = "9007199254740991")))]
+        #[oai(
+            name = "Last-Event-ID",
+            validator(minimum(value = "0"), maximum(value = "9007199254740991"))
+        )]
         last_event_id_header: Header<Option<u64>>,
-        #[oai(name = "last_event_id", validator(maximum(value = "9007199254740991")))]
+        #[oai(
+            name = "last_event_id",
+            validator(minimum(value = "0"), maximum(value = "9007199254740991"))
+        )]
         last_event_id: Query<Option<u64>>,
     ) -> Result<EventsResponse> {
         let after = runs::cursor(last_event_id_header.0, last_event_id.0);

@@ -141,9 +141,15 @@ impl SessionsApi {
         _auth: BearerAuth,
         state: Data<&Arc<ApiState>>,
         session_id: Path<String>,
-        #[oai(name = "Last-Event-ID", validator(maximum(value = "9007199254740991")))]
+        #[oai(
+            name = "Last-Event-ID",
+            validator(minimum(value = "0"), maximum(value = "9007199254740991"))
+        )]
         last_event_id_header: Header<Option<u64>>,
-        #[oai(name = "last_event_id", validator(maximum(value = "9007199254740991")))]
+        #[oai(
+            name = "last_event_id",
+            validator(minimum(value = "0"), maximum(value = "9007199254740991"))
+        )]
         last_event_id: Query<Option<u64>>,
     ) -> Result<EventsResponse> {
         let after = runs::cursor(last_event_id_header.0, last_event_id.0);
