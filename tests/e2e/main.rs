@@ -13,5 +13,6 @@ mod inputs;
 mod openapi;
 mod presets;
 mod runs;
+mod shutdown;
 mod streams;
 mod support;
