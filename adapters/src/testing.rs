@@ -78,3 +78,65 @@ async fn execute(url: &str, sql: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     conn.batch_execute(sql).await.map_err(|e| e.to_string())
 }
+
+/// A fake `docker` CLI for tests on machines without an engine, written into `dir` (its
+/// path is returned). Each call logs its argv (one per line) and its own environment into
+/// `dir/calls/<pid>.argv` / `.env` (read them with [`docker_shim_calls`]). `exec` into
+/// container `missing` fails like the daemon; any other `exec` runs the command locally in
+/// the `-w` directory with exactly the `-e` variables.
+///
+/// # Errors
+/// Writing the script or its directory failed.
+pub fn docker_shim(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let calls = dir.join("calls");
+    std::fs::create_dir_all(&calls)?;
+    let script = format!(
+        r#"#!/bin/bash
+log={calls}/$$
+printf '%s\n' "$@" > "$log.argv"
+env > "$log.env"
+[ "$1" = exec ] || exit 2
+shift
+envs=()
+wd=/
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -i) shift ;;
+    -w) wd=$2; shift 2 ;;
+    -e) envs+=("$2"); shift 2 ;;
+    *) break ;;
+  esac
+done
+container=$1
+shift
+if [ "$container" = missing ]; then
+  echo "Error response from daemon: No such container: missing" >&2
+  exit 1
+fi
+cd "$wd" || exit 126
+exec /usr/bin/env -i "${{envs[@]}}" "$@"
+"#,
+        calls = calls.display()
+    );
+    let bin = dir.join("docker");
+    std::fs::write(&bin, script)?;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))?;
+    Ok(bin)
+}
+
+/// Every call the [`docker_shim`] in `dir` logged so far: (argv, environment of the CLI).
+pub fn docker_shim_calls(dir: &std::path::Path) -> Vec<(Vec<String>, String)> {
+    let Ok(entries) = std::fs::read_dir(dir.join("calls")) else {
+        return Vec::new();
+    };
+    let mut calls = Vec::new();
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.extension().is_some_and(|e| e == "argv") {
+            let argv = std::fs::read_to_string(&path).unwrap_or_default();
+            let env = std::fs::read_to_string(path.with_extension("env")).unwrap_or_default();
+            calls.push((argv.lines().map(str::to_owned).collect(), env));
+        }
+    }
+    calls
+}

@@ -3,47 +3,32 @@
 //! commands as `docker exec -w <container_workdir> … <container_id>`, and a missing
 //! container is a tool error the model reads, not a failed run.
 
-use std::os::unix::fs::PermissionsExt;
-
+use adapters::testing::{docker_shim, docker_shim_calls};
 use mock_llm::{MockLlm, Script};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::crash::Service;
-use crate::support::{TOKEN, shell_call, text_input};
+use crate::support::{SseEvent, TOKEN, shell_call, text_input};
 
-/// A `docker` that logs its argv and runs the exec'd command locally in the `-w` directory
-/// with exactly the `-e` variables; container `missing` fails like the daemon.
-fn write_shim(dir: &std::path::Path) {
-    let script = format!(
-        r#"#!/bin/bash
-printf '%s\n' "$@" >> {log}
-[ "$1" = exec ] || exit 2
-shift
-envs=()
-wd=/
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -i) shift ;;
-    -w) wd=$2; shift 2 ;;
-    -e) envs+=("$2"); shift 2 ;;
-    *) break ;;
-  esac
-done
-container=$1
-shift
-if [ "$container" = missing ]; then
-  echo "Error response from daemon: No such container: missing" >&2
-  exit 1
-fi
-cd "$wd" || exit 126
-exec /usr/bin/env -i "${{envs[@]}}" "$@"
-"#,
-        log = dir.join("docker.log").display()
-    );
-    let bin = dir.join("docker");
-    std::fs::write(&bin, script).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+/// Runs preset `preset_id` to its end and returns its events and its one tool result.
+async fn run_with_tool(service: &Service, preset_id: &str) -> (Vec<SseEvent>, Value) {
+    let events = service
+        .sse(
+            Method::POST,
+            "/api/conversations/run",
+            Some(json!({"preset_id": preset_id, "input": text_input("go")})),
+        )
+        .await
+        .all()
+        .await;
+    let result = events
+        .iter()
+        .find(|e| e.is("tool_call_result"))
+        .expect("a tool result")
+        .payload()
+        .clone();
+    (events, result)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -53,7 +38,7 @@ async fn shell_commands_run_through_docker_exec_and_a_missing_container_is_a_too
     let shim = dir.path().join("shim");
     std::fs::create_dir_all(&work).unwrap();
     std::fs::create_dir_all(&shim).unwrap();
-    write_shim(&shim);
+    docker_shim(&shim).unwrap();
     let mock = MockLlm::start().await;
     let env: Vec<(String, String)> = [
         ("HOST", "127.0.0.1".to_owned()),
@@ -97,67 +82,38 @@ async fn shell_commands_run_through_docker_exec_and_a_missing_container_is_a_too
 
     mock.push(shell_call("c1", "echo inside > marker.txt; pwd"));
     mock.push(Script::text("done", 1));
-    let events = service
-        .sse(
-            Method::POST,
-            "/api/conversations/run",
-            Some(json!({"preset_id": "in-box", "input": text_input("go")})),
-        )
-        .await
-        .all()
-        .await;
-    let result = events
-        .iter()
-        .find(|e| e.is("tool_call_result"))
-        .expect("a tool result");
-    assert_eq!(result.payload()["is_error"], false, "{}", result.data);
+    let (events, result) = run_with_tool(&service, "in-box").await;
+    assert_eq!(result["is_error"], false, "{result}");
     assert!(
-        result.payload()["output"]
-            .as_str()
-            .unwrap()
-            .contains(&work_path),
-        "{}",
-        result.data
+        result["output"].as_str().unwrap().contains(&work_path),
+        "{result}"
     );
     assert_eq!(
         std::fs::read_to_string(work.join("marker.txt")).unwrap(),
         "inside\n"
     );
-    let log = std::fs::read_to_string(shim.join("docker.log")).unwrap();
-    let argv: Vec<&str> = log.lines().collect();
-    assert_eq!(argv.first(), Some(&"exec"), "{log}");
-    let w = argv.iter().position(|a| *a == "-w").expect("-w");
-    assert_eq!(argv[w + 1], work_path, "{log}");
-    assert!(argv.contains(&"box"), "{log}");
+    let calls = docker_shim_calls(&shim);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let argv = &calls[0].0;
+    assert_eq!(argv.first().map(String::as_str), Some("exec"), "{argv:?}");
     assert!(
-        !log.contains("OPENAI_API_KEY"),
-        "no credential reaches the container: {log}"
+        argv.windows(2).any(|w| w[0] == "-w" && w[1] == work_path),
+        "{argv:?}"
+    );
+    assert!(argv.iter().any(|a| a == "box"), "{argv:?}");
+    assert!(
+        !argv.iter().any(|a| a.contains("OPENAI_API_KEY")),
+        "no credential reaches the container: {argv:?}"
     );
     assert!(events.last().unwrap().is("run_completed"));
 
     mock.push(shell_call("c2", "true"));
     mock.push(Script::text("no container", 1));
-    let events = service
-        .sse(
-            Method::POST,
-            "/api/conversations/run",
-            Some(json!({"preset_id": "no-box", "input": text_input("go")})),
-        )
-        .await
-        .all()
-        .await;
-    let result = events
-        .iter()
-        .find(|e| e.is("tool_call_result"))
-        .expect("a tool result");
-    assert_eq!(result.payload()["is_error"], true, "{}", result.data);
+    let (events, result) = run_with_tool(&service, "no-box").await;
+    assert_eq!(result["is_error"], true, "{result}");
     assert!(
-        result.payload()["output"]
-            .as_str()
-            .unwrap()
-            .contains("missing"),
-        "the error names the container: {}",
-        result.data
+        result["output"].as_str().unwrap().contains("missing"),
+        "the error names the container: {result}"
     );
     let last = events.last().unwrap();
     assert!(last.is("run_completed"), "{}", last.data);

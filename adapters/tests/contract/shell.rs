@@ -303,9 +303,7 @@ async fn local_missing_shell_binary_is_a_spawn_error() {
 
 // ---------------------------------------------------------------- docker (shim)
 
-/// A fake `docker`: logs argv (one per line) and its own environment per call into
-/// `calls/`, fails like the daemon for container `missing`, and otherwise runs the exec'd
-/// command locally with exactly the `-e` variables, in the `-w` directory.
+/// The shared fake `docker` (`adapters::testing::docker_shim`) in a directory of its own.
 struct DockerShim {
     dir: tempfile::TempDir,
 }
@@ -313,40 +311,7 @@ struct DockerShim {
 impl DockerShim {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let calls = dir.path().join("calls");
-        std::fs::create_dir(&calls).unwrap();
-        let script = format!(
-            r#"#!/bin/bash
-log={calls}/$$
-printf '%s\n' "$@" > "$log.argv"
-env > "$log.env"
-[ "$1" = exec ] || exit 2
-shift
-envs=()
-wd=/
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -i) shift ;;
-    -w) wd=$2; shift 2 ;;
-    -e) envs+=("$2"); shift 2 ;;
-    *) break ;;
-  esac
-done
-container=$1
-shift
-if [ "$container" = missing ]; then
-  echo "Error response from daemon: No such container: missing" >&2
-  exit 1
-fi
-cd "$wd" || exit 126
-exec /usr/bin/env -i "${{envs[@]}}" "$@"
-"#,
-            calls = calls.display()
-        );
-        let bin = dir.path().join("docker");
-        std::fs::write(&bin, script).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        adapters::testing::docker_shim(dir.path()).unwrap();
         Self { dir }
     }
 
@@ -356,16 +321,7 @@ exec /usr/bin/env -i "${{envs[@]}}" "$@"
 
     /// Every call so far: (argv, environment of the docker CLI).
     fn calls(&self) -> Vec<(Vec<String>, String)> {
-        let mut calls = Vec::new();
-        for entry in std::fs::read_dir(self.dir.path().join("calls")).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "argv") {
-                let argv = std::fs::read_to_string(&path).unwrap();
-                let env = std::fs::read_to_string(path.with_extension("env")).unwrap_or_default();
-                calls.push((argv.lines().map(str::to_owned).collect(), env));
-            }
-        }
-        calls
+        adapters::testing::docker_shim_calls(self.dir.path())
     }
 
     /// Waits for a call whose script kills the pid file's group.

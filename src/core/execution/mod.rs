@@ -19,7 +19,6 @@ mod run_log;
 mod tests;
 
 pub use attach::AttachError;
-pub use compress::display_messages;
 pub use control::{ControlError, Steered};
 pub use coordinator::{Coordinator, Ports, Settings};
 pub use queries::{ConversationView, LiveStatus, QueryError, Turn};
