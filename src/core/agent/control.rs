@@ -51,6 +51,16 @@ impl RunControl {
         }
     }
 
+    /// The control of a nested agent (a sync subagent): the parent's interrupt reaches it,
+    /// but it has a steering queue of its own, so it never eats the parent's guidance.
+    pub fn nested(&self) -> Self {
+        Self {
+            cancel: self.cancel.clone(),
+            interrupt: self.interrupt.clone(),
+            steering: Arc::default(),
+        }
+    }
+
     /// Stops the run: the model stream is dropped and running tools are killed.
     pub fn interrupt(&self, reason: Option<String>) {
         {
@@ -140,6 +150,19 @@ mod tests {
         assert_eq!(c.take_steering_or_close(), vec![steer("b")]);
         assert_eq!(c.take_steering_or_close(), vec![]);
         assert_eq!(c.steer(steer("c")), Err(SteeringClosed));
+    }
+
+    #[test]
+    fn a_nested_control_shares_the_interrupt_but_not_the_steering() {
+        let parent = RunControl::new();
+        let nested = parent.nested();
+        parent.steer(steer("for the parent")).unwrap();
+        assert_eq!(nested.take_steering(), vec![]);
+        assert!(!nested.is_interrupted());
+        parent.interrupt(Some("user".into()));
+        assert!(nested.is_interrupted());
+        assert_eq!(nested.interrupt_reason().as_deref(), Some("user"));
+        assert_eq!(parent.take_steering(), vec![steer("for the parent")]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod compaction;
 mod control;
+mod deferred;
 mod events;
 mod response;
 mod retry;
@@ -19,16 +20,21 @@ use std::sync::{Arc, Mutex};
 
 use ports::{
     CompactCompleted, CompactStarted, EventPayload, HandoffCompleted, InterruptReceived,
-    ModelError, ModelMessage, ModelProvider, ModelRequest, ModelSettings, SessionState,
-    SteeringInjected, Usage, UsageSnapshot, UserPart,
+    ModelError, ModelMessage, ModelProvider, ModelRequest, ModelSettings, PendingToolCall,
+    SessionState, SteeringInjected, ToolCallArgsDelta, ToolCallStart, ToolCallStatus, ToolResult,
+    Usage, UsageSnapshot, UserPart,
 };
 
 pub use control::{RunControl, Steer, SteeringClosed};
+pub use deferred::{
+    Deferral, ExternalResult, Interaction, Resolutions, check as check_resolutions,
+};
 pub use events::{CollectingSink, EventSink};
 pub use retry::RetryPolicy;
 
 use super::environment::Environment;
 use super::tools::{Scratch, ToolContext, Toolbox};
+use deferred::{Disposition, Plan};
 use response::{Reply, StreamEnd};
 use tool_calls::CallRequest;
 
@@ -60,6 +66,8 @@ pub struct AgentSpec {
     pub toolbox: Toolbox,
     pub limits: RunLimits,
     pub retry: RetryPolicy,
+    /// Calls that wait for a human or the caller instead of running.
+    pub deferral: Deferral,
 }
 
 /// Which limit ended a run.
@@ -80,6 +88,11 @@ pub enum RunEnd {
     LimitReached {
         limit: Limit,
         message: String,
+    },
+    /// The model called tools that wait for a human's approval or for the caller; the
+    /// other calls of that turn ran.
+    AwaitingToolResults {
+        pending: Vec<PendingToolCall>,
     },
     /// The provider failed after retries. `code` is stable: `model_rate_limited`,
     /// `model_auth`, `model_context_too_long`, `model_stream_cut`, `model_unknown`,
@@ -127,8 +140,7 @@ impl Agent {
         }
     }
 
-    /// Runs until done; see the module docs. `input` may be empty (a continuation that only
-    /// resolves steering or tool results).
+    /// Runs until done; see the module docs.
     pub async fn run(
         &self,
         state: SessionState,
@@ -136,17 +148,32 @@ impl Agent {
         control: &RunControl,
         sink: &dyn EventSink,
     ) -> RunOutcome {
+        self.resume(state, Resolutions::default(), input, control, sink)
+            .await
+    }
+
+    /// Like [`Self::run`], but first resolves the calls `state` left pending (approved ones
+    /// run now, the rest are answered), then adds `input`, which may be empty.
+    pub async fn resume(
+        &self,
+        state: SessionState,
+        resolutions: Resolutions,
+        input: Vec<UserPart>,
+        control: &RunControl,
+        sink: &dyn EventSink,
+    ) -> RunOutcome {
         let SessionState {
             mut context_state,
-            mut message_history,
+            message_history,
             environment_state,
         } = state;
-        if !input.is_empty() {
-            message_history.push(ModelMessage::User { parts: input });
-        }
+        let pending = std::mem::take(&mut context_state.pending_tool_calls);
         let scratch = Arc::new(Mutex::new(Scratch {
             tasks: std::mem::take(&mut context_state.tasks),
             handoff: None,
+            subagent_histories: std::mem::take(&mut context_state.subagent_histories),
+            async_subagents: std::mem::take(&mut context_state.async_subagents),
+            nested_usage: Usage::default(),
         }));
         let mut run = Run {
             control,
@@ -156,6 +183,10 @@ impl Agent {
             last_reported: 0,
             scratch: scratch.clone(),
         };
+        self.resolve(&mut run, pending, resolutions).await;
+        if !input.is_empty() {
+            run.history.push(ModelMessage::User { parts: input });
+        }
         let end = self.turns(&mut run).await;
 
         let leftover = control.close_steering();
@@ -174,6 +205,12 @@ impl Agent {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         context_state.tasks = scratch.tasks;
+        context_state.subagent_histories = scratch.subagent_histories;
+        context_state.async_subagents = scratch.async_subagents;
+        run.usage.add(&scratch.nested_usage);
+        if let RunEnd::AwaitingToolResults { pending } = &end {
+            context_state.pending_tool_calls.clone_from(pending);
+        }
         context_state.usage.add(&run.usage);
         RunOutcome {
             state: SessionState {
@@ -189,11 +226,8 @@ impl Agent {
     /// Model request, tools, steering; repeated until something ends the run.
     async fn turns(&self, run: &mut Run<'_>) -> RunEnd {
         let toolbox = &self.spec.toolbox;
-        let schemas = toolbox.schemas();
-        let ctx = ToolContext {
-            env: self.env.clone(),
-            scratch: run.scratch.clone(),
-        };
+        let mut schemas = toolbox.schemas();
+        schemas.extend(self.spec.deferral.external.iter().cloned());
         loop {
             if run.control.is_interrupted() {
                 return self.interrupted(run);
@@ -244,23 +278,153 @@ impl Agent {
                 self.inject(run, steers);
                 continue;
             }
-            let results = tool_calls::run_calls(
-                calls,
-                toolbox,
-                &ctx,
-                run.control,
-                run.sink,
-                &self.spec.agent_id,
-            )
-            .await;
-            run.history.push(ModelMessage::Tool { results });
+            let pending = self.tool_turn(run, calls).await;
             if run.control.is_interrupted() {
                 return self.interrupted(run);
+            }
+            if !pending.is_empty() {
+                return RunEnd::AwaitingToolResults { pending };
             }
             self.handoff_if_requested(run);
             let steers = run.control.take_steering();
             self.inject(run, steers);
         }
+    }
+
+    /// Runs the calls of one model turn that need nothing, answers refused ones, and
+    /// returns the deferred ones. Appends one tool message with every result, in call
+    /// order; after an interrupt the deferred calls are answered as cancelled instead, so
+    /// the history stays valid.
+    async fn tool_turn(&self, run: &mut Run<'_>, calls: Vec<CallRequest>) -> Vec<PendingToolCall> {
+        let agent_id = self.spec.agent_id.as_str();
+        let mut results: Vec<(usize, ToolResult)> = Vec::new();
+        let mut to_run = Vec::new();
+        let mut order = Vec::new();
+        let mut pending = Vec::new();
+        for (i, call) in calls.into_iter().enumerate() {
+            match self.spec.deferral.disposition(&call.name) {
+                Disposition::Run => {
+                    order.push(i);
+                    to_run.push(call);
+                }
+                Disposition::Defer(kind) => pending.push(PendingToolCall {
+                    args: deferred::args_value(&call.arguments),
+                    tool_call_id: call.id,
+                    tool_name: call.name,
+                    kind,
+                }),
+                Disposition::Refuse(message) => {
+                    let result = error_result(call.id, call.name, message);
+                    tool_calls::report(run.sink, agent_id, &result, ToolCallStatus::Error);
+                    results.push((i, result));
+                }
+            }
+        }
+        let ran = self.run_tools(run, to_run).await;
+        results.extend(order.into_iter().zip(ran));
+        results.sort_by_key(|(i, _)| *i);
+        let mut results: Vec<ToolResult> = results.into_iter().map(|(_, r)| r).collect();
+        if run.control.is_interrupted() {
+            for call in pending.drain(..) {
+                let result = error_result(
+                    call.tool_call_id,
+                    call.tool_name,
+                    "interrupted: the call was not run".to_owned(),
+                );
+                tool_calls::report(run.sink, agent_id, &result, ToolCallStatus::Cancelled);
+                results.push(result);
+            }
+        }
+        if !results.is_empty() {
+            run.history.push(ModelMessage::Tool { results });
+        }
+        pending
+    }
+
+    /// Runs calls with the run's tool context; what nested agents used joins the run's usage.
+    async fn run_tools(&self, run: &mut Run<'_>, calls: Vec<CallRequest>) -> Vec<ToolResult> {
+        if calls.is_empty() {
+            return Vec::new();
+        }
+        let ctx = ToolContext {
+            env: self.env.clone(),
+            scratch: run.scratch.clone(),
+            control: run.control,
+            sink: run.sink,
+        };
+        let results = tool_calls::run_calls(
+            calls,
+            &self.spec.toolbox,
+            &ctx,
+            run.control,
+            run.sink,
+            &self.spec.agent_id,
+        )
+        .await;
+        let nested = std::mem::take(
+            &mut run
+                .scratch
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .nested_usage,
+        );
+        run.usage.add(&nested);
+        results
+    }
+
+    /// Resolves the calls the parent session left pending (spec 05): approved calls run
+    /// now, the others are answered from the resolutions or automatically. Each call is
+    /// announced again (start, arguments) so this run's transcript shows it whole.
+    async fn resolve(
+        &self,
+        run: &mut Run<'_>,
+        pending: Vec<PendingToolCall>,
+        resolutions: Resolutions,
+    ) {
+        if pending.is_empty() {
+            return;
+        }
+        let agent_id = self.spec.agent_id.as_str();
+        let plans = deferred::plan(pending, resolutions, &run.history);
+        let mut results: Vec<Option<ToolResult>> = Vec::with_capacity(plans.len());
+        let mut to_run = Vec::new();
+        for (call, plan) in plans {
+            run.sink.emit(
+                agent_id,
+                EventPayload::ToolCallStart(ToolCallStart {
+                    tool_call_id: call.tool_call_id.clone(),
+                    tool_name: call.tool_name.clone(),
+                }),
+            );
+            run.sink.emit(
+                agent_id,
+                EventPayload::ToolCallArgsDelta(ToolCallArgsDelta {
+                    tool_call_id: call.tool_call_id.clone(),
+                    delta: deferred::args_text(&call.args),
+                }),
+            );
+            match plan {
+                Plan::Run(request) => {
+                    to_run.push(request);
+                    results.push(None);
+                }
+                Plan::Answer(result) => {
+                    let status = if result.is_error {
+                        ToolCallStatus::Error
+                    } else {
+                        ToolCallStatus::Success
+                    };
+                    tool_calls::report(run.sink, agent_id, &result, status);
+                    results.push(Some(result));
+                }
+            }
+        }
+        let mut ran = self.run_tools(run, to_run).await.into_iter();
+        let results: Vec<ToolResult> = results
+            .into_iter()
+            .filter_map(|r| r.or_else(|| ran.next()))
+            .collect();
+        deferred::insert_results(&mut run.history, results);
     }
 
     fn request(&self, messages: Vec<ModelMessage>, tools: Vec<ports::ToolSchema>) -> ModelRequest {
@@ -438,6 +602,16 @@ impl Agent {
         RunEnd::Interrupted {
             reason: run.control.interrupt_reason(),
         }
+    }
+}
+
+fn error_result(tool_call_id: String, tool_name: String, content: String) -> ToolResult {
+    ToolResult {
+        tool_call_id,
+        tool_name,
+        content,
+        is_error: true,
+        images: Vec::new(),
     }
 }
 

@@ -159,6 +159,7 @@ fn spec(toolbox: Toolbox) -> AgentSpec {
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
         },
+        deferral: Deferral::default(),
     }
 }
 
@@ -262,7 +263,7 @@ impl Tool for Probe {
     fn mutates_files(&self) -> bool {
         self.mutates
     }
-    async fn call(&self, _: &ToolContext, arguments: &str) -> Result<ToolOutput, ToolError> {
+    async fn call(&self, _: &ToolContext<'_>, arguments: &str) -> Result<ToolOutput, ToolError> {
         let _flag = DropFlag(self.dropped.clone());
         if let Some(f) = &self.on_call {
             f();
@@ -961,4 +962,242 @@ async fn thinking_blocks_keep_their_signature_in_history() {
             (ContentKind::Text, "answer")
         ]
     );
+}
+
+// ---- deferred calls (human in the loop, external tools) ------------------------------
+
+fn hitl_agent(script: &Arc<Script>, probe: Probe) -> Agent {
+    let mut toolbox = Toolbox::default();
+    toolbox.insert(Arc::new(probe));
+    toolbox.insert(Arc::new(Probe::new("read")));
+    let mut spec = spec(toolbox);
+    spec.deferral = Deferral {
+        approval: ["danger".to_owned()].into(),
+        external: vec![ports::ToolSchema {
+            name: "lookup".into(),
+            description: "caller-side lookup".into(),
+            parameters: serde_json::json!({"type": "object"}),
+        }],
+        nested: false,
+    };
+    Agent::new(provider(script), quiet_env(), spec)
+}
+
+/// A first run whose one model turn calls `read` (runs), `danger` (approval) and `lookup`
+/// (external); it must stop awaiting the last two.
+async fn awaiting_run(script: &Arc<Script>, agent: &Agent) -> RunOutcome {
+    script.push(calls(&[
+        ("r1", "read", r#"{"n":1}"#),
+        ("d1", "danger", r#"{"rm":"all"}"#),
+        ("x1", "lookup", r#"{"q":"weather"}"#),
+    ]));
+    let (out, events) = run(agent, SessionState::default(), "go", &RunControl::new()).await;
+    let ends: Vec<&str> = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            EventPayload::ToolCallEnd(end) => Some(end.tool_call_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ends, ["r1"], "only the call that needs nothing ran");
+    out
+}
+
+#[tokio::test]
+async fn deferred_calls_end_the_run_awaiting_them_with_a_valid_partial_turn() {
+    let script = Arc::new(Script::default());
+    let probe = Probe::new("danger");
+    let dropped = probe.dropped.clone();
+    let agent = hitl_agent(&script, probe);
+    let out = awaiting_run(&script, &agent).await;
+
+    let RunEnd::AwaitingToolResults { pending } = &out.end else {
+        panic!("{:?}", out.end)
+    };
+    let summary: Vec<(&str, &str, ports::PendingKind)> = pending
+        .iter()
+        .map(|p| (p.tool_call_id.as_str(), p.tool_name.as_str(), p.kind))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("d1", "danger", ports::PendingKind::Approval),
+            ("x1", "lookup", ports::PendingKind::External)
+        ]
+    );
+    assert_eq!(pending[0].args, serde_json::json!({"rm": "all"}));
+    assert_eq!(out.state.context_state.pending_tool_calls, *pending);
+    assert!(
+        !dropped.load(Ordering::SeqCst),
+        "the deferred tool never ran"
+    );
+    // One model request only; the external tool was offered with the built-in ones.
+    let reqs = script.requests();
+    assert_eq!(reqs.len(), 1);
+    let offered: Vec<&str> = reqs[0].tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(offered, ["danger", "read", "lookup"]);
+    let results = tool_results(&ModelRequest {
+        messages: out.state.message_history.clone(),
+        ..reqs[0].clone()
+    });
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].tool_call_id, "r1");
+}
+
+#[tokio::test]
+async fn approved_calls_run_in_the_next_run_and_values_and_denials_reach_the_model() {
+    let script = Arc::new(Script::default());
+    let probe = Probe::new("danger");
+    let dropped = probe.dropped.clone();
+    let agent = hitl_agent(&script, probe);
+    let first = awaiting_run(&script, &agent).await;
+
+    script.push(text(&["all done"]));
+    let sink = CollectingSink::default();
+    let second = agent
+        .resume(
+            first.state,
+            Resolutions {
+                interactions: vec![Interaction {
+                    tool_call_id: "d1".into(),
+                    approved: true,
+                    reason: None,
+                }],
+                results: vec![ExternalResult {
+                    tool_call_id: "x1".into(),
+                    output: "sunny".into(),
+                    is_error: false,
+                }],
+            },
+            user("and now?"),
+            &RunControl::new(),
+            &sink,
+        )
+        .await;
+    assert_eq!(second.end, RunEnd::Completed);
+    assert!(dropped.load(Ordering::SeqCst), "the approved call ran");
+    assert!(second.state.context_state.pending_tool_calls.is_empty());
+    let reqs = script.requests();
+    let results = tool_results(&reqs[1]);
+    let seen: Vec<(&str, &str, bool)> = results
+        .iter()
+        .map(|r| (r.tool_call_id.as_str(), r.content.as_str(), r.is_error))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("r1", "read ok {\"n\":1}", false),
+            ("d1", "danger ok {\"rm\":\"all\"}", false),
+            ("x1", "sunny", false)
+        ],
+        "one tool message with every result in call order"
+    );
+    assert_eq!(last_user_text(&reqs[1]), "and now?");
+    // The resolved calls are announced in this run's events, whole.
+    let events = sink.events();
+    let t = types(&events);
+    assert_eq!(
+        &t[..8],
+        [
+            "tool_call_start",
+            "tool_call_args_delta",
+            "tool_call_start",
+            "tool_call_args_delta",
+            "tool_call_result",
+            "tool_call_end",
+            "tool_call_result",
+            "tool_call_end"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn denied_and_uncovered_calls_are_answered_so_history_stays_valid() {
+    let script = Arc::new(Script::default());
+    let probe = Probe::new("danger");
+    let dropped = probe.dropped.clone();
+    let agent = hitl_agent(&script, probe);
+    let first = awaiting_run(&script, &agent).await;
+
+    script.push(text(&["ok"]));
+    let sink = CollectingSink::default();
+    let second = agent
+        .resume(
+            first.state,
+            Resolutions {
+                interactions: vec![Interaction {
+                    tool_call_id: "d1".into(),
+                    approved: false,
+                    reason: Some("not today".into()),
+                }],
+                results: vec![],
+            },
+            Vec::new(),
+            &RunControl::new(),
+            &sink,
+        )
+        .await;
+    assert_eq!(second.end, RunEnd::Completed);
+    assert!(!dropped.load(Ordering::SeqCst), "a denied call never runs");
+    let results = tool_results(&script.requests()[1]);
+    assert_eq!(results[1].content, "The user denied this call: not today");
+    assert!(results[1].is_error);
+    assert!(results[2].content.contains("automatically failed"));
+    // No new user message: the model continues from the results.
+    assert!(matches!(
+        script.requests()[1].messages.last(),
+        Some(ModelMessage::Tool { .. })
+    ));
+}
+
+#[tokio::test]
+async fn approval_inside_a_nested_agent_is_refused_not_deferred() {
+    let script = Arc::new(Script::default());
+    let probe = Probe::new("danger");
+    let dropped = probe.dropped.clone();
+    let mut toolbox = Toolbox::default();
+    toolbox.insert(Arc::new(probe));
+    let mut spec = spec(toolbox);
+    spec.deferral = Deferral {
+        approval: ["danger".to_owned()].into(),
+        external: vec![],
+        nested: true,
+    };
+    let agent = Agent::new(provider(&script), quiet_env(), spec);
+    script.push(calls(&[("d1", "danger", "{}")]));
+    script.push(text(&["understood"]));
+    let (out, _) = run(&agent, SessionState::default(), "go", &RunControl::new()).await;
+    assert_eq!(out.end, RunEnd::Completed);
+    assert!(!dropped.load(Ordering::SeqCst));
+    let results = tool_results(&script.requests()[1]);
+    assert!(results[0].is_error && results[0].content.contains("approval"));
+}
+
+#[tokio::test]
+async fn an_interrupt_in_a_turn_with_deferred_calls_cancels_them() {
+    let script = Arc::new(Script::default());
+    let control = RunControl::new();
+    let mut hang = Probe::new("read");
+    hang.hang = true;
+    let c2 = control.clone();
+    hang.on_call = Some(Box::new(move || c2.interrupt(Some("stop".into()))));
+    let mut toolbox = Toolbox::default();
+    toolbox.insert(Arc::new(hang));
+    let mut spec = spec(toolbox);
+    spec.deferral.approval = ["danger".to_owned()].into();
+    let agent = Agent::new(provider(&script), quiet_env(), spec);
+    script.push(calls(&[("r1", "read", "{}"), ("d1", "danger", "{}")]));
+    let (out, _) = run(&agent, SessionState::default(), "go", &control).await;
+    assert!(
+        matches!(out.end, RunEnd::Interrupted { .. }),
+        "{:?}",
+        out.end
+    );
+    assert!(out.state.context_state.pending_tool_calls.is_empty());
+    let Some(ModelMessage::Tool { results }) = out.state.message_history.last() else {
+        panic!("{:?}", out.state.message_history)
+    };
+    let ids: Vec<&str> = results.iter().map(|r| r.tool_call_id.as_str()).collect();
+    assert_eq!(ids, ["r1", "d1"]);
+    assert!(results.iter().all(|r| r.is_error));
 }

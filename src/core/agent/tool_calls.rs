@@ -11,7 +11,7 @@ use super::{EventSink, RunControl};
 use crate::core::tools::{MAX_RESULT_CHARS, ToolContext, Toolbox, truncate_chars};
 
 /// One call as the model made it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallRequest {
     pub id: String,
     pub name: String,
@@ -22,7 +22,7 @@ pub struct CallRequest {
 pub async fn run_calls(
     calls: Vec<CallRequest>,
     toolbox: &Toolbox,
-    ctx: &ToolContext,
+    ctx: &ToolContext<'_>,
     control: &RunControl,
     sink: &dyn EventSink,
     agent_id: &str,
@@ -68,32 +68,37 @@ pub async fn run_calls(
                     }
                 }
             };
-            let content = truncate_chars(content, MAX_RESULT_CHARS);
-            let is_error = status != ToolCallStatus::Success;
-            sink.emit(
-                agent_id,
-                EventPayload::ToolCallResult(ToolCallResultPayload {
-                    tool_call_id: call.id.clone(),
-                    tool_name: call.name.clone(),
-                    output: content.clone(),
-                    is_error,
-                }),
-            );
-            sink.emit(
-                agent_id,
-                EventPayload::ToolCallEnd(ToolCallEnd {
-                    tool_call_id: call.id.clone(),
-                    status,
-                }),
-            );
-            ToolResult {
+            let result = ToolResult {
                 tool_call_id: call.id,
                 tool_name: call.name,
-                content,
-                is_error,
+                content: truncate_chars(content, MAX_RESULT_CHARS),
+                is_error: status != ToolCallStatus::Success,
                 images,
-            }
+            };
+            report(sink, agent_id, &result, status);
+            result
         }
     });
     join_all(runs).await
+}
+
+/// Emits a call's result and end, for calls answered without running (refused, denied,
+/// resolved by the caller) as for those that ran.
+pub fn report(sink: &dyn EventSink, agent_id: &str, result: &ToolResult, status: ToolCallStatus) {
+    sink.emit(
+        agent_id,
+        EventPayload::ToolCallResult(ToolCallResultPayload {
+            tool_call_id: result.tool_call_id.clone(),
+            tool_name: result.tool_name.clone(),
+            output: result.content.clone(),
+            is_error: result.is_error,
+        }),
+    );
+    sink.emit(
+        agent_id,
+        EventPayload::ToolCallEnd(ToolCallEnd {
+            tool_call_id: result.tool_call_id.clone(),
+            status,
+        }),
+    );
 }

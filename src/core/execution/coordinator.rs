@@ -253,6 +253,7 @@ impl Coordinator {
                 toolbox,
                 limits: self.settings.limits,
                 retry: self.settings.retry,
+                deferral: Default::default(),
             },
         );
         let started = StartedRun {

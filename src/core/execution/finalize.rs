@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use ports::{
-    EventEnvelope, EventPayload, MAIN_AGENT, RunCompleted, RunFailed, RunSummary, SessionOutcome,
-    SessionRecord, SessionStatus, StopReason, StorageError, Usage, now,
+    EventEnvelope, EventPayload, MAIN_AGENT, PendingToolCall, RunCompleted, RunFailed, RunSummary,
+    SessionOutcome, SessionRecord, SessionStatus, StopReason, StorageError, Usage, now,
 };
 use tokio::task::JoinError;
 use tokio::time::Instant;
@@ -23,6 +23,8 @@ pub(super) enum Verdict {
     Commit {
         stop_reason: StopReason,
         message: Option<String>,
+        /// Deferred calls: the session waits for their results.
+        pending: Vec<PendingToolCall>,
     },
     Fail {
         code: String,
@@ -37,14 +39,22 @@ pub(super) fn verdict(end: &RunEnd, produced: bool) -> Verdict {
         RunEnd::Completed => Verdict::Commit {
             stop_reason: StopReason::Completed,
             message: None,
+            pending: Vec::new(),
+        },
+        RunEnd::AwaitingToolResults { pending } => Verdict::Commit {
+            stop_reason: StopReason::AwaitingToolResults,
+            message: None,
+            pending: pending.clone(),
         },
         RunEnd::LimitReached { message, .. } => Verdict::Commit {
             stop_reason: StopReason::LimitReached,
             message: Some(message.clone()),
+            pending: Vec::new(),
         },
         RunEnd::Interrupted { reason } if produced => Verdict::Commit {
             stop_reason: StopReason::Interrupted,
             message: reason.clone(),
+            pending: Vec::new(),
         },
         RunEnd::Interrupted { reason } => Verdict::Fail {
             code: "interrupted".to_owned(),
@@ -123,6 +133,7 @@ impl Coordinator {
                 Verdict::Commit {
                     stop_reason,
                     message,
+                    pending,
                 },
                 Some(outcome),
             ) => {
@@ -135,6 +146,7 @@ impl Coordinator {
                         Verdict::Commit {
                             stop_reason,
                             message,
+                            pending,
                         },
                         display_saved,
                     ),
@@ -159,24 +171,34 @@ impl Coordinator {
             tracing::warn!(session_id, error = %e, "writing display_messages failed");
         }
 
-        let (status, error, terminal) = match verdict {
+        let (status, error, pending, terminal) = match verdict {
             Verdict::Commit {
                 stop_reason,
                 message,
-            } => (
-                SessionStatus::Committed,
-                None,
-                EventPayload::RunCompleted(RunCompleted {
-                    status: SessionStatus::Committed,
-                    stop_reason,
-                    message,
-                    run_summary: summary,
-                    pending_tool_calls: Vec::new(),
-                }),
-            ),
+                pending,
+            } => {
+                let status = if pending.is_empty() {
+                    SessionStatus::Committed
+                } else {
+                    SessionStatus::AwaitingToolResults
+                };
+                (
+                    status,
+                    None,
+                    pending.clone(),
+                    EventPayload::RunCompleted(RunCompleted {
+                        status,
+                        stop_reason,
+                        message,
+                        run_summary: summary,
+                        pending_tool_calls: pending,
+                    }),
+                )
+            }
             Verdict::Fail { code, message } => (
                 SessionStatus::Failed,
                 Some(format!("{code}: {message}")),
+                Vec::new(),
                 EventPayload::RunFailed(RunFailed { code, message }),
             ),
         };
@@ -185,7 +207,7 @@ impl Coordinator {
             &SessionOutcome {
                 status,
                 run_summary: Some(summary),
-                pending_tool_calls: Vec::new(),
+                pending_tool_calls: pending,
                 error,
                 finished_at: now(),
             },
@@ -247,7 +269,8 @@ mod tests {
             verdict(&interrupted, true),
             Verdict::Commit {
                 stop_reason: StopReason::Interrupted,
-                message: Some("user".into())
+                message: Some("user".into()),
+                pending: vec![],
             }
         );
         assert!(
@@ -274,8 +297,9 @@ mod tests {
             verdict(&RunEnd::Completed, false),
             Verdict::Commit {
                 stop_reason: StopReason::Completed,
-                message: None
-            }
+                message: None,
+                pending
+            } if pending.is_empty()
         ));
     }
 }

@@ -23,7 +23,7 @@ impl TypedTool for Thinking {
     const DESCRIPTION: &'static str = "Think out loud: write down reasoning or a plan before \
         acting. Has no side effects.";
 
-    async fn run(&self, _: &ToolContext, args: ThinkingArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(&self, _: &ToolContext<'_>, args: ThinkingArgs) -> Result<ToolOutput, ToolError> {
         Ok(ToolOutput::text(format!(
             "Noted ({} characters).",
             args.thought.chars().count()
@@ -49,7 +49,7 @@ impl TypedTool for Handoff {
         of the task and its state; after this turn the conversation so far is replaced by \
         that summary. Use when the context is long or cluttered.";
 
-    async fn run(&self, ctx: &ToolContext, args: HandoffArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(&self, ctx: &ToolContext<'_>, args: HandoffArgs) -> Result<ToolOutput, ToolError> {
         if args.summary.trim().is_empty() {
             return Err(ToolError("summary is empty".into()));
         }

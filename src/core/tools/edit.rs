@@ -27,7 +27,7 @@ impl TypedTool for Write {
         Missing parent directories are created. To change part of a file, prefer `edit`.";
     const MUTATES_FILES: bool = true;
 
-    async fn run(&self, ctx: &ToolContext, args: WriteArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(&self, ctx: &ToolContext<'_>, args: WriteArgs) -> Result<ToolOutput, ToolError> {
         let len = args.content.len();
         ctx.env
             .workspace
@@ -81,7 +81,7 @@ impl TypedTool for Edit {
         occurrence. Read the file with `view` first.";
     const MUTATES_FILES: bool = true;
 
-    async fn run(&self, ctx: &ToolContext, args: EditArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(&self, ctx: &ToolContext<'_>, args: EditArgs) -> Result<ToolOutput, ToolError> {
         let text = read_text(ctx, &args.path).await?;
         let op = EditOp {
             old_string: args.old_string,
@@ -121,7 +121,11 @@ impl TypedTool for MultiEdit {
         to every edit. All-or-nothing: if any edit fails, the file is left unchanged.";
     const MUTATES_FILES: bool = true;
 
-    async fn run(&self, ctx: &ToolContext, args: MultiEditArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(
+        &self,
+        ctx: &ToolContext<'_>,
+        args: MultiEditArgs,
+    ) -> Result<ToolOutput, ToolError> {
         if args.edits.is_empty() {
             return Err(ToolError("edits is empty: give at least one edit".into()));
         }
@@ -151,7 +155,7 @@ impl TypedTool for MultiEdit {
     }
 }
 
-async fn read_text(ctx: &ToolContext, path: &str) -> Result<String, ToolError> {
+async fn read_text(ctx: &ToolContext<'_>, path: &str) -> Result<String, ToolError> {
     let bytes = ctx.env.workspace.read(path).await?;
     String::from_utf8(bytes).map_err(|_| ToolError(format!("{path} is not UTF-8 text")))
 }

@@ -26,7 +26,7 @@ impl TypedTool for Ls {
     const DESCRIPTION: &'static str = "List a directory: one entry per line, directories \
         ending in `/`, files with their size in bytes.";
 
-    async fn run(&self, ctx: &ToolContext, args: LsArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(&self, ctx: &ToolContext<'_>, args: LsArgs) -> Result<ToolOutput, ToolError> {
         let path = args.path.unwrap_or_else(|| ".".to_owned());
         let entries = ctx.env.workspace.list(&path).await?;
         if entries.is_empty() {
@@ -67,7 +67,7 @@ impl TypedTool for Mkdir {
         "Create a directory and any missing parents. An existing directory is not an error.";
     const MUTATES_FILES: bool = true;
 
-    async fn run(&self, ctx: &ToolContext, args: MkdirArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(&self, ctx: &ToolContext<'_>, args: MkdirArgs) -> Result<ToolOutput, ToolError> {
         ctx.env.workspace.create_dir(&args.path).await?;
         Ok(ToolOutput::text(format!("Created directory {}", args.path)))
     }
@@ -92,7 +92,11 @@ impl TypedTool for Move {
         must not exist.";
     const MUTATES_FILES: bool = true;
 
-    async fn run(&self, ctx: &ToolContext, args: TransferArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(
+        &self,
+        ctx: &ToolContext<'_>,
+        args: TransferArgs,
+    ) -> Result<ToolOutput, ToolError> {
         ctx.env
             .workspace
             .rename(&args.source, &args.destination)
@@ -114,7 +118,11 @@ impl TypedTool for Copy {
         The destination must not exist.";
     const MUTATES_FILES: bool = true;
 
-    async fn run(&self, ctx: &ToolContext, args: TransferArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(
+        &self,
+        ctx: &ToolContext<'_>,
+        args: TransferArgs,
+    ) -> Result<ToolOutput, ToolError> {
         ctx.env
             .workspace
             .copy(&args.source, &args.destination)

@@ -14,13 +14,15 @@ mod tasks;
 mod toolbox;
 mod view;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use ports::{ImageData, Task, WorkspaceError};
+use ports::{ImageData, ModelMessage, Task, Usage, WorkspaceError};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
+use super::agent::{EventSink, RunControl};
 use super::environment::Environment;
 
 pub use output::{MAX_RESULT_CHARS, truncate_chars};
@@ -54,21 +56,31 @@ impl From<WorkspaceError> for ToolError {
     }
 }
 
-/// State a run's tools share with the loop (task list, handoff request).
+/// State a run's tools share with the loop: the parts of `context_state` tools change.
 #[derive(Debug, Default)]
 pub struct Scratch {
     pub tasks: Vec<Task>,
     /// Set by `handoff`: the loop restarts the context from this summary after the turn.
     pub handoff: Option<String>,
+    /// Sync subagent histories by name (`delegate` continues them).
+    pub subagent_histories: BTreeMap<String, Vec<ModelMessage>>,
+    /// Async subagent name → its latest session (`async_delegate` continues the chain).
+    pub async_subagents: BTreeMap<String, String>,
+    /// What nested agents used; the loop adds it to the run's usage after the turn.
+    pub nested_usage: Usage,
 }
 
 /// Everything a tool call may use.
-pub struct ToolContext {
+pub struct ToolContext<'a> {
     pub env: Arc<Environment>,
     pub scratch: Arc<Mutex<Scratch>>,
+    /// The run's control: a nested agent stops when the run is interrupted.
+    pub control: &'a RunControl,
+    /// The run's events: a nested agent streams into them under its own agent id.
+    pub sink: &'a dyn EventSink,
 }
 
-impl ToolContext {
+impl ToolContext<'_> {
     /// Runs `f` on the shared scratch state. A poisoned lock (a panicking tool) is recovered:
     /// the data is plain values and stays consistent.
     pub fn with_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
@@ -91,7 +103,7 @@ pub trait Tool: Send + Sync {
     /// the others run concurrently.
     fn mutates_files(&self) -> bool;
     /// Runs the call with the raw argument JSON the model produced.
-    async fn call(&self, ctx: &ToolContext, arguments: &str) -> Result<ToolOutput, ToolError>;
+    async fn call(&self, ctx: &ToolContext<'_>, arguments: &str) -> Result<ToolOutput, ToolError>;
 }
 
 /// A tool with typed arguments; the schema and the parsing come from the type.
@@ -101,7 +113,7 @@ pub trait TypedTool: Send + Sync {
     const NAME: &'static str;
     const DESCRIPTION: &'static str;
     const MUTATES_FILES: bool = false;
-    async fn run(&self, ctx: &ToolContext, args: Self::Args) -> Result<ToolOutput, ToolError>;
+    async fn run(&self, ctx: &ToolContext<'_>, args: Self::Args) -> Result<ToolOutput, ToolError>;
 }
 
 #[async_trait]
@@ -122,7 +134,7 @@ impl<T: TypedTool> Tool for T {
         T::MUTATES_FILES
     }
 
-    async fn call(&self, ctx: &ToolContext, arguments: &str) -> Result<ToolOutput, ToolError> {
+    async fn call(&self, ctx: &ToolContext<'_>, arguments: &str) -> Result<ToolOutput, ToolError> {
         let text = if arguments.trim().is_empty() {
             "{}"
         } else {

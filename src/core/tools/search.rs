@@ -30,7 +30,7 @@ impl TypedTool for Glob {
     const DESCRIPTION: &'static str = "Find files by glob pattern (`**/*.rs`, `docs/*.md`). \
         Files ignored by .gitignore are skipped. Returns at most 1000 paths, sorted.";
 
-    async fn run(&self, ctx: &ToolContext, args: GlobArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(&self, ctx: &ToolContext<'_>, args: GlobArgs) -> Result<ToolOutput, ToolError> {
         let base = args.path.unwrap_or_else(|| ".".to_owned());
         let found = ctx
             .env
@@ -82,7 +82,7 @@ impl TypedTool for Grep {
         Prints `path:line: text` per matching line. Files ignored by .gitignore and binary \
         files are skipped. Narrow with `path` and `include`.";
 
-    async fn run(&self, ctx: &ToolContext, args: GrepArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(&self, ctx: &ToolContext<'_>, args: GrepArgs) -> Result<ToolOutput, ToolError> {
         let max = args.max_matches.unwrap_or(GREP_DEFAULT).clamp(1, GREP_MAX);
         let found = ctx
             .env

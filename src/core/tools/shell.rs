@@ -45,7 +45,7 @@ impl TypedTool for Shell {
         stdout and stderr as JSON. Output beyond the cap is cut and flagged. Commands are \
         killed, with everything they started, after `timeout_secs`. No interactive input.";
 
-    async fn run(&self, ctx: &ToolContext, args: ShellArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(&self, ctx: &ToolContext<'_>, args: ShellArgs) -> Result<ToolOutput, ToolError> {
         let env = &ctx.env;
         let cwd = env
             .workspace

@@ -31,7 +31,11 @@ impl TypedTool for TaskCreate {
     const DESCRIPTION: &'static str = "Add a task to your task list (status pending). Use \
         the list to plan multi-step work and track progress. Returns the task with its id.";
 
-    async fn run(&self, ctx: &ToolContext, args: TaskCreateArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(
+        &self,
+        ctx: &ToolContext<'_>,
+        args: TaskCreateArgs,
+    ) -> Result<ToolOutput, ToolError> {
         let task = ctx.with_scratch(|s| {
             let next = s
                 .tasks
@@ -75,7 +79,11 @@ impl TypedTool for TaskUpdate {
     const DESCRIPTION: &'static str = "Change a task's status (pending, in_progress, \
         completed), subject or description. Returns the updated task.";
 
-    async fn run(&self, ctx: &ToolContext, args: TaskUpdateArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(
+        &self,
+        ctx: &ToolContext<'_>,
+        args: TaskUpdateArgs,
+    ) -> Result<ToolOutput, ToolError> {
         ctx.with_scratch(|s| {
             let task = s
                 .tasks
@@ -108,7 +116,7 @@ impl TypedTool for TaskList {
     const NAME: &'static str = "task_list";
     const DESCRIPTION: &'static str = "Show every task with its id and status.";
 
-    async fn run(&self, ctx: &ToolContext, _: NoArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(&self, ctx: &ToolContext<'_>, _: NoArgs) -> Result<ToolOutput, ToolError> {
         let text = ctx.with_scratch(|s| {
             if s.tasks.is_empty() {
                 return "no tasks".to_owned();
@@ -145,7 +153,7 @@ impl TypedTool for TaskGet {
     const NAME: &'static str = "task_get";
     const DESCRIPTION: &'static str = "Show one task in full, description included.";
 
-    async fn run(&self, ctx: &ToolContext, args: TaskGetArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(&self, ctx: &ToolContext<'_>, args: TaskGetArgs) -> Result<ToolOutput, ToolError> {
         ctx.with_scratch(|s| {
             s.tasks
                 .iter()

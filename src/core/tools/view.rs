@@ -36,7 +36,7 @@ impl TypedTool for View {
         (`     N\\tline`), at most 2000 lines per call: use `offset` and `limit` to page \
         through long files. PNG, JPEG, GIF and WebP files come back as images.";
 
-    async fn run(&self, ctx: &ToolContext, args: ViewArgs) -> Result<ToolOutput, ToolError> {
+    async fn run(&self, ctx: &ToolContext<'_>, args: ViewArgs) -> Result<ToolOutput, ToolError> {
         let bytes = ctx.env.workspace.read(&args.path).await?;
         if let Some(mime_type) = image_type(&args.path) {
             return image(&args.path, mime_type, &bytes);
