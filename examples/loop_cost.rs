@@ -128,6 +128,7 @@ fn agent(provider: Arc<dyn ModelProvider>, model: &str) -> Agent {
             toolbox: Toolbox::default(),
             limits: RunLimits::default(),
             retry: RetryPolicy::default(),
+            deferral: Default::default(),
         },
     )
 }

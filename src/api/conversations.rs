@@ -17,15 +17,16 @@ use super::{
     auth::BearerAuth,
     dto::events::{SessionStatus, SessionType},
     dto::runs::{
-        ActiveSessionDto, ConversationInterrupted, ConversationUpdateRequest, ForkRequestDto,
-        RunRequestDto, SteerAccepted, SteerRequestDto,
+        ActiveSessionDto, ConversationInterrupted, ConversationUpdateRequest, FireRequestDto,
+        ForkRequestDto, RunRequestDto, SteerAccepted, SteerRequestDto, external_tools, resolutions,
     },
     dto::sessions::{ConversationDto, ConversationStatus, DisplayMessage, SessionDto},
     error::ErrorResponse,
     runs::{self, EventsResponse, KEEP_ALIVE, RunResponse},
     sse::Sse,
 };
-use crate::core::execution::{RunRequest, RunTarget};
+use crate::core::agent::Resolutions;
+use crate::core::execution::{FireRequest, RunRequest, RunTarget};
 
 pub struct ConversationsApi;
 
@@ -49,6 +50,53 @@ pub struct LatestSession {
 #[oai(rename = "MailboxSummary")]
 pub struct MailboxSummary {
     /// Results not yet delivered to a run.
+    pub pending_count: u64,
+}
+
+/// One outcome of an async subagent.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "MailboxMessage", skip_serializing_if_is_none)]
+pub struct MailboxMessageDto {
+    pub message_id: String,
+    /// The subagent session that produced it; its transcript holds the text.
+    pub source_session_id: String,
+    pub source_type: MailboxSourceType,
+    pub subagent_name: String,
+    pub created_at: DateTime<Utc>,
+    /// The session it was fired into; absent while pending.
+    pub delivered_to: Option<String>,
+}
+
+/// Whether the subagent's session committed or failed.
+#[derive(poem_openapi::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "MailboxSourceType", rename_all = "snake_case")]
+pub enum MailboxSourceType {
+    SubagentResult,
+    SubagentFailed,
+}
+
+impl From<ports::MailboxMessage> for MailboxMessageDto {
+    fn from(m: ports::MailboxMessage) -> Self {
+        Self {
+            message_id: m.message_id,
+            source_session_id: m.source_session_id,
+            source_type: match m.source_type {
+                ports::MailboxSource::SubagentResult => MailboxSourceType::SubagentResult,
+                ports::MailboxSource::SubagentFailed => MailboxSourceType::SubagentFailed,
+            },
+            subagent_name: m.subagent_name,
+            created_at: m.created_at,
+            delivered_to: m.delivered_to,
+        }
+    }
+}
+
+/// The conversation's mailbox.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "MailboxList")]
+pub struct MailboxList {
+    pub messages: Vec<MailboxMessageDto>,
+    /// Messages not yet delivered (what the next fire takes).
     pub pending_count: u64,
 }
 
@@ -119,6 +167,8 @@ impl ConversationsApi {
             preset_id: body.preset_id.map(|p| p.0),
             config_override: body.config_override.map(Into::into),
             input: runs::input_of(body.input),
+            resolutions: resolutions(body.user_interactions, body.tool_results),
+            external_tools: external_tools(body.external_tools),
             transport: body.transport.map_or(Transport::Sse, Into::into),
         };
         runs::start(&state, request).await
@@ -147,9 +197,63 @@ impl ConversationsApi {
             preset_id: body.preset_id.map(|p| p.0),
             config_override: body.config_override.map(Into::into),
             input: runs::input_of(Some(body.input)),
+            resolutions: Resolutions::default(),
+            external_tools: Vec::new(),
             transport: body.transport.map_or(Transport::Sse, Into::into),
         };
         runs::start(&state, request).await
+    }
+
+    /// Deliver the async subagents' outcomes waiting in the mailbox: a continuation of the
+    /// latest committed session whose message renders every undelivered outcome (one
+    /// paragraph, or one section per subagent) followed by the optional input. The
+    /// messages are marked delivered to the new session; they stay pending when it cannot
+    /// start. 422 `mailbox_empty` when nothing waits. Transport defaults to `stream`.
+    #[oai(
+        path = "/conversations/:conversation_id/fire",
+        method = "post",
+        operation_id = "conversations_fire"
+    )]
+    async fn fire(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+        body: Json<FireRequestDto>,
+    ) -> Result<RunResponse> {
+        let body = body.0;
+        let request = FireRequest {
+            conversation_id: conversation_id.0,
+            preset_id: body.preset_id.map(|p| p.0),
+            config_override: body.config_override.map(Into::into),
+            input: runs::input_of(body.input),
+            resolutions: resolutions(body.user_interactions, body.tool_results),
+            external_tools: external_tools(body.external_tools),
+            transport: body.transport.map_or(Transport::Stream, Into::into),
+        };
+        let started = state.runs.fire(request).await?;
+        Ok(runs::respond(&started))
+    }
+
+    /// The conversation's mailbox: async subagent outcomes, oldest first, with whether and
+    /// to which session each was delivered.
+    #[oai(
+        path = "/conversations/:conversation_id/mailbox",
+        method = "get",
+        operation_id = "conversations_mailbox"
+    )]
+    async fn mailbox(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+    ) -> Result<Json<MailboxList>> {
+        let messages = state.runs.mailbox(&conversation_id.0).await?;
+        let pending_count = messages.iter().filter(|m| m.delivered_to.is_none()).count() as u64;
+        Ok(Json(MailboxList {
+            messages: messages.into_iter().map(Into::into).collect(),
+            pending_count,
+        }))
     }
 
     /// Interrupt every running session of the conversation (agent and async subagents);

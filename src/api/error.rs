@@ -185,6 +185,10 @@ impl From<RunError> for ErrorResponse {
                 }),
             })),
             RunError::Invalid(fields) => Self::validation(fields),
+            RunError::MailboxEmpty => Self::Unprocessable(Json(ApiError::new(
+                "mailbox_empty",
+                "nothing to fire: the mailbox has no undelivered messages",
+            ))),
             RunError::Unavailable(message) => {
                 tracing::warn!(%message, "run refused");
                 Self::Unavailable(Json(ApiError::new("unavailable", message)))

@@ -12,7 +12,7 @@ use super::{
     error::ErrorResponse,
     sse::Sse,
 };
-use crate::core::execution::RunRequest;
+use crate::core::execution::{RunRequest, StartedRun};
 
 /// Silence after which an SSE response sends a keep-alive comment (spec 04: ~15 s).
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -43,10 +43,15 @@ pub enum EventsResponse {
 /// Starts a run and answers in the transport it asked for.
 pub async fn start(state: &ApiState, request: RunRequest) -> Result<RunResponse, ErrorResponse> {
     let started = state.runs.start(request).await?;
-    Ok(match started.transport {
+    Ok(respond(&started))
+}
+
+/// A started run in the transport it asked for.
+pub fn respond(started: &StartedRun) -> RunResponse {
+    match started.transport {
         Transport::Sse => RunResponse::Events(Sse::new(started.log.subscribe(0), KEEP_ALIVE)),
-        Transport::Stream => RunResponse::Accepted(Json((&started).into())),
-    })
+        Transport::Stream => RunResponse::Accepted(Json(started.into())),
+    }
 }
 
 /// The domain input parts (absent input is empty input, which validation refuses).

@@ -14,7 +14,10 @@ use ports::Transport;
 use super::{
     ApiState, Tag,
     auth::BearerAuth,
-    dto::runs::{ExecuteRequestDto, SessionInterrupted, SteerAccepted, SteerRequestDto},
+    dto::runs::{
+        ExecuteRequestDto, SessionInterrupted, SteerAccepted, SteerRequestDto, external_tools,
+        resolutions,
+    },
     dto::sessions::SessionDto,
     error::ErrorResponse,
     runs::{self, EventsResponse, KEEP_ALIVE, RunResponse},
@@ -82,6 +85,8 @@ impl SessionsApi {
             preset_id: Some(body.preset_id.0),
             config_override: body.config_override.map(Into::into),
             input: runs::input_of(body.input),
+            resolutions: resolutions(body.user_interactions, body.tool_results),
+            external_tools: external_tools(body.external_tools),
             transport: body.transport.map_or(Transport::Sse, Into::into),
         };
         runs::start(&state, request).await

@@ -8,7 +8,9 @@ pub mod execution;
 pub mod health;
 pub mod preset_validation;
 pub mod presets;
+pub mod prompt;
 pub mod recovery;
+pub mod subagents;
 pub mod tools;
 
 #[cfg(test)]

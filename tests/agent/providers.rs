@@ -80,6 +80,7 @@ async fn run_task(provider: &str, model: &str) -> (tempfile::TempDir, Vec<Record
             toolbox: all_tools(),
             limits: RunLimits::default(),
             retry: RetryPolicy::default(),
+            deferral: Default::default(),
         },
     );
     let sink = CollectingSink::default();
@@ -211,6 +212,7 @@ async fn test_models_need_no_network() {
         toolbox: all_tools(),
         limits: RunLimits::default(),
         retry: RetryPolicy::default(),
+        deferral: Default::default(),
     };
     let ask = |text: &str| {
         vec![UserPart::Text {

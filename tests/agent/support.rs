@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use adapters::shell::LocalShell;
 use adapters::workspace::LocalWorkspace;
+use agent_runtime::core::agent::{CollectingSink, RunControl};
 use agent_runtime::core::environment::{Environment, ShellLimits, shell_env};
 use agent_runtime::core::tools::{Scratch, ToolContext, Toolbox};
 use ports::{EnvironmentSpec, ToolsetSpec};
@@ -40,7 +41,10 @@ pub fn local_env(
 /// Tools on a real workspace in a temporary directory.
 pub struct Bench {
     pub dir: tempfile::TempDir,
-    pub ctx: ToolContext,
+    pub env: Arc<Environment>,
+    pub scratch: Arc<Mutex<Scratch>>,
+    pub control: RunControl,
+    pub sink: CollectingSink,
     pub tools: Toolbox,
 }
 
@@ -50,13 +54,28 @@ impl Bench {
         let env = local_env(dir.path(), &EnvironmentSpec::default(), |n| {
             std::env::var(n).ok()
         });
+        Self::with_env(dir, env)
+    }
+
+    /// A bench whose tools use `env`.
+    pub fn with_env(dir: tempfile::TempDir, env: Arc<Environment>) -> Self {
         Self {
             dir,
-            ctx: ToolContext {
-                env,
-                scratch: Arc::new(Mutex::new(Scratch::default())),
-            },
+            env,
+            scratch: Arc::new(Mutex::new(Scratch::default())),
+            control: RunControl::new(),
+            sink: CollectingSink::default(),
             tools: all_tools(),
+        }
+    }
+
+    /// What a tool call receives.
+    pub fn ctx(&self) -> ToolContext<'_> {
+        ToolContext {
+            env: self.env.clone(),
+            scratch: self.scratch.clone(),
+            control: &self.control,
+            sink: &self.sink,
         }
     }
 
@@ -77,7 +96,7 @@ impl Bench {
     /// Calls a tool; `Ok(text)` or `Err(error text)`.
     pub async fn call(&self, tool: &str, args: serde_json::Value) -> Result<String, String> {
         let tool = self.tools.get(tool).expect("a built-in tool");
-        tool.call(&self.ctx, &args.to_string())
+        tool.call(&self.ctx(), &args.to_string())
             .await
             .map(|o| o.content)
             .map_err(|e| e.0)

@@ -96,7 +96,7 @@ async fn view_numbers_lines_pages_and_returns_images() {
     std::fs::write(b.path("pic.png"), [0x89, b'P', b'N', b'G', 0, 1, 2]).unwrap();
     let tool = b.tools.get("view").unwrap();
     let image = tool
-        .call(&b.ctx, &json!({"path": "pic.png"}).to_string())
+        .call(&b.ctx(), &json!({"path": "pic.png"}).to_string())
         .await
         .unwrap();
     assert_eq!(image.images.len(), 1);
@@ -227,14 +227,7 @@ async fn the_shell_sees_only_its_allowed_environment() {
         "OPENAI_API_KEY" => Some("sk-live-secret".into()),
         _ => None,
     });
-    let b = Bench {
-        ctx: agent_runtime::core::tools::ToolContext {
-            env,
-            scratch: Default::default(),
-        },
-        dir,
-        tools: crate::support::all_tools(),
-    };
+    let b = Bench::with_env(dir, env);
     let out = b.call("shell", json!({"command": "env"})).await.unwrap();
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let stdout = report["stdout"].as_str().unwrap();

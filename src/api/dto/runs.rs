@@ -6,9 +6,11 @@ use poem_openapi::{Object, Union, types::MaybeUndefined};
 use super::events::Transport;
 use super::presets::ToolsetDto;
 use super::text::Text;
+use crate::core::agent::{ExternalResult, Interaction, Resolutions};
 use crate::core::execution::{
     ActiveSession, ConfigOverride, ModelOverride, RunTarget, StartedRun, SteerOutcome, Steered,
 };
+use ports::ToolSchema;
 
 /// Plain text.
 #[derive(Object, Debug, Clone, PartialEq)]
@@ -121,6 +123,88 @@ impl From<ConfigOverrideDto> for ConfigOverride {
     }
 }
 
+/// A decision on a tool call that waited for approval.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "UserInteraction")]
+pub struct UserInteractionDto {
+    /// A pending call of the parent session (see its `pending_tool_calls`).
+    pub tool_call_id: Text,
+    /// True runs the call now; false returns the denial (and `reason`) to the model.
+    pub approved: bool,
+    #[oai(nullable)]
+    pub reason: Option<Text>,
+}
+
+/// The value of an external tool call, which the caller executed itself.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "ToolResultInput")]
+pub struct ToolResultDto {
+    /// A pending external call of the parent session.
+    pub tool_call_id: Text,
+    /// What the model receives as the tool's output.
+    pub output: Text,
+    /// Marks the output as an error.
+    #[oai(nullable)]
+    pub is_error: Option<bool>,
+}
+
+/// A tool the caller executes itself, offered to the model for this run only. Its calls
+/// end the run with status `awaiting_tool_results`; return their values in `tool_results`.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "ExternalTool")]
+pub struct ExternalToolDto {
+    /// 1-64 characters of a-z, A-Z, 0-9, `_`, `-`; not a built-in tool's name.
+    pub name: Text,
+    /// What the tool does, written for the model.
+    #[oai(nullable)]
+    pub description: Option<Text>,
+    /// JSON schema of the arguments object (default: an object without properties).
+    #[oai(nullable)]
+    pub parameters: Option<serde_json::Value>,
+}
+
+/// The pending-call answers of a request, for the coordinator.
+pub fn resolutions(
+    interactions: Option<Vec<UserInteractionDto>>,
+    results: Option<Vec<ToolResultDto>>,
+) -> Resolutions {
+    Resolutions {
+        interactions: interactions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| Interaction {
+                tool_call_id: i.tool_call_id.0,
+                approved: i.approved,
+                reason: i.reason.map(|r| r.0),
+            })
+            .collect(),
+        results: results
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| ExternalResult {
+                tool_call_id: r.tool_call_id.0,
+                output: r.output.0,
+                is_error: r.is_error.unwrap_or(false),
+            })
+            .collect(),
+    }
+}
+
+/// The declared external tools as the model is offered them.
+pub fn external_tools(tools: Option<Vec<ExternalToolDto>>) -> Vec<ToolSchema> {
+    tools
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| ToolSchema {
+            name: t.name.0,
+            description: t.description.map(|d| d.0).unwrap_or_default(),
+            parameters: t
+                .parameters
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+        })
+        .collect()
+}
+
 /// Body of `conversations_run`. Without `conversation_id` a new conversation starts (with
 /// `preset_id`, else the default preset); with it, the run continues the conversation's
 /// latest committed session. `transport` defaults to `sse`.
@@ -134,6 +218,34 @@ pub struct RunRequestDto {
     pub config_override: Option<ConfigOverrideDto>,
     #[oai(nullable)]
     pub input: Option<Vec<InputPart>>,
+    /// Approve or deny the calls the latest session waits on.
+    #[oai(nullable)]
+    pub user_interactions: Option<Vec<UserInteractionDto>>,
+    /// Values of the external calls the latest session waits on.
+    #[oai(nullable)]
+    pub tool_results: Option<Vec<ToolResultDto>>,
+    #[oai(nullable)]
+    pub external_tools: Option<Vec<ExternalToolDto>>,
+    pub transport: Option<Transport>,
+}
+
+/// Body of `conversations_fire`: a continuation that receives the subagent outcomes
+/// waiting in the mailbox, with optional input after them. `transport` defaults to
+/// `stream`.
+#[derive(Object, Debug, Clone, Default)]
+#[oai(rename = "FireRequest")]
+pub struct FireRequestDto {
+    #[oai(nullable)]
+    pub preset_id: Option<Text>,
+    #[oai(nullable)]
+    pub input: Option<Vec<InputPart>>,
+    #[oai(nullable)]
+    pub user_interactions: Option<Vec<UserInteractionDto>>,
+    #[oai(nullable)]
+    pub tool_results: Option<Vec<ToolResultDto>>,
+    #[oai(nullable)]
+    pub external_tools: Option<Vec<ExternalToolDto>>,
+    pub config_override: Option<ConfigOverrideDto>,
     pub transport: Option<Transport>,
 }
 
@@ -164,6 +276,14 @@ pub struct ExecuteRequestDto {
     pub config_override: Option<ConfigOverrideDto>,
     #[oai(nullable)]
     pub input: Option<Vec<InputPart>>,
+    /// Approve or deny the calls the parent session waits on.
+    #[oai(nullable)]
+    pub user_interactions: Option<Vec<UserInteractionDto>>,
+    /// Values of the external calls the parent session waits on.
+    #[oai(nullable)]
+    pub tool_results: Option<Vec<ToolResultDto>>,
+    #[oai(nullable)]
+    pub external_tools: Option<Vec<ExternalToolDto>>,
     pub transport: Option<Transport>,
 }
 

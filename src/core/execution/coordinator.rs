@@ -14,15 +14,20 @@ use ports::{
 };
 use tokio::time::Instant;
 
+use super::external;
 use super::forward;
 use super::input::{self, InputLimits};
-use super::prompt::{self, PromptVars};
+use super::launch;
 use super::registry::{Registry, RunHandle};
 use super::request::{ActiveSession, RunError, RunRequest, RunTarget, StartedRun};
 use super::run_log::RunLog;
-use crate::core::agent::{Agent, AgentSpec, RetryPolicy, RunControl, RunLimits};
+use crate::core::agent::{
+    Agent, AgentSpec, Deferral, Resolutions, RetryPolicy, RunControl, RunLimits, check_resolutions,
+};
 use crate::core::environment::{Environment, ShellLimits, shell_env};
 use crate::core::preset_validation::{self, FieldError};
+use crate::core::prompt::{self, PromptVars};
+use crate::core::subagents;
 use crate::core::tools::Toolbox;
 
 /// The ports a run needs.
@@ -78,6 +83,42 @@ struct Placement {
     new_conversation: Option<Conversation>,
     /// The conversation's default preset, for runs that name none.
     default_preset: Option<String>,
+    session_type: SessionType,
+    spawned_by: Option<String>,
+    /// The async subagent's name, for its mailbox message.
+    subagent_name: Option<String>,
+}
+
+impl Placement {
+    /// An agent session of an existing conversation.
+    fn within(
+        conversation_id: String,
+        parent: Option<SessionRecord>,
+        default_preset: Option<String>,
+    ) -> Self {
+        Self {
+            conversation_id,
+            parent,
+            new_conversation: None,
+            default_preset,
+            session_type: SessionType::Agent,
+            spawned_by: None,
+            subagent_name: None,
+        }
+    }
+
+    /// The root of a new conversation (`parent` for a fork).
+    fn root(session_id: &str, parent: Option<SessionRecord>, conversation: Conversation) -> Self {
+        Self {
+            conversation_id: session_id.to_owned(),
+            parent,
+            default_preset: conversation.default_preset_id.clone(),
+            new_conversation: Some(conversation),
+            session_type: SessionType::Agent,
+            spawned_by: None,
+            subagent_name: None,
+        }
+    }
 }
 
 /// Everything the execute phase takes over from setup.
@@ -87,8 +128,10 @@ pub(super) struct Prepared {
     pub agent: Agent,
     pub state: SessionState,
     pub input: Vec<UserPart>,
+    pub resolutions: Resolutions,
     pub user_text: String,
     pub started: Instant,
+    pub subagent_name: Option<String>,
 }
 
 impl Coordinator {
@@ -115,7 +158,29 @@ impl Coordinator {
     /// # Errors
     /// See [`RunError`]; nothing is created when one is returned.
     pub async fn start(self: &Arc<Self>, req: RunRequest) -> Result<StartedRun, RunError> {
-        input::validate(&req.input, &self.settings.input).map_err(RunError::Invalid)?;
+        self.start_as(uuid::Uuid::now_v7().to_string(), req, None)
+            .await
+    }
+
+    /// [`Self::start`] with the session id chosen by the caller (fire marks mailbox
+    /// messages delivered to it before the run starts) and text the runtime puts before
+    /// the caller's input.
+    pub(super) async fn start_as(
+        self: &Arc<Self>,
+        session_id: String,
+        req: RunRequest,
+        prelude: Option<String>,
+    ) -> Result<StartedRun, RunError> {
+        if req.input.is_empty() {
+            if req.resolutions.is_empty() && prelude.is_none() {
+                return Err(RunError::invalid(
+                    "input",
+                    "give at least one of input, user_interactions or tool_results",
+                ));
+            }
+        } else {
+            input::validate(&req.input, &self.settings.input).map_err(RunError::Invalid)?;
+        }
         if self.closing.load(Ordering::SeqCst) {
             return Err(RunError::Unavailable(
                 "the service is shutting down".to_owned(),
@@ -128,7 +193,6 @@ impl Coordinator {
                 .await
                 .map_err(|e| RunError::Unavailable(format!("the event bus is unavailable: {e}")))?;
         }
-        let session_id = uuid::Uuid::now_v7().to_string();
         let mut place = self.place(&req.target, &session_id).await?;
         let preset = self
             .preset_for(&req, place.default_preset.as_deref())
@@ -141,6 +205,11 @@ impl Coordinator {
             Some(parent) => self.load_state(&parent.session_id).await?,
             None => SessionState::default(),
         };
+        let unresolvable =
+            check_resolutions(&state.context_state.pending_tool_calls, &req.resolutions);
+        if !unresolvable.is_empty() {
+            return Err(RunError::Invalid(unresolvable));
+        }
 
         let opened = self
             .ports
@@ -156,7 +225,9 @@ impl Coordinator {
             }),
             limits: self.settings.shell,
         };
-        let materialized = input::materialize(
+        let mut toolbox = Toolbox::from_toolsets(&preset.toolsets);
+        external::check(&req.external_tools).map_err(RunError::Invalid)?;
+        let mut materialized = input::materialize(
             req.input,
             &*env.workspace,
             &*self.ports.downloader,
@@ -165,9 +236,32 @@ impl Coordinator {
         )
         .await
         .map_err(RunError::Invalid)?;
+        if let Some(prelude) = prelude {
+            materialized.display_text = if materialized.display_text.is_empty() {
+                prelude.clone()
+            } else {
+                format!("{prelude}\n\n{}", materialized.display_text)
+            };
+            materialized
+                .parts
+                .insert(0, UserPart::Text { text: prelude });
+        }
 
-        let toolbox = Toolbox::from_toolsets(&preset.toolsets);
-        let vars = PromptVars {
+        let env = Arc::new(env);
+        // Async subagents dispatch no subagents of their own: their results go to the
+        // conversation's mailbox, which only the conversation's agent is fired with.
+        let dispatcher =
+            (place.session_type == SessionType::Agent).then(|| subagents::Dispatcher {
+                launcher: Arc::new(launch::CoordinatorLauncher::new(self)),
+                conversation_id: place.conversation_id.clone(),
+                session_id: session_id.clone(),
+            });
+        let caller = subagents::Caller {
+            preset: &preset,
+            agent_id: MAIN_AGENT,
+            depth: 0,
+        };
+        let mut vars = PromptVars {
             cwd: env.workspace.working_dir(),
             date: now().format("%Y-%m-%d").to_string(),
             datetime: now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -177,23 +271,33 @@ impl Coordinator {
                 .filter(|t| t.enabled)
                 .map(|t| t.toolset_name.clone())
                 .collect(),
-            tools: toolbox.names().into_iter().map(str::to_owned).collect(),
+            tools: Vec::new(),
             model: preset.model.name.clone(),
             preset_id: preset.preset_id.clone(),
             session_id: session_id.clone(),
             conversation_id: place.conversation_id.clone(),
         };
+        let kit = subagents::Kit {
+            presets: self.ports.presets.clone(),
+            provider: self.ports.provider.clone(),
+            limits: self.settings.limits,
+            retry: self.settings.retry,
+            vars: vars.clone(),
+        };
+        let section = subagents::equip(&mut toolbox, &kit, &caller, dispatcher);
+        vars.tools = toolbox.names().into_iter().map(str::to_owned).collect();
         let system_prompt = prompt::render(&preset.system_prompt, &vars)
-            .map_err(|m| RunError::invalid("system_prompt", m))?;
+            .map_err(|m| RunError::invalid("system_prompt", m))?
+            + &section;
 
         let at = now();
         let record = SessionRecord {
             session_id: session_id.clone(),
             parent_session_id: place.parent.as_ref().map(|p| p.session_id.clone()),
             conversation_id: place.conversation_id.clone(),
-            session_type: SessionType::Agent,
+            session_type: place.session_type,
             transport: req.transport,
-            spawned_by: None,
+            spawned_by: place.spawned_by.clone(),
             preset_id: Some(preset.preset_id.clone()),
             status: SessionStatus::Created,
             run_summary: None,
@@ -245,7 +349,7 @@ impl Coordinator {
 
         let agent = Agent::new(
             self.ports.provider.clone(),
-            Arc::new(env),
+            env,
             AgentSpec {
                 agent_id: MAIN_AGENT.to_owned(),
                 model: preset.model.clone(),
@@ -253,7 +357,16 @@ impl Coordinator {
                 toolbox,
                 limits: self.settings.limits,
                 retry: self.settings.retry,
-                deferral: Default::default(),
+                deferral: Deferral {
+                    approval: preset
+                        .tool_config
+                        .require_approval
+                        .iter()
+                        .cloned()
+                        .collect(),
+                    external: req.external_tools,
+                    nested: false,
+                },
             },
         );
         let started = StartedRun {
@@ -269,8 +382,10 @@ impl Coordinator {
             agent,
             state,
             input: materialized.parts,
+            resolutions: req.resolutions,
             user_text: materialized.display_text,
             started: Instant::now(),
+            subagent_name: place.subagent_name,
         };
         let this = Arc::clone(self);
         tokio::spawn(async move { this.execute(prepared).await });
@@ -286,15 +401,28 @@ impl Coordinator {
             agent,
             state,
             input,
+            resolutions,
             user_text,
             started,
+            subagent_name,
         } = p;
         let control = handle.control.clone();
         let sink = handle.log.clone();
-        let result =
-            tokio::spawn(async move { agent.run(state, input, &control, &*sink).await }).await;
-        self.finalize(&handle, &record, result, &user_text, started)
-            .await;
+        let result = tokio::spawn(async move {
+            agent
+                .resume(state, resolutions, input, &control, &*sink)
+                .await
+        })
+        .await;
+        self.finalize(
+            &handle,
+            &record,
+            result,
+            &user_text,
+            started,
+            subagent_name.as_deref(),
+        )
+        .await;
     }
 
     /// Stops taking runs, lets running ones finish for up to `grace`, then interrupts the
@@ -329,12 +457,11 @@ impl Coordinator {
 
     async fn place(&self, target: &RunTarget, session_id: &str) -> Result<Placement, RunError> {
         match target {
-            RunTarget::NewConversation => Ok(Placement {
-                conversation_id: session_id.to_owned(),
-                parent: None,
-                new_conversation: Some(new_conversation(session_id, None, None)),
-                default_preset: None,
-            }),
+            RunTarget::NewConversation => Ok(Placement::root(
+                session_id,
+                None,
+                new_conversation(session_id, None, None),
+            )),
             RunTarget::Continue { conversation_id } => {
                 let conversation = self.conversation(conversation_id).await?;
                 if let Some(h) = self.registry.agent_run_of(conversation_id) {
@@ -349,12 +476,11 @@ impl Coordinator {
                     .sessions
                     .latest_continuable(conversation_id)
                     .await?;
-                Ok(Placement {
-                    conversation_id: conversation_id.clone(),
+                Ok(Placement::within(
+                    conversation_id.clone(),
                     parent,
-                    new_conversation: None,
-                    default_preset: conversation.default_preset_id,
-                })
+                    conversation.default_preset_id,
+                ))
             }
             RunTarget::Fork {
                 conversation_id,
@@ -384,16 +510,15 @@ impl Coordinator {
                             )
                         })?,
                 };
-                Ok(Placement {
-                    conversation_id: session_id.to_owned(),
-                    parent: Some(parent),
-                    new_conversation: Some(new_conversation(
+                Ok(Placement::root(
+                    session_id,
+                    Some(parent),
+                    new_conversation(
                         session_id,
                         conversation.title,
-                        conversation.default_preset_id.clone(),
-                    )),
-                    default_preset: conversation.default_preset_id,
-                })
+                        conversation.default_preset_id,
+                    ),
+                ))
             }
             RunTarget::Parent {
                 parent_session_id,
@@ -404,28 +529,111 @@ impl Coordinator {
                     .await?;
                 let conversation = self.conversation(&parent.conversation_id).await?;
                 if *fork {
-                    return Ok(Placement {
-                        conversation_id: session_id.to_owned(),
-                        parent: Some(parent),
-                        new_conversation: Some(new_conversation(
+                    return Ok(Placement::root(
+                        session_id,
+                        Some(parent),
+                        new_conversation(
                             session_id,
                             conversation.title,
-                            conversation.default_preset_id.clone(),
-                        )),
-                        default_preset: conversation.default_preset_id,
+                            conversation.default_preset_id,
+                        ),
+                    ));
+                }
+                if parent.session_type == SessionType::AsyncSubagent {
+                    // Continuing a subagent's session (e.g. resolving its pending calls)
+                    // stays in its chain and reports to the mailbox like it.
+                    let name = self.subagent_name_of(&parent).await?;
+                    return Ok(Placement {
+                        session_type: SessionType::AsyncSubagent,
+                        spawned_by: parent.spawned_by.clone(),
+                        subagent_name: Some(name),
+                        ..Placement::within(parent.conversation_id.clone(), Some(parent), None)
                     });
                 }
+                let conversation_id = parent.conversation_id.clone();
+                Ok(Placement::within(
+                    conversation_id,
+                    Some(parent),
+                    conversation.default_preset_id,
+                ))
+            }
+            RunTarget::AsyncSubagent {
+                conversation_id,
+                spawned_by,
+                name,
+                previous,
+            } => {
+                self.conversation(conversation_id).await?;
+                let parent = match previous {
+                    Some(previous) => self.chain_tip(previous).await?,
+                    None => None,
+                };
                 Ok(Placement {
-                    conversation_id: parent.conversation_id.clone(),
-                    parent: Some(parent),
-                    new_conversation: None,
-                    default_preset: conversation.default_preset_id,
+                    session_type: SessionType::AsyncSubagent,
+                    spawned_by: Some(spawned_by.clone()),
+                    subagent_name: Some(name.clone()),
+                    ..Placement::within(conversation_id.clone(), parent, None)
                 })
             }
         }
     }
 
-    async fn conversation(&self, conversation_id: &str) -> Result<Conversation, RunError> {
+    /// The session an async subagent's next task continues from: its latest session when
+    /// that committed, else the last committed one before it (a failed task leaves no
+    /// snapshot); `None` starts the chain afresh.
+    async fn chain_tip(&self, previous: &str) -> Result<Option<SessionRecord>, RunError> {
+        let mut id = previous.to_owned();
+        // Chains are short; the bound only guards against a cycle in corrupt data.
+        for _ in 0..64 {
+            let still_working = || {
+                RunError::invalid(
+                    "subagent",
+                    format!(
+                        "it is still working on its previous task (session {id}); its result \
+                         will arrive in the mailbox"
+                    ),
+                )
+            };
+            if self.registry.get(&id).is_some() {
+                return Err(still_working());
+            }
+            let session = match self.ports.sessions.get_session(&id).await {
+                Err(StorageError::NotFound) => return Ok(None),
+                other => other?,
+            };
+            match session.status {
+                SessionStatus::Committed | SessionStatus::AwaitingToolResults => {
+                    return Ok(Some(session));
+                }
+                SessionStatus::Created => return Err(still_working()),
+                SessionStatus::Failed | SessionStatus::Archived => {
+                    match session.parent_session_id {
+                        Some(parent) => id = parent,
+                        None => return Ok(None),
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The name an async subagent session reported under, from its mailbox message.
+    async fn subagent_name_of(&self, session: &SessionRecord) -> Result<String, RunError> {
+        let messages = self
+            .ports
+            .mailbox
+            .list_messages(&session.conversation_id)
+            .await?;
+        Ok(messages
+            .into_iter()
+            .find(|m| m.source_session_id == session.session_id)
+            .map_or_else(|| "subagent".to_owned(), |m| m.subagent_name))
+    }
+
+    pub(super) async fn conversation(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Conversation, RunError> {
         match self
             .ports
             .conversations

@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use ports::{
-    EventEnvelope, EventPayload, MAIN_AGENT, PendingToolCall, RunCompleted, RunFailed, RunSummary,
-    SessionOutcome, SessionRecord, SessionStatus, StopReason, StorageError, Usage, now,
+    EventEnvelope, EventPayload, MAIN_AGENT, MailboxMessage, MailboxSource, PendingToolCall,
+    RunCompleted, RunFailed, RunSummary, SessionOutcome, SessionRecord, SessionStatus, StopReason,
+    StorageError, Usage, now,
 };
 use tokio::task::JoinError;
 use tokio::time::Instant;
@@ -88,6 +89,7 @@ impl Coordinator {
         result: Result<RunOutcome, JoinError>,
         user_text: &str,
         started: Instant,
+        subagent_name: Option<&str>,
     ) {
         let session_id = record.session_id.as_str();
         let events = handle.log.snapshot();
@@ -213,6 +215,10 @@ impl Coordinator {
             },
         )
         .await;
+        if let Some(name) = subagent_name {
+            // Before the terminal event: whoever fires on seeing it finds the message.
+            self.post_outcome(record, name, status).await;
+        }
         self.registry.finish(session_id);
         handle.log.push(MAIN_AGENT, terminal);
         log_end(session_id, status, &summary.usage);
@@ -238,6 +244,43 @@ impl Coordinator {
                 }
                 Err(e) => {
                     tracing::error!(session_id, error = %e, "finishing the session failed");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Coordinator {
+    /// Posts an async subagent's outcome to its conversation's mailbox: a result when it
+    /// committed (or waits for tool results), a failure otherwise. Retried like the
+    /// session's final write; a message that still cannot be stored is logged.
+    async fn post_outcome(&self, record: &SessionRecord, name: &str, status: SessionStatus) {
+        let message = MailboxMessage {
+            message_id: uuid::Uuid::now_v7().to_string(),
+            conversation_id: record.conversation_id.clone(),
+            source_session_id: record.session_id.clone(),
+            source_type: if status == SessionStatus::Failed {
+                MailboxSource::SubagentFailed
+            } else {
+                MailboxSource::SubagentResult
+            },
+            subagent_name: name.to_owned(),
+            created_at: now(),
+            delivered_to: None,
+        };
+        let deadline = Instant::now() + self.settings.finish_retry_for;
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.ports.mailbox.post_message(&message).await {
+                Ok(()) => return,
+                Err(StorageError::Unavailable(e)) if Instant::now() < deadline => {
+                    tracing::warn!(session_id = %record.session_id, error = %e, "posting to the mailbox failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::error!(session_id = %record.session_id, error = %e, "posting the subagent's outcome to the mailbox failed");
                     return;
                 }
             }

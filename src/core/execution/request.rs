@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
-use ports::{InputPart, ModelSettings, Preset, StorageError, StreamKey, ToolsetSpec, Transport};
+use ports::{
+    InputPart, ModelSettings, Preset, StorageError, StreamKey, ToolSchema, ToolsetSpec, Transport,
+};
 
 use super::run_log::RunLog;
+use crate::core::agent::Resolutions;
 use crate::core::preset_validation::FieldError;
 
 /// Where a run attaches in the session DAG (spec 01).
@@ -21,9 +24,18 @@ pub enum RunTarget {
         from_session_id: Option<String>,
     },
     /// An explicit parent (`sessions/execute`); `fork` starts a new conversation from it.
+    /// Without `fork`, a parent in an async subagent's chain continues that chain.
     Parent {
         parent_session_id: String,
         fork: bool,
+    },
+    /// An async subagent session in the spawner's conversation (spec 05), continuing the
+    /// subagent's chain after `previous` when given.
+    AsyncSubagent {
+        conversation_id: String,
+        spawned_by: String,
+        name: String,
+        previous: Option<String>,
     },
 }
 
@@ -85,7 +97,26 @@ pub struct RunRequest {
     pub preset_id: Option<String>,
     pub config_override: Option<ConfigOverride>,
     pub input: Vec<InputPart>,
+    /// Answers to the calls the parent session left pending.
+    pub resolutions: Resolutions,
+    /// Caller-executed tools offered to the model for this run only.
+    pub external_tools: Vec<ToolSchema>,
     pub transport: Transport,
+}
+
+impl RunRequest {
+    /// A request with only the essentials; the rest empty.
+    pub fn new(target: RunTarget, input: Vec<InputPart>, transport: Transport) -> Self {
+        Self {
+            target,
+            preset_id: None,
+            config_override: None,
+            input,
+            resolutions: Resolutions::default(),
+            external_tools: Vec::new(),
+            transport,
+        }
+    }
 }
 
 /// A run that has started: its first event (`run_started`) is already in `log`.
@@ -121,6 +152,9 @@ pub enum RunError {
     /// A needed backend is down, or the service is shutting down.
     #[error("{0}")]
     Unavailable(String),
+    /// `fire` found no undelivered mailbox message.
+    #[error("the mailbox has no undelivered messages")]
+    MailboxEmpty,
     /// Stored data is inconsistent (e.g. a committed session without its state).
     #[error("{0}")]
     Internal(String),

@@ -67,13 +67,7 @@ fn text_input(text: &str) -> Vec<InputPart> {
 }
 
 fn request(target: RunTarget, transport: Transport) -> RunRequest {
-    RunRequest {
-        target,
-        preset_id: None,
-        config_override: None,
-        input: text_input("hello"),
-        transport,
-    }
+    RunRequest::new(target, text_input("hello"), transport)
 }
 
 /// How the mock model answers.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// What a system prompt template can use.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct PromptVars {
     /// The agent's working directory as its shell sees it.
     pub cwd: String,
