@@ -39,6 +39,8 @@ impl RecordedRequest {
 #[derive(Default)]
 struct Shared {
     queue: Mutex<VecDeque<Script>>,
+    /// Scripts for requests whose body contains a marker, checked before the queue.
+    routes: Mutex<Vec<(String, Script)>>,
     requests: Mutex<Vec<RecordedRequest>>,
     default: Mutex<DefaultAnswer>,
     open_bodies: Arc<AtomicUsize>,
@@ -68,6 +70,7 @@ impl Endpoint for MockEndpoint {
             .collect();
         let bytes = req.take_body().into_bytes().await?;
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let text = String::from_utf8_lossy(&bytes);
         let protocol = if path.ends_with("/chat/completions") {
             Some(Protocol::OpenAi)
         } else if path.ends_with("/messages") {
@@ -85,7 +88,14 @@ impl Endpoint for MockEndpoint {
                 .status(StatusCode::NOT_FOUND)
                 .body("mock-llm serves POST …/chat/completions and …/messages"));
         };
-        let next = lock(&self.0.queue).pop_front();
+        let routed = {
+            let mut routes = lock(&self.0.routes);
+            routes
+                .iter()
+                .position(|(marker, _)| text.contains(marker.as_str()))
+                .map(|at| routes.remove(at).1)
+        };
+        let next = routed.or_else(|| lock(&self.0.queue).pop_front());
         let script = next.unwrap_or_else(|| lock(&self.0.default).script());
         Ok(respond(
             script,
@@ -156,6 +166,14 @@ impl MockLlm {
     /// Queues the answer to a future request (first in, first out, for both protocols).
     pub fn push(&self, script: Script) {
         lock(&self.shared.queue).push_back(script);
+    }
+
+    /// Queues the answer to the next request whose raw body contains `marker` (e.g. a
+    /// word of one agent's system prompt), so concurrent agents each get their own script
+    /// whatever order their requests arrive in. Routed scripts are served before the
+    /// queue, first pushed first, each once.
+    pub fn push_when(&self, marker: &str, script: Script) {
+        lock(&self.shared.routes).push((marker.to_owned(), script));
     }
 
     /// Replaces the answer served when the queue is empty.

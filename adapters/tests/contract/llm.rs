@@ -1111,3 +1111,43 @@ async fn unknown_test_model_is_rejected() {
     let e = start_error(&TestModel::new(), request("test:nope", vec![user("x")])).await;
     assert_eq!(e, ModelError::UnknownModel("test:nope".into()));
 }
+
+/// Routed scripts go to the request that carries their marker, whatever the arrival order;
+/// unmatched requests take the queue, then the default answer.
+#[tokio::test]
+async fn mock_routes_scripts_by_a_marker_in_the_request() {
+    let mock = MockLlm::start().await;
+    mock.push_when("agent-beta", Script::text("for beta", 1));
+    mock.push_when("agent-alpha", Script::text("for alpha", 1));
+    mock.push_when("agent-alpha", Script::text("alpha again", 1));
+    mock.push(Script::text("queued", 1));
+    let provider = openai(&mock);
+    let ask = |who: &str| request("gpt-test", vec![user(&format!("I am {who}"))]);
+    let answer = |items: Vec<ModelDelta>| -> String {
+        items
+            .into_iter()
+            .filter_map(|d| match d {
+                ModelDelta::Text(t) => Some(t),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        answer(deltas(&provider, ask("agent-alpha")).await),
+        "for alpha"
+    );
+    assert_eq!(answer(deltas(&provider, ask("someone")).await), "queued");
+    assert_eq!(
+        answer(deltas(&provider, ask("agent-beta")).await),
+        "for beta"
+    );
+    assert_eq!(
+        answer(deltas(&provider, ask("agent-alpha")).await),
+        "alpha again"
+    );
+    assert_eq!(
+        answer(deltas(&provider, ask("agent-alpha")).await),
+        "w0 w1 w2 w3 w4 ",
+        "routes are used once"
+    );
+}
