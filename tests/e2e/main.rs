@@ -15,4 +15,5 @@ mod presets;
 mod runs;
 mod shutdown;
 mod streams;
+mod subagents;
 mod support;
