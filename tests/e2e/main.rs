@@ -9,6 +9,7 @@ mod binary;
 mod control;
 mod crash;
 mod docker_mode;
+mod hitl;
 mod inputs;
 mod openapi;
 mod presets;
