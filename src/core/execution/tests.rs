@@ -76,6 +76,8 @@ enum Model {
     Answer(&'static [&'static str]),
     /// Streams nothing and never ends.
     Hang,
+    /// Refuses every request (a bad key: not retried).
+    Refuse,
 }
 
 /// What the mocks recorded.
@@ -93,6 +95,7 @@ struct World {
     presets: MockPresetRepo,
     conversations: MockConversationRepo,
     sessions: MockSessionRepo,
+    mailbox: MockMailboxRepo,
     state: MockStateStore,
     bus: MockEventBus,
     provider: MockModelProvider,
@@ -148,6 +151,9 @@ impl World {
             let seen = seen.clone();
             provider.expect_stream().returning(move |req| {
                 seen.lock().unwrap().requests.push(req);
+                if matches!(model, Model::Refuse) {
+                    return Err(ModelError::Auth("bad key".into()));
+                }
                 Ok(match model.clone() {
                     Model::Answer(chunks) => {
                         let mut items: Vec<Result<ModelDelta, ModelError>> = chunks
@@ -159,7 +165,7 @@ impl World {
                         }));
                         futures::stream::iter(items).boxed()
                     }
-                    Model::Hang => futures::stream::pending().boxed(),
+                    Model::Hang | Model::Refuse => futures::stream::pending().boxed(),
                 })
             });
         }
@@ -167,6 +173,7 @@ impl World {
             presets,
             conversations: MockConversationRepo::new(),
             sessions,
+            mailbox: MockMailboxRepo::new(),
             state,
             bus,
             provider,
@@ -189,7 +196,7 @@ impl World {
             presets: Arc::new(self.presets),
             conversations: Arc::new(self.conversations),
             sessions: Arc::new(self.sessions),
-            mailbox: Arc::new(MockMailboxRepo::new()),
+            mailbox: Arc::new(self.mailbox),
             state_store: Arc::new(self.state),
             bus: Arc::new(self.bus),
             provider: Arc::new(self.provider),
@@ -491,4 +498,240 @@ async fn shutdown_interrupts_what_is_still_running_after_the_grace_period() {
             .unwrap(),
         RunError::Unavailable(_)
     ));
+}
+
+// ---- async subagents, the mailbox and fire -------------------------------------------
+
+fn message(id: &str, source: &str, name: &str, kind: MailboxSource) -> MailboxMessage {
+    MailboxMessage {
+        message_id: id.into(),
+        conversation_id: "c".into(),
+        source_session_id: source.into(),
+        source_type: kind,
+        subagent_name: name.into(),
+        created_at: now(),
+        delivered_to: None,
+    }
+}
+
+fn fire_request() -> FireRequest {
+    FireRequest {
+        conversation_id: "c".into(),
+        preset_id: None,
+        config_override: None,
+        input: text_input("and now?"),
+        resolutions: Default::default(),
+        external_tools: vec![],
+        transport: Transport::Sse,
+    }
+}
+
+/// A world where conversation `c` exists, continues from `parent`, and whose mailbox
+/// holds a result of `alpha` and a failure of `beta`, drained into the session recorded
+/// in the returned cell.
+fn fire_world(model: Model) -> (World, Arc<Mutex<Option<String>>>) {
+    let mut world = World::new(model, false);
+    world
+        .conversations
+        .expect_get_conversation()
+        .returning(|id| Ok(conversation(id)));
+    let drained = Arc::new(Mutex::new(None));
+    {
+        let drained = drained.clone();
+        world
+            .mailbox
+            .expect_take_undelivered()
+            .times(1)
+            .returning(move |_, session| {
+                *drained.lock().unwrap() = Some(session.to_owned());
+                Ok(vec![
+                    message("m1", "sa", "alpha", MailboxSource::SubagentResult),
+                    message("m2", "sb", "beta", MailboxSource::SubagentFailed),
+                ])
+            });
+    }
+    world.sessions.expect_get_session().returning(|id| {
+        let mut s = committed(id, "c");
+        if id == "sb" {
+            s.status = SessionStatus::Failed;
+            s.error = Some("model_error: refused".into());
+        }
+        Ok(s)
+    });
+    world
+        .state
+        .expect_load_display_messages()
+        .withf(|id| id == "sa")
+        .returning(|_| {
+            Ok(vec![DisplayMessage::AssistantText {
+                agent_id: MAIN_AGENT.into(),
+                text: "alpha's answer".into(),
+            }])
+        });
+    world
+        .state
+        .expect_load_state()
+        .returning(|_| Ok(SessionState::default()));
+    (world, drained)
+}
+
+#[tokio::test]
+async fn fire_drains_the_mailbox_into_one_continuation_of_the_latest_session() {
+    let (mut world, drained) = fire_world(Model::Answer(&["ok"]));
+    world
+        .sessions
+        .expect_latest_continuable()
+        .returning(|c| Ok(Some(committed("parent", c))));
+    world.mailbox.expect_release_delivered().times(0);
+    let (coordinator, seen) = world.coordinator();
+    let run = coordinator.fire(fire_request()).await.unwrap();
+    events_of(&run).await;
+    assert_eq!(
+        drained.lock().unwrap().as_deref(),
+        Some(run.session_id.as_str()),
+        "the messages are marked delivered to the continuation"
+    );
+    let seen = seen.lock().unwrap();
+    let (record, _) = seen.created.clone().unwrap();
+    assert_eq!(record.parent_session_id.as_deref(), Some("parent"));
+    let Some(ModelMessage::User { parts }) = seen.requests[0].messages.last() else {
+        panic!("{:?}", seen.requests[0].messages)
+    };
+    let texts: Vec<&str> = parts
+        .iter()
+        .filter_map(|p| match p {
+            UserPart::Text { text } => Some(text.as_str()),
+            UserPart::Image { .. } => None,
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "Results of 2 subagents:\n\n## alpha (session sa): completed\nalpha's answer\
+             \n\n## beta (session sb): failed\nmodel_error: refused",
+            "and now?"
+        ]
+    );
+    let display = seen.display.clone().unwrap();
+    assert!(
+        matches!(&display[0], DisplayMessage::User { text } if text.starts_with("Results of 2") && text.ends_with("\n\nand now?")),
+        "{display:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_fire_that_cannot_start_returns_its_messages_to_pending() {
+    let (mut world, drained) = fire_world(Model::Answer(&["ok"]));
+    world
+        .sessions
+        .expect_latest_continuable()
+        .returning(|_| Err(StorageError::Unavailable("db down".into())));
+    let released = Arc::new(Mutex::new(None));
+    {
+        let released = released.clone();
+        world
+            .mailbox
+            .expect_release_delivered()
+            .times(1)
+            .returning(move |session| {
+                *released.lock().unwrap() = Some(session.to_owned());
+                Ok(2)
+            });
+    }
+    let (coordinator, seen) = world.coordinator();
+    let err = coordinator.fire(fire_request()).await.err().unwrap();
+    assert!(
+        matches!(err, RunError::Storage(StorageError::Unavailable(_))),
+        "{err:?}"
+    );
+    let drained = drained.lock().unwrap().clone().unwrap();
+    assert_eq!(released.lock().unwrap().as_deref(), Some(drained.as_str()));
+    assert!(seen.lock().unwrap().created.is_none());
+}
+
+#[tokio::test]
+async fn an_empty_mailbox_fires_nothing() {
+    let mut world = World::new(Model::Answer(&["x"]), false);
+    world
+        .conversations
+        .expect_get_conversation()
+        .returning(|id| Ok(conversation(id)));
+    world
+        .mailbox
+        .expect_take_undelivered()
+        .returning(|_, _| Ok(vec![]));
+    world.mailbox.expect_release_delivered().times(0);
+    let (coordinator, seen) = world.coordinator();
+    let err = coordinator.fire(fire_request()).await.err().unwrap();
+    assert!(matches!(err, RunError::MailboxEmpty), "{err:?}");
+    assert!(seen.lock().unwrap().created.is_none());
+}
+
+/// An async subagent session: its record says so, and its outcome reaches the mailbox
+/// before its terminal event.
+async fn subagent_outcome(model: Model) -> (SessionRecord, MailboxMessage, bool) {
+    let mut world = World::new(model, false);
+    world
+        .conversations
+        .expect_get_conversation()
+        .returning(|id| Ok(conversation(id)));
+    let posted = Arc::new(Mutex::new(None));
+    let (coordinator, seen) = {
+        let posted = posted.clone();
+        world
+            .mailbox
+            .expect_post_message()
+            .times(1)
+            .returning(move |m| {
+                *posted.lock().unwrap() = Some(m.clone());
+                Ok(())
+            });
+        world.coordinator()
+    };
+    let mut req = request(
+        RunTarget::AsyncSubagent {
+            conversation_id: "c".into(),
+            spawned_by: "boss".into(),
+            name: "alpha".into(),
+            previous: None,
+        },
+        Transport::Stream,
+    );
+    req.preset_id = Some("p".into());
+    let run = coordinator.start(req).await.unwrap();
+    let mut events = run.log.subscribe(0);
+    let mut posted_before_terminal = false;
+    while let Some(e) = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .unwrap()
+    {
+        if e.is_terminal() {
+            posted_before_terminal = posted.lock().unwrap().is_some();
+            break;
+        }
+    }
+    let record = seen.lock().unwrap().created.clone().unwrap().0;
+    let message = posted.lock().unwrap().clone().unwrap();
+    (record, message, posted_before_terminal)
+}
+
+#[tokio::test]
+async fn an_async_subagent_posts_its_result_before_its_terminal_event() {
+    let (record, message, in_order) = subagent_outcome(Model::Answer(&["done"])).await;
+    assert_eq!(record.session_type, SessionType::AsyncSubagent);
+    assert_eq!(record.spawned_by.as_deref(), Some("boss"));
+    assert_eq!(record.conversation_id, "c");
+    assert_eq!(record.parent_session_id, None);
+    assert_eq!(message.source_type, MailboxSource::SubagentResult);
+    assert_eq!(message.subagent_name, "alpha");
+    assert_eq!(message.source_session_id, record.session_id);
+    assert_eq!(message.conversation_id, "c");
+    assert!(in_order);
+}
+
+#[tokio::test]
+async fn a_failing_async_subagent_posts_a_failure() {
+    let (_, message, in_order) = subagent_outcome(Model::Refuse).await;
+    assert_eq!(message.source_type, MailboxSource::SubagentFailed);
+    assert!(in_order);
 }

@@ -87,3 +87,122 @@ pub fn equip(
         directory.prompt_section(&tools)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ports::mocks::{MockModelProvider, MockPresetRepo};
+    use ports::{SubagentRef, SubagentSpec, ToolsetSpec};
+
+    use super::*;
+
+    struct NoLaunch;
+
+    #[async_trait::async_trait]
+    impl Launcher for NoLaunch {
+        async fn launch(&self, _: Launch) -> Result<String, String> {
+            Err("not in this test".into())
+        }
+    }
+
+    fn kit() -> Kit {
+        Kit {
+            presets: Arc::new(MockPresetRepo::new()),
+            provider: Arc::new(MockModelProvider::new()),
+            limits: RunLimits::default(),
+            retry: RetryPolicy::default(),
+            vars: PromptVars::default(),
+        }
+    }
+
+    fn dispatcher() -> Option<Dispatcher> {
+        Some(Dispatcher {
+            launcher: Arc::new(NoLaunch),
+            conversation_id: "c".into(),
+            session_id: "s".into(),
+        })
+    }
+
+    fn preset(async_enabled: bool, toolsets: Vec<ToolsetSpec>) -> Preset {
+        let at = ports::now();
+        Preset {
+            preset_id: "boss".into(),
+            name: "Boss".into(),
+            description: None,
+            model: ports::ModelSettings {
+                name: "test:echo".into(),
+                ..Default::default()
+            },
+            system_prompt: String::new(),
+            toolsets,
+            environment: ports::EnvironmentSpec::default(),
+            subagents: SubagentSpec {
+                include_builtin: false,
+                async_enabled,
+                refs: vec![SubagentRef {
+                    preset_id: "worker".into(),
+                    name: "worker".into(),
+                    description: "works".into(),
+                    instruction: None,
+                }],
+            },
+            tool_config: ports::ToolConfig::default(),
+            is_default: false,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// The subagent tools `equip` gives, and whether the prompt section was added.
+    fn equipped(
+        preset: &Preset,
+        depth: u32,
+        dispatcher: Option<Dispatcher>,
+    ) -> (Vec<&'static str>, bool) {
+        let mut toolbox = Toolbox::default();
+        let caller = Caller {
+            preset,
+            agent_id: "main",
+            depth,
+        };
+        let section = equip(&mut toolbox, &kit(), &caller, dispatcher);
+        (toolbox.names(), section.contains("- worker: works"))
+    }
+
+    #[test]
+    fn delegation_is_bounded_in_depth_and_async_needs_the_flag_and_a_session() {
+        let boss = preset(true, vec![]);
+        assert_eq!(
+            equipped(&boss, 0, dispatcher()),
+            (vec!["async_delegate", "delegate"], true)
+        );
+        assert_eq!(equipped(&boss, 0, None), (vec!["delegate"], true));
+        assert_eq!(
+            equipped(&boss, MAX_DEPTH - 1, None),
+            (vec!["delegate"], true)
+        );
+        assert_eq!(equipped(&boss, MAX_DEPTH, None), (vec![], false));
+        assert_eq!(
+            equipped(&preset(false, vec![]), 0, dispatcher()),
+            (vec!["delegate"], true)
+        );
+        let mut none = preset(true, vec![]);
+        none.subagents.refs.clear();
+        assert_eq!(equipped(&none, 0, dispatcher()), (vec![], false));
+    }
+
+    #[test]
+    fn a_subagent_toolset_entry_can_switch_the_tools_off() {
+        let toolset = |enabled: bool, exclude: &[&str]| ToolsetSpec {
+            toolset_name: TOOLSET.into(),
+            enabled,
+            exclude_tools: exclude.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let only_sync = preset(true, vec![toolset(true, &["async_delegate"])]);
+        assert_eq!(
+            equipped(&only_sync, 0, dispatcher()),
+            (vec!["delegate"], true)
+        );
+        let off = preset(true, vec![toolset(false, &[])]);
+        assert_eq!(equipped(&off, 0, dispatcher()), (vec![], false));
+    }
+}
