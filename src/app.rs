@@ -23,7 +23,7 @@ use crate::{
         execution::{Coordinator, Ports, Settings},
         health::HealthCheck,
         presets::{AvailableProviders, PresetService},
-        recovery::fail_orphaned_sessions,
+        recovery::{Recovery, fail_orphaned_sessions},
     },
 };
 
@@ -65,10 +65,15 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         Some(url) => Arc::new(RedisBus::new(url.expose(), bus_settings).context("REDIS_URL")?),
         None => Arc::new(InProcessBus::new(bus_settings)),
     };
-    fail_orphaned_sessions(&*storage, &*event_bus)
-        .await
-        .context("startup recovery failed")?;
     let state_store = state_store(&config.state_store)?;
+    fail_orphaned_sessions(&Recovery {
+        sessions: &*storage,
+        mailbox: &*storage,
+        state_store: &*state_store,
+        bus: &*event_bus,
+    })
+    .await
+    .context("startup recovery failed")?;
 
     let presets = PresetService::new(storage.clone());
     let providers = AvailableProviders {

@@ -73,6 +73,12 @@ pub fn validate(preset: &Preset, missing_refs: &[String]) -> Vec<FieldError> {
                 format!("subagents.refs[{i}].name"),
                 "must not be empty",
             ));
+        } else if !is_slug(&r.name) || r.name == ports::MAIN_AGENT {
+            errors.push(err(
+                format!("subagents.refs[{i}].name"),
+                "must be 1-64 characters of a-z, 0-9, '-' or '_', starting with a letter or \
+                 digit, and not \"main\" (it names the subagent's events)",
+            ));
         } else if !names.insert(r.name.as_str()) {
             errors.push(err(
                 format!("subagents.refs[{i}].name"),
@@ -83,6 +89,17 @@ pub fn validate(preset: &Preset, missing_refs: &[String]) -> Vec<FieldError> {
             errors.push(err(
                 format!("subagents.refs[{i}].preset_id"),
                 format!("no preset {}", r.preset_id),
+            ));
+        }
+    }
+    for (i, tool) in preset.tool_config.require_approval.iter().enumerate() {
+        if !catalogue::TOOLSETS
+            .iter()
+            .any(|(_, tools)| tools.contains(&tool.as_str()))
+        {
+            errors.push(err(
+                format!("tool_config.require_approval[{i}]"),
+                format!("unknown tool {tool}"),
             ));
         }
     }
@@ -230,7 +247,20 @@ mod tests {
                 description: String::new(),
                 instruction: None,
             },
+            SubagentRef {
+                preset_id: "ok-1".into(),
+                name: "main".into(),
+                description: String::new(),
+                instruction: None,
+            },
+            SubagentRef {
+                preset_id: "ok-1".into(),
+                name: "a/b".into(),
+                description: String::new(),
+                instruction: None,
+            },
         ];
+        p.tool_config.require_approval = vec!["shell".into(), "rm_rf".into()];
         assert_eq!(
             fields(&p, &["gone".into()]),
             vec![
@@ -244,6 +274,9 @@ mod tests {
                 "environment.container_id",
                 "subagents.refs[0].preset_id",
                 "subagents.refs[1].name",
+                "subagents.refs[2].name",
+                "subagents.refs[3].name",
+                "tool_config.require_approval[1]",
             ]
         );
     }

@@ -1,12 +1,23 @@
 //! Startup recovery: a session still `created` at boot was orphaned by a crash (the
 //! registry starts empty), so it is marked `failed` before the API accepts requests, and
 //! its event stream, when the bus outlived the process (Redis), gets the terminal event it
-//! never received: an attached reader then ends cleanly and the stream expires.
+//! never received: an attached reader then ends cleanly and the stream expires. An
+//! orphaned async subagent also reports its failure to its conversation's mailbox, as it
+//! would have had it failed while running.
 
 use ports::{
-    EventBus, EventBusError, EventEnvelope, EventPayload, MAIN_AGENT, RunFailed, SessionRepo,
-    StorageError, StreamKey, now,
+    EventBus, EventBusError, EventEnvelope, EventPayload, MAIN_AGENT, MailboxMessage, MailboxRepo,
+    MailboxSource, RunFailed, SessionRecord, SessionRepo, SessionType, StateStore, StorageError,
+    StreamKey, now,
 };
+
+/// What recovery touches.
+pub struct Recovery<'a> {
+    pub sessions: &'a dyn SessionRepo,
+    pub mailbox: &'a dyn MailboxRepo,
+    pub state_store: &'a dyn StateStore,
+    pub bus: &'a dyn EventBus,
+}
 
 /// The reason recorded on recovered sessions.
 pub const ORPHAN_REASON: &str = "the service stopped while this session was running";
@@ -16,21 +27,63 @@ pub const ORPHAN_REASON: &str = "the service stopped while this session was runn
 ///
 /// # Errors
 /// The database could not be updated.
-pub async fn fail_orphaned_sessions(
-    sessions: &dyn SessionRepo,
-    bus: &dyn EventBus,
-) -> Result<u64, StorageError> {
-    let orphans = sessions.fail_orphans(ORPHAN_REASON, now()).await?;
+pub async fn fail_orphaned_sessions(r: &Recovery<'_>) -> Result<u64, StorageError> {
+    let orphans = r.sessions.fail_orphans(ORPHAN_REASON, now()).await?;
     if orphans.is_empty() {
         return Ok(0);
     }
     tracing::warn!(sessions = orphans.len(), "marked orphaned sessions failed");
     for session_id in &orphans {
-        if let Err(e) = end_stream(bus, session_id).await {
+        if let Err(e) = end_stream(r.bus, session_id).await {
             tracing::warn!(%session_id, error = %e, "could not end the orphaned session's event stream");
+        }
+        if let Err(e) = report_subagent(r, session_id).await {
+            tracing::warn!(%session_id, error = %e, "could not report the orphaned subagent's failure to the mailbox");
         }
     }
     Ok(orphans.len() as u64)
+}
+
+/// Posts `subagent_failed` for an orphaned async subagent session.
+async fn report_subagent(r: &Recovery<'_>, session_id: &str) -> Result<(), StorageError> {
+    let session = r.sessions.get_session(session_id).await?;
+    if session.session_type != SessionType::AsyncSubagent {
+        return Ok(());
+    }
+    let name = subagent_name(r, &session).await;
+    r.mailbox
+        .post_message(&MailboxMessage {
+            message_id: uuid::Uuid::now_v7().to_string(),
+            conversation_id: session.conversation_id.clone(),
+            source_session_id: session.session_id.clone(),
+            source_type: MailboxSource::SubagentFailed,
+            subagent_name: name,
+            created_at: now(),
+            delivered_to: None,
+        })
+        .await
+}
+
+/// The name the subagent was dispatched under: from its spawner's snapshot (name → latest
+/// session), else from an earlier session of its chain's mailbox message.
+async fn subagent_name(r: &Recovery<'_>, session: &SessionRecord) -> String {
+    if let Some(spawner) = &session.spawned_by
+        && let Ok(state) = r.state_store.load_state(spawner).await
+        && let Some((name, _)) = state
+            .context_state
+            .async_subagents
+            .iter()
+            .find(|(_, id)| **id == session.session_id)
+    {
+        return name.clone();
+    }
+    if let Some(parent) = &session.parent_session_id
+        && let Ok(messages) = r.mailbox.list_messages(&session.conversation_id).await
+        && let Some(m) = messages.iter().find(|m| m.source_session_id == *parent)
+    {
+        return m.subagent_name.clone();
+    }
+    "subagent".to_owned()
 }
 
 /// Appends `run_failed` after the last event the stream holds, unless it already ended.
@@ -67,8 +120,8 @@ async fn end_stream(bus: &dyn EventBus, session_id: &str) -> Result<(), EventBus
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use ports::mocks::{MockEventBus, MockSessionRepo};
-    use ports::{ContentDelta, ContentKind};
+    use ports::mocks::{MockEventBus, MockMailboxRepo, MockSessionRepo, MockStateStore};
+    use ports::{ContentDelta, ContentKind, SessionState, SessionStatus, Transport};
 
     use super::*;
 
@@ -107,7 +160,17 @@ mod tests {
                 Ok(())
             });
         }
-        assert_eq!(fail_orphaned_sessions(&repo, &bus).await.unwrap(), 3);
+        repo.expect_get_session()
+            .returning(|id| Ok(orphan(id, SessionType::Agent)));
+        let mut mailbox = MockMailboxRepo::new();
+        mailbox.expect_post_message().times(0);
+        let r = Recovery {
+            sessions: &repo,
+            mailbox: &mailbox,
+            state_store: &MockStateStore::new(),
+            bus: &bus,
+        };
+        assert_eq!(fail_orphaned_sessions(&r).await.unwrap(), 3);
         let appended = appended.lock().unwrap();
         assert_eq!(appended.len(), 1, "only the live stream gets an ending");
         let (key, event) = &appended[0];
@@ -116,5 +179,70 @@ mod tests {
         assert!(
             matches!(&event.payload, EventPayload::RunFailed(f) if f.code == "service_stopped")
         );
+    }
+
+    fn orphan(id: &str, session_type: SessionType) -> SessionRecord {
+        let at = now();
+        SessionRecord {
+            session_id: id.into(),
+            parent_session_id: None,
+            conversation_id: "conv".into(),
+            session_type,
+            transport: Transport::Stream,
+            spawned_by: Some("boss".into()),
+            preset_id: None,
+            status: SessionStatus::Failed,
+            run_summary: None,
+            pending_tool_calls: vec![],
+            error: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_orphaned_async_subagent_reports_its_failure_under_its_name() {
+        let mut repo = MockSessionRepo::new();
+        repo.expect_fail_orphans()
+            .returning(|_, _| Ok(vec!["sub".into()]));
+        repo.expect_get_session()
+            .returning(|id| Ok(orphan(id, SessionType::AsyncSubagent)));
+        let mut bus = MockEventBus::new();
+        bus.expect_read_after()
+            .returning(|_, _, _| Err(EventBusError::NotFound));
+        let mut states = MockStateStore::new();
+        states
+            .expect_load_state()
+            .withf(|id| id == "boss")
+            .returning(|_| {
+                let mut state = SessionState::default();
+                state
+                    .context_state
+                    .async_subagents
+                    .insert("alpha".into(), "sub".into());
+                Ok(state)
+            });
+        let posted = Arc::new(Mutex::new(Vec::new()));
+        let mut mailbox = MockMailboxRepo::new();
+        {
+            let posted = posted.clone();
+            mailbox.expect_post_message().returning(move |m| {
+                posted.lock().unwrap().push(m.clone());
+                Ok(())
+            });
+        }
+        let r = Recovery {
+            sessions: &repo,
+            mailbox: &mailbox,
+            state_store: &states,
+            bus: &bus,
+        };
+        assert_eq!(fail_orphaned_sessions(&r).await.unwrap(), 1);
+        let posted = posted.lock().unwrap();
+        assert_eq!(posted.len(), 1);
+        assert_eq!(posted[0].source_type, MailboxSource::SubagentFailed);
+        assert_eq!(posted[0].subagent_name, "alpha");
+        assert_eq!(posted[0].source_session_id, "sub");
+        assert_eq!(posted[0].conversation_id, "conv");
     }
 }
