@@ -5,4 +5,5 @@ pub mod events;
 pub mod presets;
 pub mod runs;
 pub mod sessions;
+pub mod strict;
 pub mod text;

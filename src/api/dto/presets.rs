@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object, types::MaybeUndefined};
 
+use super::strict::no_null;
 use super::text::{Text, strings, texts};
 use ports::{
     EnvironmentSpec, ModelSettings, Preset, PresetPatch, ShellMode, SubagentRef, SubagentSpec,
@@ -64,6 +65,7 @@ pub enum ShellModeDto {
 #[derive(Object, Debug, Clone, PartialEq)]
 #[oai(rename = "Environment", skip_serializing_if_is_none)]
 pub struct EnvironmentDto {
+    #[oai(deserialize_with = "no_null")]
     pub shell_mode: Option<ShellModeDto>,
     /// Required in docker mode: the running container to `docker exec` into.
     #[oai(nullable)]
@@ -146,8 +148,11 @@ pub struct PresetCreateRequest {
     pub system_prompt: Option<Text>,
     #[oai(nullable)]
     pub toolsets: Option<Vec<ToolsetDto>>,
+    #[oai(deserialize_with = "no_null")]
     pub environment: Option<EnvironmentDto>,
+    #[oai(deserialize_with = "no_null")]
     pub subagents: Option<SubagentsDto>,
+    #[oai(deserialize_with = "no_null")]
     pub tool_config: Option<ToolConfigDto>,
     #[oai(nullable)]
     pub is_default: Option<bool>,
@@ -161,13 +166,17 @@ pub struct PresetUpdateRequest {
     pub name: Option<Text>,
     #[oai(nullable)]
     pub description: MaybeUndefined<Text>,
+    #[oai(deserialize_with = "no_null")]
     pub model: Option<ModelSettingsDto>,
     #[oai(nullable)]
     pub system_prompt: Option<Text>,
     #[oai(nullable)]
     pub toolsets: Option<Vec<ToolsetDto>>,
+    #[oai(deserialize_with = "no_null")]
     pub environment: Option<EnvironmentDto>,
+    #[oai(deserialize_with = "no_null")]
     pub subagents: Option<SubagentsDto>,
+    #[oai(deserialize_with = "no_null")]
     pub tool_config: Option<ToolConfigDto>,
     #[oai(nullable)]
     pub is_default: Option<bool>,

@@ -5,6 +5,7 @@ use poem_openapi::{Object, Union, types::MaybeUndefined};
 
 use super::events::Transport;
 use super::presets::ToolsetDto;
+use super::strict::no_null;
 use super::text::Text;
 use crate::core::agent::{ExternalResult, Interaction, Resolutions};
 use crate::core::execution::{
@@ -101,6 +102,7 @@ pub struct ModelOverrideDto {
 #[derive(Object, Debug, Clone, PartialEq, Default)]
 #[oai(rename = "ConfigOverride")]
 pub struct ConfigOverrideDto {
+    #[oai(deserialize_with = "no_null")]
     pub model: Option<ModelOverrideDto>,
     #[oai(nullable)]
     pub system_prompt: Option<Text>,
@@ -215,6 +217,7 @@ pub struct RunRequestDto {
     pub conversation_id: Option<Text>,
     #[oai(nullable)]
     pub preset_id: Option<Text>,
+    #[oai(deserialize_with = "no_null")]
     pub config_override: Option<ConfigOverrideDto>,
     #[oai(nullable)]
     pub input: Option<Vec<InputPart>>,
@@ -226,6 +229,7 @@ pub struct RunRequestDto {
     pub tool_results: Option<Vec<ToolResultDto>>,
     #[oai(nullable)]
     pub external_tools: Option<Vec<ExternalToolDto>>,
+    #[oai(deserialize_with = "no_null")]
     pub transport: Option<Transport>,
 }
 
@@ -245,7 +249,9 @@ pub struct FireRequestDto {
     pub tool_results: Option<Vec<ToolResultDto>>,
     #[oai(nullable)]
     pub external_tools: Option<Vec<ExternalToolDto>>,
+    #[oai(deserialize_with = "no_null")]
     pub config_override: Option<ConfigOverrideDto>,
+    #[oai(deserialize_with = "no_null")]
     pub transport: Option<Transport>,
 }
 
@@ -259,7 +265,9 @@ pub struct ForkRequestDto {
     pub input: Vec<InputPart>,
     #[oai(nullable)]
     pub from_session_id: Option<Text>,
+    #[oai(deserialize_with = "no_null")]
     pub config_override: Option<ConfigOverrideDto>,
+    #[oai(deserialize_with = "no_null")]
     pub transport: Option<Transport>,
 }
 
@@ -273,6 +281,7 @@ pub struct ExecuteRequestDto {
     pub parent_session_id: Option<Text>,
     #[oai(nullable)]
     pub fork: Option<bool>,
+    #[oai(deserialize_with = "no_null")]
     pub config_override: Option<ConfigOverrideDto>,
     #[oai(nullable)]
     pub input: Option<Vec<InputPart>>,
@@ -284,6 +293,7 @@ pub struct ExecuteRequestDto {
     pub tool_results: Option<Vec<ToolResultDto>>,
     #[oai(nullable)]
     pub external_tools: Option<Vec<ExternalToolDto>>,
+    #[oai(deserialize_with = "no_null")]
     pub transport: Option<Transport>,
 }
 
@@ -395,6 +405,7 @@ pub struct ConversationUpdateRequest {
     pub title: MaybeUndefined<Text>,
     #[oai(nullable)]
     pub default_preset_id: MaybeUndefined<Text>,
+    #[oai(deserialize_with = "no_null")]
     pub status: Option<super::sessions::ConversationStatus>,
 }
 
