@@ -7,28 +7,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ports::{
-    Conversation, ConversationRepo, ConversationStatus, Downloader, EnvironmentFactory, EventBus,
-    EventPayload, MAIN_AGENT, MailboxRepo, ModelProvider, Preset, PresetRepo, RunStarted,
-    SessionRecord, SessionRepo, SessionState, SessionStatus, SessionType, StateStore,
-    StateStoreError, StorageError, StreamKey, Transport, UserPart, now,
+    Conversation, ConversationRepo, Downloader, EnvironmentFactory, EventBus, EventPayload,
+    MAIN_AGENT, MailboxRepo, ModelProvider, Preset, PresetRepo, RunStarted, SessionRecord,
+    SessionRepo, SessionState, SessionStatus, StateStore, StateStoreError, StorageError, StreamKey,
+    Transport, UserPart, now,
 };
 use tokio::time::Instant;
 
+use super::assemble::AgentPlan;
 use super::external;
 use super::forward;
 use super::input::{self, InputLimits};
-use super::launch;
 use super::registry::{Registry, RunHandle};
-use super::request::{ActiveSession, RunError, RunRequest, RunTarget, StartedRun};
+use super::request::{ActiveSession, RunError, RunRequest, StartedRun};
 use super::run_log::RunLog;
 use crate::core::agent::{
-    Agent, AgentSpec, Deferral, Resolutions, RetryPolicy, RunControl, RunLimits, check_resolutions,
+    Agent, Resolutions, RetryPolicy, RunControl, RunLimits, check_resolutions,
 };
 use crate::core::environment::{Environment, ShellLimits, shell_env};
 use crate::core::preset_validation::{self, FieldError};
-use crate::core::prompt::{self, PromptVars};
-use crate::core::subagents;
-use crate::core::tools::Toolbox;
 
 /// The ports a run needs.
 #[derive(Clone)]
@@ -74,51 +71,6 @@ pub struct Coordinator {
     pub(super) settings: Settings,
     pub(super) registry: Arc<Registry>,
     closing: AtomicBool,
-}
-
-/// Where a new session goes in the DAG.
-struct Placement {
-    conversation_id: String,
-    parent: Option<SessionRecord>,
-    new_conversation: Option<Conversation>,
-    /// The conversation's default preset, for runs that name none.
-    default_preset: Option<String>,
-    session_type: SessionType,
-    spawned_by: Option<String>,
-    /// The async subagent's name, for its mailbox message.
-    subagent_name: Option<String>,
-}
-
-impl Placement {
-    /// An agent session of an existing conversation.
-    fn within(
-        conversation_id: String,
-        parent: Option<SessionRecord>,
-        default_preset: Option<String>,
-    ) -> Self {
-        Self {
-            conversation_id,
-            parent,
-            new_conversation: None,
-            default_preset,
-            session_type: SessionType::Agent,
-            spawned_by: None,
-            subagent_name: None,
-        }
-    }
-
-    /// The root of a new conversation (`parent` for a fork).
-    fn root(session_id: &str, parent: Option<SessionRecord>, conversation: Conversation) -> Self {
-        Self {
-            conversation_id: session_id.to_owned(),
-            parent,
-            default_preset: conversation.default_preset_id.clone(),
-            new_conversation: Some(conversation),
-            session_type: SessionType::Agent,
-            spawned_by: None,
-            subagent_name: None,
-        }
-    }
 }
 
 /// Everything the execute phase takes over from setup.
@@ -171,21 +123,7 @@ impl Coordinator {
         req: RunRequest,
         prelude: Option<String>,
     ) -> Result<StartedRun, RunError> {
-        if req.input.is_empty() {
-            if req.resolutions.is_empty() && prelude.is_none() {
-                return Err(RunError::invalid(
-                    "input",
-                    "give at least one of input, user_interactions or tool_results",
-                ));
-            }
-        } else {
-            input::validate(&req.input, &self.settings.input).map_err(RunError::Invalid)?;
-        }
-        if self.closing.load(Ordering::SeqCst) {
-            return Err(RunError::Unavailable(
-                "the service is shutting down".to_owned(),
-            ));
-        }
+        self.check_request(&req, prelude.is_some())?;
         if req.transport == Transport::Stream {
             self.ports
                 .bus
@@ -210,23 +148,8 @@ impl Coordinator {
         if !unresolvable.is_empty() {
             return Err(RunError::Invalid(unresolvable));
         }
-
-        let opened = self
-            .ports
-            .environments
-            .open(&preset.environment)
-            .await
-            .map_err(|e| RunError::invalid("environment.default_path", e.to_string()))?;
-        let env = Environment {
-            workspace: opened.workspace,
-            shell: opened.shell,
-            shell_env: shell_env(&preset.environment, |name| {
-                self.ports.environments.host_var(name)
-            }),
-            limits: self.settings.shell,
-        };
-        let mut toolbox = Toolbox::from_toolsets(&preset.toolsets);
         external::check(&req.external_tools).map_err(RunError::Invalid)?;
+        let env = Arc::new(self.open_environment(&preset).await?);
         let mut materialized = input::materialize(
             req.input,
             &*env.workspace,
@@ -237,58 +160,16 @@ impl Coordinator {
         .await
         .map_err(RunError::Invalid)?;
         if let Some(prelude) = prelude {
-            materialized.display_text = if materialized.display_text.is_empty() {
-                prelude.clone()
-            } else {
-                format!("{prelude}\n\n{}", materialized.display_text)
-            };
-            materialized
-                .parts
-                .insert(0, UserPart::Text { text: prelude });
+            materialized.prepend(prelude);
         }
-
-        let env = Arc::new(env);
-        // Async subagents dispatch no subagents of their own: their results go to the
-        // conversation's mailbox, which only the conversation's agent is fired with.
-        let dispatcher =
-            (place.session_type == SessionType::Agent).then(|| subagents::Dispatcher {
-                launcher: Arc::new(launch::CoordinatorLauncher::new(self)),
-                conversation_id: place.conversation_id.clone(),
-                session_id: session_id.clone(),
-            });
-        let caller = subagents::Caller {
+        let agent = self.assemble(AgentPlan {
             preset: &preset,
-            agent_id: MAIN_AGENT,
-            depth: 0,
-        };
-        let mut vars = PromptVars {
-            cwd: env.workspace.working_dir(),
-            date: now().format("%Y-%m-%d").to_string(),
-            datetime: now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            toolsets: preset
-                .toolsets
-                .iter()
-                .filter(|t| t.enabled)
-                .map(|t| t.toolset_name.clone())
-                .collect(),
-            tools: Vec::new(),
-            model: preset.model.name.clone(),
-            preset_id: preset.preset_id.clone(),
-            session_id: session_id.clone(),
-            conversation_id: place.conversation_id.clone(),
-        };
-        let kit = subagents::Kit {
-            presets: self.ports.presets.clone(),
-            provider: self.ports.provider.clone(),
-            limits: self.settings.limits,
-            retry: self.settings.retry,
-            vars: vars.clone(),
-        };
-        let section = subagents::equip(&mut toolbox, &kit, &caller, dispatcher);
-        vars.tools = toolbox.names().into_iter().map(str::to_owned).collect();
-        let system_prompt = prompt::render(&preset.system_prompt, &vars)
-            .map_err(|m| RunError::invalid("system_prompt", m))?
-            + &section;
+            env,
+            session_id: &session_id,
+            conversation_id: &place.conversation_id,
+            session_type: place.session_type,
+            external_tools: req.external_tools,
+        })?;
 
         let at = now();
         let record = SessionRecord {
@@ -306,23 +187,97 @@ impl Coordinator {
             created_at: at,
             updated_at: at,
         };
+        self.insert_row(&record, place.new_conversation).await?;
+        let handle = self.register(&record);
+        let started = StartedRun {
+            session_id,
+            conversation_id: record.conversation_id.clone(),
+            stream_key: handle.stream_key.clone(),
+            transport: record.transport,
+            log: handle.log.clone(),
+        };
+        let prepared = Prepared {
+            handle,
+            record,
+            agent,
+            state,
+            input: materialized.parts,
+            resolutions: req.resolutions,
+            user_text: materialized.display_text,
+            started: Instant::now(),
+            subagent_name: place.subagent_name,
+        };
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.execute(prepared).await });
+        Ok(started)
+    }
+
+    /// What can be refused without reading anything: nothing to do, bad input parts, a
+    /// service shutting down.
+    fn check_request(&self, req: &RunRequest, has_prelude: bool) -> Result<(), RunError> {
+        if req.input.is_empty() {
+            if req.resolutions.is_empty() && !has_prelude {
+                return Err(RunError::invalid(
+                    "input",
+                    "give at least one of input, user_interactions or tool_results",
+                ));
+            }
+        } else {
+            input::validate(&req.input, &self.settings.input).map_err(RunError::Invalid)?;
+        }
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(RunError::Unavailable(
+                "the service is shutting down".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The preset's environment: workspace, shell and the variables the shell may see.
+    async fn open_environment(&self, preset: &Preset) -> Result<Environment, RunError> {
+        let opened = self
+            .ports
+            .environments
+            .open(&preset.environment)
+            .await
+            .map_err(|e| RunError::invalid("environment.default_path", e.to_string()))?;
+        Ok(Environment {
+            workspace: opened.workspace,
+            shell: opened.shell,
+            shell_env: shell_env(&preset.environment, |name| {
+                self.ports.environments.host_var(name)
+            }),
+            limits: self.settings.shell,
+        })
+    }
+
+    /// Inserts the `created` row; the busy rule is enforced by this insert.
+    async fn insert_row(
+        &self,
+        record: &SessionRecord,
+        new_conversation: Option<Conversation>,
+    ) -> Result<(), RunError> {
         match self
             .ports
             .sessions
-            .create_session(&record, place.new_conversation)
+            .create_session(record, new_conversation)
             .await
         {
-            Ok(()) => {}
+            Ok(()) => Ok(()),
             Err(StorageError::ConversationBusy { session_id }) => {
-                return Err(RunError::Busy(self.active_session(&session_id).await));
+                Err(RunError::Busy(self.active_session(&session_id).await))
             }
-            Err(StorageError::NotFound) => return Err(RunError::NotFound("conversation")),
-            Err(e) => return Err(e.into()),
+            Err(StorageError::NotFound) => Err(RunError::NotFound("conversation")),
+            Err(e) => Err(e.into()),
         }
+    }
 
-        let log = RunLog::new(session_id.clone());
+    /// Registers the run, puts `run_started` in its log and starts forwarding the log to
+    /// the bus.
+    fn register(&self, record: &SessionRecord) -> Arc<RunHandle> {
+        let log = RunLog::new(record.session_id.clone());
         let handle = Arc::new(RunHandle::new(
-            session_id.clone(),
+            record.session_id.clone(),
             record.conversation_id.clone(),
             record.session_type,
             record.transport,
@@ -341,55 +296,12 @@ impl Coordinator {
             }),
         );
         tokio::spawn(forward::forward(
-            log.clone(),
+            log,
             self.ports.bus.clone(),
             handle.stream_key.clone(),
             self.registry.clone(),
         ));
-
-        let agent = Agent::new(
-            self.ports.provider.clone(),
-            env,
-            AgentSpec {
-                agent_id: MAIN_AGENT.to_owned(),
-                model: preset.model.clone(),
-                system_prompt,
-                toolbox,
-                limits: self.settings.limits,
-                retry: self.settings.retry,
-                deferral: Deferral {
-                    approval: preset
-                        .tool_config
-                        .require_approval
-                        .iter()
-                        .cloned()
-                        .collect(),
-                    external: req.external_tools,
-                    nested: false,
-                },
-            },
-        );
-        let started = StartedRun {
-            session_id,
-            conversation_id: record.conversation_id.clone(),
-            stream_key: handle.stream_key.clone(),
-            transport: record.transport,
-            log,
-        };
-        let prepared = Prepared {
-            handle,
-            record,
-            agent,
-            state,
-            input: materialized.parts,
-            resolutions: req.resolutions,
-            user_text: materialized.display_text,
-            started: Instant::now(),
-            subagent_name: place.subagent_name,
-        };
-        let this = Arc::clone(self);
-        tokio::spawn(async move { this.execute(prepared).await });
-        Ok(started)
+        handle
     }
 
     /// Execute (spec 03): the agent runs in a task of its own, so a panic in it is caught
@@ -452,220 +364,6 @@ impl Coordinator {
             tracing::error!(
                 "runs did not finish after interrupt; leaving them to startup recovery"
             );
-        }
-    }
-
-    async fn place(&self, target: &RunTarget, session_id: &str) -> Result<Placement, RunError> {
-        match target {
-            RunTarget::NewConversation => Ok(Placement::root(
-                session_id,
-                None,
-                new_conversation(session_id, None, None),
-            )),
-            RunTarget::Continue { conversation_id } => {
-                let conversation = self.conversation(conversation_id).await?;
-                if let Some(h) = self.registry.agent_run_of(conversation_id) {
-                    return Err(RunError::Busy(ActiveSession {
-                        session_id: h.session_id.clone(),
-                        stream_key: h.stream_key.clone(),
-                        transport: h.transport,
-                    }));
-                }
-                let parent = self
-                    .ports
-                    .sessions
-                    .latest_continuable(conversation_id)
-                    .await?;
-                Ok(Placement::within(
-                    conversation_id.clone(),
-                    parent,
-                    conversation.default_preset_id,
-                ))
-            }
-            RunTarget::Fork {
-                conversation_id,
-                from_session_id,
-            } => {
-                let conversation = self.conversation(conversation_id).await?;
-                let parent = match from_session_id {
-                    Some(id) => {
-                        let parent = self.parent_session(id, "from_session_id").await?;
-                        if parent.conversation_id != *conversation_id {
-                            return Err(RunError::invalid(
-                                "from_session_id",
-                                "the session belongs to another conversation",
-                            ));
-                        }
-                        parent
-                    }
-                    None => self
-                        .ports
-                        .sessions
-                        .latest_continuable(conversation_id)
-                        .await?
-                        .ok_or_else(|| {
-                            RunError::invalid(
-                                "from_session_id",
-                                "the conversation has no committed session to fork from",
-                            )
-                        })?,
-                };
-                Ok(Placement::root(
-                    session_id,
-                    Some(parent),
-                    new_conversation(
-                        session_id,
-                        conversation.title,
-                        conversation.default_preset_id,
-                    ),
-                ))
-            }
-            RunTarget::Parent {
-                parent_session_id,
-                fork,
-            } => {
-                let parent = self
-                    .parent_session(parent_session_id, "parent_session_id")
-                    .await?;
-                let conversation = self.conversation(&parent.conversation_id).await?;
-                if *fork {
-                    return Ok(Placement::root(
-                        session_id,
-                        Some(parent),
-                        new_conversation(
-                            session_id,
-                            conversation.title,
-                            conversation.default_preset_id,
-                        ),
-                    ));
-                }
-                if parent.session_type == SessionType::AsyncSubagent {
-                    // Continuing a subagent's session (e.g. resolving its pending calls)
-                    // stays in its chain and reports to the mailbox like it.
-                    let name = self.subagent_name_of(&parent).await?;
-                    return Ok(Placement {
-                        session_type: SessionType::AsyncSubagent,
-                        spawned_by: parent.spawned_by.clone(),
-                        subagent_name: Some(name),
-                        ..Placement::within(parent.conversation_id.clone(), Some(parent), None)
-                    });
-                }
-                let conversation_id = parent.conversation_id.clone();
-                Ok(Placement::within(
-                    conversation_id,
-                    Some(parent),
-                    conversation.default_preset_id,
-                ))
-            }
-            RunTarget::AsyncSubagent {
-                conversation_id,
-                spawned_by,
-                name,
-                previous,
-            } => {
-                self.conversation(conversation_id).await?;
-                let parent = match previous {
-                    Some(previous) => self.chain_tip(previous).await?,
-                    None => None,
-                };
-                Ok(Placement {
-                    session_type: SessionType::AsyncSubagent,
-                    spawned_by: Some(spawned_by.clone()),
-                    subagent_name: Some(name.clone()),
-                    ..Placement::within(conversation_id.clone(), parent, None)
-                })
-            }
-        }
-    }
-
-    /// The session an async subagent's next task continues from: its latest session when
-    /// that committed, else the last committed one before it (a failed task leaves no
-    /// snapshot); `None` starts the chain afresh.
-    async fn chain_tip(&self, previous: &str) -> Result<Option<SessionRecord>, RunError> {
-        let mut id = previous.to_owned();
-        // Chains are short; the bound only guards against a cycle in corrupt data.
-        for _ in 0..64 {
-            let still_working = || {
-                RunError::invalid(
-                    "subagent",
-                    format!(
-                        "it is still working on its previous task (session {id}); its result \
-                         will arrive in the mailbox"
-                    ),
-                )
-            };
-            if self.registry.get(&id).is_some() {
-                return Err(still_working());
-            }
-            let session = match self.ports.sessions.get_session(&id).await {
-                Err(StorageError::NotFound) => return Ok(None),
-                other => other?,
-            };
-            match session.status {
-                SessionStatus::Committed | SessionStatus::AwaitingToolResults => {
-                    return Ok(Some(session));
-                }
-                SessionStatus::Created => return Err(still_working()),
-                SessionStatus::Failed | SessionStatus::Archived => {
-                    match session.parent_session_id {
-                        Some(parent) => id = parent,
-                        None => return Ok(None),
-                    }
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// The name an async subagent session reported under, from its mailbox message.
-    async fn subagent_name_of(&self, session: &SessionRecord) -> Result<String, RunError> {
-        let messages = self
-            .ports
-            .mailbox
-            .list_messages(&session.conversation_id)
-            .await?;
-        Ok(messages
-            .into_iter()
-            .find(|m| m.source_session_id == session.session_id)
-            .map_or_else(|| "subagent".to_owned(), |m| m.subagent_name))
-    }
-
-    pub(super) async fn conversation(
-        &self,
-        conversation_id: &str,
-    ) -> Result<Conversation, RunError> {
-        match self
-            .ports
-            .conversations
-            .get_conversation(conversation_id)
-            .await
-        {
-            Err(StorageError::NotFound) => Err(RunError::NotFound("conversation")),
-            other => Ok(other?),
-        }
-    }
-
-    /// A session a new run may start from: committed (or waiting for tool results).
-    async fn parent_session(
-        &self,
-        session_id: &str,
-        field: &str,
-    ) -> Result<SessionRecord, RunError> {
-        let parent = match self.ports.sessions.get_session(session_id).await {
-            Err(StorageError::NotFound) => {
-                return Err(RunError::invalid(field, "no such session"));
-            }
-            other => other?,
-        };
-        match parent.status {
-            SessionStatus::Committed | SessionStatus::AwaitingToolResults => Ok(parent),
-            status => Err(RunError::invalid(
-                field,
-                format!(
-                    "session is {}; only committed sessions can be continued",
-                    status.as_str()
-                ),
-            )),
         }
     }
 
@@ -751,21 +449,5 @@ impl Coordinator {
             stream_key: StreamKey::for_session(session_id),
             transport,
         }
-    }
-}
-
-fn new_conversation(
-    conversation_id: &str,
-    title: Option<String>,
-    default_preset_id: Option<String>,
-) -> Conversation {
-    let at = now();
-    Conversation {
-        conversation_id: conversation_id.to_owned(),
-        title,
-        default_preset_id,
-        status: ConversationStatus::Active,
-        created_at: at,
-        updated_at: at,
     }
 }

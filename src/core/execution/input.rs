@@ -88,6 +88,19 @@ pub struct Materialized {
     pub display_text: String,
 }
 
+impl Materialized {
+    /// Puts runtime-written text (fired mailbox outcomes) before the caller's input, in
+    /// the model's message and in the transcript.
+    pub fn prepend(&mut self, text: String) {
+        self.display_text = if self.display_text.is_empty() {
+            text.clone()
+        } else {
+            format!("{text}\n\n{}", self.display_text)
+        };
+        self.parts.insert(0, UserPart::Text { text });
+    }
+}
+
 /// Checks everything that needs no I/O, so a bad request is refused before a session or
 /// an environment exists. Every broken rule is reported, with paths like `input[2].data`.
 pub fn validate(parts: &[InputPart], limits: &InputLimits) -> Result<(), Vec<FieldError>> {

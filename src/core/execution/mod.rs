@@ -2,6 +2,7 @@
 //! finalize), the session registry, the event processor (run log, compression, forwarding
 //! to the bus), the attach bridge, control, and the read side of sessions.
 
+mod assemble;
 mod attach;
 mod compress;
 mod control;
@@ -12,6 +13,7 @@ mod fire;
 mod forward;
 pub mod input;
 mod launch;
+mod placement;
 mod queries;
 mod registry;
 mod request;

@@ -1,0 +1,105 @@
+//! Assembling a run's agent from its resolved preset: the toolbox with the subagent tools,
+//! the rendered system prompt with the subagents' section, and which calls are deferred.
+
+use std::sync::Arc;
+
+use ports::{MAIN_AGENT, Preset, SessionType, ToolSchema, now};
+
+use super::coordinator::Coordinator;
+use super::launch::CoordinatorLauncher;
+use super::request::RunError;
+use crate::core::agent::{Agent, AgentSpec, Deferral};
+use crate::core::environment::Environment;
+use crate::core::prompt::{self, PromptVars};
+use crate::core::subagents::{self, Caller, Dispatcher, Kit};
+use crate::core::tools::Toolbox;
+
+/// What the agent of one session is made from.
+pub(super) struct AgentPlan<'a> {
+    pub preset: &'a Preset,
+    pub env: Arc<Environment>,
+    pub session_id: &'a str,
+    pub conversation_id: &'a str,
+    pub session_type: SessionType,
+    pub external_tools: Vec<ToolSchema>,
+}
+
+impl Coordinator {
+    /// The session's agent.
+    ///
+    /// # Errors
+    /// The system prompt does not render (422 `system_prompt`).
+    pub(super) fn assemble(self: &Arc<Self>, plan: AgentPlan<'_>) -> Result<Agent, RunError> {
+        let AgentPlan {
+            preset,
+            env,
+            session_id,
+            conversation_id,
+            session_type,
+            external_tools,
+        } = plan;
+        let mut toolbox = Toolbox::from_toolsets(&preset.toolsets);
+        let mut vars = PromptVars {
+            cwd: env.workspace.working_dir(),
+            date: now().format("%Y-%m-%d").to_string(),
+            datetime: now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            toolsets: preset
+                .toolsets
+                .iter()
+                .filter(|t| t.enabled)
+                .map(|t| t.toolset_name.clone())
+                .collect(),
+            tools: Vec::new(),
+            model: preset.model.name.clone(),
+            preset_id: preset.preset_id.clone(),
+            session_id: session_id.to_owned(),
+            conversation_id: conversation_id.to_owned(),
+        };
+        let kit = Kit {
+            presets: self.ports.presets.clone(),
+            provider: self.ports.provider.clone(),
+            limits: self.settings.limits,
+            retry: self.settings.retry,
+            vars: vars.clone(),
+        };
+        // Async subagents dispatch no subagents of their own: their outcomes go to the
+        // conversation's mailbox, which only the conversation's agent is fired with.
+        let dispatcher = (session_type == SessionType::Agent).then(|| Dispatcher {
+            launcher: Arc::new(CoordinatorLauncher::new(self)),
+            conversation_id: conversation_id.to_owned(),
+            session_id: session_id.to_owned(),
+        });
+        let caller = Caller {
+            preset,
+            agent_id: MAIN_AGENT,
+            depth: 0,
+        };
+        let section = subagents::equip(&mut toolbox, &kit, &caller, dispatcher);
+        vars.tools = toolbox.names().into_iter().map(str::to_owned).collect();
+        let system_prompt = prompt::render(&preset.system_prompt, &vars)
+            .map_err(|m| RunError::invalid("system_prompt", m))?
+            + &section;
+        Ok(Agent::new(
+            self.ports.provider.clone(),
+            env,
+            AgentSpec {
+                agent_id: MAIN_AGENT.to_owned(),
+                model: preset.model.clone(),
+                system_prompt,
+                toolbox,
+                limits: self.settings.limits,
+                retry: self.settings.retry,
+                deferral: Deferral {
+                    approval: preset
+                        .tool_config
+                        .require_approval
+                        .iter()
+                        .cloned()
+                        .collect(),
+                    external: external_tools,
+                    nested: false,
+                },
+            },
+        ))
+    }
+}

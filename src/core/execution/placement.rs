@@ -1,0 +1,290 @@
+//! Where a new session goes in the session DAG (spec 01 and 05): a root, a continue, a
+//! fork, an explicit parent, or the next session of an async subagent's chain.
+
+use ports::{
+    Conversation, ConversationStatus, SessionRecord, SessionStatus, SessionType, StorageError, now,
+};
+
+use super::coordinator::Coordinator;
+use super::request::{ActiveSession, RunError, RunTarget};
+
+/// Where a new session goes in the DAG.
+pub(super) struct Placement {
+    pub conversation_id: String,
+    pub parent: Option<SessionRecord>,
+    pub new_conversation: Option<Conversation>,
+    /// The conversation's default preset, for runs that name none.
+    pub default_preset: Option<String>,
+    pub session_type: SessionType,
+    pub spawned_by: Option<String>,
+    /// The async subagent's name, for its mailbox message.
+    pub subagent_name: Option<String>,
+}
+
+impl Placement {
+    /// An agent session of an existing conversation.
+    fn within(
+        conversation_id: String,
+        parent: Option<SessionRecord>,
+        default_preset: Option<String>,
+    ) -> Self {
+        Self {
+            conversation_id,
+            parent,
+            new_conversation: None,
+            default_preset,
+            session_type: SessionType::Agent,
+            spawned_by: None,
+            subagent_name: None,
+        }
+    }
+
+    /// The root of a new conversation (`parent` for a fork).
+    fn root(session_id: &str, parent: Option<SessionRecord>, conversation: Conversation) -> Self {
+        Self {
+            conversation_id: session_id.to_owned(),
+            parent,
+            default_preset: conversation.default_preset_id.clone(),
+            new_conversation: Some(conversation),
+            session_type: SessionType::Agent,
+            spawned_by: None,
+            subagent_name: None,
+        }
+    }
+}
+
+impl Coordinator {
+    pub(super) async fn place(
+        &self,
+        target: &RunTarget,
+        session_id: &str,
+    ) -> Result<Placement, RunError> {
+        match target {
+            RunTarget::NewConversation => Ok(Placement::root(
+                session_id,
+                None,
+                new_conversation(session_id, None, None),
+            )),
+            RunTarget::Continue { conversation_id } => {
+                let conversation = self.conversation(conversation_id).await?;
+                if let Some(h) = self.registry.agent_run_of(conversation_id) {
+                    return Err(RunError::Busy(ActiveSession {
+                        session_id: h.session_id.clone(),
+                        stream_key: h.stream_key.clone(),
+                        transport: h.transport,
+                    }));
+                }
+                let parent = self
+                    .ports
+                    .sessions
+                    .latest_continuable(conversation_id)
+                    .await?;
+                Ok(Placement::within(
+                    conversation_id.clone(),
+                    parent,
+                    conversation.default_preset_id,
+                ))
+            }
+            RunTarget::Fork {
+                conversation_id,
+                from_session_id,
+            } => {
+                let conversation = self.conversation(conversation_id).await?;
+                let parent = match from_session_id {
+                    Some(id) => {
+                        let parent = self.parent_session(id, "from_session_id").await?;
+                        if parent.conversation_id != *conversation_id {
+                            return Err(RunError::invalid(
+                                "from_session_id",
+                                "the session belongs to another conversation",
+                            ));
+                        }
+                        parent
+                    }
+                    None => self
+                        .ports
+                        .sessions
+                        .latest_continuable(conversation_id)
+                        .await?
+                        .ok_or_else(|| {
+                            RunError::invalid(
+                                "from_session_id",
+                                "the conversation has no committed session to fork from",
+                            )
+                        })?,
+                };
+                Ok(Placement::root(
+                    session_id,
+                    Some(parent),
+                    new_conversation(
+                        session_id,
+                        conversation.title,
+                        conversation.default_preset_id,
+                    ),
+                ))
+            }
+            RunTarget::Parent {
+                parent_session_id,
+                fork,
+            } => {
+                let parent = self
+                    .parent_session(parent_session_id, "parent_session_id")
+                    .await?;
+                let conversation = self.conversation(&parent.conversation_id).await?;
+                if *fork {
+                    return Ok(Placement::root(
+                        session_id,
+                        Some(parent),
+                        new_conversation(
+                            session_id,
+                            conversation.title,
+                            conversation.default_preset_id,
+                        ),
+                    ));
+                }
+                if parent.session_type == SessionType::AsyncSubagent {
+                    // Continuing a subagent's session (e.g. resolving its pending calls)
+                    // stays in its chain and reports to the mailbox like it.
+                    let name = self.subagent_name_of(&parent).await?;
+                    return Ok(Placement {
+                        session_type: SessionType::AsyncSubagent,
+                        spawned_by: parent.spawned_by.clone(),
+                        subagent_name: Some(name),
+                        ..Placement::within(parent.conversation_id.clone(), Some(parent), None)
+                    });
+                }
+                let conversation_id = parent.conversation_id.clone();
+                Ok(Placement::within(
+                    conversation_id,
+                    Some(parent),
+                    conversation.default_preset_id,
+                ))
+            }
+            RunTarget::AsyncSubagent {
+                conversation_id,
+                spawned_by,
+                name,
+                previous,
+            } => {
+                self.conversation(conversation_id).await?;
+                let parent = match previous {
+                    Some(previous) => self.chain_tip(previous).await?,
+                    None => None,
+                };
+                Ok(Placement {
+                    session_type: SessionType::AsyncSubagent,
+                    spawned_by: Some(spawned_by.clone()),
+                    subagent_name: Some(name.clone()),
+                    ..Placement::within(conversation_id.clone(), parent, None)
+                })
+            }
+        }
+    }
+
+    /// The session an async subagent's next task continues from: its latest session when
+    /// that committed, else the last committed one before it (a failed task leaves no
+    /// snapshot); `None` starts the chain afresh.
+    async fn chain_tip(&self, previous: &str) -> Result<Option<SessionRecord>, RunError> {
+        let mut id = previous.to_owned();
+        // Chains are short; the bound only guards against a cycle in corrupt data.
+        for _ in 0..64 {
+            let still_working = || {
+                RunError::invalid(
+                    "subagent",
+                    format!(
+                        "it is still working on its previous task (session {id}); its result \
+                         will arrive in the mailbox"
+                    ),
+                )
+            };
+            if self.registry.get(&id).is_some() {
+                return Err(still_working());
+            }
+            let session = match self.ports.sessions.get_session(&id).await {
+                Err(StorageError::NotFound) => return Ok(None),
+                other => other?,
+            };
+            match session.status {
+                SessionStatus::Committed | SessionStatus::AwaitingToolResults => {
+                    return Ok(Some(session));
+                }
+                SessionStatus::Created => return Err(still_working()),
+                SessionStatus::Failed | SessionStatus::Archived => {
+                    match session.parent_session_id {
+                        Some(parent) => id = parent,
+                        None => return Ok(None),
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The name an async subagent session reported under, from its mailbox message.
+    async fn subagent_name_of(&self, session: &SessionRecord) -> Result<String, RunError> {
+        let messages = self
+            .ports
+            .mailbox
+            .list_messages(&session.conversation_id)
+            .await?;
+        Ok(messages
+            .into_iter()
+            .find(|m| m.source_session_id == session.session_id)
+            .map_or_else(|| "subagent".to_owned(), |m| m.subagent_name))
+    }
+
+    pub(super) async fn conversation(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Conversation, RunError> {
+        match self
+            .ports
+            .conversations
+            .get_conversation(conversation_id)
+            .await
+        {
+            Err(StorageError::NotFound) => Err(RunError::NotFound("conversation")),
+            other => Ok(other?),
+        }
+    }
+
+    /// A session a new run may start from: committed (or waiting for tool results).
+    async fn parent_session(
+        &self,
+        session_id: &str,
+        field: &str,
+    ) -> Result<SessionRecord, RunError> {
+        let parent = match self.ports.sessions.get_session(session_id).await {
+            Err(StorageError::NotFound) => {
+                return Err(RunError::invalid(field, "no such session"));
+            }
+            other => other?,
+        };
+        match parent.status {
+            SessionStatus::Committed | SessionStatus::AwaitingToolResults => Ok(parent),
+            status => Err(RunError::invalid(
+                field,
+                format!(
+                    "session is {}; only committed sessions can be continued",
+                    status.as_str()
+                ),
+            )),
+        }
+    }
+}
+
+fn new_conversation(
+    conversation_id: &str,
+    title: Option<String>,
+    default_preset_id: Option<String>,
+) -> Conversation {
+    let at = now();
+    Conversation {
+        conversation_id: conversation_id.to_owned(),
+        title,
+        default_preset_id,
+        status: ConversationStatus::Active,
+        created_at: at,
+        updated_at: at,
+    }
+}
