@@ -8,8 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{
-    Backend, MockApp, SseEvent, SseStream, assert_run_stream, dialogue, shell_call, text_input,
-    types,
+    MockApp, SseEvent, SseStream, assert_run_stream, dialogue, shell_call, text_input, types,
 };
 
 /// Preset `guarded`: the shell toolset, whose `shell` needs a human's approval.
@@ -301,29 +300,4 @@ async fn external_tool(app: MockApp) {
     }
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod local {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    if let Some(app) = super::MockApp::start(super::Backend::Local, &[]).await {
-                        super::$name(app).await;
-                    }
-                }
-            )*
-        }
-        mod pg_redis {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    if let Some(app) = super::MockApp::start(super::Backend::PgRedis, &[]).await {
-                        super::$name(app).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(approve, deny_and_auto_deny, external_tool);
+crate::support::on_both_backends!(approve, deny_and_auto_deny, external_tool);

@@ -10,8 +10,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{
-    Backend, MockApp, SseEvent, SseStream, assert_run_stream, chat, dialogue, eventually,
-    gate_command, open_gate, position, shell_call, text_input, types,
+    MockApp, SseEvent, SseStream, assert_run_stream, chat, dialogue, eventually, gate_command,
+    open_gate, position, shell_call, text_input, types,
 };
 
 /// A preset on the mock model whose system prompt is the routing marker `ROLE-<id>`.
@@ -567,32 +567,7 @@ async fn subagents_outlive_an_interrupted_spawner(app: MockApp) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod local {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    if let Some(app) = super::MockApp::start(super::Backend::Local, &[]).await {
-                        super::$name(app).await;
-                    }
-                }
-            )*
-        }
-        mod pg_redis {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    if let Some(app) = super::MockApp::start(super::Backend::PgRedis, &[]).await {
-                        super::$name(app).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+crate::support::on_both_backends!(
     delegate_streams_nested_and_remembers,
     async_fan_in_with_one_fire,
     failures_and_chains,

@@ -746,3 +746,33 @@ pub fn process_alive(pid: u32) -> bool {
             .is_some_and(|state| state != "Z" && state != "X"),
     }
 }
+
+/// Runs each listed `async fn(MockApp)` of the calling module as two tests, in modules
+/// `local` (SQLite + in-process bus) and `pg_redis`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod local {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    let backend = $crate::support::Backend::Local;
+                    if let Some(app) = $crate::support::MockApp::start(backend, &[]).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+        mod pg_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    let backend = $crate::support::Backend::PgRedis;
+                    if let Some(app) = $crate::support::MockApp::start(backend, &[]).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;

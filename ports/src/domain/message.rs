@@ -62,6 +62,20 @@ pub enum AssistantPart {
     },
 }
 
+impl AssistantPart {
+    /// The text parts of an assistant message joined: what the model said, without its
+    /// thinking and tool calls.
+    pub fn text_of(parts: &[AssistantPart]) -> String {
+        parts
+            .iter()
+            .filter_map(|p| match p {
+                AssistantPart::Text { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// The output of one tool call, returned to the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolResult {

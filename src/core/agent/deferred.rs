@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use ports::{AssistantPart, ModelMessage, PendingKind, PendingToolCall, ToolResult, ToolSchema};
+use ports::{
+    AssistantPart, ModelMessage, PendingKind, PendingToolCall, Preset, ToolResult, ToolSchema,
+};
 
 use super::tool_calls::CallRequest;
 use crate::core::preset_validation::FieldError;
@@ -20,6 +22,22 @@ pub struct Deferral {
     /// A nested agent (a sync subagent) cannot stop its parent's run to wait for a human:
     /// its calls that need approval are refused with an error the model can read.
     pub nested: bool,
+}
+
+impl Deferral {
+    /// The deferral of an agent running `preset`, offered `external` tools.
+    pub fn of(preset: &Preset, external: Vec<ToolSchema>, nested: bool) -> Self {
+        Self {
+            approval: preset
+                .tool_config
+                .require_approval
+                .iter()
+                .cloned()
+                .collect(),
+            external,
+            nested,
+        }
+    }
 }
 
 /// What the loop does with one call.

@@ -534,14 +534,7 @@ impl Agent {
                 tracing::warn!(error = %e, "context compaction failed; continuing uncompacted");
             }
             StreamEnd::Finished => {
-                let summary: String = reply
-                    .parts
-                    .iter()
-                    .filter_map(|p| match p {
-                        ports::AssistantPart::Text { text } => Some(text.as_str()),
-                        _ => None,
-                    })
-                    .collect();
+                let summary = ports::AssistantPart::text_of(&reply.parts);
                 let tail = run.history.split_off(split);
                 run.history = compaction::compacted(&summary, tail);
                 run.last_reported = 0;

@@ -89,16 +89,7 @@ impl Coordinator {
                 toolbox,
                 limits: self.settings.limits,
                 retry: self.settings.retry,
-                deferral: Deferral {
-                    approval: preset
-                        .tool_config
-                        .require_approval
-                        .iter()
-                        .cloned()
-                        .collect(),
-                    external: external_tools,
-                    nested: false,
-                },
+                deferral: Deferral::of(preset, external_tools, false),
             },
         ))
     }

@@ -39,6 +39,15 @@ impl Placement {
         }
     }
 
+    /// A new conversation continuing `parent`, titled and defaulted like the original.
+    fn fork(session_id: &str, parent: SessionRecord, original: Conversation) -> Self {
+        Self::root(
+            session_id,
+            Some(parent),
+            new_conversation(session_id, original.title, original.default_preset_id),
+        )
+    }
+
     /// The root of a new conversation (`parent` for a fork).
     fn root(session_id: &str, parent: Option<SessionRecord>, conversation: Conversation) -> Self {
         Self {
@@ -113,15 +122,7 @@ impl Coordinator {
                             )
                         })?,
                 };
-                Ok(Placement::root(
-                    session_id,
-                    Some(parent),
-                    new_conversation(
-                        session_id,
-                        conversation.title,
-                        conversation.default_preset_id,
-                    ),
-                ))
+                Ok(Placement::fork(session_id, parent, conversation))
             }
             RunTarget::Parent {
                 parent_session_id,
@@ -132,15 +133,7 @@ impl Coordinator {
                     .await?;
                 let conversation = self.conversation(&parent.conversation_id).await?;
                 if *fork {
-                    return Ok(Placement::root(
-                        session_id,
-                        Some(parent),
-                        new_conversation(
-                            session_id,
-                            conversation.title,
-                            conversation.default_preset_id,
-                        ),
-                    ));
+                    return Ok(Placement::fork(session_id, parent, conversation));
                 }
                 if parent.session_type == SessionType::AsyncSubagent {
                     // Continuing a subagent's session (e.g. resolving its pending calls)

@@ -135,16 +135,7 @@ impl Delegate {
             toolbox,
             limits: self.kit.limits,
             retry: self.kit.retry,
-            deferral: Deferral {
-                approval: preset
-                    .tool_config
-                    .require_approval
-                    .iter()
-                    .cloned()
-                    .collect(),
-                external: Vec::new(),
-                nested: true,
-            },
+            deferral: Deferral::of(preset, Vec::new(), true),
         })
     }
 }
@@ -162,16 +153,7 @@ impl TypedTool for Delegate {
         ctx: &ToolContext<'_>,
         args: DelegateArgs,
     ) -> Result<ToolOutput, ToolError> {
-        let Some(subagent) = self.directory.get(&args.subagent) else {
-            return Err(ToolError(format!(
-                "no subagent {:?}; available: {}",
-                args.subagent,
-                self.directory.names()
-            )));
-        };
-        if args.task.trim().is_empty() {
-            return Err(ToolError("task is empty".to_owned()));
-        }
+        let subagent = self.directory.resolve(&args.subagent, &args.task)?;
         let name = subagent.name.clone();
         let lock = self.lock_for(&name);
         let _turn = lock.lock().await;
@@ -246,13 +228,7 @@ pub(crate) fn final_text(history: &[ModelMessage]) -> String {
         .rev()
         .find_map(|m| match m {
             ModelMessage::Assistant { parts } => {
-                let text: String = parts
-                    .iter()
-                    .filter_map(|p| match p {
-                        AssistantPart::Text { text } => Some(text.as_str()),
-                        _ => None,
-                    })
-                    .collect();
+                let text = AssistantPart::text_of(parts);
                 (!text.is_empty()).then_some(text)
             }
             _ => None,

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use ports::{Preset, SubagentSpec, ToolsetSpec};
 
+use crate::core::tools::ToolError;
+
 /// A subagent an agent can delegate to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subagent {
@@ -129,6 +131,20 @@ impl Directory {
     /// The subagent called `name`.
     pub fn get(&self, name: &str) -> Option<&Subagent> {
         self.entries.iter().find(|s| s.name == name)
+    }
+
+    /// The subagent a tool call names, checked with its task; the errors are for the model.
+    pub fn resolve(&self, name: &str, task: &str) -> Result<&Subagent, ToolError> {
+        let Some(subagent) = self.get(name) else {
+            return Err(ToolError(format!(
+                "no subagent {name:?}; available: {}",
+                self.names()
+            )));
+        };
+        if task.trim().is_empty() {
+            return Err(ToolError("task is empty".to_owned()));
+        }
+        Ok(subagent)
     }
 
     /// Names, comma-separated, for error messages.

@@ -117,16 +117,7 @@ impl TypedTool for AsyncDelegate {
         ctx: &ToolContext<'_>,
         args: AsyncDelegateArgs,
     ) -> Result<ToolOutput, ToolError> {
-        let Some(subagent) = self.directory.get(&args.subagent) else {
-            return Err(ToolError(format!(
-                "no subagent {:?}; available: {}",
-                args.subagent,
-                self.directory.names()
-            )));
-        };
-        if args.task.trim().is_empty() {
-            return Err(ToolError("task is empty".to_owned()));
-        }
+        let subagent = self.directory.resolve(&args.subagent, &args.task)?;
         let name = subagent.name.clone();
         let previous = ctx.with_scratch(|s| s.async_subagents.get(&name).cloned());
         let launch = Launch {

@@ -94,13 +94,7 @@ fn image_url(url: Option<&str>, data: Option<&str>, mime_type: Option<&str>) -> 
 /// Text and tool calls; thinking is dropped because Chat Completions has no way to replay
 /// it. An assistant turn with nothing left is omitted rather than sent empty.
 fn assistant_message(parts: &[AssistantPart]) -> Option<Value> {
-    let text: String = parts
-        .iter()
-        .filter_map(|p| match p {
-            AssistantPart::Text { text } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect();
+    let text = AssistantPart::text_of(parts);
     let calls: Vec<Value> = parts
         .iter()
         .filter_map(|p| match p {
