@@ -18,7 +18,7 @@ use super::{
     dto::events::{SessionStatus, SessionType},
     dto::runs::{
         ActiveSessionDto, ConversationInterrupted, ConversationUpdateRequest, FireRequestDto,
-        ForkRequestDto, RunRequestDto, SteerAccepted, SteerRequestDto, external_tools, resolutions,
+        ForkRequestDto, RunInputs, RunRequestDto, SteerAccepted, SteerRequestDto,
     },
     dto::sessions::{ConversationDto, ConversationStatus, DisplayMessage, SessionDto},
     error::ErrorResponse,
@@ -162,13 +162,14 @@ impl ConversationsApi {
             },
             None => RunTarget::NewConversation,
         };
+        let inputs = RunInputs::from(body.inputs);
         let request = RunRequest {
             target,
             preset_id: body.preset_id.map(|p| p.0),
             config_override: body.config_override.map(Into::into),
-            input: runs::input_of(body.input),
-            resolutions: resolutions(body.user_interactions, body.tool_results),
-            external_tools: external_tools(body.external_tools),
+            input: inputs.input,
+            resolutions: inputs.resolutions,
+            external_tools: inputs.external_tools,
             transport: body.transport.map_or(Transport::Sse, Into::into),
         };
         runs::start(&state, request).await
@@ -222,13 +223,14 @@ impl ConversationsApi {
         body: Json<FireRequestDto>,
     ) -> Result<RunResponse> {
         let body = body.0;
+        let inputs = RunInputs::from(body.inputs);
         let request = FireRequest {
             conversation_id: conversation_id.0,
             preset_id: body.preset_id.map(|p| p.0),
             config_override: body.config_override.map(Into::into),
-            input: runs::input_of(body.input),
-            resolutions: resolutions(body.user_interactions, body.tool_results),
-            external_tools: external_tools(body.external_tools),
+            input: inputs.input,
+            resolutions: inputs.resolutions,
+            external_tools: inputs.external_tools,
             transport: body.transport.map_or(Transport::Stream, Into::into),
         };
         let started = state.runs.fire(request).await?;

@@ -14,10 +14,7 @@ use ports::Transport;
 use super::{
     ApiState, Tag,
     auth::BearerAuth,
-    dto::runs::{
-        ExecuteRequestDto, SessionInterrupted, SteerAccepted, SteerRequestDto, external_tools,
-        resolutions,
-    },
+    dto::runs::{ExecuteRequestDto, RunInputs, SessionInterrupted, SteerAccepted, SteerRequestDto},
     dto::sessions::SessionDto,
     error::ErrorResponse,
     runs::{self, EventsResponse, KEEP_ALIVE, RunResponse},
@@ -80,13 +77,15 @@ impl SessionsApi {
         body: Json<ExecuteRequestDto>,
     ) -> Result<RunResponse> {
         let body = body.0;
+        let target = body.target();
+        let inputs = RunInputs::from(body.inputs);
         let request = RunRequest {
-            target: body.target(),
+            target,
             preset_id: Some(body.preset_id.0),
             config_override: body.config_override.map(Into::into),
-            input: runs::input_of(body.input),
-            resolutions: resolutions(body.user_interactions, body.tool_results),
-            external_tools: external_tools(body.external_tools),
+            input: inputs.input,
+            resolutions: inputs.resolutions,
+            external_tools: inputs.external_tools,
             transport: body.transport.map_or(Transport::Sse, Into::into),
         };
         runs::start(&state, request).await

@@ -166,7 +166,7 @@ pub struct ExternalToolDto {
 }
 
 /// The pending-call answers of a request, for the coordinator.
-pub fn resolutions(
+fn resolutions(
     interactions: Option<Vec<UserInteractionDto>>,
     results: Option<Vec<ToolResultDto>>,
 ) -> Resolutions {
@@ -193,7 +193,7 @@ pub fn resolutions(
 }
 
 /// The declared external tools as the model is offered them.
-pub fn external_tools(tools: Option<Vec<ExternalToolDto>>) -> Vec<ToolSchema> {
+fn external_tools(tools: Option<Vec<ExternalToolDto>>) -> Vec<ToolSchema> {
     tools
         .unwrap_or_default()
         .into_iter()
@@ -205,6 +205,46 @@ pub fn external_tools(tools: Option<Vec<ExternalToolDto>>) -> Vec<ToolSchema> {
                 .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
         })
         .collect()
+}
+
+/// What a run request carries besides where the run goes: at least one of `input`,
+/// `user_interactions` (approve or deny the calls the parent session waits on) and
+/// `tool_results` (values of its external calls); and the external tools of this run.
+#[derive(Object, Debug, Clone, Default)]
+#[oai(rename = "RunInputs")]
+pub struct RunInputsDto {
+    #[oai(nullable)]
+    pub input: Option<Vec<InputPart>>,
+    /// Approve or deny the calls the parent session waits on.
+    #[oai(nullable)]
+    pub user_interactions: Option<Vec<UserInteractionDto>>,
+    /// Values of the external calls the parent session waits on.
+    #[oai(nullable)]
+    pub tool_results: Option<Vec<ToolResultDto>>,
+    #[oai(nullable)]
+    pub external_tools: Option<Vec<ExternalToolDto>>,
+}
+
+/// A run request's inputs in domain terms.
+pub struct RunInputs {
+    pub input: Vec<ports::InputPart>,
+    pub resolutions: Resolutions,
+    pub external_tools: Vec<ToolSchema>,
+}
+
+impl From<RunInputsDto> for RunInputs {
+    fn from(r: RunInputsDto) -> Self {
+        Self {
+            input: r
+                .input
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            resolutions: resolutions(r.user_interactions, r.tool_results),
+            external_tools: external_tools(r.external_tools),
+        }
+    }
 }
 
 /// Body of `conversations_run`. Without `conversation_id` a new conversation starts (with
@@ -219,16 +259,8 @@ pub struct RunRequestDto {
     pub preset_id: Option<Text>,
     #[oai(deserialize_with = "no_null")]
     pub config_override: Option<ConfigOverrideDto>,
-    #[oai(nullable)]
-    pub input: Option<Vec<InputPart>>,
-    /// Approve or deny the calls the latest session waits on.
-    #[oai(nullable)]
-    pub user_interactions: Option<Vec<UserInteractionDto>>,
-    /// Values of the external calls the latest session waits on.
-    #[oai(nullable)]
-    pub tool_results: Option<Vec<ToolResultDto>>,
-    #[oai(nullable)]
-    pub external_tools: Option<Vec<ExternalToolDto>>,
+    #[oai(flatten)]
+    pub inputs: RunInputsDto,
     #[oai(deserialize_with = "no_null")]
     pub transport: Option<Transport>,
 }
@@ -241,14 +273,8 @@ pub struct RunRequestDto {
 pub struct FireRequestDto {
     #[oai(nullable)]
     pub preset_id: Option<Text>,
-    #[oai(nullable)]
-    pub input: Option<Vec<InputPart>>,
-    #[oai(nullable)]
-    pub user_interactions: Option<Vec<UserInteractionDto>>,
-    #[oai(nullable)]
-    pub tool_results: Option<Vec<ToolResultDto>>,
-    #[oai(nullable)]
-    pub external_tools: Option<Vec<ExternalToolDto>>,
+    #[oai(flatten)]
+    pub inputs: RunInputsDto,
     #[oai(deserialize_with = "no_null")]
     pub config_override: Option<ConfigOverrideDto>,
     #[oai(deserialize_with = "no_null")]
@@ -283,16 +309,8 @@ pub struct ExecuteRequestDto {
     pub fork: Option<bool>,
     #[oai(deserialize_with = "no_null")]
     pub config_override: Option<ConfigOverrideDto>,
-    #[oai(nullable)]
-    pub input: Option<Vec<InputPart>>,
-    /// Approve or deny the calls the parent session waits on.
-    #[oai(nullable)]
-    pub user_interactions: Option<Vec<UserInteractionDto>>,
-    /// Values of the external calls the parent session waits on.
-    #[oai(nullable)]
-    pub tool_results: Option<Vec<ToolResultDto>>,
-    #[oai(nullable)]
-    pub external_tools: Option<Vec<ExternalToolDto>>,
+    #[oai(flatten)]
+    pub inputs: RunInputsDto,
     #[oai(deserialize_with = "no_null")]
     pub transport: Option<Transport>,
 }
