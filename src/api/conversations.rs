@@ -26,7 +26,7 @@ use super::{
     sse::Sse,
 };
 use crate::core::agent::Resolutions;
-use crate::core::execution::{FireRequest, RunRequest, RunTarget};
+use crate::core::execution::{RunRequest, RunTarget};
 
 pub struct ConversationsApi;
 
@@ -224,8 +224,10 @@ impl ConversationsApi {
     ) -> Result<RunResponse> {
         let body = body.0;
         let inputs = RunInputs::from(body.inputs);
-        let request = FireRequest {
-            conversation_id: conversation_id.0,
+        let request = RunRequest {
+            target: RunTarget::Continue {
+                conversation_id: conversation_id.0,
+            },
             preset_id: body.preset_id.map(|p| p.0),
             config_override: body.config_override.map(Into::into),
             input: inputs.input,

@@ -6,32 +6,15 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use ports::{
-    DisplayMessage, InputPart, MAIN_AGENT, MailboxMessage, MailboxSource, SessionStatus,
-    ToolSchema, Transport,
-};
+use ports::{DisplayMessage, MAIN_AGENT, MailboxMessage, MailboxSource, SessionStatus};
 
 use super::coordinator::Coordinator;
 use super::queries::QueryError;
-use super::request::{ActiveSession, ConfigOverride, RunError, RunRequest, RunTarget, StartedRun};
-use crate::core::agent::Resolutions;
+use super::request::{ActiveSession, RunError, RunRequest, RunTarget, StartedRun};
 use crate::core::tools::truncate_chars;
 
 /// Longest answer of one subagent put into the continuation's message.
 const MAX_ANSWER_CHARS: usize = 20_000;
-
-/// A fire request: everything optional but the conversation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FireRequest {
-    pub conversation_id: String,
-    pub preset_id: Option<String>,
-    pub config_override: Option<ConfigOverride>,
-    /// The user's own words, after the subagents' outcomes.
-    pub input: Vec<InputPart>,
-    pub resolutions: Resolutions,
-    pub external_tools: Vec<ToolSchema>,
-    pub transport: Transport,
-}
 
 /// What one mailbox message reports, ready to render.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,17 +107,25 @@ fn answer_of(messages: &[DisplayMessage]) -> Option<String> {
 }
 
 impl Coordinator {
-    /// Fires the conversation's mailbox (spec 05): parent = its latest committed agent
-    /// session, input = the rendered outcomes plus the caller's input.
+    /// Fires the conversation's mailbox (spec 05): `req` continues the conversation (its
+    /// target is [`RunTarget::Continue`]) from its latest committed agent session, with the
+    /// rendered outcomes before the caller's input.
     ///
     /// # Errors
     /// [`RunError::MailboxEmpty`] when nothing waits; otherwise as [`Coordinator::start`],
     /// and then every taken message is pending again.
-    pub async fn fire(self: &Arc<Self>, req: FireRequest) -> Result<StartedRun, RunError> {
-        let conversation_id = req.conversation_id.as_str();
-        self.conversation(conversation_id).await?;
+    pub async fn fire(self: &Arc<Self>, req: RunRequest) -> Result<StartedRun, RunError> {
+        let RunTarget::Continue { conversation_id } = &req.target else {
+            return Err(RunError::invalid(
+                "conversation_id",
+                "fire continues an existing conversation",
+            ));
+        };
+        // The request moves into the run; its conversation is needed after.
+        let conversation_id = conversation_id.clone();
+        self.conversation(&conversation_id).await?;
         // Not authoritative (the session insert is), but spares a drain and a release.
-        if let Some(h) = self.registry.agent_run_of(conversation_id) {
+        if let Some(h) = self.registry.agent_run_of(&conversation_id) {
             return Err(RunError::Busy(ActiveSession {
                 session_id: h.session_id.clone(),
                 stream_key: h.stream_key.clone(),
@@ -145,32 +136,21 @@ impl Coordinator {
         let taken = self
             .ports
             .mailbox
-            .take_undelivered(conversation_id, &session_id)
+            .take_undelivered(&conversation_id, &session_id)
             .await?;
         if taken.is_empty() {
             return Err(RunError::MailboxEmpty);
         }
         let prelude = render(&self.outcomes(&taken).await);
-        let mut run = RunRequest::new(
-            RunTarget::Continue {
-                conversation_id: conversation_id.to_owned(),
-            },
-            req.input,
-            req.transport,
-        );
-        run.preset_id = req.preset_id;
-        run.config_override = req.config_override;
-        run.resolutions = req.resolutions;
-        run.external_tools = req.external_tools;
-        match self.start_as(session_id.clone(), run, Some(prelude)).await {
+        match self.start_as(session_id.clone(), req, Some(prelude)).await {
             Ok(started) => Ok(started),
             Err(e) => {
                 match self.ports.mailbox.release_delivered(&session_id).await {
                     Ok(n) => {
-                        tracing::info!(conversation_id, released = n, error = %e, "fire did not start; its messages are pending again")
+                        tracing::info!(%conversation_id, released = n, error = %e, "fire did not start; its messages are pending again")
                     }
                     Err(release) => {
-                        tracing::error!(conversation_id, error = %release, "fire did not start and its messages could not be released")
+                        tracing::error!(%conversation_id, error = %release, "fire did not start and its messages could not be released")
                     }
                 }
                 Err(e)

@@ -25,7 +25,6 @@ mod tests;
 pub use attach::AttachError;
 pub use control::{ControlError, Steered};
 pub use coordinator::{Coordinator, Ports, Settings};
-pub use fire::FireRequest;
 pub use queries::{ConversationView, LiveStatus, QueryError, Turn};
 pub use registry::{Registry, RunHandle, SteerOutcome};
 pub use request::{

@@ -514,16 +514,14 @@ fn message(id: &str, source: &str, name: &str, kind: MailboxSource) -> MailboxMe
     }
 }
 
-fn fire_request() -> FireRequest {
-    FireRequest {
-        conversation_id: "c".into(),
-        preset_id: None,
-        config_override: None,
-        input: text_input("and now?"),
-        resolutions: Default::default(),
-        external_tools: vec![],
-        transport: Transport::Sse,
-    }
+fn fire_request() -> RunRequest {
+    RunRequest::new(
+        RunTarget::Continue {
+            conversation_id: "c".into(),
+        },
+        text_input("and now?"),
+        Transport::Sse,
+    )
 }
 
 /// A world where conversation `c` exists, continues from `parent`, and whose mailbox
