@@ -38,11 +38,17 @@ async fn team(app: &MockApp) {
         agent_preset(app, "beta", json!({})),
         agent_preset(
             app,
+            "careful",
+            json!({"tool_config": {"require_approval": ["shell"]}}),
+        ),
+        agent_preset(
+            app,
             "boss",
             json!({"subagents": {"async_enabled": true, "refs": [
                 {"preset_id": "alpha", "name": "alpha", "description": "counts things",
                  "instruction": "INSTR-alpha: ask alpha for every count."},
-                {"preset_id": "beta", "name": "beta", "description": "writes things"}
+                {"preset_id": "beta", "name": "beta", "description": "writes things"},
+                {"preset_id": "careful", "name": "careful", "description": "asks first"}
             ]}}),
         ),
     ] {
@@ -567,10 +573,97 @@ async fn subagents_outlive_an_interrupted_spawner(app: MockApp) {
     );
 }
 
+/// An async subagent stopped on a call that needs approval reports that it waits; the
+/// approval, given through `sessions/execute` on its session, continues its chain, which
+/// reports again under the same name.
+async fn a_waiting_subagent_is_resolved_in_its_chain(app: MockApp) {
+    team(&app).await;
+    app.mock.push_when(
+        "ROLE-boss",
+        dispatch("async_delegate", &[("c1", "careful", "clean up")]),
+    );
+    app.mock.push_when(
+        "ROLE-careful",
+        shell_call("sh1", "echo cleaned > cleaned.txt"),
+    );
+    app.mock.push_when("ROLE-boss", Script::text("sent", 1));
+    let events = run_all(&app, boss_run("have it cleaned")).await;
+    let boss = events[0].data["session_id"].as_str().unwrap().to_owned();
+    let conversation = events[0].payload()["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let careful = dispatched_session(&tool_output(&events, "c1"), "careful");
+    let inbox = wait_pending(&app, &conversation, 1).await;
+    assert_eq!(inbox["messages"][0]["source_type"], "subagent_result");
+    let waiting = app.session(&careful).await;
+    assert_eq!(waiting["status"], "awaiting_tool_results");
+    assert_eq!(waiting["pending_tool_calls"][0]["tool_call_id"], "sh1");
+    assert!(!app.work.join("cleaned.txt").exists());
+
+    app.mock
+        .push_when("ROLE-boss", Script::text("I will approve it", 1));
+    let path = format!("/api/conversations/{conversation}/fire");
+    SseStream::new(
+        app.open(&path, Some(&json!({"transport": "sse"})), None)
+            .await,
+    )
+    .await
+    .all()
+    .await;
+    let text = dialogue(requests_of(&app, "boss").last().unwrap())
+        .last()
+        .unwrap()
+        .1
+        .clone();
+    assert!(
+        text.starts_with(&format!(
+            "subagent careful (session {careful}) is waiting for tool results."
+        )),
+        "{text}"
+    );
+    assert!(text.contains("shell (sh1)"), "{text}");
+
+    app.mock
+        .push_when("ROLE-careful", Script::text("cleaned up", 1));
+    let body = json!({"preset_id": "careful", "parent_session_id": careful,
+                      "user_interactions": [{"tool_call_id": "sh1", "approved": true}]});
+    let events = SseStream::new(app.open("/api/sessions/execute", Some(&body), None).await)
+        .await
+        .all()
+        .await;
+    let resumed = events[0].data["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        events.last().unwrap().payload()["status"],
+        "committed",
+        "{}",
+        types(&events)
+    );
+    assert!(
+        app.work.join("cleaned.txt").exists(),
+        "the approved call ran"
+    );
+    let record = app.session(&resumed).await;
+    assert_eq!(record["session_type"], "async_subagent");
+    assert_eq!(record["spawned_by"], boss.as_str());
+    assert_eq!(record["parent_session_id"], careful.as_str());
+    let inbox = wait_pending(&app, &conversation, 1).await;
+    let latest = inbox["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(latest["source_session_id"], resumed.as_str());
+    assert_eq!(latest["subagent_name"], "careful");
+    assert_eq!(latest["source_type"], "subagent_result");
+}
+
 crate::support::on_both_backends!(
     delegate_streams_nested_and_remembers,
     async_fan_in_with_one_fire,
     failures_and_chains,
     concurrent_fires_deliver_once,
     subagents_outlive_an_interrupted_spawner,
+    a_waiting_subagent_is_resolved_in_its_chain,
 );

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use ports::{Preset, ToolsetSpec};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Builtin, Directory, Source};
 use crate::core::tools::{ToolContext, ToolError, ToolOutput, TypedTool};
@@ -75,6 +76,24 @@ pub struct AsyncDelegate {
     directory: Directory,
     caller: Preset,
     dispatcher: Dispatcher,
+    /// Names being dispatched right now: two calls of one turn must not both start a
+    /// session of the same chain.
+    in_flight: Mutex<HashSet<String>>,
+}
+
+/// Removes a name from the in-flight set when the dispatch ends, however it ends.
+struct InFlight<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    name: String,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.name);
+    }
 }
 
 impl AsyncDelegate {
@@ -83,6 +102,7 @@ impl AsyncDelegate {
             directory,
             caller,
             dispatcher,
+            in_flight: Mutex::default(),
         }
     }
 
@@ -119,6 +139,21 @@ impl TypedTool for AsyncDelegate {
     ) -> Result<ToolOutput, ToolError> {
         let subagent = self.directory.resolve(&args.subagent, &args.task)?;
         let name = subagent.name.clone();
+        if !self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.clone())
+        {
+            return Err(ToolError(format!(
+                "{name:?} is already being given a task in this turn; dispatch to it again \
+                 after its result arrives"
+            )));
+        }
+        let _in_flight = InFlight {
+            set: &self.in_flight,
+            name: name.clone(),
+        };
         let previous = ctx.with_scratch(|s| s.async_subagents.get(&name).cloned());
         let launch = Launch {
             conversation_id: self.dispatcher.conversation_id.clone(),
@@ -140,5 +175,145 @@ impl TypedTool for AsyncDelegate {
         Ok(ToolOutput::text(format!(
             "dispatched to '{name}' (session {session_id})"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use ports::mocks::{MockShell, MockWorkspace};
+    use ports::{SubagentRef, SubagentSpec};
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::core::agent::{CollectingSink, RunControl};
+    use crate::core::environment::{Environment, ShellLimits};
+    use crate::core::tools::{Scratch, Tool};
+
+    /// Records launches; the first one waits until the test lets it go on.
+    #[derive(Default)]
+    struct Gate {
+        launches: StdMutex<Vec<Launch>>,
+        go: Notify,
+    }
+
+    #[async_trait]
+    impl Launcher for Gate {
+        async fn launch(&self, launch: Launch) -> Result<String, String> {
+            let n = {
+                let mut launches = self.launches.lock().unwrap();
+                launches.push(launch);
+                launches.len()
+            };
+            if n == 1 {
+                self.go.notified().await;
+            }
+            Ok(format!("s{n}"))
+        }
+    }
+
+    fn tool(gate: Arc<Gate>) -> AsyncDelegate {
+        let spec = SubagentSpec {
+            include_builtin: true,
+            async_enabled: true,
+            refs: vec![SubagentRef {
+                preset_id: "worker-preset".into(),
+                name: "worker".into(),
+                description: String::new(),
+                instruction: None,
+            }],
+        };
+        let at = ports::now();
+        let caller = Preset {
+            preset_id: "boss".into(),
+            name: "Boss".into(),
+            description: None,
+            model: ports::ModelSettings {
+                name: "test:echo".into(),
+                ..Default::default()
+            },
+            system_prompt: String::new(),
+            toolsets: vec![],
+            environment: ports::EnvironmentSpec::default(),
+            subagents: spec.clone(),
+            tool_config: ports::ToolConfig::default(),
+            is_default: false,
+            created_at: at,
+            updated_at: at,
+        };
+        AsyncDelegate::new(
+            Directory::of(&spec),
+            caller,
+            Dispatcher {
+                launcher: gate,
+                conversation_id: "c".into(),
+                session_id: "boss-session".into(),
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn one_name_is_dispatched_once_at_a_time_and_later_dispatches_continue_its_chain() {
+        let gate = Arc::new(Gate::default());
+        let tool = tool(gate.clone());
+        let env = Arc::new(Environment {
+            workspace: Arc::new(MockWorkspace::new()),
+            shell: Arc::new(MockShell::new()),
+            shell_env: vec![],
+            limits: ShellLimits::default(),
+        });
+        let (control, sink) = (RunControl::new(), CollectingSink::default());
+        let ctx = ToolContext {
+            env,
+            scratch: Arc::new(std::sync::Mutex::new(Scratch::default())),
+            control: &control,
+            sink: &sink,
+        };
+        let args = r#"{"subagent":"worker","task":"go"}"#;
+        let first = tool.call(&ctx, args);
+        let second = async {
+            // Runs while the first launch waits at the gate.
+            let refused = tool.call(&ctx, args).await;
+            gate.go.notify_one();
+            refused
+        };
+        let (first, second) = tokio::join!(first, second);
+        assert_eq!(
+            first.unwrap().content,
+            "dispatched to 'worker' (session s1)"
+        );
+        assert!(second.unwrap_err().0.contains("already being given a task"));
+
+        let third = tool.call(&ctx, args).await.unwrap();
+        assert_eq!(third.content, "dispatched to 'worker' (session s2)");
+        let launches = gate.launches.lock().unwrap().clone();
+        assert_eq!(launches.len(), 2, "the refused call launched nothing");
+        assert_eq!(launches[0].previous, None);
+        assert_eq!(launches[1].previous.as_deref(), Some("s1"));
+        assert_eq!(
+            launches[0].config,
+            LaunchConfig::Preset("worker-preset".into())
+        );
+        assert_eq!(launches[0].spawned_by, "boss-session");
+
+        // A built-in runs on the caller's preset with its own prompt and tools.
+        tool.call(&ctx, r#"{"subagent":"explorer","task":"look"}"#)
+            .await
+            .unwrap();
+        let launches = gate.launches.lock().unwrap().clone();
+        assert!(matches!(
+            &launches[2].config,
+            LaunchConfig::Builtin { base_preset, model, toolsets, .. }
+                if base_preset == "boss" && model == "test:echo" && toolsets[0].toolset_name == "core"
+        ));
+        let err = tool
+            .call(&ctx, r#"{"subagent":"nobody","task":"x"}"#)
+            .await
+            .unwrap_err();
+        assert!(
+            err.0.contains("available: worker, general, explorer"),
+            "{err}"
+        );
     }
 }
