@@ -222,7 +222,7 @@ pub fn model_provider(config: &Config) -> anyhow::Result<Arc<dyn ModelProvider>>
             .iter()
             .map(|(name, c)| (name.clone(), endpoint(c)))
             .collect(),
-        ..LlmSettings::default()
+        idle_timeout: config.model_idle_timeout,
     };
     Ok(Arc::new(
         ModelRouter::new(settings).context("building the HTTP client for model providers")?,

@@ -105,6 +105,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long a run's event stream stays attachable after its terminal event.
     pub stream_ttl: Duration,
+    /// Longest silence tolerated from a model provider before the response counts as
+    /// broken (retried when nothing was streamed yet).
+    pub model_idle_timeout: Duration,
     pub log_format: LogFormat,
     pub openai: ProviderCredentials,
     pub anthropic: ProviderCredentials,
@@ -168,6 +171,15 @@ impl Config {
             return Err(bad("STREAM_TTL_SECS", "must be greater than 0"));
         }
         let stream_ttl = Duration::from_secs(stream_ttl);
+        let model_idle_timeout = parse_num::<u64>(
+            "MODEL_IDLE_TIMEOUT_SECS",
+            get("MODEL_IDLE_TIMEOUT_SECS"),
+            120,
+        )?;
+        if model_idle_timeout == 0 {
+            return Err(bad("MODEL_IDLE_TIMEOUT_SECS", "must be greater than 0"));
+        }
+        let model_idle_timeout = Duration::from_secs(model_idle_timeout);
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -190,6 +202,7 @@ impl Config {
             shutdown_grace,
             max_body_bytes,
             stream_ttl,
+            model_idle_timeout,
             log_format,
             openai: provider(&get, "OPENAI")?,
             anthropic: provider(&get, "ANTHROPIC")?,
@@ -346,6 +359,7 @@ mod tests {
         assert_eq!(c.shutdown_grace, Duration::from_secs(5));
         assert_eq!(c.max_body_bytes, 10_485_760);
         assert_eq!(c.stream_ttl, Duration::from_secs(300));
+        assert_eq!(c.model_idle_timeout, Duration::from_secs(120));
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.gateways.is_empty());
     }
@@ -367,6 +381,7 @@ mod tests {
             ("SHUTDOWN_GRACE_SECS", "2"),
             ("MAX_BODY_BYTES", "1024"),
             ("STREAM_TTL_SECS", "7"),
+            ("MODEL_IDLE_TIMEOUT_SECS", "3"),
             ("LOG_FORMAT", "json"),
             ("OPENAI_API_KEY", "o"),
             ("OPENAI_BASE_URL", "http://localhost:8080/v1"),
@@ -402,6 +417,7 @@ mod tests {
         assert_eq!(c.shutdown_grace, Duration::from_secs(2));
         assert_eq!(c.max_body_bytes, 1024);
         assert_eq!(c.stream_ttl, Duration::from_secs(7));
+        assert_eq!(c.model_idle_timeout, Duration::from_secs(3));
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(
             c.openai.base_url.as_deref(),
@@ -432,6 +448,7 @@ mod tests {
             ("HOST", "example", "HOST"),
             ("SHUTDOWN_GRACE_SECS", "-1", "SHUTDOWN_GRACE_SECS"),
             ("STREAM_TTL_SECS", "0", "STREAM_TTL_SECS"),
+            ("MODEL_IDLE_TIMEOUT_SECS", "0", "MODEL_IDLE_TIMEOUT_SECS"),
             ("MAX_BODY_BYTES", "0", "MAX_BODY_BYTES"),
             ("LOG_FORMAT", "xml", "LOG_FORMAT"),
             ("OPENAI_BASE_URL", "localhost", "OPENAI_BASE_URL"),

@@ -1,12 +1,10 @@
 //! Production backends: PostgreSQL, Redis and S3, and how health reports their outages.
 
-use std::net::SocketAddr;
-
 use adapters::testing::{PgSchema, skip_or_fail};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{ChaosProxy, TestApp, preset_body};
+use crate::support::{ChaosProxy, TestApp, preset_body, target_of, via};
 
 fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -24,32 +22,6 @@ async fn redis_reachable() -> Option<()> {
         Ok(_) => Some(()),
         Err(e) => skip_or_fail("e2e redis", &format!("{url}: {e}")),
     }
-}
-
-/// `url` with its `host:port` replaced by `addr`.
-fn via(url: &str, addr: SocketAddr) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (userinfo, after) = match rest.split_once('@') {
-        Some((user, after)) => (format!("{user}@"), after),
-        None => (String::new(), rest),
-    };
-    let path = after.find('/').map(|i| &after[i..]).unwrap_or("");
-    format!("{scheme}://{userinfo}{addr}{path}")
-}
-
-fn target_of(url: &str) -> SocketAddr {
-    let rest = url.split_once("://").unwrap().1;
-    let after = rest.split_once('@').map(|(_, a)| a).unwrap_or(rest);
-    let hostport = after.split('/').next().unwrap();
-    let hostport = if hostport.contains(':') {
-        hostport.to_owned()
-    } else {
-        format!("{hostport}:5432")
-    };
-    std::net::ToSocketAddrs::to_socket_addrs(&hostport.replace("localhost", "127.0.0.1"))
-        .unwrap()
-        .next()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,6 +13,7 @@ mod hitl;
 mod inputs;
 mod openapi;
 mod presets;
+mod reliability;
 mod runs;
 mod shutdown;
 mod streams;

@@ -208,6 +208,33 @@ impl Drop for ChaosProxy {
     }
 }
 
+/// `url` with its `host:port` replaced by `addr`.
+pub fn via(url: &str, addr: SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, after) = match rest.split_once('@') {
+        Some((user, after)) => (format!("{user}@"), after),
+        None => (String::new(), rest),
+    };
+    let path = after.find('/').map(|i| &after[i..]).unwrap_or("");
+    format!("{scheme}://{userinfo}{addr}{path}")
+}
+
+pub fn target_of(url: &str) -> SocketAddr {
+    // The default port is PostgreSQL's: Redis URLs in tests always name theirs.
+    let rest = url.split_once("://").unwrap().1;
+    let after = rest.split_once('@').map(|(_, a)| a).unwrap_or(rest);
+    let hostport = after.split('/').next().unwrap();
+    let hostport = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:5432")
+    };
+    std::net::ToSocketAddrs::to_socket_addrs(&hostport.replace("localhost", "127.0.0.1"))
+        .unwrap()
+        .next()
+        .unwrap()
+}
+
 /// A running (`created`) agent session of `conversation_id`, as the coordinator inserts it.
 pub fn running_session(
     session_id: &str,
