@@ -2,7 +2,7 @@
 # The test command: formatting, lints, unit tests, every port's contract suite against every
 # adapter (SQLite + PostgreSQL, in-process + Redis, fs + memory + S3) and the end-to-end
 # tests, then the API contract (scripts/contract.sh: schemathesis, a generated Python
-# client). Servers come from TEST_DATABASE_URL / TEST_REDIS_URL / TEST_S3_ENDPOINT (defaults:
+# client) and a smoke run of the benchmark (scripts/bench.sh --quick). Servers come from TEST_DATABASE_URL / TEST_REDIS_URL / TEST_S3_ENDPOINT (defaults:
 # the local servers). A missing PostgreSQL or Redis is installed and started when running as
 # root on Debian; otherwise the script stops with one line saying what to start. Under this
 # script a test that cannot reach its server fails instead of skipping (REQUIRE_SERVICES=1).
@@ -89,3 +89,5 @@ else
 fi
 say "API contract: schemathesis and a generated Python client"
 AGENT_RUNTIME_BIN=target/debug/agent-runtime scripts/contract.sh
+say "benchmark smoke run (fails on errors, never on timings)"
+scripts/bench.sh --quick
