@@ -82,6 +82,8 @@ struct Report {
     load_errors: usize,
     load_runs: usize,
     load_rss_kb: u64,
+    /// CPU seconds the service and this process (mock LLM + clients) used during the load.
+    load_cpu: (f64, f64),
     commit_p50: Duration,
     commit_p99: Duration,
     continue_small: Duration,
@@ -148,6 +150,12 @@ impl Service {
             },
             to_healthy,
         )
+    }
+
+    fn cpu_secs(&self) -> f64 {
+        self.child
+            .id()
+            .map_or(0.0, |pid| cpu_secs(&format!("/proc/{pid}/stat")))
     }
 
     fn rss_kb(&self) -> u64 {
@@ -249,6 +257,24 @@ fn new_run() -> Value {
     json!({"preset_id": "bench", "input": [{"type": "text", "text": "go"}]})
 }
 
+/// utime + stime of a process, from its `/proc/…/stat`, in seconds.
+fn cpu_secs(stat_path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(stat_path) else {
+        return 0.0;
+    };
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // USER_HZ is 100 on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -295,12 +321,17 @@ async fn load(svc: &Arc<Service>, n: usize, r: &mut Report) {
             }
         })
     };
+    let cpu_before = (svc.cpu_secs(), cpu_secs("/proc/self/stat"));
     let runs = (0..n).map(|_| {
         let svc = svc.clone();
         tokio::spawn(async move { run(&svc, new_run()).await.map(|read| read.total) })
     });
     let results = futures::future::join_all(runs).await;
     sampler.abort();
+    r.load_cpu = (
+        svc.cpu_secs() - cpu_before.0,
+        cpu_secs("/proc/self/stat") - cpu_before.1,
+    );
     let mut times = Vec::new();
     for result in results {
         match result {
@@ -451,7 +482,13 @@ async fn continues(svc: &Service, store: &OpendalStateStore, n: usize, r: &mut R
     }
 }
 
-async fn bench(bin: &Path, mock: &MockLlm, vars: Vec<(&str, String)>, plan: Plan) -> Report {
+async fn bench(
+    bin: &Path,
+    mock: &MockLlm,
+    vars: Vec<(&str, String)>,
+    plan: Plan,
+    load_only: bool,
+) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let mut vars = vars;
     vars.push(("OPENAI_API_KEY", "sk-bench".to_owned()));
@@ -468,6 +505,15 @@ async fn bench(bin: &Path, mock: &MockLlm, vars: Vec<(&str, String)>, plan: Plan
     )
     .await;
 
+    if load_only {
+        mock.set_default(DefaultAnswer {
+            deltas: 200,
+            delay: Duration::from_millis(10),
+        });
+        let svc = Arc::new(svc);
+        load(&svc, plan.concurrent, &mut r).await;
+        return r;
+    }
     mock.set_default(DefaultAnswer {
         deltas: 1_000,
         delay: Duration::from_millis(1),
@@ -548,6 +594,10 @@ fn print(plan: Plan, reports: &[(&str, Report)]) {
         col(&|r| mb(r.load_rss_kb))
     );
     println!(
+        "| CPU during the concurrent runs: service / mock LLM + clients | (2 cores) | {} |",
+        col(&|r| format!("{:.1} s / {:.1} s", r.load_cpu.0, r.load_cpu.1))
+    );
+    println!(
         "| commit of a 200-message session (p99) | ≤ 20 ms | {} |",
         col(&|r| format!("{} (p50 {})", ms(r.commit_p99), ms(r.commit_p50)))
     );
@@ -566,6 +616,7 @@ fn print(plan: Plan, reports: &[(&str, Report)]) {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let load_only = args.iter().any(|a| a == "--load-only");
     let only_local = args.iter().any(|a| a == "--local-only");
     let plan = if quick { Plan::quick() } else { Plan::full() };
     let bin = PathBuf::from(
@@ -581,7 +632,7 @@ async fn main() {
     eprintln!("benchmarking SQLite + in-process bus + local files …");
     reports.push((
         "SQLite + in-process",
-        bench(&bin, &mock, Vec::new(), plan).await,
+        bench(&bin, &mock, Vec::new(), plan, load_only).await,
     ));
     if !only_local {
         let redis =
@@ -590,7 +641,10 @@ async fn main() {
             Some(schema) => {
                 eprintln!("benchmarking PostgreSQL + Redis …");
                 let vars = vec![("DATABASE_URL", schema.url.clone()), ("REDIS_URL", redis)];
-                reports.push(("PostgreSQL + Redis", bench(&bin, &mock, vars, plan).await));
+                reports.push((
+                    "PostgreSQL + Redis",
+                    bench(&bin, &mock, vars, plan, load_only).await,
+                ));
             }
             None => eprintln!("PostgreSQL is not reachable: only the SQLite column"),
         }

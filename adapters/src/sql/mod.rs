@@ -13,7 +13,11 @@ mod rows;
 mod schema;
 mod sessions;
 
-use std::{path::Path, time::Duration};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bb8::ErrorSink;
 
 use diesel::{SqliteConnection, result::DatabaseErrorKind};
 use diesel_async::{
@@ -49,8 +53,12 @@ pub struct SqlSettings {
     pub pg_pool_size: u32,
     /// SQLite read pool size (the write pool is always one connection).
     pub sqlite_read_pool_size: u32,
-    /// How long a request waits for a connection before failing as unavailable.
+    /// How long a request waits for a connection while the database cannot be reached
+    /// (a connection attempt failed recently) before failing as unavailable.
     pub connection_timeout: Duration,
+    /// How long a request waits for a connection while the database answers but every
+    /// connection is busy (a burst of runs), before failing as unavailable.
+    pub busy_timeout: Duration,
 }
 
 impl Default for SqlSettings {
@@ -59,7 +67,32 @@ impl Default for SqlSettings {
             pg_pool_size: 16,
             sqlite_read_pool_size: 4,
             connection_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// When the pools last failed to open a connection. Under load a request should queue for
+/// a connection; in an outage it should fail fast: this tells the two apart.
+#[derive(Debug, Clone, Default)]
+struct Reachability(Arc<Mutex<Option<Instant>>>);
+
+impl Reachability {
+    fn failed_within(&self, window: Duration) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed() < window)
+    }
+}
+
+impl<E> ErrorSink<E> for Reachability {
+    fn sink(&self, _error: E) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    fn boxed_clone(&self) -> Box<dyn ErrorSink<E>> {
+        Box::new(self.clone())
     }
 }
 
@@ -77,6 +110,9 @@ pub(crate) struct SqlitePools {
 /// The storage adapter: implements every storage port on one set of pools.
 pub struct SqlStorage {
     pools: Pools,
+    reachability: Reachability,
+    /// The wait for a connection while the database is unreachable.
+    outage_wait: Duration,
 }
 
 /// Runs `$body` with `$c` bound to a connection of the right backend (`read` or `write`).
@@ -84,13 +120,13 @@ macro_rules! with_conn {
     ($db:expr, $mode:ident, |$c:ident| $body:expr) => {{
         match &$db.pools {
             $crate::sql::Pools::Pg(pool) => {
-                let mut guard = pool.get().await.map_err($crate::sql::pool_err)?;
+                let mut guard = $db.connection(pool).await?;
                 let $c = &mut *guard;
                 $body
             }
             $crate::sql::Pools::Sqlite(pools) => {
                 let pool = &pools.$mode;
-                let mut guard = pool.get().await.map_err($crate::sql::pool_err)?;
+                let mut guard = $db.connection(pool).await?;
                 let $c = &mut *guard;
                 $body
             }
@@ -104,13 +140,15 @@ impl SqlStorage {
     /// is down; [`SqlStorage::migrate`] is the first real contact. For SQLite the parent
     /// directory of the file is created.
     pub async fn connect(target: &SqlTarget, settings: &SqlSettings) -> Result<Self, StorageError> {
+        let reachability = Reachability::default();
         let pools = match target {
             SqlTarget::Postgres { url } => {
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.clone());
                 Pools::Pg(
                     Pool::builder()
                         .max_size(settings.pg_pool_size)
-                        .connection_timeout(settings.connection_timeout)
+                        .connection_timeout(settings.busy_timeout)
+                        .error_sink(Box::new(reachability.clone()))
                         .build_unchecked(manager),
                 )
             }
@@ -128,7 +166,8 @@ impl SqlStorage {
                     config.custom_setup = Box::new(|url| sqlite_setup(url.to_owned()).boxed());
                     Pool::builder()
                         .max_size(size)
-                        .connection_timeout(settings.connection_timeout)
+                        .connection_timeout(settings.busy_timeout)
+                        .error_sink(Box::new(reachability.clone()))
                         .build_unchecked(AsyncDieselConnectionManager::new_with_config(
                             path.clone(),
                             config,
@@ -140,7 +179,30 @@ impl SqlStorage {
                 })
             }
         };
-        Ok(Self { pools })
+        Ok(Self {
+            pools,
+            reachability,
+            outage_wait: settings.connection_timeout,
+        })
+    }
+
+    /// A connection of `pool`: waited for as long as the busy timeout allows while the
+    /// database answers, only the short connection timeout while it recently did not.
+    pub(crate) async fn connection<'a, M: bb8::ManageConnection>(
+        &self,
+        pool: &'a bb8::Pool<M>,
+    ) -> Result<bb8::PooledConnection<'a, M>, StorageError>
+    where
+        M::Error: std::error::Error + Send + Sync + 'static,
+    {
+        if self.reachability.failed_within(self.outage_wait * 2) {
+            match tokio::time::timeout(self.outage_wait, pool.get()).await {
+                Ok(got) => got.map_err(pool_err),
+                Err(_) => Err(pool_err(bb8::RunError::<M::Error>::TimedOut)),
+            }
+        } else {
+            pool.get().await.map_err(pool_err)
+        }
     }
 
     /// Applies the embedded migrations of this backend; returns how many ran.
