@@ -79,6 +79,10 @@ struct Report {
     fast: (Duration, Duration),
     load_p50: Duration,
     load_p99: Duration,
+    /// The same concurrent reads straight from the mock: what the machine and the load
+    /// generator alone allow.
+    direct_p50: Duration,
+    direct_p99: Duration,
     load_errors: usize,
     load_runs: usize,
     load_rss_kb: u64,
@@ -310,6 +314,23 @@ async fn ratio(
     (median(d), median(s))
 }
 
+/// `n` concurrent reads of the mock's answer, without the service.
+async fn load_direct(svc: &Arc<Service>, mock: &Arc<MockLlm>, n: usize, r: &mut Report) {
+    let reads = (0..n).map(|_| {
+        let (svc, mock) = (svc.clone(), mock.clone());
+        tokio::spawn(async move { direct(&svc.client, &mock).await.total })
+    });
+    let mut times: Vec<Duration> = futures::future::join_all(reads)
+        .await
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    if !times.is_empty() {
+        r.direct_p50 = percentile(&mut times, 0.5);
+        r.direct_p99 = percentile(&mut times, 0.99);
+    }
+}
+
 async fn load(svc: &Arc<Service>, n: usize, r: &mut Report) {
     let peak = Arc::new(AtomicU64::new(0));
     let sampler = {
@@ -484,7 +505,7 @@ async fn continues(svc: &Service, store: &OpendalStateStore, n: usize, r: &mut R
 
 async fn bench(
     bin: &Path,
-    mock: &MockLlm,
+    mock: &Arc<MockLlm>,
     vars: Vec<(&str, String)>,
     plan: Plan,
     load_only: bool,
@@ -511,6 +532,7 @@ async fn bench(
             delay: Duration::from_millis(10),
         });
         let svc = Arc::new(svc);
+        load_direct(&svc, mock, plan.concurrent, &mut r).await;
         load(&svc, plan.concurrent, &mut r).await;
         return r;
     }
@@ -532,6 +554,7 @@ async fn bench(
         delay: Duration::from_millis(10),
     });
     let svc = Arc::new(svc);
+    load_direct(&svc, mock, plan.concurrent, &mut r).await;
     load(&svc, plan.concurrent, &mut r).await;
 
     mock.set_default(DefaultAnswer {
@@ -590,6 +613,10 @@ fn print(plan: Plan, reports: &[(&str, Report)]) {
         ))
     );
     println!(
+        "| the same reads of the mock directly, no service (reference) | | {} |",
+        col(&|r| format!("p50 {}, p99 {}", ms(r.direct_p50), ms(r.direct_p99)))
+    );
+    println!(
         "| RSS during the concurrent runs (peak) | ≤ 300 MB | {} |",
         col(&|r| mb(r.load_rss_kb))
     );
@@ -626,7 +653,7 @@ async fn main() {
     let bin = bin
         .canonicalize()
         .unwrap_or_else(|e| panic!("no service binary at {}: {e}", bin.display()));
-    let mock = MockLlm::start().await;
+    let mock = Arc::new(MockLlm::start().await);
 
     let mut reports = Vec::new();
     eprintln!("benchmarking SQLite + in-process bus + local files …");
