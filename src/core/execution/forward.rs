@@ -22,8 +22,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Most events sent to the bus in one append.
 const MAX_BATCH: usize = 256;
 
+/// Pause after an append while the run goes on, so the next append carries what streamed
+/// meanwhile. Live readers are served from the log, not the bus, so this costs them
+/// nothing; it turns one bus round trip per delta into one per linger under load.
+const LINGER: Duration = Duration::from_millis(50);
+
 /// Forwards every event of `log` to `key` in order, then tells the registry the log may go.
-/// Events that piled up while an append was in flight go together in the next one.
+/// Events that piled up while an append was in flight, or during the linger after it, go
+/// together in the next one.
 pub async fn forward(
     log: Arc<RunLog>,
     bus: Arc<dyn EventBus>,
@@ -36,6 +42,9 @@ pub async fn forward(
         if !append_with_retry(&*bus, &key, batch, &log).await {
             delivered = false;
             break;
+        }
+        if !log.is_finished() {
+            tokio::time::sleep(LINGER).await;
         }
     }
     if !delivered {
