@@ -244,16 +244,21 @@ async fn direct(client: &reqwest::Client, mock: &MockLlm) -> Read {
 
 /// A run through the service over sse, read to its end; `Err` unless it completed.
 async fn run(svc: &Service, body: Value) -> Result<Read, String> {
+    run_at(svc, "/api/conversations/run", body).await
+}
+
+/// A run started at `path` over sse, read to its end; `Err` unless it completed.
+async fn run_at(svc: &Service, path: &str, body: Value) -> Result<Read, String> {
     let started = Instant::now();
-    let resp = svc.post("/api/conversations/run", body).await;
+    let resp = svc.post(path, body).await;
     if !resp.status().is_success() {
-        return Err(format!("{}", resp.status()));
+        return Err(format!("{path}: {}", resp.status()));
     }
     let r = read(resp, started).await;
     if r.body_tail.contains("event: run_completed") {
         Ok(r)
     } else {
-        Err(format!("no run_completed after {} frames", r.frames))
+        Err(format!("{path}: no run_completed after {} frames", r.frames))
     }
 }
 
@@ -429,22 +434,12 @@ async fn planted(svc: &Service, store: &OpendalStateStore, messages: usize) -> (
 
 /// A fork of `session`, read to its end over sse.
 async fn fork(svc: &Service, conversation: &str, session: &str) -> Result<Read, String> {
-    let started = Instant::now();
-    let resp = svc
-        .post(
-            &format!("/api/conversations/{conversation}/fork"),
-            json!({"from_session_id": session, "input": [{"type": "text", "text": "more"}]}),
-        )
-        .await;
-    if !resp.status().is_success() {
-        return Err(format!("fork: {}", resp.status()));
-    }
-    let read = read(resp, started).await;
-    if read.body_tail.contains("event: run_completed") {
-        Ok(read)
-    } else {
-        Err("fork: no run_completed".to_owned())
-    }
+    run_at(
+        svc,
+        &format!("/api/conversations/{conversation}/fork"),
+        json!({"from_session_id": session, "input": [{"type": "text", "text": "more"}]}),
+    )
+    .await
 }
 
 /// The gap between the last event before finalize and `run_completed`, from the
