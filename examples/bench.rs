@@ -258,7 +258,10 @@ async fn run_at(svc: &Service, path: &str, body: Value) -> Result<Read, String> 
     if r.body_tail.contains("event: run_completed") {
         Ok(r)
     } else {
-        Err(format!("{path}: no run_completed after {} frames", r.frames))
+        Err(format!(
+            "{path}: no run_completed after {} frames",
+            r.frames
+        ))
     }
 }
 
