@@ -19,4 +19,5 @@ JOBS="${CARGO_BUILD_JOBS:-2}"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 cargo build -q -j "$JOBS" --profile "$PROFILE" --bin agent-runtime --example bench
-AGENT_RUNTIME_BIN="target/$DIR/agent-runtime" "target/$DIR/examples/bench" "$@"
+TARGET="${CARGO_TARGET_DIR:-target}"
+AGENT_RUNTIME_BIN="$TARGET/$DIR/agent-runtime" "$TARGET/$DIR/examples/bench" "$@"

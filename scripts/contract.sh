@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 say() { printf '== %s\n' "$*"; }
 die() { printf 'scripts/contract.sh: %s\n' "$*" >&2; exit 1; }
 
-BIN="${AGENT_RUNTIME_BIN:-target/debug/agent-runtime}"
+BIN="${AGENT_RUNTIME_BIN:-${CARGO_TARGET_DIR:-target}/debug/agent-runtime}"
 [[ -x "$BIN" ]] || cargo build -j "${CARGO_BUILD_JOBS:-2}" --bin agent-runtime
 
 need_py() { # module, pip spec

@@ -88,6 +88,6 @@ else
   cargo test -j "$JOBS" --workspace --no-fail-fast
 fi
 say "API contract: schemathesis and a generated Python client"
-AGENT_RUNTIME_BIN=target/debug/agent-runtime scripts/contract.sh
+AGENT_RUNTIME_BIN="${CARGO_TARGET_DIR:-target}/debug/agent-runtime" scripts/contract.sh
 say "benchmark smoke run (fails on errors, never on timings)"
 scripts/bench.sh --quick
