@@ -659,6 +659,81 @@ async fn a_waiting_subagent_is_resolved_in_its_chain(app: MockApp) {
     assert_eq!(latest["source_type"], "subagent_result");
 }
 
+/// Interrupting the caller while its sync subagent works: the subagent stops too, its
+/// block closes as cancelled, the run commits what it produced, and the subagent's history
+/// (its unfinished task) is kept for the next delegation.
+async fn an_interrupt_reaches_a_sync_subagent_and_keeps_its_history(app: MockApp) {
+    team(&app).await;
+    app.mock.push_when(
+        "ROLE-boss",
+        dispatch("delegate", &[("d1", "alpha", "count forever")]),
+    );
+    app.mock.push_when(
+        "ROLE-alpha",
+        Script::new().text_deltas(&["counting ", "1 2 3"]).hang(),
+    );
+    let mut stream = app.run_sse(boss_run("start counting")).await;
+    let head = stream
+        .until(|e| e.is("content_delta") && e.data["agent_id"] == "alpha")
+        .await;
+    let session = head[0].data["session_id"].as_str().unwrap().to_owned();
+    let conversation = head[0].payload()["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = app
+        .post(&format!("/api/sessions/{session}/interrupt"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut events = head;
+    events.extend(stream.all().await);
+    assert_run_stream(&events, &session, 1);
+    let completed = position(&events, "subagent_completed");
+    assert_eq!(events[completed].payload()["status"], "cancelled");
+    let end = events
+        .iter()
+        .find(|e| e.is("tool_call_end") && e.payload()["tool_call_id"] == "d1")
+        .unwrap();
+    assert_eq!(end.payload()["status"], "cancelled");
+    let terminal = events.last().unwrap();
+    assert_eq!(
+        terminal.payload()["stop_reason"],
+        "interrupted",
+        "{}",
+        terminal.data
+    );
+    assert_eq!(app.wait_finished(&session).await, "committed");
+    let stored = app.session(&session).await;
+    let block = stored["display_messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "subagent")
+        .unwrap()
+        .clone();
+    assert_eq!(block["status"], "cancelled", "{block}");
+
+    app.mock.push_when(
+        "ROLE-boss",
+        dispatch("delegate", &[("d2", "alpha", "just say the total")]),
+    );
+    app.mock.push_when("ROLE-alpha", Script::text("3", 1));
+    app.mock
+        .push_when("ROLE-boss", Script::text("alpha says 3", 1));
+    let events = run_all(&app, continue_run(&conversation, "well?")).await;
+    assert_eq!(tool_output(&events, "d2"), "3");
+    let alpha = requests_of(&app, "alpha");
+    let seen = dialogue(alpha.last().unwrap());
+    assert_eq!(
+        seen.first().unwrap(),
+        &("user".to_owned(), "count forever".to_owned())
+    );
+    assert_eq!(
+        seen.last().unwrap(),
+        &("user".to_owned(), "just say the total".to_owned())
+    );
+}
+
 crate::support::on_both_backends!(
     delegate_streams_nested_and_remembers,
     async_fan_in_with_one_fire,
@@ -666,4 +741,5 @@ crate::support::on_both_backends!(
     concurrent_fires_deliver_once,
     subagents_outlive_an_interrupted_spawner,
     a_waiting_subagent_is_resolved_in_its_chain,
+    an_interrupt_reaches_a_sync_subagent_and_keeps_its_history,
 );

@@ -42,20 +42,25 @@ pub async fn run_calls(
                     Vec::new(),
                 ),
                 Some(tool) => {
-                    let outcome = tokio::select! {
-                        biased;
-                        () = control.interrupted() => None,
-                        r = async {
-                            // Held until the call ends; the guard kind sets the ordering.
-                            let _read;
-                            let _write;
-                            if tool.mutates_files() {
-                                _write = files.write().await;
-                            } else {
-                                _read = files.read().await;
-                            }
-                            tool.call(ctx, &call.arguments).await
-                        } => Some(r),
+                    let call_it = async {
+                        // Held until the call ends; the guard kind sets the ordering.
+                        let _read;
+                        let _write;
+                        if tool.mutates_files() {
+                            _write = files.write().await;
+                        } else {
+                            _read = files.read().await;
+                        }
+                        tool.call(ctx, &call.arguments).await
+                    };
+                    let outcome = if tool.finishes_on_interrupt() {
+                        Some(call_it.await)
+                    } else {
+                        tokio::select! {
+                            biased;
+                            () = control.interrupted() => None,
+                            r = call_it => Some(r),
+                        }
                     };
                     match outcome {
                         None => (
@@ -63,6 +68,9 @@ pub async fn run_calls(
                             "interrupted: the call was cancelled before it finished".to_owned(),
                             Vec::new(),
                         ),
+                        Some(Err(e)) if control.is_interrupted() => {
+                            (ToolCallStatus::Cancelled, e.0, Vec::new())
+                        }
                         Some(Ok(out)) => (ToolCallStatus::Success, out.content, out.images),
                         Some(Err(e)) => (ToolCallStatus::Error, e.0, Vec::new()),
                     }

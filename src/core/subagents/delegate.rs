@@ -144,6 +144,9 @@ impl Delegate {
 impl TypedTool for Delegate {
     type Args = DelegateArgs;
     const NAME: &'static str = NAME;
+    // The nested agent follows the run's interrupt and returns at once; letting it finish
+    // keeps its history and closes its block in the transcript.
+    const FINISHES_ON_INTERRUPT: bool = true;
     const DESCRIPTION: &'static str = "Hand a task to a subagent and wait for its answer. \
         The subagent works in the same environment with its own tools and remembers the \
         earlier tasks you gave it. Its final answer is returned to you.";

@@ -102,6 +102,11 @@ pub trait Tool: Send + Sync {
     /// Tools that change files run one at a time, in the order the model called them;
     /// the others run concurrently.
     fn mutates_files(&self) -> bool;
+    /// Tools that stop promptly on the run's interrupt by themselves (a nested agent) are
+    /// let finish, so they can record what they did; the others are dropped at once.
+    fn finishes_on_interrupt(&self) -> bool {
+        false
+    }
     /// Runs the call with the raw argument JSON the model produced.
     async fn call(&self, ctx: &ToolContext<'_>, arguments: &str) -> Result<ToolOutput, ToolError>;
 }
@@ -113,6 +118,7 @@ pub trait TypedTool: Send + Sync {
     const NAME: &'static str;
     const DESCRIPTION: &'static str;
     const MUTATES_FILES: bool = false;
+    const FINISHES_ON_INTERRUPT: bool = false;
     async fn run(&self, ctx: &ToolContext<'_>, args: Self::Args) -> Result<ToolOutput, ToolError>;
 }
 
@@ -132,6 +138,10 @@ impl<T: TypedTool> Tool for T {
 
     fn mutates_files(&self) -> bool {
         T::MUTATES_FILES
+    }
+
+    fn finishes_on_interrupt(&self) -> bool {
+        T::FINISHES_ON_INTERRUPT
     }
 
     async fn call(&self, ctx: &ToolContext<'_>, arguments: &str) -> Result<ToolOutput, ToolError> {
