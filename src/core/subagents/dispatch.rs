@@ -224,24 +224,7 @@ mod tests {
                 instruction: None,
             }],
         };
-        let at = ports::now();
-        let caller = Preset {
-            preset_id: "boss".into(),
-            name: "Boss".into(),
-            description: None,
-            model: ports::ModelSettings {
-                name: "test:echo".into(),
-                ..Default::default()
-            },
-            system_prompt: String::new(),
-            toolsets: vec![],
-            environment: ports::EnvironmentSpec::default(),
-            subagents: spec.clone(),
-            tool_config: ports::ToolConfig::default(),
-            is_default: false,
-            created_at: at,
-            updated_at: at,
-        };
+        let caller = crate::core::subagents::boss(spec.clone(), vec![]);
         AsyncDelegate::new(
             Directory::of(&spec),
             caller,

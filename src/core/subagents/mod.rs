@@ -88,6 +88,29 @@ pub fn equip(
     }
 }
 
+/// A caller preset `boss` on `test:echo` with these subagents and toolsets, for tests.
+#[cfg(test)]
+pub(crate) fn boss(subagents: ports::SubagentSpec, toolsets: Vec<ports::ToolsetSpec>) -> Preset {
+    let at = ports::now();
+    Preset {
+        preset_id: "boss".into(),
+        name: "Boss".into(),
+        description: None,
+        model: ports::ModelSettings {
+            name: "test:echo".into(),
+            ..Default::default()
+        },
+        system_prompt: String::new(),
+        toolsets,
+        environment: ports::EnvironmentSpec::default(),
+        subagents,
+        tool_config: ports::ToolConfig::default(),
+        is_default: false,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use ports::mocks::{MockModelProvider, MockPresetRepo};
@@ -123,19 +146,8 @@ mod tests {
     }
 
     fn preset(async_enabled: bool, toolsets: Vec<ToolsetSpec>) -> Preset {
-        let at = ports::now();
-        Preset {
-            preset_id: "boss".into(),
-            name: "Boss".into(),
-            description: None,
-            model: ports::ModelSettings {
-                name: "test:echo".into(),
-                ..Default::default()
-            },
-            system_prompt: String::new(),
-            toolsets,
-            environment: ports::EnvironmentSpec::default(),
-            subagents: SubagentSpec {
+        boss(
+            SubagentSpec {
                 include_builtin: false,
                 async_enabled,
                 refs: vec![SubagentRef {
@@ -145,11 +157,8 @@ mod tests {
                     instruction: None,
                 }],
             },
-            tool_config: ports::ToolConfig::default(),
-            is_default: false,
-            created_at: at,
-            updated_at: at,
-        }
+            toolsets,
+        )
     }
 
     /// The subagent tools `equip` gives, and whether the prompt section was added.
