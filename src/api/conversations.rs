@@ -18,7 +18,7 @@ use super::{
     dto::events::{SessionStatus, SessionType},
     dto::runs::{
         ActiveSessionDto, ConversationInterrupted, ConversationUpdateRequest, FireRequestDto,
-        ForkRequestDto, RunInputs, RunRequestDto, SteerAccepted, SteerRequestDto,
+        ForkRequestDto, RunOptions, RunRequestDto, SteerAccepted, SteerRequestDto,
     },
     dto::sessions::{ConversationDto, ConversationStatus, DisplayMessage, SessionDto},
     error::ErrorResponse,
@@ -162,16 +162,12 @@ impl ConversationsApi {
             },
             None => RunTarget::NewConversation,
         };
-        let inputs = RunInputs::from(body.inputs);
-        let request = RunRequest {
-            target,
-            preset_id: body.preset_id.map(|p| p.0),
-            config_override: body.config_override.map(Into::into),
-            input: inputs.input,
-            resolutions: inputs.resolutions,
-            external_tools: inputs.external_tools,
-            transport: body.transport.map_or(Transport::Sse, Into::into),
+        let options = RunOptions {
+            preset_id: body.preset_id,
+            config_override: body.config_override,
+            transport: body.transport,
         };
+        let request = body.inputs.into_request(target, options, Transport::Sse);
         runs::start(&state, request).await
     }
 
@@ -223,18 +219,15 @@ impl ConversationsApi {
         body: Json<FireRequestDto>,
     ) -> Result<RunResponse> {
         let body = body.0;
-        let inputs = RunInputs::from(body.inputs);
-        let request = RunRequest {
-            target: RunTarget::Continue {
-                conversation_id: conversation_id.0,
-            },
-            preset_id: body.preset_id.map(|p| p.0),
-            config_override: body.config_override.map(Into::into),
-            input: inputs.input,
-            resolutions: inputs.resolutions,
-            external_tools: inputs.external_tools,
-            transport: body.transport.map_or(Transport::Stream, Into::into),
+        let target = RunTarget::Continue {
+            conversation_id: conversation_id.0,
         };
+        let options = RunOptions {
+            preset_id: body.preset_id,
+            config_override: body.config_override,
+            transport: body.transport,
+        };
+        let request = body.inputs.into_request(target, options, Transport::Stream);
         let started = state.runs.fire(request).await?;
         Ok(runs::respond(&started))
     }

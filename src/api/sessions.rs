@@ -14,13 +14,15 @@ use ports::Transport;
 use super::{
     ApiState, Tag,
     auth::BearerAuth,
-    dto::runs::{ExecuteRequestDto, RunInputs, SessionInterrupted, SteerAccepted, SteerRequestDto},
+    dto::runs::{
+        ExecuteRequestDto, RunOptions, SessionInterrupted, SteerAccepted, SteerRequestDto,
+    },
     dto::sessions::SessionDto,
     error::ErrorResponse,
     runs::{self, EventsResponse, KEEP_ALIVE, RunResponse},
     sse::Sse,
 };
-use crate::core::execution::{LiveStatus, RunRequest};
+use crate::core::execution::LiveStatus;
 
 pub struct SessionsApi;
 
@@ -78,16 +80,12 @@ impl SessionsApi {
     ) -> Result<RunResponse> {
         let body = body.0;
         let target = body.target();
-        let inputs = RunInputs::from(body.inputs);
-        let request = RunRequest {
-            target,
-            preset_id: Some(body.preset_id.0),
-            config_override: body.config_override.map(Into::into),
-            input: inputs.input,
-            resolutions: inputs.resolutions,
-            external_tools: inputs.external_tools,
-            transport: body.transport.map_or(Transport::Sse, Into::into),
+        let options = RunOptions {
+            preset_id: Some(body.preset_id),
+            config_override: body.config_override,
+            transport: body.transport,
         };
+        let request = body.inputs.into_request(target, options, Transport::Sse);
         runs::start(&state, request).await
     }
 

@@ -9,7 +9,8 @@ use super::strict::no_null;
 use super::text::Text;
 use crate::core::agent::{ExternalResult, Interaction, Resolutions};
 use crate::core::execution::{
-    ActiveSession, ConfigOverride, ModelOverride, RunTarget, StartedRun, SteerOutcome, Steered,
+    ActiveSession, ConfigOverride, ModelOverride, RunRequest, RunTarget, StartedRun, SteerOutcome,
+    Steered,
 };
 use ports::ToolSchema;
 
@@ -225,24 +226,35 @@ pub struct RunInputsDto {
     pub external_tools: Option<Vec<ExternalToolDto>>,
 }
 
-/// A run request's inputs in domain terms.
-pub struct RunInputs {
-    pub input: Vec<ports::InputPart>,
-    pub resolutions: Resolutions,
-    pub external_tools: Vec<ToolSchema>,
+/// The fields every run-starting body shares besides its inputs.
+pub struct RunOptions {
+    pub preset_id: Option<Text>,
+    pub config_override: Option<ConfigOverrideDto>,
+    pub transport: Option<Transport>,
 }
 
-impl From<RunInputsDto> for RunInputs {
-    fn from(r: RunInputsDto) -> Self {
-        Self {
-            input: r
+impl RunInputsDto {
+    /// The domain request: these inputs with `options`, run at `target`; `transport`
+    /// defaults to `default_transport`.
+    pub fn into_request(
+        self,
+        target: RunTarget,
+        options: RunOptions,
+        default_transport: ports::Transport,
+    ) -> RunRequest {
+        RunRequest {
+            target,
+            preset_id: options.preset_id.map(|p| p.0),
+            config_override: options.config_override.map(Into::into),
+            input: self
                 .input
                 .unwrap_or_default()
                 .into_iter()
                 .map(Into::into)
                 .collect(),
-            resolutions: resolutions(r.user_interactions, r.tool_results),
-            external_tools: external_tools(r.external_tools),
+            resolutions: resolutions(self.user_interactions, self.tool_results),
+            external_tools: external_tools(self.external_tools),
+            transport: options.transport.map_or(default_transport, Into::into),
         }
     }
 }
