@@ -224,26 +224,34 @@ impl Coordinator {
         log_end(session_id, status, &summary.usage);
     }
 
-    /// Sets the final status, retrying while the database is unreachable; a row left
-    /// `created` after that is failed by startup recovery.
+    /// Sets the final status (retried, see [`Self::write_final`]); a row left `created`
+    /// after that is failed by startup recovery.
     async fn finish_row(&self, session_id: &str, outcome: &SessionOutcome) {
+        self.write_final(session_id, "finishing the session", || {
+            self.ports.sessions.finish_session(session_id, outcome)
+        })
+        .await;
+    }
+
+    /// Runs one of finalize's database writes, retrying with backoff while the database is
+    /// unreachable, for up to `finish_retry_for`; a write that still fails is logged.
+    async fn write_final<F, Fut>(&self, session_id: &str, what: &str, write: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), StorageError>>,
+    {
         let deadline = Instant::now() + self.settings.finish_retry_for;
         let mut backoff = Duration::from_millis(200);
         loop {
-            match self
-                .ports
-                .sessions
-                .finish_session(session_id, outcome)
-                .await
-            {
+            match write().await {
                 Ok(()) => return,
                 Err(StorageError::Unavailable(e)) if Instant::now() < deadline => {
-                    tracing::warn!(session_id, error = %e, "finishing the session failed; retrying");
+                    tracing::warn!(session_id, error = %e, "{what} failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => {
-                    tracing::error!(session_id, error = %e, "finishing the session failed");
+                    tracing::error!(session_id, error = %e, "{what} failed");
                     return;
                 }
             }
@@ -269,22 +277,12 @@ impl Coordinator {
             created_at: now(),
             delivered_to: None,
         };
-        let deadline = Instant::now() + self.settings.finish_retry_for;
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            match self.ports.mailbox.post_message(&message).await {
-                Ok(()) => return,
-                Err(StorageError::Unavailable(e)) if Instant::now() < deadline => {
-                    tracing::warn!(session_id = %record.session_id, error = %e, "posting to the mailbox failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => {
-                    tracing::error!(session_id = %record.session_id, error = %e, "posting the subagent's outcome to the mailbox failed");
-                    return;
-                }
-            }
-        }
+        self.write_final(
+            &record.session_id,
+            "posting the subagent's outcome to the mailbox",
+            || self.ports.mailbox.post_message(&message),
+        )
+        .await;
     }
 }
 
