@@ -61,7 +61,7 @@ ensure_s3() {
   [[ -n "${TEST_S3_ENDPOINT:-}" ]] && return 0
   if ! command -v moto_server >/dev/null; then
     say "installing moto[server] (local S3-compatible server)"
-    python3 -m pip install -q 'moto[server]' || die "cannot install moto[server]: set TEST_S3_ENDPOINT to an S3-compatible server"
+    python3 -m pip install -q 'moto[server]' || python3 -m pip install -q --break-system-packages 'moto[server]' || die "cannot install moto[server]: set TEST_S3_ENDPOINT to an S3-compatible server"
   fi
   local port=5055
   while reachable 127.0.0.1 "$port"; do port=$((port + 1)); done
@@ -73,6 +73,19 @@ ensure_s3() {
   export TEST_S3_ENDPOINT="http://127.0.0.1:$port"
 }
 
+# pip (for moto and the contract tools from PyPI) and curl (scripts/contract.sh)
+ensure_tools() {
+  local missing=()
+  command -v curl >/dev/null || missing+=(curl)
+  command -v python3 >/dev/null || missing+=(python3)
+  python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  can_install || die "missing ${missing[*]}: install them"
+  say "installing ${missing[*]}"
+  apt_install "${missing[@]}"
+}
+
+ensure_tools
 ensure_postgres
 ensure_redis
 ensure_s3
