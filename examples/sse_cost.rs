@@ -15,7 +15,7 @@ use mock_llm::{DefaultAnswer, MockLlm};
 
 const DELTAS: usize = 1_000;
 const ROUNDS: usize = 20;
-const TOKEN: &str = "bench-token";
+const TOKEN: &str = "bench-token-0123456789";
 
 struct Run {
     total: Duration,
@@ -125,7 +125,11 @@ async fn main() {
         ),
         (
             "STATE_STORE_PATH".to_owned(),
-            dir.path().display().to_string(),
+            dir.path().join("state").display().to_string(),
+        ),
+        (
+            "WORKSPACE_ROOT".to_owned(),
+            dir.path().join("workspace").display().to_string(),
         ),
         ("AUTH_TOKEN".to_owned(), TOKEN.to_owned()),
         ("OPENAI_BASE_URL".to_owned(), mock.base_url()),

@@ -31,7 +31,7 @@ cleanup() { [[ -n "$SERVER" ]] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-TOKEN="contract-$RANDOM$RANDOM"
+TOKEN="contract-token-$RANDOM$RANDOM"
 BASE="http://127.0.0.1:$PORT"
 env -i PATH="$PATH" HOME="$WORK" HOST=127.0.0.1 PORT="$PORT" AUTH_TOKEN="$TOKEN" \
   DATABASE_URL="sqlite://$WORK/runtime.db" STATE_STORE_PATH="$WORK" \

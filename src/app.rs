@@ -18,6 +18,7 @@ use ports::{EventBus, ModelProvider, StateStore};
 
 use crate::{
     api::{self, ApiState, HttpSettings},
+    boundary,
     config::{Config, DatabaseConfig, ProviderCredentials, StateStoreConfig},
     core::{
         execution::{Coordinator, Ports, Settings},
@@ -52,6 +53,7 @@ impl App {
 /// Connects the backends chosen by `config`, applies migrations, fails sessions orphaned
 /// by a crash and seeds the default preset: when this returns, the API may accept requests.
 pub async fn build(config: &Config) -> anyhow::Result<App> {
+    let boundary = boundary::prepare(config)?;
     let storage = Arc::new(connect_storage(&config.database).await?);
     storage
         .migrate()
@@ -75,7 +77,31 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     .await
     .context("startup recovery failed")?;
 
-    let presets = PresetService::new(storage.clone());
+    let sandbox_available = boundary.sandbox.landlock;
+    if !sandbox_available {
+        tracing::warn!(
+            required = config.sandbox.required,
+            "this kernel does not enforce Landlock: shell commands run without their \
+             filesystem sandbox (SANDBOX_REQUIRED=true refuses them instead)"
+        );
+    }
+    if let Some(cgroups) = &boundary.sandbox.cgroups {
+        let swept = cgroups.sweep();
+        if swept > 0 {
+            tracing::warn!(swept, "killed commands left running by a previous process");
+        }
+    } else {
+        tracing::info!(
+            "no pids cgroup available: shell commands' process count is bounded by rlimits only"
+        );
+    }
+    let environments: Arc<HostEnvironments> = Arc::new(
+        HostEnvironments::new()
+            .with_workspace_root(boundary.workspace_root.clone())
+            .with_protected(boundary.protected.clone())
+            .with_sandbox(boundary.sandbox.clone()),
+    );
+    let presets = PresetService::new(storage.clone(), environments.clone());
     let providers = AvailableProviders {
         openai: config.openai.api_key.is_some(),
         anthropic: config.anthropic.api_key.is_some(),
@@ -90,14 +116,15 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 
     let (auth_token, auth_token_generated) = match &config.auth_token {
         Some(token) => (token.expose().to_owned(), false),
-        None => (generate_token(), true),
+        None => (boundary::stored_token(config)?, true),
     };
     let health = HealthCheck::new(
         storage.clone(),
         event_bus.clone(),
         state_store.clone(),
         Duration::from_secs(2),
-    );
+    )
+    .with_sandbox(sandbox_available);
     let runs = Coordinator::new(
         Ports {
             presets: storage.clone(),
@@ -107,7 +134,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             state_store,
             bus: event_bus,
             provider: model_provider(config)?,
-            environments: Arc::new(HostEnvironments::new()),
+            environments,
             downloader: Arc::new(
                 HttpDownloader::new(Duration::from_secs(60))
                     .context("building the HTTP client for downloads")?,
@@ -196,15 +223,6 @@ fn state_store(config: &StateStoreConfig) -> anyhow::Result<Arc<dyn StateStore>>
         .context("S3_*")?,
     };
     Ok(Arc::new(store))
-}
-
-/// 244 random bits as 64 hex characters.
-fn generate_token() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
 }
 
 /// The model provider for every run: one router over the test models, OpenAI, Anthropic and

@@ -9,6 +9,8 @@ use std::{
     time::Duration,
 };
 
+use adapters::shell::sandbox::Rlimits;
+
 /// A value that must never reach a log line: `Debug` prints `***`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -90,6 +92,22 @@ pub struct WebToolKeys {
     pub google_search_cx: Option<String>,
 }
 
+/// How local shell commands are confined (spec 02, security boundary).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxConfig {
+    /// `SANDBOX_READ_PATHS`: read-only paths besides the system directories.
+    pub read_paths: Vec<PathBuf>,
+    /// `SANDBOX_REQUIRED`: refuse shell commands where Landlock is missing.
+    pub required: bool,
+    /// `SHELL_RLIMITS`.
+    pub rlimits: Rlimits,
+    /// `SANDBOX_HELPER`: the agent-runtime binary that runs the helper (default: this one).
+    pub helper: Option<PathBuf>,
+}
+
+/// Shortest `AUTH_TOKEN` accepted: a guessable token is no boundary.
+pub const MIN_TOKEN_LEN: usize = 16;
+
 /// The whole service configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -114,6 +132,11 @@ pub struct Config {
     /// Named gateways (`NAME_API_KEY` / `NAME_BASE_URL`), by lower-case name.
     pub gateways: BTreeMap<String, ProviderCredentials>,
     pub web: WebToolKeys,
+    /// `WORKSPACE_ROOT`: where agents work; relative preset paths start here.
+    pub workspace_root: PathBuf,
+    /// `PROTECTED_PATHS`: more paths no agent may reach (the service's own files always are).
+    pub protected_paths: Vec<PathBuf>,
+    pub sandbox: SandboxConfig,
 }
 
 /// Variables ending in `_API_KEY` / `_BASE_URL` that are not gateways.
@@ -191,6 +214,24 @@ impl Config {
             }
         };
         let auth_token = get("AUTH_TOKEN").map(Secret::new);
+        if auth_token
+            .as_ref()
+            .is_some_and(|t| t.expose().chars().count() < MIN_TOKEN_LEN)
+        {
+            return Err(bad(
+                "AUTH_TOKEN",
+                format!("must be at least {MIN_TOKEN_LEN} characters (or unset, to generate one)"),
+            ));
+        }
+        let sandbox = SandboxConfig {
+            read_paths: path_list(get("SANDBOX_READ_PATHS")),
+            required: parse_bool("SANDBOX_REQUIRED", get("SANDBOX_REQUIRED"))?,
+            rlimits: match get("SHELL_RLIMITS") {
+                None => Rlimits::default(),
+                Some(spec) => Rlimits::parse(&spec).map_err(|e| bad("SHELL_RLIMITS", e))?,
+            },
+            helper: get("SANDBOX_HELPER").map(PathBuf::from),
+        };
 
         Ok(Self {
             database,
@@ -213,6 +254,11 @@ impl Config {
                 google_search: get("GOOGLE_SEARCH_API_KEY").map(Secret::new),
                 google_search_cx: get("GOOGLE_SEARCH_CX"),
             },
+            workspace_root: PathBuf::from(
+                get("WORKSPACE_ROOT").unwrap_or_else(|| "./workspace".to_owned()),
+            ),
+            protected_paths: path_list(get("PROTECTED_PATHS")),
+            sandbox,
         })
     }
 }
@@ -281,6 +327,25 @@ fn parse_num<T: std::str::FromStr>(
         Some(v) => v
             .parse()
             .map_err(|_| bad(var, format!("not a valid number: {v}"))),
+    }
+}
+
+/// A comma-separated list of paths; empty items are skipped.
+fn path_list(value: Option<String>) -> Vec<PathBuf> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect()
+}
+
+fn parse_bool(var: &str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(other) => Err(bad(var, format!("expected true or false, got {other}"))),
     }
 }
 
@@ -362,6 +427,10 @@ mod tests {
         assert_eq!(c.model_idle_timeout, Duration::from_secs(120));
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.gateways.is_empty());
+        assert_eq!(c.workspace_root, PathBuf::from("./workspace"));
+        assert!(c.protected_paths.is_empty());
+        assert_eq!(c.sandbox.rlimits, Rlimits::default());
+        assert!(!c.sandbox.required);
     }
 
     #[test]
@@ -375,7 +444,7 @@ mod tests {
             ("S3_ACCESS_KEY", "ak"),
             ("S3_SECRET_KEY", "sk"),
             ("S3_REGION", "eu"),
-            ("AUTH_TOKEN", "tok"),
+            ("AUTH_TOKEN", "tok-0123456789abcdef"),
             ("HOST", "127.0.0.1"),
             ("PORT", "9001"),
             ("SHUTDOWN_GRACE_SECS", "2"),
@@ -393,8 +462,26 @@ mod tests {
             ("FIRECRAWL_API_KEY", "f"),
             ("GOOGLE_SEARCH_API_KEY", "gs"),
             ("GOOGLE_SEARCH_CX", "cx"),
+            ("WORKSPACE_ROOT", "/srv/agents"),
+            ("PROTECTED_PATHS", "/etc/secret, ,/srv/keys"),
+            ("SANDBOX_READ_PATHS", "/srv/tools"),
+            ("SANDBOX_REQUIRED", "true"),
+            ("SHELL_RLIMITS", "nofile=64"),
+            ("SANDBOX_HELPER", "/usr/local/bin/agent-runtime"),
         ])
         .unwrap();
+        assert_eq!(c.workspace_root, PathBuf::from("/srv/agents"));
+        assert_eq!(
+            c.protected_paths,
+            vec![PathBuf::from("/etc/secret"), PathBuf::from("/srv/keys")]
+        );
+        assert_eq!(c.sandbox.read_paths, vec![PathBuf::from("/srv/tools")]);
+        assert!(c.sandbox.required);
+        assert_eq!(c.sandbox.rlimits.open_files, 64);
+        assert_eq!(
+            c.sandbox.helper,
+            Some(PathBuf::from("/usr/local/bin/agent-runtime"))
+        );
         assert!(
             matches!(c.database, DatabaseConfig::Postgres { ref url } if url.expose() == "postgres://u@db:5432/x")
         );
@@ -412,7 +499,7 @@ mod tests {
                 region: Some("eu".into()),
             }
         );
-        assert_eq!(c.auth_token, Some(Secret::new("tok")));
+        assert_eq!(c.auth_token, Some(Secret::new("tok-0123456789abcdef")));
         assert_eq!((c.host.to_string().as_str(), c.port), ("127.0.0.1", 9001));
         assert_eq!(c.shutdown_grace, Duration::from_secs(2));
         assert_eq!(c.max_body_bytes, 1024);
@@ -453,6 +540,10 @@ mod tests {
             ("LOG_FORMAT", "xml", "LOG_FORMAT"),
             ("OPENAI_BASE_URL", "localhost", "OPENAI_BASE_URL"),
             ("MYGW_BASE_URL", "ftp://x", "MYGW_BASE_URL"),
+            ("AUTH_TOKEN", "a", "AUTH_TOKEN"),
+            ("AUTH_TOKEN", "fifteen-chars-x", "AUTH_TOKEN"),
+            ("SANDBOX_REQUIRED", "maybe", "SANDBOX_REQUIRED"),
+            ("SHELL_RLIMITS", "mem=1", "SHELL_RLIMITS"),
         ];
         for (var, value, named) in cases {
             let err = parse(&[(var, value)]).unwrap_err();
@@ -463,7 +554,11 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let c = parse(&[("AUTH_TOKEN", "hunter2"), ("OPENAI_API_KEY", "sk-live")]).unwrap();
+        let c = parse(&[
+            ("AUTH_TOKEN", "hunter2-hunter2-hunter2"),
+            ("OPENAI_API_KEY", "sk-live"),
+        ])
+        .unwrap();
         let shown = format!("{c:?}");
         assert!(
             !shown.contains("hunter2") && !shown.contains("sk-live"),

@@ -2,8 +2,9 @@
 
 use std::{net::SocketAddr, process::ExitCode};
 
+use adapters::shell::sandbox::{HELPER_SUBCOMMAND, helper};
 use agent_runtime::{
-    api, app,
+    api, app, boundary,
     config::{Config, LogFormat},
 };
 use clap::{Parser, Subcommand};
@@ -34,6 +35,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // The shell sandbox helper: the service re-executes itself to confine one command
+    // (adapters::shell::sandbox). Checked before anything else so it starts fast.
+    let mut args = std::env::args_os();
+    if args.nth(1).as_deref() == Some(HELPER_SUBCOMMAND.as_ref()) {
+        let code = helper::main(args.collect());
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = Cli::parse();
     if let Some(Command::Openapi { yaml }) = cli.command {
         println!(
@@ -53,6 +61,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !matches!(cli.command, Some(Command::Migrate))
+        && let Err(e) = boundary::prepare(&config)
+    {
+        eprintln!("configuration error: {e}");
+        return ExitCode::from(2);
+    }
     init_tracing(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -113,11 +127,19 @@ fn init_tracing(format: LogFormat) {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // A non-dumpable process's /proc files (environ, mem, fd) are closed to processes of
+    // the same non-root user: the agent's shell cannot read the service's secrets.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(error = %e, "could not make the service non-dumpable");
+    }
     let app = app::build(&config).await?;
     if app.auth_token_generated {
+        let token = app.auth_token();
+        let file = boundary::data_dir(&config).join(boundary::TOKEN_FILE);
         tracing::warn!(
-            token = app.auth_token(),
-            "AUTH_TOKEN is not set; generated a token for this run"
+            token_starts = %token.chars().take(4).collect::<String>(),
+            file = %file.display(),
+            "AUTH_TOKEN is not set; using the generated token kept in the file named here"
         );
     }
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.host, config.port)).await?;

@@ -1,14 +1,22 @@
 //! [`HostEnvironments`]: environments on this host — the workspace on the local
 //! filesystem, the shell as a local process or `docker exec` into the user's container.
+//!
+//! Relative `default_path` and `allowed_paths` are taken from the workspace root
+//! (`WORKSPACE_ROOT`), never from the service's own directory, and no root may overlap the
+//! service's protected files.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use ports::{
-    EnvironmentError, EnvironmentFactory, EnvironmentSpec, OpenedEnvironment, Shell, ShellMode,
+    EnvironmentError, EnvironmentFactory, EnvironmentSpec, EnvironmentWarning, OpenedEnvironment,
+    PathProblem, SandboxMode, Shell, ShellMode,
 };
 
+use crate::protected::ProtectedPaths;
+use crate::shell::sandbox::cgroup::CgroupRoot;
+use crate::shell::sandbox::{Rlimits, Sandbox, SandboxPolicy};
 use crate::shell::{DockerShell, LocalShell};
 use crate::workspace::LocalWorkspace;
 
@@ -19,11 +27,176 @@ pub const DEFAULT_CONTAINER_WORKDIR: &str = "/workspace";
 #[derive(Debug, Clone, Default)]
 pub struct HostEnvironments {
     docker_bin: Option<PathBuf>,
+    /// Where relative paths of a spec start; `None`: the current directory.
+    workspace_root: Option<PathBuf>,
+    protected: ProtectedPaths,
+    /// `None`: plain local commands (tests of the bare mechanics).
+    sandbox: Option<Arc<SandboxSettings>>,
 }
+
+/// How the service confines local commands (spec 02, security boundary).
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// The service binary, which runs the helper subcommand.
+    pub helper: PathBuf,
+    /// Read and execute: system directories plus `SANDBOX_READ_PATHS`.
+    pub read_paths: Vec<PathBuf>,
+    pub rlimits: Rlimits,
+    /// Whether this kernel enforces Landlock.
+    pub landlock: bool,
+    /// `SANDBOX_REQUIRED`: refuse commands rather than run them without Landlock.
+    pub required: bool,
+    /// Where per-command `pids` cgroups go, when the machine has them.
+    pub cgroups: Option<CgroupRoot>,
+}
+
+/// Read-only system directories of the sandbox (never `/tmp` or home directories).
+pub const SYSTEM_READ_PATHS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/proc", "/sys",
+];
+
+/// The only device nodes a sandboxed command may open (never raw disks).
+pub const SANDBOX_DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/urandom",
+    "/dev/random",
+    "/dev/tty",
+    "/dev/pts",
+    "/dev/fd",
+    "/dev/ptmx",
+];
 
 impl HostEnvironments {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Relative `default_path` / `allowed_paths` are taken from `root`.
+    pub fn with_workspace_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.workspace_root = Some(root.into());
+        self
+    }
+
+    /// Local commands run through the sandbox helper (see [`SandboxSettings`]).
+    pub fn with_sandbox(mut self, settings: SandboxSettings) -> Self {
+        self.sandbox = Some(Arc::new(settings));
+        self
+    }
+
+    /// Paths no environment may reach or contain.
+    pub fn with_protected(mut self, protected: ProtectedPaths) -> Self {
+        self.protected = protected;
+        self
+    }
+
+    /// A spec path as a host path: relative ones under the workspace root.
+    fn host_path(&self, path: &str) -> PathBuf {
+        match &self.workspace_root {
+            Some(root) => root.join(path),
+            None => PathBuf::from(path),
+        }
+    }
+
+    /// Every root of `spec` with the field that names it.
+    fn roots(&self, spec: &EnvironmentSpec) -> Vec<(String, PathBuf)> {
+        let mut roots = vec![(
+            "environment.default_path".to_owned(),
+            self.host_path(&spec.default_path),
+        )];
+        roots.extend(spec.allowed_paths.iter().enumerate().map(|(i, path)| {
+            (
+                format!("environment.allowed_paths[{i}]"),
+                self.host_path(path),
+            )
+        }));
+        roots
+    }
+
+    /// The local shell of `spec`: sandboxed as the settings and the spec say, with a
+    /// warning when it runs without Landlock.
+    fn local_shell(
+        &self,
+        spec: &EnvironmentSpec,
+        workspace: &LocalWorkspace,
+        warnings: &mut Vec<EnvironmentWarning>,
+    ) -> Result<LocalShell, EnvironmentError> {
+        let shell = LocalShell::new();
+        let Some(settings) = &self.sandbox else {
+            return Ok(shell);
+        };
+        let landlock = match (spec.sandbox.mode, settings.landlock) {
+            (SandboxMode::Workspace, true) => true,
+            (mode, _) if settings.required => {
+                let why = match mode {
+                    SandboxMode::Off => "the preset turns the sandbox off",
+                    SandboxMode::Workspace => "this kernel does not enforce Landlock",
+                };
+                return Ok(shell.refusing(format!(
+                    "the shell sandbox is required (SANDBOX_REQUIRED=true) but {why}: \
+                     no command can run"
+                )));
+            }
+            (SandboxMode::Off, _) => {
+                warnings.push(warning(
+                    "sandbox_off",
+                    "the shell runs without its sandbox (environment.sandbox.mode = off): \
+                     commands can read and write whatever the service's user can",
+                ));
+                false
+            }
+            (SandboxMode::Workspace, false) => {
+                warnings.push(warning(
+                    "sandbox_unavailable",
+                    "this kernel does not enforce Landlock: the shell runs without its \
+                     filesystem and network sandbox",
+                ));
+                false
+            }
+        };
+        let temp_dir = tempfile::Builder::new()
+            .prefix("agent-runtime-run-")
+            .tempdir()
+            .map_err(|e| EnvironmentError::WorkingDir {
+                path: std::env::temp_dir().display().to_string(),
+                reason: format!("cannot create the run's temp dir: {e}"),
+            })?;
+        let mut write_paths = workspace.policy().roots().to_vec();
+        write_paths.push(temp_dir.path().to_path_buf());
+        Ok(shell.sandboxed(Sandbox {
+            helper: settings.helper.clone(),
+            policy: SandboxPolicy {
+                landlock,
+                read_paths: settings.read_paths.clone(),
+                write_paths,
+                devices: SANDBOX_DEVICES.iter().map(PathBuf::from).collect(),
+                network: spec.sandbox.network,
+                rlimits: settings.rlimits,
+                cgroup: None,
+            },
+            cgroups: settings.cgroups.clone(),
+            temp_dir: Some(temp_dir),
+        }))
+    }
+
+    /// Resolves the roots on disk (blocking) and reports those overlapping a protected path.
+    fn problems(&self, spec: &EnvironmentSpec) -> Vec<PathProblem> {
+        self.roots(spec)
+            .into_iter()
+            .filter_map(|(field, path)| {
+                let hit = self.protected.overlapping(&path)?;
+                Some(PathProblem {
+                    field,
+                    message: format!(
+                        "{} reaches the service's own files ({}): choose a path that neither \
+                         contains nor lies inside them",
+                        path.display(),
+                        hit.display()
+                    ),
+                })
+            })
+            .collect()
     }
 
     /// Uses this `docker` executable instead of the one on PATH.
@@ -44,8 +217,31 @@ impl EnvironmentFactory for HostEnvironments {
                     .unwrap_or_else(|| DEFAULT_CONTAINER_WORKDIR.to_owned()),
             ),
         };
+        if let Some(problem) = self.check_paths(spec).await.into_iter().next() {
+            return Err(EnvironmentError::Protected(problem));
+        }
+        let allowed: Vec<PathBuf> = spec
+            .allowed_paths
+            .iter()
+            .map(|p| self.host_path(p))
+            .collect();
+        let default_path = self.host_path(&spec.default_path);
+        let protected = self.protected.paths().to_vec();
+        let working_dir_error = |reason: String| EnvironmentError::WorkingDir {
+            path: spec.default_path.clone(),
+            reason,
+        };
+        // Resolving the paths touches the filesystem: off the async runtime.
+        let workspace = tokio::task::spawn_blocking(move || {
+            LocalWorkspace::new(Path::new(&default_path), &allowed, container_workdir)
+                .map(|ws| ws.with_protected(protected))
+        })
+        .await
+        .map_err(|e| working_dir_error(e.to_string()))?
+        .map_err(|e| working_dir_error(e.to_string()))?;
+        let mut warnings = Vec::new();
         let shell: Arc<dyn Shell> = match spec.shell_mode {
-            ShellMode::Local => Arc::new(LocalShell::new()),
+            ShellMode::Local => Arc::new(self.local_shell(spec, &workspace, &mut warnings)?),
             ShellMode::Docker => {
                 let id = spec
                     .container_id
@@ -58,26 +254,34 @@ impl EnvironmentFactory for HostEnvironments {
                 })
             }
         };
-        let allowed: Vec<PathBuf> = spec.allowed_paths.iter().map(PathBuf::from).collect();
-        let default_path = spec.default_path.clone();
-        let working_dir_error = |reason: String| EnvironmentError::WorkingDir {
-            path: spec.default_path.clone(),
-            reason,
-        };
-        // Resolving the paths touches the filesystem: off the async runtime.
-        let workspace = tokio::task::spawn_blocking(move || {
-            LocalWorkspace::new(Path::new(&default_path), &allowed, container_workdir)
-        })
-        .await
-        .map_err(|e| working_dir_error(e.to_string()))?
-        .map_err(|e| working_dir_error(e.to_string()))?;
         Ok(OpenedEnvironment {
             workspace: Arc::new(workspace),
             shell,
+            warnings,
         })
+    }
+
+    async fn check_paths(&self, spec: &EnvironmentSpec) -> Vec<PathProblem> {
+        let this = self.clone();
+        let spec = spec.clone();
+        tokio::task::spawn_blocking(move || this.problems(&spec))
+            .await
+            .unwrap_or_else(|e| {
+                vec![PathProblem {
+                    field: "environment".to_owned(),
+                    message: format!("the paths could not be checked: {e}"),
+                }]
+            })
     }
 
     fn host_var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
+    }
+}
+
+fn warning(code: &str, message: &str) -> EnvironmentWarning {
+    EnvironmentWarning {
+        code: code.to_owned(),
+        message: message.to_owned(),
     }
 }

@@ -18,7 +18,9 @@ pub mod workspace;
 
 pub use domain::*;
 pub use download::{DownloadError, Downloaded, Downloader};
-pub use environment::{EnvironmentError, EnvironmentFactory, OpenedEnvironment};
+pub use environment::{
+    EnvironmentError, EnvironmentFactory, EnvironmentWarning, OpenedEnvironment, PathProblem,
+};
 pub use event_bus::{EventBus, EventBusError, StreamKey};
 pub use model_provider::{ModelDelta, ModelError, ModelProvider, ModelRequest, ModelStream};
 pub use shell::{Shell, ShellError, ShellOutput, ShellRequest};

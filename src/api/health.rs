@@ -15,6 +15,16 @@ pub enum ComponentStatus {
     Error,
 }
 
+/// Whether shell commands run under the Landlock sandbox: `available`, or `unavailable`
+/// (this kernel does not enforce Landlock: commands run without it, or are refused when
+/// `SANDBOX_REQUIRED=true`).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "SandboxStatus", rename_all = "snake_case")]
+pub enum SandboxStatus {
+    Available,
+    Unavailable,
+}
+
 /// Overall state: `ok`, `degraded` (event bus or state store down) or `unavailable`
 /// (database down).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +43,7 @@ pub struct Health {
     pub database: ComponentStatus,
     pub event_bus: ComponentStatus,
     pub state_store: ComponentStatus,
+    pub sandbox: SandboxStatus,
 }
 
 #[derive(ApiResponse)]
@@ -71,6 +82,11 @@ impl HealthApi {
             database: component(report.database),
             event_bus: component(report.event_bus),
             state_store: component(report.state_store),
+            sandbox: if report.sandbox {
+                SandboxStatus::Available
+            } else {
+                SandboxStatus::Unavailable
+            },
         };
         if report.database {
             HealthResponse::Ok(Json(body))

@@ -1,6 +1,9 @@
 //! The toolsets and their tool names (spec 03). Preset validation checks names against this
 //! list; the tools themselves are registered by the agent loop.
 
+/// The toolset of the `shell` tool.
+pub const SHELL_TOOLSET: &str = "shell";
+
 /// Every toolset and the tools it contributes, in the seed SDK's naming.
 pub const TOOLSETS: &[(&str, &[&str])] = &[
     (
@@ -8,7 +11,7 @@ pub const TOOLSETS: &[(&str, &[&str])] = &[
         &["view", "edit", "multi_edit", "write", "ls", "glob", "grep"],
     ),
     ("filesystem", &["mkdir", "move", "copy"]),
-    ("shell", &["shell"]),
+    (SHELL_TOOLSET, &["shell"]),
     ("web", &["fetch", "download", "search", "scrape"]),
     (
         "task",

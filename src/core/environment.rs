@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ports::{EnvironmentSpec, Shell, Workspace};
+use ports::{EnvironmentSpec, Shell, ShellMode, Workspace};
 
 /// Variables a command always gets (when the service has them).
 const BASE_VARS: &[&str] = &["PATH", "HOME", "LANG"];
@@ -37,14 +37,18 @@ impl Default for ShellLimits {
     }
 }
 
-/// Builds a command's environment: PATH, HOME, LANG and the preset's `env_allow` names,
-/// read through `lookup` (the service's environment). Names that hold credentials are never
-/// passed, even when a preset asks: API keys must not reach a tool (spec 02).
+/// Builds a command's environment: PATH, HOME, LANG (local mode only: the host's values
+/// mean nothing inside a container) and the preset's `env_allow` names, read through
+/// `lookup` (the service's environment). Names that hold credentials are never passed, even
+/// when a preset asks: API keys must not reach a tool (spec 02).
 pub fn shell_env(
     spec: &EnvironmentSpec,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Vec<(String, String)> {
-    let mut names: Vec<&str> = BASE_VARS.to_vec();
+    let mut names: Vec<&str> = match spec.shell_mode {
+        ShellMode::Local => BASE_VARS.to_vec(),
+        ShellMode::Docker => Vec::new(),
+    };
     for name in &spec.env_allow {
         if !is_credential(name) && !names.contains(&name.as_str()) {
             names.push(name);
@@ -103,6 +107,20 @@ mod tests {
                 ("HOME".to_owned(), "/root".to_owned()),
                 ("EDITOR".to_owned(), "vi".to_owned()),
             ]
+        );
+    }
+
+    #[test]
+    fn docker_mode_passes_only_the_allowed_names() {
+        let spec = EnvironmentSpec {
+            shell_mode: ShellMode::Docker,
+            container_id: Some("box".into()),
+            env_allow: vec!["EDITOR".into(), "OPENAI_API_KEY".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            shell_env(&spec, lookup),
+            vec![("EDITOR".to_owned(), "vi".to_owned())]
         );
     }
 }

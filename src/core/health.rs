@@ -10,6 +10,8 @@ pub struct HealthReport {
     pub database: bool,
     pub event_bus: bool,
     pub state_store: bool,
+    /// Whether the kernel enforces the shell sandbox (Landlock); fixed at start.
+    pub sandbox: bool,
 }
 
 /// Asks every backend at once; a slow backend cannot hold the others up.
@@ -18,6 +20,7 @@ pub struct HealthCheck {
     event_bus: Arc<dyn EventBus>,
     state_store: Arc<dyn StateStore>,
     timeout: std::time::Duration,
+    sandbox: bool,
 }
 
 impl HealthCheck {
@@ -32,7 +35,14 @@ impl HealthCheck {
             event_bus,
             state_store,
             timeout,
+            sandbox: false,
         }
+    }
+
+    /// Reports the shell sandbox as available (it is checked once, at start).
+    pub fn with_sandbox(mut self, available: bool) -> Self {
+        self.sandbox = available;
+        self
     }
 
     pub async fn check(&self) -> HealthReport {
@@ -46,6 +56,7 @@ impl HealthCheck {
             database: matches!(database, Ok(Ok(()))),
             event_bus: matches!(event_bus, Ok(Ok(()))),
             state_store: matches!(state_store, Ok(Ok(()))),
+            sandbox: self.sandbox,
         }
     }
 }

@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use ports::{ModelSettings, Preset, PresetPatch, PresetRepo, StorageError, ToolsetSpec, now};
+use ports::{
+    EnvironmentFactory, ModelSettings, Preset, PresetPatch, PresetRepo, StorageError, ToolsetSpec,
+    now,
+};
 
 use super::preset_validation::{FieldError, validate};
 
@@ -45,11 +48,13 @@ pub const SEEDED_PRESET_ID: &str = "default";
 /// Preset use cases.
 pub struct PresetService {
     repo: Arc<dyn PresetRepo>,
+    /// Checks a preset's paths against the service's protected files.
+    environments: Arc<dyn EnvironmentFactory>,
 }
 
 impl PresetService {
-    pub fn new(repo: Arc<dyn PresetRepo>) -> Self {
-        Self { repo }
+    pub fn new(repo: Arc<dyn PresetRepo>, environments: Arc<dyn EnvironmentFactory>) -> Self {
+        Self { repo, environments }
     }
 
     /// Validates and stores a new preset; timestamps are set here.
@@ -147,7 +152,17 @@ impl PresetService {
                 Err(e) => return Err(e.into()),
             }
         }
-        let errors = validate(preset, &missing);
+        let mut errors = validate(preset, &missing);
+        errors.extend(
+            self.environments
+                .check_paths(&preset.environment)
+                .await
+                .into_iter()
+                .map(|p| FieldError {
+                    field: p.field,
+                    message: p.message,
+                }),
+        );
         if errors.is_empty() {
             Ok(())
         } else {
@@ -162,6 +177,12 @@ mod tests {
     use ports::{SubagentRef, mocks::MockPresetRepo};
 
     use super::*;
+
+    fn no_protected_paths() -> Arc<dyn EnvironmentFactory> {
+        let mut environments = ports::mocks::MockEnvironmentFactory::new();
+        environments.expect_check_paths().returning(|_| Vec::new());
+        Arc::new(environments)
+    }
 
     fn preset(id: &str) -> Preset {
         let at = now();
@@ -198,7 +219,7 @@ mod tests {
             description: String::new(),
             instruction: None,
         });
-        let err = PresetService::new(Arc::new(repo))
+        let err = PresetService::new(Arc::new(repo), no_protected_paths())
             .create(p)
             .await
             .unwrap_err();
@@ -223,7 +244,7 @@ mod tests {
             })
             .times(1)
             .returning(|_| Ok(()));
-        let svc = PresetService::new(Arc::new(repo));
+        let svc = PresetService::new(Arc::new(repo), no_protected_paths());
         let out = svc
             .update(
                 "p",
@@ -250,7 +271,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let err = PresetService::new(Arc::new(repo))
+        let err = PresetService::new(Arc::new(repo), no_protected_paths())
             .update("p", patch)
             .await
             .unwrap_err();
@@ -267,7 +288,7 @@ mod tests {
             .returning(|_| Err(StorageError::PresetInUse));
         repo.expect_get_preset()
             .returning(|_| Err(StorageError::NotFound));
-        let svc = PresetService::new(Arc::new(repo));
+        let svc = PresetService::new(Arc::new(repo), no_protected_paths());
         assert!(matches!(svc.delete("p").await, Err(PresetError::InUse)));
         assert!(matches!(svc.get("p").await, Err(PresetError::NotFound)));
     }
@@ -299,7 +320,7 @@ mod tests {
                 })
                 .times(1)
                 .returning(|_| Ok(()));
-            let seeded = PresetService::new(Arc::new(repo))
+            let seeded = PresetService::new(Arc::new(repo), no_protected_paths())
                 .seed_default(providers)
                 .await
                 .unwrap();
@@ -316,7 +337,7 @@ mod tests {
         let mut repo = MockPresetRepo::new();
         repo.expect_presets_empty().returning(|| Ok(false));
         repo.expect_create_preset().never();
-        let out = PresetService::new(Arc::new(repo))
+        let out = PresetService::new(Arc::new(repo), no_protected_paths())
             .seed_default(AvailableProviders::default())
             .await
             .unwrap();

@@ -10,6 +10,10 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 pub const TOKEN: &str = "test-token-0123456789";
 
+/// The service binary: in-process apps run their shell sandbox helper from it (the test
+/// binary itself cannot serve as the helper).
+pub const SANDBOX_HELPER: &str = env!("CARGO_BIN_EXE_agent-runtime");
+
 /// A running service on a loopback port, stopped when dropped.
 pub struct TestApp {
     pub base: String,
@@ -34,7 +38,15 @@ impl TestApp {
                 "DATABASE_URL".into(),
                 format!("sqlite://{}/runtime.db", dir.path().display()),
             ),
-            ("STATE_STORE_PATH".into(), dir.path().display().to_string()),
+            (
+                "STATE_STORE_PATH".into(),
+                dir.path().join("state").display().to_string(),
+            ),
+            (
+                "WORKSPACE_ROOT".into(),
+                dir.path().join("workspace").display().to_string(),
+            ),
+            ("SANDBOX_HELPER".into(), SANDBOX_HELPER.into()),
             ("AUTH_TOKEN".into(), TOKEN.into()),
             ("MAX_BODY_BYTES".into(), "65536".into()),
         ]);

@@ -2,9 +2,14 @@
 //! working directory, with exactly the request's environment, in a process group of its
 //! own that is killed on timeout, on cancellation and when the command ends (so nothing it
 //! started in the background outlives it).
+//!
+//! The service runs every command through the [`Sandbox`] helper (capabilities dropped,
+//! limits, Landlock, a supervisor that kills `setsid` descendants too); a plain
+//! [`LocalShell::new`] without one is for tests of the bare mechanics.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use ports::{Shell, ShellError, ShellOutput, ShellRequest};
@@ -12,11 +17,23 @@ use tokio::process::Command;
 
 use super::capture::{self, Stopper};
 use super::group::ProcessGroup;
+use super::sandbox::Sandbox;
 
 /// Runs commands as host processes.
 #[derive(Debug, Clone)]
 pub struct LocalShell {
     shell: PathBuf,
+    confinement: Confinement,
+}
+
+/// How commands are confined.
+#[derive(Debug, Clone)]
+enum Confinement {
+    /// Plain process group (tests of the mechanics).
+    None,
+    Sandboxed(Arc<Sandbox>),
+    /// Every command fails with this message (the sandbox is required and unavailable).
+    Refused(String),
 }
 
 impl LocalShell {
@@ -24,14 +41,30 @@ impl LocalShell {
     /// happens here, once: the command's own environment may have no `PATH` at all.
     pub fn new() -> Self {
         let shell = find_on_path("bash").unwrap_or_else(|| PathBuf::from("/bin/sh"));
-        Self { shell }
+        Self {
+            shell,
+            confinement: Confinement::None,
+        }
     }
 
     /// Uses the given shell binary (called as `<shell> -c <command>`).
     pub fn with_shell(shell: impl Into<PathBuf>) -> Self {
         Self {
             shell: shell.into(),
+            confinement: Confinement::None,
         }
+    }
+
+    /// Runs every command through `sandbox`.
+    pub fn sandboxed(mut self, sandbox: Sandbox) -> Self {
+        self.confinement = Confinement::Sandboxed(Arc::new(sandbox));
+        self
+    }
+
+    /// Refuses every command with `reason` (a required sandbox that cannot be had).
+    pub fn refusing(mut self, reason: impl Into<String>) -> Self {
+        self.confinement = Confinement::Refused(reason.into());
+        self
     }
 
     /// The shell binary commands run with.
@@ -50,6 +83,16 @@ impl Default for LocalShell {
 impl Shell for LocalShell {
     async fn run(&self, request: ShellRequest) -> Result<ShellOutput, ShellError> {
         check_cwd(&request.cwd).await?;
+        match &self.confinement {
+            Confinement::None => self.run_plain(request).await,
+            Confinement::Sandboxed(sandbox) => sandbox.run(&self.shell, request).await,
+            Confinement::Refused(reason) => Err(ShellError::Spawn(reason.clone())),
+        }
+    }
+}
+
+impl LocalShell {
+    async fn run_plain(&self, request: ShellRequest) -> Result<ShellOutput, ShellError> {
         let mut command = Command::new(&self.shell);
         command
             .arg("-c")

@@ -10,6 +10,7 @@ mod capture;
 mod docker;
 mod group;
 mod local;
+pub mod sandbox;
 
 pub use docker::DockerShell;
 pub use local::LocalShell;

@@ -66,6 +66,15 @@ impl LocalWorkspace {
         })
     }
 
+    /// The same workspace, refusing every path at or under one of `protected` (absolute,
+    /// symlink-free: the service's own files) even inside the working directory.
+    pub fn with_protected(self, protected: Vec<PathBuf>) -> Self {
+        let resolver = Arc::unwrap_or_clone(self.inner);
+        Self {
+            inner: Arc::new(resolver.protecting(protected)),
+        }
+    }
+
     /// The resolved policy (working directory and allowed roots, symlink-free).
     pub fn policy(&self) -> &PathPolicy {
         self.inner.policy()

@@ -21,7 +21,7 @@ pub(crate) struct Resolved {
 }
 
 /// The policy plus the docker-mode mapping of container paths.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Resolver {
     policy: PathPolicy,
     /// Allowed roots other than the working directory (canonical).
@@ -40,6 +40,14 @@ impl Resolver {
             policy: PathPolicy::new(working_dir, allowed.clone()),
             allowed,
             container_workdir,
+        }
+    }
+
+    /// The same resolver, refusing `protected` paths as well.
+    pub(crate) fn protecting(self, protected: Vec<PathBuf>) -> Self {
+        Self {
+            policy: self.policy.protecting(protected),
+            ..self
         }
     }
 

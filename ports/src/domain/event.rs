@@ -48,6 +48,7 @@ pub enum EventPayload {
     InterruptReceived(InterruptReceived),
     SteeringInjected(SteeringInjected),
     UsageSnapshot(UsageSnapshot),
+    Warning(Warning),
 }
 
 impl EventPayload {
@@ -78,6 +79,7 @@ impl EventPayload {
             Self::InterruptReceived(_) => "interrupt_received",
             Self::SteeringInjected(_) => "steering_injected",
             Self::UsageSnapshot(_) => "usage_snapshot",
+            Self::Warning(_) => "warning",
         }
     }
 }
@@ -228,6 +230,15 @@ pub struct SteeringInjected {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageSnapshot {
     pub usage: Usage,
+}
+
+/// Something the run should know that does not stop it (the shell runs without its
+/// sandbox, …). Non-terminal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Stable, e.g. `sandbox_off`.
+    pub code: String,
+    pub message: String,
 }
 
 #[cfg(test)]

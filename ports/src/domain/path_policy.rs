@@ -1,6 +1,7 @@
 //! Which paths an agent may touch (spec 02, security boundary): its working directory and
-//! the allowed paths, nothing else. This is the pure half of the check; the workspace
-//! adapter resolves symlinks on disk and checks the resolved path again.
+//! the allowed paths, never the service's own files (protected paths), nothing else. This
+//! is the pure half of the check; the workspace adapter resolves symlinks on disk and
+//! checks the resolved path again.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -9,6 +10,8 @@ use std::path::{Component, Path, PathBuf};
 pub struct PathPolicy {
     working_dir: PathBuf,
     roots: Vec<PathBuf>,
+    /// Refused even under a root: the service's data, database, `.env`, `PROTECTED_PATHS`.
+    protected: Vec<PathBuf>,
 }
 
 impl PathPolicy {
@@ -16,7 +19,23 @@ impl PathPolicy {
     pub fn new(working_dir: PathBuf, allowed: Vec<PathBuf>) -> Self {
         let mut roots = vec![working_dir.clone()];
         roots.extend(allowed);
-        Self { working_dir, roots }
+        Self {
+            working_dir,
+            roots,
+            protected: Vec::new(),
+        }
+    }
+
+    /// The same policy, also refusing everything at or under `protected` (absolute,
+    /// symlink-free paths).
+    pub fn protecting(mut self, protected: Vec<PathBuf>) -> Self {
+        self.protected = protected;
+        self
+    }
+
+    /// The working directory followed by the allowed roots.
+    pub fn roots(&self) -> &[PathBuf] {
+        &self.roots
     }
 
     /// The working directory (absolute).
@@ -36,9 +55,11 @@ impl PathPolicy {
         self.contains(&normal).then_some(normal)
     }
 
-    /// Whether an absolute, normalized path lies under one of the roots.
+    /// Whether an absolute, normalized path lies under one of the roots and under no
+    /// protected path.
     pub fn contains(&self, path: &Path) -> bool {
         self.roots.iter().any(|root| path.starts_with(root))
+            && !self.protected.iter().any(|p| path.starts_with(p))
     }
 
     /// How to show a path to the model: relative to the working directory when inside it.
@@ -97,6 +118,19 @@ mod tests {
         assert_eq!(p.resolve("/../../.."), None);
         // A sibling that merely shares the prefix string is outside.
         assert_eq!(p.resolve("/work/project-secret"), None);
+    }
+
+    #[test]
+    fn protected_paths_are_refused_even_under_a_root() {
+        let p = policy().protecting(vec!["/work/proj/.env".into(), "/data/shared/db".into()]);
+        assert_eq!(p.resolve(".env"), None);
+        assert_eq!(p.resolve("./sub/../.env"), None);
+        assert_eq!(p.resolve("/data/shared/db/runtime.db-wal"), None);
+        assert_eq!(
+            p.resolve(".env.example"),
+            Some("/work/proj/.env.example".into())
+        );
+        assert_eq!(p.resolve("src/a.rs"), Some("/work/proj/src/a.rs".into()));
     }
 
     #[test]

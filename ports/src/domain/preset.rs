@@ -82,6 +82,39 @@ pub struct EnvironmentSpec {
     /// Names of service environment variables the shell may see besides PATH, HOME, LANG.
     #[serde(default)]
     pub env_allow: Vec<String>,
+    /// How local shell commands are confined.
+    #[serde(default)]
+    pub sandbox: SandboxSpec,
+}
+
+/// The shell sandbox of a preset (local mode; a docker container is its own boundary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxSpec {
+    #[serde(default)]
+    pub mode: SandboxMode,
+    /// TCP connect and bind allowed (denied only where the kernel can, Landlock ABI 4).
+    #[serde(default = "yes")]
+    pub network: bool,
+}
+
+impl Default for SandboxSpec {
+    fn default() -> Self {
+        Self {
+            mode: SandboxMode::Workspace,
+            network: true,
+        }
+    }
+}
+
+/// Whether the Landlock sandbox confines the shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxMode {
+    /// Read-only system directories, read-write workspace roots and a per-run temp dir.
+    #[default]
+    Workspace,
+    /// No filesystem or network rules; each run says so with a `warning` event.
+    Off,
 }
 
 fn dot() -> String {
@@ -97,6 +130,7 @@ impl Default for EnvironmentSpec {
             default_path: dot(),
             allowed_paths: Vec::new(),
             env_allow: Vec::new(),
+            sandbox: SandboxSpec::default(),
         }
     }
 }

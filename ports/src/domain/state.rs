@@ -112,4 +112,9 @@ pub enum DisplayMessage {
         code: String,
         message: String,
     },
+    /// A `warning` event: something the run should know that did not stop it.
+    Warning {
+        code: String,
+        message: String,
+    },
 }

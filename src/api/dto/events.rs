@@ -308,6 +308,14 @@ pub struct UsageSnapshotPayload {
     pub usage: Usage,
 }
 
+/// Payload of `warning`: something the run should know that does not stop it; `code` is
+/// stable (`sandbox_off`, `sandbox_unavailable`, …).
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct WarningPayload {
+    pub code: String,
+    pub message: String,
+}
+
 impl From<ports::RunStarted> for RunStartedPayload {
     fn from(p: ports::RunStarted) -> Self {
         Self {
@@ -471,6 +479,15 @@ impl From<ports::SteeringInjected> for SteeringInjectedPayload {
     }
 }
 
+impl From<ports::Warning> for WarningPayload {
+    fn from(p: ports::Warning) -> Self {
+        Self {
+            code: p.code,
+            message: p.message,
+        }
+    }
+}
+
 impl From<ports::UsageSnapshot> for UsageSnapshotPayload {
     fn from(p: ports::UsageSnapshot) -> Self {
         Self {
@@ -588,6 +605,8 @@ run_events!(
     SteeringInjected(SteeringInjectedPayload) = "steering_injected",
     /// `usage_snapshot`: usage so far.
     UsageSnapshot(UsageSnapshotPayload) = "usage_snapshot",
+    /// `warning`: something the run should know that does not stop it.
+    Warning(WarningPayload) = "warning",
 );
 
 #[cfg(test)]
@@ -624,10 +643,11 @@ pub(crate) mod tests {
             P::InterruptReceived(_) => 16,
             P::SteeringInjected(_) => 17,
             P::UsageSnapshot(_) => 18,
+            P::Warning(_) => 19,
         }
     }
 
-    const VARIANTS: usize = 19;
+    const VARIANTS: usize = 20;
 
     fn some(full: bool, s: &str) -> Option<String> {
         full.then(|| s.to_owned())
@@ -773,6 +793,10 @@ pub(crate) mod tests {
                     total_tokens: (1 << 53) - 1,
                     ..usage
                 },
+            }),
+            P::Warning(ports::Warning {
+                code: "sandbox_off".into(),
+                message: "the shell runs without its sandbox".into(),
             }),
         ]
     }

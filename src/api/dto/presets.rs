@@ -7,8 +7,8 @@ use poem_openapi::{Enum, Object, types::MaybeUndefined};
 use super::strict::no_null;
 use super::text::{Text, strings, texts};
 use ports::{
-    EnvironmentSpec, ModelSettings, Preset, PresetPatch, ShellMode, SubagentRef, SubagentSpec,
-    ToolConfig, ToolsetSpec,
+    EnvironmentSpec, ModelSettings, Preset, PresetPatch, SandboxMode, SandboxSpec, ShellMode,
+    SubagentRef, SubagentSpec, ToolConfig, ToolsetSpec,
 };
 
 fn yes() -> bool {
@@ -60,8 +60,30 @@ pub enum ShellModeDto {
     Docker,
 }
 
-/// The agent's environment: `shell_mode` (`local`, the default, or `docker`) and the paths
-/// it may touch.
+/// How local shell commands are confined: `workspace` (the default where the kernel has
+/// Landlock: read-only system directories, read-write `default_path`, `allowed_paths` and a
+/// per-run temp dir) or `off` (no filesystem or network rules; each run gets a `warning`).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "SandboxMode", rename_all = "snake_case")]
+pub enum SandboxModeDto {
+    Workspace,
+    Off,
+}
+
+/// The shell sandbox: `mode` (default `workspace`) and `network` (default true; false denies
+/// TCP connect and bind).
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "Sandbox", skip_serializing_if_is_none)]
+pub struct SandboxDto {
+    #[oai(deserialize_with = "no_null")]
+    pub mode: Option<SandboxModeDto>,
+    #[oai(default = "yes")]
+    pub network: bool,
+}
+
+/// The agent's environment: `shell_mode` (`local`, the default, or `docker`), the paths
+/// it may touch (relative ones are taken from the service's `WORKSPACE_ROOT`; none may reach
+/// the service's own files) and the shell `sandbox`.
 #[derive(Object, Debug, Clone, PartialEq)]
 #[oai(rename = "Environment", skip_serializing_if_is_none)]
 pub struct EnvironmentDto {
@@ -79,6 +101,8 @@ pub struct EnvironmentDto {
     /// Service environment variables the shell may see besides PATH, HOME and LANG.
     #[oai(default)]
     pub env_allow: Vec<Text>,
+    #[oai(deserialize_with = "no_null")]
+    pub sandbox: Option<SandboxDto>,
 }
 
 /// A named subagent backed by another preset.
@@ -251,6 +275,31 @@ impl From<EnvironmentSpec> for EnvironmentDto {
             default_path: e.default_path.into(),
             allowed_paths: texts(e.allowed_paths),
             env_allow: texts(e.env_allow),
+            sandbox: Some(e.sandbox.into()),
+        }
+    }
+}
+
+impl From<SandboxSpec> for SandboxDto {
+    fn from(s: SandboxSpec) -> Self {
+        Self {
+            mode: Some(match s.mode {
+                SandboxMode::Workspace => SandboxModeDto::Workspace,
+                SandboxMode::Off => SandboxModeDto::Off,
+            }),
+            network: s.network,
+        }
+    }
+}
+
+impl From<SandboxDto> for SandboxSpec {
+    fn from(s: SandboxDto) -> Self {
+        Self {
+            mode: match s.mode {
+                None | Some(SandboxModeDto::Workspace) => SandboxMode::Workspace,
+                Some(SandboxModeDto::Off) => SandboxMode::Off,
+            },
+            network: s.network,
         }
     }
 }
@@ -264,6 +313,7 @@ impl From<EnvironmentDto> for EnvironmentSpec {
             default_path: e.default_path.into(),
             allowed_paths: strings(e.allowed_paths),
             env_allow: strings(e.env_allow),
+            sandbox: e.sandbox.map(Into::into).unwrap_or_default(),
         }
     }
 }
@@ -423,6 +473,10 @@ mod tests {
                 default_path: "/srv".into(),
                 allowed_paths: vec!["/tmp".into()],
                 env_allow: vec!["TZ".into()],
+                sandbox: SandboxSpec {
+                    mode: SandboxMode::Off,
+                    network: false,
+                },
             },
             subagents: SubagentSpec {
                 include_builtin: true,

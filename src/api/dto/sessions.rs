@@ -60,6 +60,13 @@ pub struct ErrorMessage {
     pub message: String,
 }
 
+/// Something the run was told that did not stop it (a `warning` event).
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct WarningMessage {
+    pub code: String,
+    pub message: String,
+}
+
 /// One entry of the caller-facing transcript, compressed from a run's events so a UI can
 /// render it without replaying deltas; discriminated on `kind`.
 #[derive(Union, Debug, Clone, PartialEq)]
@@ -77,6 +84,8 @@ pub enum DisplayMessage {
     Subagent(SubagentMessage),
     #[oai(mapping = "error")]
     Error(ErrorMessage),
+    #[oai(mapping = "warning")]
+    Warning(WarningMessage),
 }
 
 impl From<ports::DisplayMessage> for DisplayMessage {
@@ -115,6 +124,7 @@ impl From<ports::DisplayMessage> for DisplayMessage {
                 status: status.into(),
             }),
             D::Error { code, message } => Self::Error(ErrorMessage { code, message }),
+            D::Warning { code, message } => Self::Warning(WarningMessage { code, message }),
         }
     }
 }
@@ -272,6 +282,10 @@ mod tests {
                 code: "model_error".into(),
                 message: "boom".into(),
             },
+            D::Warning {
+                code: "sandbox_off".into(),
+                message: "careful".into(),
+            },
         ]
     }
 
@@ -285,6 +299,7 @@ mod tests {
             D::ToolCall { .. } => "tool_call",
             D::Subagent { .. } => "subagent",
             D::Error { .. } => "error",
+            D::Warning { .. } => "warning",
         }
     }
 

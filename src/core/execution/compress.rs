@@ -128,6 +128,12 @@ impl Compressor {
                     text: s.text.clone(),
                 });
             }
+            EventPayload::Warning(w) => {
+                self.out.push(DisplayMessage::Warning {
+                    code: w.code.clone(),
+                    message: w.message.clone(),
+                });
+            }
             EventPayload::RunStarted(_)
             | EventPayload::RunCompleted(_)
             | EventPayload::RunFailed(_)

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ports::{
-    Conversation, ConversationRepo, Downloader, EnvironmentFactory, EventBus, EventPayload,
-    MAIN_AGENT, MailboxRepo, ModelProvider, Preset, PresetRepo, RunStarted, SessionRecord,
-    SessionRepo, SessionState, SessionStatus, StateStore, StateStoreError, StorageError, StreamKey,
-    Transport, UserPart, now,
+    Conversation, ConversationRepo, Downloader, EnvironmentError, EnvironmentFactory,
+    EnvironmentWarning, EventBus, EventPayload, MAIN_AGENT, MailboxRepo, ModelProvider, Preset,
+    PresetRepo, RunStarted, SessionRecord, SessionRepo, SessionState, SessionStatus, StateStore,
+    StateStoreError, StorageError, StreamKey, Transport, UserPart, Warning, now,
 };
 use tokio::time::Instant;
 
@@ -149,7 +149,8 @@ impl Coordinator {
             return Err(RunError::Invalid(unresolvable));
         }
         external::check(&req.external_tools).map_err(RunError::Invalid)?;
-        let env = Arc::new(self.open_environment(&preset).await?);
+        let (env, warnings) = self.open_environment(&preset).await?;
+        let env = Arc::new(env);
         let mut materialized = input::materialize(
             req.input,
             &*env.workspace,
@@ -189,6 +190,17 @@ impl Coordinator {
         };
         self.insert_row(&record, place.new_conversation).await?;
         let handle = self.register(&record);
+        if uses_shell(&preset) {
+            for w in warnings {
+                handle.log.push(
+                    MAIN_AGENT,
+                    EventPayload::Warning(Warning {
+                        code: w.code,
+                        message: w.message,
+                    }),
+                );
+            }
+        }
         let started = StartedRun {
             session_id,
             conversation_id: record.conversation_id.clone(),
@@ -233,22 +245,35 @@ impl Coordinator {
         Ok(())
     }
 
-    /// The preset's environment: workspace, shell and the variables the shell may see.
-    async fn open_environment(&self, preset: &Preset) -> Result<Environment, RunError> {
+    /// The preset's environment: workspace, shell and the variables the shell may see, and
+    /// what the run must be warned about it.
+    async fn open_environment(
+        &self,
+        preset: &Preset,
+    ) -> Result<(Environment, Vec<EnvironmentWarning>), RunError> {
         let opened = self
             .ports
             .environments
             .open(&preset.environment)
             .await
-            .map_err(|e| RunError::invalid("environment.default_path", e.to_string()))?;
-        Ok(Environment {
+            .map_err(|e| match e {
+                EnvironmentError::Protected(p) => RunError::invalid(&p.field, p.message),
+                EnvironmentError::MissingContainer => {
+                    RunError::invalid("environment.container_id", e.to_string())
+                }
+                EnvironmentError::WorkingDir { .. } => {
+                    RunError::invalid("environment.default_path", e.to_string())
+                }
+            })?;
+        let env = Environment {
             workspace: opened.workspace,
             shell: opened.shell,
             shell_env: shell_env(&preset.environment, |name| {
                 self.ports.environments.host_var(name)
             }),
             limits: self.settings.shell,
-        })
+        };
+        Ok((env, opened.warnings))
     }
 
     /// Inserts the `created` row; the busy rule is enforced by this insert.
@@ -392,7 +417,18 @@ impl Coordinator {
             return Ok(preset);
         };
         let merged = over.apply(preset);
-        let errors = preset_validation::validate(&merged, &[]);
+        let mut errors = preset_validation::validate(&merged, &[]);
+        errors.extend(
+            self.ports
+                .environments
+                .check_paths(&merged.environment)
+                .await
+                .into_iter()
+                .map(|p| FieldError {
+                    field: p.field,
+                    message: p.message,
+                }),
+        );
         if errors.is_empty() {
             Ok(merged)
         } else {
@@ -450,4 +486,12 @@ impl Coordinator {
             transport,
         }
     }
+}
+
+/// Whether the agent has the shell (environment warnings are about the shell).
+fn uses_shell(preset: &Preset) -> bool {
+    preset
+        .toolsets
+        .iter()
+        .any(|t| t.enabled && t.toolset_name == crate::core::catalogue::SHELL_TOOLSET)
 }

@@ -189,8 +189,10 @@ impl World {
             Ok(OpenedEnvironment {
                 workspace: Arc::new(workspace),
                 shell: Arc::new(MockShell::new()),
+                warnings: Vec::new(),
             })
         });
+        environments.expect_check_paths().returning(|_| Vec::new());
         environments.expect_host_var().returning(|_| None);
         let ports = Ports {
             presets: Arc::new(self.presets),

@@ -1,0 +1,193 @@
+//! The service side of a sandboxed command: start the helper, keep its stdin (closing it
+//! tells the helper to kill the command's tree), and clean up the process group and cgroup
+//! whatever way the call ends.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ports::{ShellError, ShellOutput, ShellRequest};
+use tokio::process::{ChildStdin, Command};
+
+use super::HELPER_SUBCOMMAND;
+use super::cgroup::{CgroupRoot, CommandCgroup};
+use super::policy::SandboxPolicy;
+use crate::shell::capture::{self, Stopper};
+use crate::shell::group::ProcessGroup;
+
+/// How long a cancelled command's helper gets to kill its tree before its group is killed.
+const HELPER_GRACE: Duration = Duration::from_secs(2);
+
+/// How commands of one environment are confined.
+#[derive(Debug)]
+pub struct Sandbox {
+    /// The service binary (it runs the helper subcommand).
+    pub helper: PathBuf,
+    /// The policy of every command; the cgroup is filled in per command.
+    pub policy: SandboxPolicy,
+    /// Where per-command cgroups go, when the machine has them.
+    pub cgroups: Option<CgroupRoot>,
+    /// The run's temp dir (`TMPDIR` of every command), removed with the environment.
+    pub temp_dir: Option<tempfile::TempDir>,
+}
+
+impl Sandbox {
+    /// Runs `shell -c <command>` through the helper.
+    pub(crate) async fn run(
+        self: &Arc<Self>,
+        shell: &std::path::Path,
+        request: ShellRequest,
+    ) -> Result<ShellOutput, ShellError> {
+        let cgroup = self.command_cgroup().await;
+        let mut policy = self.policy.clone();
+        policy.cgroup = cgroup.as_ref().map(|c| c.dir().to_path_buf());
+        let policy_json =
+            serde_json::to_string(&policy).map_err(|e| ShellError::Other(Box::new(e)))?;
+        let mut command = Command::new(&self.helper);
+        command
+            .arg(HELPER_SUBCOMMAND)
+            .arg("--policy")
+            .arg(policy_json)
+            .arg("--")
+            .arg(shell)
+            .arg("-c")
+            .arg(&request.command)
+            .env_clear()
+            .envs(request.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&request.cwd)
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(false);
+        if let Some(tmp) = &self.temp_dir {
+            command.env("TMPDIR", tmp.path());
+        }
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                if let Some(cgroup) = cgroup {
+                    remove_later(cgroup);
+                }
+                return Err(ShellError::Spawn(format!(
+                    "could not start the sandbox helper {}: {e}",
+                    self.helper.display()
+                )));
+            }
+        };
+        let mut guard = HelperGuard {
+            stdin: child.stdin.take(),
+            pid: child.id(),
+            group: Some(ProcessGroup::led_by(&child)),
+            cgroup,
+        };
+        capture::supervise(&mut child, &mut guard, request.timeout, request.output_cap)
+            .await
+            .map_err(|e| ShellError::Other(Box::new(e)))
+    }
+
+    async fn command_cgroup(&self) -> Option<CommandCgroup> {
+        let root = self.cgroups.clone()?;
+        let max = self.policy.rlimits.processes;
+        match tokio::task::spawn_blocking(move || root.create(max)).await {
+            Ok(Ok(cgroup)) => Some(cgroup),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "no cgroup for this command: processes unbounded");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+/// What a sandboxed command leaves to clean up.
+struct HelperGuard {
+    stdin: Option<ChildStdin>,
+    pid: Option<u32>,
+    group: Option<ProcessGroup>,
+    cgroup: Option<CommandCgroup>,
+}
+
+impl HelperGuard {
+    /// The helper is gone: kill what is left in its group and cgroup.
+    fn clean_up(&mut self) {
+        self.stdin = None;
+        if let Some(mut group) = self.group.take() {
+            group.kill();
+        }
+        if let Some(cgroup) = self.cgroup.take() {
+            remove_later(cgroup);
+        }
+    }
+}
+
+impl Stopper for HelperGuard {
+    fn finished(&mut self) {
+        self.clean_up();
+    }
+
+    /// Closing stdin makes the helper kill the command's whole tree and exit; the caller
+    /// then reaps it (bounded), and `Drop` kills whatever remains.
+    fn abort(&mut self) {
+        self.stdin = None;
+    }
+}
+
+impl Drop for HelperGuard {
+    /// Cancelled mid-command: let the helper kill its tree (it needs to be alive for that),
+    /// then kill its group and cgroup in the background.
+    fn drop(&mut self) {
+        if self.group.is_none() && self.cgroup.is_none() {
+            return;
+        }
+        self.stdin = None;
+        let pid = self.pid;
+        let group = self.group.take();
+        let cgroup = self.cgroup.take();
+        let mut rest = HelperGuard {
+            stdin: None,
+            pid,
+            group,
+            cgroup,
+        };
+        let mut wait_then_clean = move || {
+            wait_gone(pid, HELPER_GRACE);
+            rest.clean_up();
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn_blocking(wait_then_clean);
+            }
+            Err(_) => wait_then_clean(),
+        }
+    }
+}
+
+/// Waits (bounded) until `pid` has exited (gone or a zombie).
+fn wait_gone(pid: Option<u32>, within: Duration) {
+    let Some(pid) = pid else { return };
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let alive = state
+            .rfind(')')
+            .and_then(|i| state.get(i + 1..))
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|s| s != "Z" && s != "X");
+        if !alive {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Empties and removes a cgroup on the blocking pool.
+fn remove_later(cgroup: CommandCgroup) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn_blocking(move || cgroup.remove());
+        }
+        Err(_) => cgroup.remove(),
+    }
+}
