@@ -41,7 +41,7 @@ async fn presets_round_trip() {
         "model": {"name": "openai:gpt-4o-mini", "context_window": 128000, "temperature": 0.2},
         "system_prompt": "You work in {{ cwd }}.",
         "toolsets": [{"toolset_name": "core", "exclude_tools": ["write"]}, {"toolset_name": "shell", "enabled": false}],
-        "environment": {"default_path": "/srv/work", "allowed_paths": ["/tmp"]},
+        "environment": {"default_path": "/srv/work", "allowed_paths": ["/srv/shared"]},
         "subagents": {"include_builtin": true, "refs": [{"preset_id": "default", "name": "helper", "instruction": "ask it"}]},
         "tool_config": {"require_approval": ["shell"]}
     });
@@ -58,7 +58,8 @@ async fn presets_round_trip() {
     assert_eq!(
         created["environment"],
         json!({
-            "shell_mode": "local", "default_path": "/srv/work", "allowed_paths": ["/tmp"], "env_allow": []
+            "shell_mode": "local", "default_path": "/srv/work", "allowed_paths": ["/srv/shared"], "env_allow": [],
+            "sandbox": {"mode": "workspace", "network": true}
         })
     );
     assert_eq!(
