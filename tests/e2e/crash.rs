@@ -37,14 +37,29 @@ impl Drop for Service {
 impl Service {
     /// Starts the binary and waits for its `listening on` line; its log goes to `log`.
     pub(crate) fn start(dir: &Path, env: &[(String, String)], log: &Path) -> Self {
-        let mut child = Command::new(BIN)
+        Self::start_as(dir, env, log, None)
+    }
+
+    /// Like [`Service::start`], as user and group `uid` when given (a service without
+    /// root's capabilities).
+    pub(crate) fn start_as(
+        dir: &Path,
+        env: &[(String, String)],
+        log: &Path,
+        uid: Option<u32>,
+    ) -> Self {
+        let mut command = Command::new(BIN);
+        command
             .current_dir(dir)
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
+            .stderr(std::fs::File::create(log).unwrap());
+        if let Some(uid) = uid {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid).gid(uid);
+        }
+        let mut child = command.spawn().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
@@ -67,6 +82,10 @@ impl Service {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
         }
+    }
+
+    pub(crate) fn base(&self) -> &str {
+        &self.base
     }
 
     fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
