@@ -25,6 +25,7 @@ use crate::{
         health::HealthCheck,
         presets::{AvailableProviders, PresetService},
         recovery::{Recovery, fail_orphaned_sessions},
+        redact::Redactor,
     },
 };
 
@@ -140,7 +141,15 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                     .context("building the HTTP client for downloads")?,
             ),
         },
-        Settings::default(),
+        Settings {
+            redactor: Redactor::new(
+                config
+                    .secret_values()
+                    .into_iter()
+                    .chain(std::iter::once(auth_token.clone())),
+            ),
+            ..Settings::default()
+        },
     );
     Ok(App {
         state: Arc::new(ApiState {

@@ -139,6 +139,48 @@ pub struct Config {
     pub sandbox: SandboxConfig,
 }
 
+impl Config {
+    /// Every secret value this configuration holds: API keys, `AUTH_TOKEN`, S3 keys and the
+    /// passwords inside `DATABASE_URL` and `REDIS_URL` (scrubbed from tool output).
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut secrets: Vec<&Secret> = Vec::new();
+        secrets.extend(self.auth_token.iter());
+        for p in [&self.openai, &self.anthropic]
+            .into_iter()
+            .chain(self.gateways.values())
+        {
+            secrets.extend(p.api_key.iter());
+        }
+        secrets.extend(self.web.tavily.iter());
+        secrets.extend(self.web.firecrawl.iter());
+        secrets.extend(self.web.google_search.iter());
+        if let StateStoreConfig::S3 {
+            access_key,
+            secret_key,
+            ..
+        } = &self.state_store
+        {
+            secrets.extend(access_key.iter().chain(secret_key.iter()));
+        }
+        let mut values: Vec<String> = secrets.iter().map(|s| s.expose().to_owned()).collect();
+        if let DatabaseConfig::Postgres { url } = &self.database {
+            values.extend(url_password(url.expose()));
+        }
+        if let Some(url) = &self.redis_url {
+            values.extend(url_password(url.expose()));
+        }
+        values
+    }
+}
+
+/// The password of `scheme://user:password@host…`, if any.
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.rsplit_once('@')?.0;
+    let password = userinfo.split_once(':')?.1;
+    (!password.is_empty()).then(|| password.to_owned())
+}
+
 /// Variables ending in `_API_KEY` / `_BASE_URL` that are not gateways.
 const NOT_GATEWAYS: &[&str] = &[
     "OPENAI",
@@ -563,6 +605,34 @@ mod tests {
         assert!(
             !shown.contains("hunter2") && !shown.contains("sk-live"),
             "{shown}"
+        );
+    }
+
+    #[test]
+    fn secret_values_include_keys_tokens_and_url_passwords() {
+        let c = parse(&[
+            ("AUTH_TOKEN", "token-0123456789abcdef"),
+            ("OPENAI_API_KEY", "sk-openai"),
+            ("MYGW_API_KEY", "gw-key"),
+            ("DATABASE_URL", "postgres://app:db-pass@db:5432/x"),
+            ("REDIS_URL", "redis://:redis-pass@cache:6379"),
+            ("STATE_STORE", "s3"),
+            ("S3_BUCKET", "b"),
+            ("S3_SECRET_KEY", "s3-secret"),
+        ])
+        .unwrap();
+        let mut values = c.secret_values();
+        values.sort();
+        assert_eq!(
+            values,
+            [
+                "db-pass",
+                "gw-key",
+                "redis-pass",
+                "s3-secret",
+                "sk-openai",
+                "token-0123456789abcdef"
+            ]
         );
     }
 

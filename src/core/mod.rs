@@ -10,6 +10,7 @@ pub mod preset_validation;
 pub mod presets;
 pub mod prompt;
 pub mod recovery;
+pub mod redact;
 pub mod subagents;
 pub mod tools;
 

@@ -503,3 +503,20 @@ fn pids_cgroup_writable() -> bool {
     let _ = std::fs::remove_dir(probe);
     ok
 }
+
+/// Defence in depth: a secret value that reached a file the agent may read is scrubbed from
+/// the tool's output, in the events and in the transcript.
+#[tokio::test(flavor = "multi_thread")]
+async fn tool_output_is_scrubbed_of_secret_values() {
+    let key = "sk-scrub-canary-0042";
+    let t = Target::start(&[("TAVILY_API_KEY", key)], None).await;
+    std::fs::write(
+        t.workspace().join("notes.txt"),
+        format!("token {TOKEN} and key {key}\n"),
+    )
+    .unwrap();
+    let (out, events) = t.call("view", json!({"path": "notes.txt"})).await;
+    assert!(out.contains("token [redacted] and key [redacted]"), "{out}");
+    let all: String = events.iter().map(|e| e.data.to_string()).collect();
+    assert!(!all.contains(key) && !all.contains(TOKEN), "{all}");
+}

@@ -103,8 +103,7 @@ mod boundary {
     use adapters::protected::ProtectedPaths;
     use adapters::shell::sandbox::Rlimits;
     use ports::{
-        EnvironmentError, EnvironmentFactory, EnvironmentSpec, SandboxMode, SandboxSpec,
-        ShellError,
+        EnvironmentError, EnvironmentFactory, EnvironmentSpec, SandboxMode, SandboxSpec, ShellError,
     };
 
     use super::request;
@@ -152,7 +151,10 @@ mod boundary {
         let data = root.join("data/sessions").display().to_string();
         for (s, field) in [
             (spec("..", &[]), "environment.default_path"),
-            (spec(".", &["/nowhere", &data]), "environment.allowed_paths[1]"),
+            (
+                spec(".", &["/nowhere", &data]),
+                "environment.allowed_paths[1]",
+            ),
             (spec(".", &["../.env"]), "environment.allowed_paths[0]"),
         ] {
             let problems = f.check_paths(&s).await;

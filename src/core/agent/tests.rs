@@ -124,6 +124,7 @@ fn env(workspace: MockWorkspace, shell: MockShell) -> Arc<Environment> {
         shell: Arc::new(shell),
         shell_env: vec![("PATH".into(), "/usr/bin".into())],
         limits: ShellLimits::default(),
+        redactor: Default::default(),
     })
 }
 

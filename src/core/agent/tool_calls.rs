@@ -79,7 +79,7 @@ pub async fn run_calls(
             let result = ToolResult {
                 tool_call_id: call.id,
                 tool_name: call.name,
-                content: truncate_chars(content, MAX_RESULT_CHARS),
+                content: truncate_chars(ctx.env.redactor.redact(content), MAX_RESULT_CHARS),
                 is_error: status != ToolCallStatus::Success,
                 images,
             };

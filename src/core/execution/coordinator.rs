@@ -26,6 +26,7 @@ use crate::core::agent::{
 };
 use crate::core::environment::{Environment, ShellLimits, shell_env};
 use crate::core::preset_validation::{self, FieldError};
+use crate::core::redact::Redactor;
 
 /// The ports a run needs.
 #[derive(Clone)]
@@ -51,6 +52,8 @@ pub struct Settings {
     /// How long finalize keeps retrying the session's final write while the database is
     /// unreachable, before leaving the row to startup recovery.
     pub finish_retry_for: Duration,
+    /// The service's secret values, scrubbed from tool output.
+    pub redactor: Redactor,
 }
 
 impl Default for Settings {
@@ -61,6 +64,7 @@ impl Default for Settings {
             retry: RetryPolicy::default(),
             shell: ShellLimits::default(),
             finish_retry_for: Duration::from_secs(30),
+            redactor: Redactor::default(),
         }
     }
 }
@@ -272,6 +276,7 @@ impl Coordinator {
                 self.ports.environments.host_var(name)
             }),
             limits: self.settings.shell,
+            redactor: self.settings.redactor.clone(),
         };
         Ok((env, opened.warnings))
     }

@@ -245,6 +245,7 @@ mod tests {
             shell: Arc::new(MockShell::new()),
             shell_env: vec![],
             limits: ShellLimits::default(),
+            redactor: Default::default(),
         });
         let (control, sink) = (RunControl::new(), CollectingSink::default());
         let ctx = ToolContext {
