@@ -14,7 +14,9 @@
 //!   between the run's last event before finalize and `run_completed` (state.json,
 //!   display_messages.json and the session row), p99 over forks of a planted session;
 //! - continue a 5,000-message session: time to the first content delta minus the same for
-//!   a 2-message session (medians).
+//!   a 2-message session (medians);
+//! - the shell sandbox's cost: one `true` command through the sandbox helper (Landlock,
+//!   capabilities, limits, supervisor) against the same command run plainly (medians).
 //!
 //! Timings never fail the run; errors do (exit status 1), so `--quick` is a CI smoke test.
 
@@ -116,7 +118,7 @@ impl Service {
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("AUTH_TOKEN", TOKEN)
-            .env("STATE_STORE_PATH", dir)
+            .env("STATE_STORE_PATH", dir.join("state"))
             .env("RUST_LOG", "warn")
             .current_dir(dir)
             .stdout(Stdio::null())
@@ -150,7 +152,7 @@ impl Service {
                 child,
                 base,
                 client,
-                dir: dir.to_owned(),
+                dir: dir.join("state"),
             },
             to_healthy,
         )
@@ -680,6 +682,13 @@ async fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     print(plan, &reports);
+    let (plain, sandboxed) = shell_cost(&bin, if quick { 20 } else { 200 }).await;
+    println!(
+        "| shell call: sandboxed − plain (median) | < 5 ms | {} ({} vs {}) |",
+        ms(sandboxed.saturating_sub(plain)),
+        ms(sandboxed),
+        ms(plain)
+    );
     let errors: Vec<&String> = reports.iter().flat_map(|(_, r)| &r.errors).collect();
     if !errors.is_empty() {
         eprintln!("\nerrors:");
@@ -688,4 +697,47 @@ async fn main() {
         }
         std::process::exit(1);
     }
+}
+
+/// Median time of one `true` shell call, plain and through the sandbox helper of `bin`,
+/// with the settings the service itself uses (Landlock where available, a pids cgroup
+/// where the machine offers one).
+async fn shell_cost(bin: &Path, rounds: usize) -> (Duration, Duration) {
+    use adapters::environment::{HostEnvironments, SYSTEM_READ_PATHS, SandboxSettings};
+    use adapters::shell::sandbox::{self, Rlimits, cgroup::CgroupRoot};
+    use ports::{EnvironmentFactory, EnvironmentSpec, ShellRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let spec = EnvironmentSpec {
+        default_path: dir.path().display().to_string(),
+        ..EnvironmentSpec::default()
+    };
+    let sandboxed = HostEnvironments::new().with_sandbox(SandboxSettings {
+        helper: bin.to_path_buf(),
+        read_paths: SYSTEM_READ_PATHS.iter().map(PathBuf::from).collect(),
+        rlimits: Rlimits::default(),
+        landlock: sandbox::landlock_available(),
+        required: false,
+        cgroups: CgroupRoot::detect("bench"),
+    });
+    let mut medians = Vec::new();
+    for factory in [HostEnvironments::new(), sandboxed] {
+        let env = factory.open(&spec).await.unwrap();
+        let mut times = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let request = ShellRequest {
+                command: "true".into(),
+                cwd: dir.path().display().to_string(),
+                env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+                timeout: Duration::from_secs(10),
+                output_cap: 1000,
+            };
+            let started = Instant::now();
+            let out = env.shell.run(request).await.unwrap();
+            times.push(started.elapsed());
+            assert_eq!(out.exit_code, Some(0), "{out:?}");
+        }
+        medians.push(median(times));
+    }
+    (medians[0], medians[1])
 }

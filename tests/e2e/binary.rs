@@ -104,6 +104,8 @@ fn a_bad_variable_stops_the_process_with_one_line_naming_it() {
         ("PORT", "eighty"),
         ("STATE_STORE", "floppy"),
         ("DATABASE_URL", "mysql://x"),
+        ("AUTH_TOKEN", "a"),
+        ("SHELL_RLIMITS", "nofile=lots"),
     ] {
         let out = Command::new(BIN)
             .current_dir(dir.path())
@@ -182,4 +184,42 @@ async fn sessions_orphaned_by_a_crash_fail_at_the_next_start() {
         .await
         .unwrap();
     drop(running);
+}
+
+/// Finding 10: a generated token is kept in the data directory (0600), reused after a
+/// restart, and logged only by its first characters and where to find it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_generated_token_is_kept_private_and_reused() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![("PORT".to_owned(), "0".to_owned())];
+    let log = dir.path().join("first.log");
+    let first = crate::crash::Service::start(dir.path(), &env, &log);
+    let file = dir.path().join("data/auth_token");
+    let token = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(token.len(), 64);
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let status = |base: String, token: String| async move {
+        reqwest::Client::new()
+            .get(format!("{base}/api/presets/list"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(status(first.base().to_owned(), token.clone()).await, 200);
+    drop(first);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(!logged.contains(&token), "the token was logged: {logged}");
+    assert!(
+        logged.contains(&token[..4]) && logged.contains("auth_token"),
+        "{logged}"
+    );
+
+    let second = crate::crash::Service::start(dir.path(), &env, &dir.path().join("second.log"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), token);
+    assert_eq!(status(second.base().to_owned(), token).await, 200);
 }

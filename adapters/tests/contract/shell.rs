@@ -528,3 +528,30 @@ async fn docker_real() {
     assert_eq!(out.stdout, "from-test\n/tmp\n");
     assert!(timed.unwrap().timed_out);
 }
+
+/// Commands a crashed service left in their cgroups are killed by the next start's sweep.
+/// Only where this machine lets us create a `pids` cgroup.
+#[test]
+fn a_sweep_kills_what_command_cgroups_still_hold() {
+    use adapters::shell::sandbox::cgroup::CgroupRoot;
+    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let Some(root) = CgroupRoot::detect(&instance) else {
+        eprintln!("SKIP a_sweep_kills_what_command_cgroups_still_hold: no pids cgroup here");
+        return;
+    };
+    let cgroup = root.create(16).unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    std::fs::write(cgroup.dir().join("cgroup.procs"), child.id().to_string()).unwrap();
+    let max = std::fs::read_to_string(cgroup.dir().join("pids.max")).unwrap();
+    assert_eq!(max.trim(), "16");
+    let dir = cgroup.dir().to_path_buf();
+    std::mem::forget(cgroup); // as a crash would leave it
+    assert_eq!(root.sweep(), 1);
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed: {status}");
+    assert!(!dir.exists());
+    let _ = std::fs::remove_dir(root.dir());
+}
