@@ -327,6 +327,15 @@ async fn the_shell_is_confined_to_its_workspace() {
     assert!(!outside.exists(), "{out}");
     assert!(!Path::new(&format!("/tmp/escape-{port}")).exists(), "{out}");
     assert!(t.workspace().join("in.txt").is_file());
+    // The run's temp dir is its own and is removed with the run.
+    let tmp = t.shell("echo $TMPDIR").await;
+    let tmp: Value = serde_json::from_str(&tmp).unwrap();
+    let tmp = tmp["stdout"].as_str().unwrap().trim().to_owned();
+    assert!(tmp.contains("agent-runtime-run-"), "{tmp}");
+    assert!(
+        gone_within_path(Path::new(&tmp), Duration::from_secs(5)),
+        "{tmp} kept"
+    );
 
     let (out, _) = t
         .call_with(
@@ -387,6 +396,17 @@ fn running(marker: &str) -> bool {
             .map(|c| String::from_utf8_lossy(&c).contains(marker))
             .unwrap_or(false)
     })
+}
+
+fn gone_within_path(path: &Path, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while path.exists() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
 }
 
 fn gone_within(marker: &str, within: Duration) -> bool {
