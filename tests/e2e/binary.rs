@@ -100,7 +100,11 @@ async fn starts_with_no_environment_in_an_empty_directory() {
 #[test]
 fn a_bad_variable_stops_the_process_with_one_line_naming_it() {
     let dir = tempfile::tempdir().unwrap();
+    let here = dir.path().display().to_string();
     for (var, value) in [
+        // A workspace root or sandbox read path holding the service's data (./data).
+        ("WORKSPACE_ROOT", "."),
+        ("SANDBOX_READ_PATHS", here.as_str()),
         ("PORT", "eighty"),
         ("STATE_STORE", "floppy"),
         ("DATABASE_URL", "mysql://x"),

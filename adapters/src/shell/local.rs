@@ -93,17 +93,11 @@ impl Shell for LocalShell {
 
 impl LocalShell {
     async fn run_plain(&self, request: ShellRequest) -> Result<ShellOutput, ShellError> {
-        let mut command = Command::new(&self.shell);
+        let mut command = command_for(&self.shell, &request);
         command
             .arg("-c")
             .arg(&request.command)
-            .env_clear()
-            .envs(request.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&request.cwd)
-            .process_group(0)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = command.spawn().map_err(|e| {
             ShellError::Spawn(format!("could not run {}: {e}", self.shell.display()))
@@ -128,6 +122,20 @@ impl Stopper for GroupStopper {
     fn abort(&mut self) {
         self.0.kill();
     }
+}
+
+/// `program` set up for `request`: exactly its environment, its working directory, a
+/// process group of its own, stdout and stderr piped. The caller adds arguments and stdin.
+pub(super) fn command_for(program: &Path, request: &ShellRequest) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env_clear()
+        .envs(request.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&request.cwd)
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
 }
 
 /// A clear error for a bad working directory (spawn would only say "No such file").

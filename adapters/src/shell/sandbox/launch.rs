@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ports::{ShellError, ShellOutput, ShellRequest};
-use tokio::process::{ChildStdin, Command};
+use tokio::process::ChildStdin;
 
 use super::HELPER_SUBCOMMAND;
 use super::cgroup::{CgroupRoot, CommandCgroup};
 use super::policy::SandboxPolicy;
 use crate::shell::capture::{self, Stopper};
 use crate::shell::group::ProcessGroup;
+use crate::shell::local::command_for;
 
 /// How long a cancelled command's helper gets to kill its tree before its group is killed.
 const HELPER_GRACE: Duration = Duration::from_secs(2);
@@ -44,7 +45,7 @@ impl Sandbox {
         policy.cgroup = cgroup.as_ref().map(|c| c.dir().to_path_buf());
         let policy_json =
             serde_json::to_string(&policy).map_err(|e| ShellError::Other(Box::new(e)))?;
-        let mut command = Command::new(&self.helper);
+        let mut command = command_for(&self.helper, &request);
         command
             .arg(HELPER_SUBCOMMAND)
             .arg("--policy")
@@ -53,13 +54,7 @@ impl Sandbox {
             .arg(shell)
             .arg("-c")
             .arg(&request.command)
-            .env_clear()
-            .envs(request.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&request.cwd)
-            .process_group(0)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .kill_on_drop(false);
         if let Some(tmp) = &self.temp_dir {
             command.env("TMPDIR", tmp.path());
