@@ -19,7 +19,7 @@ async fn health_needs_no_token_and_reports_every_backend() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
-        json!({"status": "ok", "database": "connected", "event_bus": "connected", "state_store": "connected", "sandbox": "available"})
+        json!({"status": "ok", "database": "connected", "event_bus": "connected", "state_store": "connected", "sandbox": crate::support::sandbox_status()})
     );
 }
 

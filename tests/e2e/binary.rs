@@ -85,7 +85,7 @@ async fn starts_with_no_environment_in_an_empty_directory() {
         .unwrap();
     assert_eq!(
         health,
-        serde_json::json!({"status": "ok", "database": "connected", "event_bus": "connected", "state_store": "connected", "sandbox": "available"})
+        serde_json::json!({"status": "ok", "database": "connected", "event_bus": "connected", "state_store": "connected", "sandbox": crate::support::sandbox_status()})
     );
     assert!(
         dir.path().join("data/runtime.db").is_file(),

@@ -815,3 +815,12 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// What health reports for the shell sandbox on this kernel.
+pub fn sandbox_status() -> &'static str {
+    if adapters::shell::sandbox::landlock_available() {
+        "available"
+    } else {
+        "unavailable"
+    }
+}
