@@ -5,7 +5,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use adapters::{
-    download::HttpDownloader,
+    download::{DEFAULT_DOWNLOAD_TIMEOUT, HttpDownloader},
     environment::HostEnvironments,
     event_bus::{BusSettings, InProcessBus, RedisBus},
     llm::{Endpoint, LlmSettings, ModelRouter},
@@ -108,10 +108,10 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             bus: event_bus,
             provider: model_provider(config)?,
             environments: Arc::new(HostEnvironments::new()),
-            downloader: Arc::new(
-                HttpDownloader::new(Duration::from_secs(60))
-                    .context("building the HTTP client for downloads")?,
-            ),
+            downloader: Arc::new(HttpDownloader::new(
+                config.fetch.clone(),
+                DEFAULT_DOWNLOAD_TIMEOUT,
+            )),
         },
         Settings::default(),
     );

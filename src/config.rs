@@ -2,6 +2,7 @@
 //! at start; every error names its variable, so a bad value stops the process with one
 //! clear line.
 
+use adapters::outbound::{AllowList, OutboundPolicy};
 use std::{
     collections::{BTreeMap, HashMap},
     net::IpAddr,
@@ -114,6 +115,9 @@ pub struct Config {
     /// Named gateways (`NAME_API_KEY` / `NAME_BASE_URL`), by lower-case name.
     pub gateways: BTreeMap<String, ProviderCredentials>,
     pub web: WebToolKeys,
+    /// What URLs chosen by callers or models may reach (`FETCH_ALLOW_PRIVATE`,
+    /// `FETCH_ALLOW_HOSTS`).
+    pub fetch: OutboundPolicy,
 }
 
 /// Variables ending in `_API_KEY` / `_BASE_URL` that are not gateways.
@@ -191,6 +195,15 @@ impl Config {
             }
         };
         let auth_token = get("AUTH_TOKEN").map(Secret::new);
+        let fetch = OutboundPolicy {
+            allow_private: parse_bool_var(
+                "FETCH_ALLOW_PRIVATE",
+                get("FETCH_ALLOW_PRIVATE"),
+                false,
+            )?,
+            allow: AllowList::parse(&get("FETCH_ALLOW_HOSTS").unwrap_or_default())
+                .map_err(|why| bad("FETCH_ALLOW_HOSTS", why))?,
+        };
 
         Ok(Self {
             database,
@@ -213,6 +226,7 @@ impl Config {
                 google_search: get("GOOGLE_SEARCH_API_KEY").map(Secret::new),
                 google_search_cx: get("GOOGLE_SEARCH_CX"),
             },
+            fetch,
         })
     }
 }
@@ -281,6 +295,16 @@ fn parse_num<T: std::str::FromStr>(
         Some(v) => v
             .parse()
             .map_err(|_| bad(var, format!("not a valid number: {v}"))),
+    }
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, any case).
+fn parse_bool_var(var: &str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    match value.map(|v| v.to_ascii_lowercase()).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(bad(var, format!("expected true or false, got {other}"))),
     }
 }
 
@@ -362,6 +386,31 @@ mod tests {
         assert_eq!(c.model_idle_timeout, Duration::from_secs(120));
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.gateways.is_empty());
+        assert_eq!(c.fetch, OutboundPolicy::default());
+    }
+
+    #[test]
+    fn fetch_policy_reads_its_two_variables() {
+        let c = parse(&[
+            ("FETCH_ALLOW_PRIVATE", "true"),
+            ("FETCH_ALLOW_HOSTS", "127.0.0.1:8080, nas.lan,10.0.0.0/8"),
+        ])
+        .unwrap();
+        assert!(c.fetch.allow_private);
+        assert_eq!(
+            c.fetch.allow,
+            AllowList::parse("127.0.0.1:8080,nas.lan,10.0.0.0/8").unwrap()
+        );
+        assert!(
+            c.fetch
+                .check_addr("127.0.0.1:8080".parse().unwrap())
+                .is_ok()
+        );
+        assert!(
+            c.fetch
+                .check_addr("127.0.0.1:8081".parse().unwrap())
+                .is_err()
+        );
     }
 
     #[test]
@@ -453,6 +502,9 @@ mod tests {
             ("LOG_FORMAT", "xml", "LOG_FORMAT"),
             ("OPENAI_BASE_URL", "localhost", "OPENAI_BASE_URL"),
             ("MYGW_BASE_URL", "ftp://x", "MYGW_BASE_URL"),
+            ("FETCH_ALLOW_PRIVATE", "maybe", "FETCH_ALLOW_PRIVATE"),
+            ("FETCH_ALLOW_HOSTS", "10.0.0.0/99", "FETCH_ALLOW_HOSTS"),
+            ("FETCH_ALLOW_HOSTS", "nas.lan:http", "FETCH_ALLOW_HOSTS"),
         ];
         for (var, value, named) in cases {
             let err = parse(&[(var, value)]).unwrap_err();

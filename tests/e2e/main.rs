@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod api_errors;
+mod attack_ssrf;
 mod backends;
 mod binary;
 mod control;
@@ -15,6 +16,7 @@ mod openapi;
 mod presets;
 mod reliability;
 mod runs;
+mod served;
 mod shutdown;
 mod streams;
 mod subagents;
