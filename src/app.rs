@@ -13,12 +13,12 @@ use adapters::{
     state_store::{OpendalStateStore, S3Settings},
 };
 use anyhow::Context;
-use poem::{EndpointExt, Server, listener::TcpAcceptor};
+use poem::EndpointExt;
 use ports::{EventBus, ModelProvider, StateStore};
 
 use crate::{
-    api::{self, ApiState, HttpSettings},
-    config::{Config, DatabaseConfig, ProviderCredentials, StateStoreConfig},
+    api::{self, ApiState, HttpSettings, edge::EdgeLimits},
+    config::{Config, DatabaseConfig, EdgeConfig, ProviderCredentials, StateStoreConfig},
     core::{
         execution::{Coordinator, Ports, Settings},
         health::HealthCheck,
@@ -35,6 +35,7 @@ pub struct App {
     pub auth_token_generated: bool,
     max_body_bytes: usize,
     shutdown_grace: Duration,
+    edge: EdgeConfig,
 }
 
 impl App {
@@ -125,6 +126,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         auth_token_generated,
         max_body_bytes: config.max_body_bytes,
         shutdown_grace: config.shutdown_grace,
+        edge: config.edge,
     })
 }
 
@@ -137,7 +139,8 @@ pub async fn migrate(config: &Config) -> anyhow::Result<usize> {
         .context("DATABASE_URL: applying migrations failed")
 }
 
-/// Serves until `shutdown` resolves, then lets open requests finish within the grace period.
+/// Serves until `shutdown` resolves: running runs get the grace period to finish, then
+/// the listener closes and open requests get a moment to end (see `api::edge`).
 pub async fn serve(
     app: App,
     listener: tokio::net::TcpListener,
@@ -158,9 +161,19 @@ pub async fn serve(
         shutdown.await;
         runs.shutdown(grace).await;
     };
-    Server::new_with_acceptor(api::NoDelayAcceptor(TcpAcceptor::from_tokio(listener)?))
-        .run_with_graceful_shutdown(endpoint.boxed(), shutdown, Some(Duration::from_secs(2)))
-        .await
+    let limits = EdgeLimits {
+        max_connections: app.edge.max_connections,
+        header_read_timeout: app.edge.header_read_timeout,
+        body_read_timeout: app.edge.body_read_timeout,
+        idle_timeout: app.edge.idle_timeout,
+    };
+    api::edge::serve(
+        endpoint.map_to_response().boxed(),
+        listener,
+        limits,
+        shutdown,
+    )
+    .await
 }
 
 async fn connect_storage(database: &DatabaseConfig) -> anyhow::Result<SqlStorage> {

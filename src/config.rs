@@ -115,9 +115,24 @@ pub struct Config {
     /// Named gateways (`NAME_API_KEY` / `NAME_BASE_URL`), by lower-case name.
     pub gateways: BTreeMap<String, ProviderCredentials>,
     pub web: WebToolKeys,
+    /// Limits of the HTTP edge (connections, timeouts).
+    pub edge: EdgeConfig,
     /// What URLs chosen by callers or models may reach (`FETCH_ALLOW_PRIVATE`,
     /// `FETCH_ALLOW_HOSTS`).
     pub fetch: OutboundPolicy,
+}
+
+/// Limits of the HTTP edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EdgeConfig {
+    /// Connections served at once; more wait in the accept queue.
+    pub max_connections: usize,
+    /// Time for a request's headers to arrive.
+    pub header_read_timeout: Duration,
+    /// Time for a request's body to arrive, once its headers did.
+    pub body_read_timeout: Duration,
+    /// How long a connection may wait for its next request.
+    pub idle_timeout: Duration,
 }
 
 /// Variables ending in `_API_KEY` / `_BASE_URL` that are not gateways.
@@ -154,7 +169,8 @@ impl Config {
             .transpose()?;
         let state_store = parse_state_store(&get)?;
         let host = match get("HOST") {
-            None => IpAddr::from([0, 0, 0, 0]),
+            // Loopback unless told otherwise: exposing the service is a decision.
+            None => IpAddr::from([127, 0, 0, 1]),
             Some(h) => h
                 .parse()
                 .map_err(|_| bad("HOST", format!("not an IP address: {h}")))?,
@@ -195,6 +211,19 @@ impl Config {
             }
         };
         let auth_token = get("AUTH_TOKEN").map(Secret::new);
+        let positive = |var: &str, default: u64| -> Result<u64, ConfigError> {
+            match parse_num::<u64>(var, get(var), default)? {
+                0 => Err(bad(var, "must be greater than 0")),
+                n => Ok(n),
+            }
+        };
+        let edge = EdgeConfig {
+            max_connections: usize::try_from(positive("MAX_CONNECTIONS", 4096)?)
+                .map_err(|_| bad("MAX_CONNECTIONS", "too large"))?,
+            header_read_timeout: Duration::from_secs(positive("HEADER_READ_TIMEOUT_SECS", 10)?),
+            body_read_timeout: Duration::from_secs(positive("BODY_READ_TIMEOUT_SECS", 60)?),
+            idle_timeout: Duration::from_secs(positive("IDLE_TIMEOUT_SECS", 60)?),
+        };
         let fetch = OutboundPolicy {
             allow_private: parse_bool_var(
                 "FETCH_ALLOW_PRIVATE",
@@ -226,6 +255,7 @@ impl Config {
                 google_search: get("GOOGLE_SEARCH_API_KEY").map(Secret::new),
                 google_search_cx: get("GOOGLE_SEARCH_CX"),
             },
+            edge,
             fetch,
         })
     }
@@ -378,7 +408,7 @@ mod tests {
             }
         );
         assert_eq!(c.auth_token, None);
-        assert_eq!(c.host.to_string(), "0.0.0.0");
+        assert_eq!(c.host.to_string(), "127.0.0.1", "not exposed by default");
         assert_eq!(c.port, 8000);
         assert_eq!(c.shutdown_grace, Duration::from_secs(5));
         assert_eq!(c.max_body_bytes, 10_485_760);
@@ -387,6 +417,37 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.gateways.is_empty());
         assert_eq!(c.fetch, OutboundPolicy::default());
+        assert_eq!(
+            c.edge,
+            EdgeConfig {
+                max_connections: 4096,
+                header_read_timeout: Duration::from_secs(10),
+                body_read_timeout: Duration::from_secs(60),
+                idle_timeout: Duration::from_secs(60),
+            }
+        );
+    }
+
+    #[test]
+    fn host_and_edge_limits_are_read() {
+        let c = parse(&[
+            ("HOST", "0.0.0.0"),
+            ("MAX_CONNECTIONS", "8"),
+            ("HEADER_READ_TIMEOUT_SECS", "1"),
+            ("BODY_READ_TIMEOUT_SECS", "2"),
+            ("IDLE_TIMEOUT_SECS", "3"),
+        ])
+        .unwrap();
+        assert_eq!(c.host.to_string(), "0.0.0.0");
+        assert_eq!(
+            c.edge,
+            EdgeConfig {
+                max_connections: 8,
+                header_read_timeout: Duration::from_secs(1),
+                body_read_timeout: Duration::from_secs(2),
+                idle_timeout: Duration::from_secs(3),
+            }
+        );
     }
 
     #[test]
@@ -503,6 +564,11 @@ mod tests {
             ("OPENAI_BASE_URL", "localhost", "OPENAI_BASE_URL"),
             ("MYGW_BASE_URL", "ftp://x", "MYGW_BASE_URL"),
             ("FETCH_ALLOW_PRIVATE", "maybe", "FETCH_ALLOW_PRIVATE"),
+            ("MAX_CONNECTIONS", "0", "MAX_CONNECTIONS"),
+            ("MAX_CONNECTIONS", "many", "MAX_CONNECTIONS"),
+            ("HEADER_READ_TIMEOUT_SECS", "0", "HEADER_READ_TIMEOUT_SECS"),
+            ("BODY_READ_TIMEOUT_SECS", "-3", "BODY_READ_TIMEOUT_SECS"),
+            ("IDLE_TIMEOUT_SECS", "0", "IDLE_TIMEOUT_SECS"),
             ("FETCH_ALLOW_HOSTS", "10.0.0.0/99", "FETCH_ALLOW_HOSTS"),
             ("FETCH_ALLOW_HOSTS", "nas.lan:http", "FETCH_ALLOW_HOSTS"),
         ];

@@ -51,7 +51,6 @@ impl Served {
             .trim()
             .strip_prefix("listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .replace("0.0.0.0", "127.0.0.1")
             .parse()
             .unwrap();
         Self {
