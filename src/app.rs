@@ -5,7 +5,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use adapters::{
-    download::HttpDownloader,
+    download::{DEFAULT_DOWNLOAD_TIMEOUT, HttpDownloader},
     environment::HostEnvironments,
     event_bus::{BusSettings, InProcessBus, RedisBus},
     llm::{Endpoint, LlmSettings, ModelRouter},
@@ -13,13 +13,13 @@ use adapters::{
     state_store::{OpendalStateStore, S3Settings},
 };
 use anyhow::Context;
-use poem::{EndpointExt, Server, listener::TcpAcceptor};
+use poem::EndpointExt;
 use ports::{EventBus, ModelProvider, StateStore};
 
 use crate::{
-    api::{self, ApiState, HttpSettings},
+    api::{self, ApiState, HttpSettings, edge::EdgeLimits},
     boundary,
-    config::{Config, DatabaseConfig, ProviderCredentials, StateStoreConfig},
+    config::{Config, DatabaseConfig, EdgeConfig, ProviderCredentials, StateStoreConfig},
     core::{
         execution::{Coordinator, Ports, Settings},
         health::HealthCheck,
@@ -37,6 +37,7 @@ pub struct App {
     pub auth_token_generated: bool,
     max_body_bytes: usize,
     shutdown_grace: Duration,
+    edge: EdgeConfig,
 }
 
 impl App {
@@ -136,10 +137,10 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             bus: event_bus,
             provider: model_provider(config)?,
             environments,
-            downloader: Arc::new(
-                HttpDownloader::new(Duration::from_secs(60))
-                    .context("building the HTTP client for downloads")?,
-            ),
+            downloader: Arc::new(HttpDownloader::new(
+                config.fetch.clone(),
+                DEFAULT_DOWNLOAD_TIMEOUT,
+            )),
         },
         Settings {
             redactor: Redactor::new(
@@ -161,6 +162,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         auth_token_generated,
         max_body_bytes: config.max_body_bytes,
         shutdown_grace: config.shutdown_grace,
+        edge: config.edge,
     })
 }
 
@@ -173,7 +175,8 @@ pub async fn migrate(config: &Config) -> anyhow::Result<usize> {
         .context("DATABASE_URL: applying migrations failed")
 }
 
-/// Serves until `shutdown` resolves, then lets open requests finish within the grace period.
+/// Serves until `shutdown` resolves: running runs get the grace period to finish, then
+/// the listener closes and open requests get a moment to end (see `api::edge`).
 pub async fn serve(
     app: App,
     listener: tokio::net::TcpListener,
@@ -194,9 +197,19 @@ pub async fn serve(
         shutdown.await;
         runs.shutdown(grace).await;
     };
-    Server::new_with_acceptor(api::NoDelayAcceptor(TcpAcceptor::from_tokio(listener)?))
-        .run_with_graceful_shutdown(endpoint.boxed(), shutdown, Some(Duration::from_secs(2)))
-        .await
+    let limits = EdgeLimits {
+        max_connections: app.edge.max_connections,
+        header_read_timeout: app.edge.header_read_timeout,
+        body_read_timeout: app.edge.body_read_timeout,
+        idle_timeout: app.edge.idle_timeout,
+    };
+    api::edge::serve(
+        endpoint.map_to_response().boxed(),
+        listener,
+        limits,
+        shutdown,
+    )
+    .await
 }
 
 async fn connect_storage(database: &DatabaseConfig) -> anyhow::Result<SqlStorage> {

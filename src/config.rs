@@ -2,6 +2,7 @@
 //! at start; every error names its variable, so a bad value stops the process with one
 //! clear line.
 
+use adapters::outbound::{AllowList, OutboundPolicy};
 use std::{
     collections::{BTreeMap, HashMap},
     net::IpAddr,
@@ -137,6 +138,24 @@ pub struct Config {
     /// `PROTECTED_PATHS`: more paths no agent may reach (the service's own files always are).
     pub protected_paths: Vec<PathBuf>,
     pub sandbox: SandboxConfig,
+    /// Limits of the HTTP edge (connections, timeouts).
+    pub edge: EdgeConfig,
+    /// What URLs chosen by callers or models may reach (`FETCH_ALLOW_PRIVATE`,
+    /// `FETCH_ALLOW_HOSTS`).
+    pub fetch: OutboundPolicy,
+}
+
+/// Limits of the HTTP edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EdgeConfig {
+    /// Connections served at once; more wait in the accept queue.
+    pub max_connections: usize,
+    /// Time for a request's headers to arrive.
+    pub header_read_timeout: Duration,
+    /// Time for a request's body to arrive, once its headers did.
+    pub body_read_timeout: Duration,
+    /// How long a connection may wait for its next request.
+    pub idle_timeout: Duration,
 }
 
 impl Config {
@@ -215,7 +234,8 @@ impl Config {
             .transpose()?;
         let state_store = parse_state_store(&get)?;
         let host = match get("HOST") {
-            None => IpAddr::from([0, 0, 0, 0]),
+            // Loopback unless told otherwise: exposing the service is a decision.
+            None => IpAddr::from([127, 0, 0, 1]),
             Some(h) => h
                 .parse()
                 .map_err(|_| bad("HOST", format!("not an IP address: {h}")))?,
@@ -267,12 +287,34 @@ impl Config {
         }
         let sandbox = SandboxConfig {
             read_paths: path_list(get("SANDBOX_READ_PATHS")),
-            required: parse_bool("SANDBOX_REQUIRED", get("SANDBOX_REQUIRED"))?,
+            required: parse_bool_var("SANDBOX_REQUIRED", get("SANDBOX_REQUIRED"), false)?,
             rlimits: match get("SHELL_RLIMITS") {
                 None => Rlimits::default(),
                 Some(spec) => Rlimits::parse(&spec).map_err(|e| bad("SHELL_RLIMITS", e))?,
             },
             helper: get("SANDBOX_HELPER").map(PathBuf::from),
+        };
+        let positive = |var: &str, default: u64| -> Result<u64, ConfigError> {
+            match parse_num::<u64>(var, get(var), default)? {
+                0 => Err(bad(var, "must be greater than 0")),
+                n => Ok(n),
+            }
+        };
+        let edge = EdgeConfig {
+            max_connections: usize::try_from(positive("MAX_CONNECTIONS", 4096)?)
+                .map_err(|_| bad("MAX_CONNECTIONS", "too large"))?,
+            header_read_timeout: Duration::from_secs(positive("HEADER_READ_TIMEOUT_SECS", 10)?),
+            body_read_timeout: Duration::from_secs(positive("BODY_READ_TIMEOUT_SECS", 60)?),
+            idle_timeout: Duration::from_secs(positive("IDLE_TIMEOUT_SECS", 60)?),
+        };
+        let fetch = OutboundPolicy {
+            allow_private: parse_bool_var(
+                "FETCH_ALLOW_PRIVATE",
+                get("FETCH_ALLOW_PRIVATE"),
+                false,
+            )?,
+            allow: AllowList::parse(&get("FETCH_ALLOW_HOSTS").unwrap_or_default())
+                .map_err(|why| bad("FETCH_ALLOW_HOSTS", why))?,
         };
 
         Ok(Self {
@@ -301,6 +343,8 @@ impl Config {
             ),
             protected_paths: path_list(get("PROTECTED_PATHS")),
             sandbox,
+            edge,
+            fetch,
         })
     }
 }
@@ -383,10 +427,12 @@ fn path_list(value: Option<String>) -> Vec<PathBuf> {
         .collect()
 }
 
-fn parse_bool(var: &str, value: Option<String>) -> Result<bool, ConfigError> {
-    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("false" | "0" | "no") => Ok(false),
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, any case).
+fn parse_bool_var(var: &str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    match value.map(|v| v.to_ascii_lowercase()).as_deref() {
+        None => Ok(default),
         Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
         Some(other) => Err(bad(var, format!("expected true or false, got {other}"))),
     }
 }
@@ -461,7 +507,7 @@ mod tests {
             }
         );
         assert_eq!(c.auth_token, None);
-        assert_eq!(c.host.to_string(), "0.0.0.0");
+        assert_eq!(c.host.to_string(), "127.0.0.1", "not exposed by default");
         assert_eq!(c.port, 8000);
         assert_eq!(c.shutdown_grace, Duration::from_secs(5));
         assert_eq!(c.max_body_bytes, 10_485_760);
@@ -473,6 +519,62 @@ mod tests {
         assert!(c.protected_paths.is_empty());
         assert_eq!(c.sandbox.rlimits, Rlimits::default());
         assert!(!c.sandbox.required);
+        assert_eq!(c.fetch, OutboundPolicy::default());
+        assert_eq!(
+            c.edge,
+            EdgeConfig {
+                max_connections: 4096,
+                header_read_timeout: Duration::from_secs(10),
+                body_read_timeout: Duration::from_secs(60),
+                idle_timeout: Duration::from_secs(60),
+            }
+        );
+    }
+
+    #[test]
+    fn host_and_edge_limits_are_read() {
+        let c = parse(&[
+            ("HOST", "0.0.0.0"),
+            ("MAX_CONNECTIONS", "8"),
+            ("HEADER_READ_TIMEOUT_SECS", "1"),
+            ("BODY_READ_TIMEOUT_SECS", "2"),
+            ("IDLE_TIMEOUT_SECS", "3"),
+        ])
+        .unwrap();
+        assert_eq!(c.host.to_string(), "0.0.0.0");
+        assert_eq!(
+            c.edge,
+            EdgeConfig {
+                max_connections: 8,
+                header_read_timeout: Duration::from_secs(1),
+                body_read_timeout: Duration::from_secs(2),
+                idle_timeout: Duration::from_secs(3),
+            }
+        );
+    }
+
+    #[test]
+    fn fetch_policy_reads_its_two_variables() {
+        let c = parse(&[
+            ("FETCH_ALLOW_PRIVATE", "true"),
+            ("FETCH_ALLOW_HOSTS", "127.0.0.1:8080, nas.lan,10.0.0.0/8"),
+        ])
+        .unwrap();
+        assert!(c.fetch.allow_private);
+        assert_eq!(
+            c.fetch.allow,
+            AllowList::parse("127.0.0.1:8080,nas.lan,10.0.0.0/8").unwrap()
+        );
+        assert!(
+            c.fetch
+                .check_addr("127.0.0.1:8080".parse().unwrap())
+                .is_ok()
+        );
+        assert!(
+            c.fetch
+                .check_addr("127.0.0.1:8081".parse().unwrap())
+                .is_err()
+        );
     }
 
     #[test]
@@ -586,6 +688,14 @@ mod tests {
             ("AUTH_TOKEN", "fifteen-chars-x", "AUTH_TOKEN"),
             ("SANDBOX_REQUIRED", "maybe", "SANDBOX_REQUIRED"),
             ("SHELL_RLIMITS", "mem=1", "SHELL_RLIMITS"),
+            ("FETCH_ALLOW_PRIVATE", "maybe", "FETCH_ALLOW_PRIVATE"),
+            ("MAX_CONNECTIONS", "0", "MAX_CONNECTIONS"),
+            ("MAX_CONNECTIONS", "many", "MAX_CONNECTIONS"),
+            ("HEADER_READ_TIMEOUT_SECS", "0", "HEADER_READ_TIMEOUT_SECS"),
+            ("BODY_READ_TIMEOUT_SECS", "-3", "BODY_READ_TIMEOUT_SECS"),
+            ("IDLE_TIMEOUT_SECS", "0", "IDLE_TIMEOUT_SECS"),
+            ("FETCH_ALLOW_HOSTS", "10.0.0.0/99", "FETCH_ALLOW_HOSTS"),
+            ("FETCH_ALLOW_HOSTS", "nas.lan:http", "FETCH_ALLOW_HOSTS"),
         ];
         for (var, value, named) in cases {
             let err = parse(&[(var, value)]).unwrap_err();

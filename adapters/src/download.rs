@@ -1,68 +1,52 @@
-//! `ports::Downloader` over reqwest: fetches what a caller attached as a `url` input part.
+//! `ports::Downloader` over the outbound policy: fetches what a caller attached as a `url`
+//! input part, from destinations the policy allows only (see [`crate::outbound`]).
 //!
 //! The cap is checked twice: against Content-Length before the body is read, so an
 //! announced giant fails at once, and again chunk by chunk, because chunked responses
 //! announce nothing and a body is never buffered past the cap. One total timeout covers
-//! connect, redirects and body, so a trickling server cannot hold a run's setup forever.
+//! resolution, connect, redirects and body, so a trickling server cannot hold a run's
+//! setup forever. Every failure but an oversize body is the same
+//! [`DownloadError::Unavailable`]; the reason goes to the log.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ports::{DownloadError, Downloaded, Downloader};
 
-use crate::boxed;
+use crate::outbound::{OutboundClient, OutboundError, OutboundPolicy};
 
 /// Total time a download may take when the caller does not choose.
 pub const DEFAULT_DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A host that cannot even be reached in this time is down; the rest of the total timeout
-/// is better spent on the body.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Enough for URL shorteners and http→https hops, short of a redirect loop.
-const MAX_REDIRECTS: usize = 10;
-
-/// Downloads http(s) resources on its own connection pool; cheap to clone.
+/// Downloads http(s) resources through the outbound policy; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct HttpDownloader {
-    client: reqwest::Client,
+    client: OutboundClient,
+    timeout: Duration,
 }
 
 impl HttpDownloader {
-    /// A downloader whose every download ends after `timeout` (use
-    /// [`DEFAULT_DOWNLOAD_TIMEOUT`] unless configured otherwise).
-    ///
-    /// # Errors
-    /// `Network` when the HTTP client (its TLS backend) cannot be built.
-    pub fn new(timeout: Duration) -> Result<Self, DownloadError> {
-        reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-            // Some servers refuse requests that carry no user agent.
-            .user_agent(concat!("agent-runtime/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map(|client| Self { client })
-            .map_err(|e| DownloadError::Network(boxed(e)))
-    }
-}
-
-#[async_trait]
-impl Downloader for HttpDownloader {
-    async fn download(&self, url: &str, max_bytes: u64) -> Result<Downloaded, DownloadError> {
-        let parsed =
-            reqwest::Url::parse(url).map_err(|_| DownloadError::InvalidUrl(url.to_owned()))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(DownloadError::InvalidUrl(url.to_owned()));
+    /// A downloader reaching what `policy` allows, whose every download ends after
+    /// `timeout` (use [`DEFAULT_DOWNLOAD_TIMEOUT`] unless configured otherwise).
+    pub fn new(policy: OutboundPolicy, timeout: Duration) -> Self {
+        Self {
+            client: OutboundClient::new(
+                policy,
+                concat!("agent-runtime/", env!("CARGO_PKG_VERSION")),
+            ),
+            timeout,
         }
-        let mut response = self.client.get(parsed).send().await.map_err(network)?;
+    }
+
+    async fn fetch(&self, url: &str, max_bytes: u64) -> Result<Downloaded, Failure> {
+        let mut response = self.client.get(url, self.timeout).await?;
         let status = response.status();
         if !status.is_success() {
-            return Err(DownloadError::Status(status.as_u16()));
+            return Err(Failure::Other(format!("the server answered {status}")));
         }
         let announced = response.content_length();
         if announced.is_some_and(|n| n > max_bytes) {
-            return Err(DownloadError::TooLarge(max_bytes));
+            return Err(Failure::TooLarge);
         }
         let mime_type = response
             .headers()
@@ -74,9 +58,13 @@ impl Downloader for HttpDownloader {
         // The announced length is at most the cap here; without one, grow as chunks come.
         let capacity = usize::try_from(announced.unwrap_or(0)).unwrap_or(0);
         let mut bytes = Vec::with_capacity(capacity);
-        while let Some(chunk) = response.chunk().await.map_err(network)? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Failure::Other(format!("reading the body: {e}")))?
+        {
             if (bytes.len() + chunk.len()) as u64 > max_bytes {
-                return Err(DownloadError::TooLarge(max_bytes));
+                return Err(Failure::TooLarge);
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -88,8 +76,39 @@ impl Downloader for HttpDownloader {
     }
 }
 
-fn network(e: reqwest::Error) -> DownloadError {
-    DownloadError::Network(boxed(e))
+/// Why a download failed, before it is made coarse for the caller.
+enum Failure {
+    Outbound(OutboundError),
+    TooLarge,
+    Other(String),
+}
+
+impl From<OutboundError> for Failure {
+    fn from(e: OutboundError) -> Self {
+        Self::Outbound(e)
+    }
+}
+
+#[async_trait]
+impl Downloader for HttpDownloader {
+    async fn download(&self, url: &str, max_bytes: u64) -> Result<Downloaded, DownloadError> {
+        let reason = match self.fetch(url, max_bytes).await {
+            Ok(downloaded) => return Ok(downloaded),
+            Err(Failure::TooLarge) => return Err(DownloadError::TooLarge(max_bytes)),
+            Err(Failure::Outbound(OutboundError::InvalidUrl)) => {
+                return Err(DownloadError::InvalidUrl(url.to_owned()));
+            }
+            Err(Failure::Outbound(e)) => e.to_string(),
+            Err(Failure::Other(reason)) => reason,
+        };
+        // The caller learns nothing but "unavailable"; the admin learns why. The origin
+        // only: paths and queries may carry tokens.
+        let origin = reqwest::Url::parse(url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        tracing::info!(%origin, %reason, "download failed");
+        Err(DownloadError::Unavailable)
+    }
 }
 
 /// `Text/Plain; charset=utf-8` → `text/plain`: parameters say nothing about what the file

@@ -2,8 +2,6 @@
 
 use async_trait::async_trait;
 
-use crate::BoxError;
-
 /// A downloaded resource.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Downloaded {
@@ -15,20 +13,23 @@ pub struct Downloaded {
 }
 
 /// Why a download failed.
+///
+/// Deliberately coarse: a URL comes from a caller or a model, and telling "refused by
+/// policy" from "connection refused" from "answered 401" would let it map the network
+/// behind the service. The adapter logs the real reason for the admin.
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
-    /// Not an http(s) URL.
+    /// Not an http(s) URL (known from the text alone; nothing was contacted).
     #[error("unsupported URL: {0}")]
     InvalidUrl(String),
-    /// The server answered with a non-success status.
-    #[error("the server answered {0}")]
-    Status(u16),
-    /// The body is larger than the cap.
+    /// Refused by the outbound policy, unresolvable, unreachable, timed out, answered with
+    /// a non-success status or too many redirects: one variant and one text for all.
+    #[error("could not be downloaded")]
+    Unavailable,
+    /// The body is larger than the cap. Only a destination the policy allows and that
+    /// answered with success gets this far, so it says nothing about refused ones.
     #[error("the resource is larger than {0} bytes")]
     TooLarge(u64),
-    /// Connection, TLS or timeout failure.
-    #[error("download failed: {0}")]
-    Network(BoxError),
 }
 
 /// Downloads http(s) resources with a size cap and a time limit.

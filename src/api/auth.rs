@@ -21,15 +21,78 @@ async fn check_token(req: &Request, bearer: Bearer) -> Option<()> {
 /// nothing about how much of a guess was right.
 pub fn authorized(req: &Request, presented: &str) -> bool {
     req.data::<AuthToken>()
-        .is_some_and(|expected| bool::from(presented.as_bytes().ct_eq(expected.0.as_bytes())))
+        .is_some_and(|expected| token_matches(presented, &expected.0))
 }
 
-/// The bearer token of a plain (non-OpenAPI) request, if any.
+/// Constant-time comparison of a presented token with the expected one.
+pub fn token_matches(presented: &str, expected: &str) -> bool {
+    bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// The bearer token of a request, if any: the first `Authorization` header, scheme
+/// `Bearer` in any case (as the OpenAPI scheme reads it).
 pub fn bearer_of(req: &Request) -> Option<&str> {
-    req.headers()
+    let value = req
+        .headers()
         .get(poem::http::header::AUTHORIZATION)?
         .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .ok()?;
+    let (scheme, token) = value.split_at_checked(7)?;
+    scheme
+        .eq_ignore_ascii_case("bearer ")
+        .then_some(token.trim())
+}
+
+/// Whether `path` is served without a token: health, and everything outside `/api`
+/// (the landing page, Swagger UI). The published document keeps its own check.
+pub fn is_open(path: &str) -> bool {
+    !(path == "/api" || path.starts_with("/api/")) || path == "/api/health"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_health_and_pages_outside_the_api_are_open() {
+        for open in [
+            "/api/health",
+            "/",
+            "/docs",
+            "/docs/index.html",
+            "/apis",
+            "/nothing",
+        ] {
+            assert!(is_open(open), "{open}");
+        }
+        for closed in [
+            "/api",
+            "/api/",
+            "/api/presets/list",
+            "/api/openapi.json",
+            "/api/health/x",
+            "/api/nope",
+        ] {
+            assert!(!is_open(closed), "{closed}");
+        }
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        let token = |value: &str| {
+            let req = Request::builder()
+                .header(poem::http::header::AUTHORIZATION, value)
+                .finish();
+            bearer_of(&req).map(str::to_owned)
+        };
+        assert_eq!(token("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(token("bearer abc ").as_deref(), Some("abc"));
+        assert_eq!(token("Basic abc"), None);
+        assert_eq!(token("Bearer"), None);
+        assert!(
+            token_matches("abc", "abc")
+                && !token_matches("abd", "abc")
+                && !token_matches("ab", "abc")
+        );
+    }
 }

@@ -11,6 +11,17 @@ use crate::core::{
     presets::PresetError,
 };
 
+/// Codes of the HTTP edge, answered before a request reaches an operation (so they are in
+/// no operation's documented responses).
+/// 400: the request line or headers are not HTTP.
+pub const MALFORMED_REQUEST: &str = "malformed_request";
+/// 408: the headers or the body did not arrive within their timeout.
+pub const REQUEST_TIMEOUT: &str = "request_timeout";
+/// 414: the request target is over the cap.
+pub const URI_TOO_LONG: &str = "uri_too_long";
+/// 431: the headers are over the cap.
+pub const HEADERS_TOO_LARGE: &str = "headers_too_large";
+
 /// One broken rule of a `validation_failed` error.
 #[derive(Object, Debug, Clone, PartialEq)]
 #[oai(rename = "FieldError")]

@@ -1,5 +1,6 @@
-//! The outermost layer: caps request bodies and turns every framework error into the JSON
-//! error shape, so no caller ever sees a bare text body.
+//! The outermost layer: refuses requests without a valid token before their body is read,
+//! caps request bodies and turns every framework error into the JSON error shape, so no
+//! caller ever sees a bare text body.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +16,16 @@ use poem_openapi::error::{
     AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
 };
 
-use super::{allow::AllowIndex, error::ApiError};
+use super::{
+    allow::AllowIndex,
+    auth::{bearer_of, is_open, token_matches},
+    error::ApiError,
+};
 
 /// Settings of the outer layer.
 pub struct Outer {
+    /// The bearer token every `/api/*` route but health needs.
+    pub auth_token: String,
     pub max_body_bytes: usize,
     pub allow: AllowIndex,
 }
@@ -29,6 +36,16 @@ pub async fn handle<E: Endpoint>(
     mut req: Request,
     outer: Arc<Outer>,
 ) -> poem::Result<Response> {
+    let authenticated = bearer_of(&req).is_some_and(|t| token_matches(t, &outer.auth_token));
+    if !authenticated {
+        if !is_open(req.uri().path()) {
+            // Before a byte of the body is read: an unauthenticated caller costs no memory.
+            return Ok(unauthorized());
+        }
+        // Open routes take no body; one sent anyway is never read.
+        drop(req.take_body());
+        return respond(&*ep, req, &outer).await;
+    }
     let cap = outer.max_body_bytes;
     let declared = req
         .headers()
@@ -45,6 +62,9 @@ pub async fn handle<E: Endpoint>(
         match read_capped(req.take_body(), cap).await {
             Ok(bytes) => req.set_body(bytes),
             Err(None) => return Ok(too_large(cap)),
+            Err(Some(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Ok(request_timeout());
+            }
             Err(Some(e)) => {
                 return Ok(json_error(
                     StatusCode::BAD_REQUEST,
@@ -54,11 +74,30 @@ pub async fn handle<E: Endpoint>(
             }
         }
     }
+    respond(&*ep, req, &outer).await
+}
+
+async fn respond<E: Endpoint>(ep: &E, req: Request, outer: &Outer) -> poem::Result<Response> {
     let path = req.uri().path().to_owned();
     match ep.call(req).await {
         Ok(resp) => Ok(resp.into_response()),
         Err(err) => Ok(map_error(err, &path, &outer.allow)),
     }
+}
+
+/// 408 for a body that did not arrive within the body read timeout; the connection
+/// closes, since the rest of the body may still be on its way.
+fn request_timeout() -> Response {
+    let mut resp = json_error(
+        StatusCode::REQUEST_TIMEOUT,
+        super::error::REQUEST_TIMEOUT,
+        "the request body did not arrive in time",
+    );
+    resp.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    resp
 }
 
 /// How much of an oversize body is still read (and dropped) before answering 413, and for
@@ -69,10 +108,12 @@ const DRAIN_BYTES: usize = 16 * 1024 * 1024;
 const DRAIN_FOR: Duration = Duration::from_secs(2);
 
 /// The body, if it fits in `cap`. `Err(None)`: too large; `Err(Some(e))`: reading failed.
+/// `cap` 0 only drains (bounded), for a body already known to be too large: a client that
+/// announced one and sends nothing must not hold the request.
 async fn read_capped(body: Body, cap: usize) -> Result<Vec<u8>, Option<std::io::Error>> {
     let mut chunks = body.into_bytes_stream();
     let mut buf = Vec::new();
-    let mut over = false;
+    let mut over = cap == 0;
     let mut drained = 0usize;
     let deadline = tokio::time::Instant::now() + DRAIN_FOR;
     loop {

@@ -6,6 +6,7 @@ mod allow;
 mod auth;
 mod conversations;
 pub mod dto;
+pub mod edge;
 pub mod error;
 mod health;
 mod middleware;
@@ -24,7 +25,6 @@ use poem_openapi::{OpenApiService, Tags};
 
 use crate::core::{execution::Coordinator, health::HealthCheck, presets::PresetService};
 
-pub use acceptor::NoDelayAcceptor;
 pub use auth::AuthToken;
 
 /// The use cases the handlers call.
@@ -98,6 +98,7 @@ pub fn endpoint(state: Arc<ApiState>, settings: HttpSettings) -> impl Endpoint {
         yaml: service.spec_yaml(),
     });
     let outer = Arc::new(middleware::Outer {
+        auth_token: settings.auth_token.clone(),
         max_body_bytes: settings.max_body_bytes,
         allow: allow::AllowIndex::from_spec(&documents.json),
     });

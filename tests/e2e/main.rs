@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod api_errors;
+mod attack_edge;
 mod attack_sandbox;
+mod attack_ssrf;
 mod backends;
 mod binary;
 mod control;
@@ -16,6 +18,7 @@ mod openapi;
 mod presets;
 mod reliability;
 mod runs;
+mod served;
 mod shutdown;
 mod streams;
 mod subagents;
