@@ -3,7 +3,7 @@
 
 use ports::{Preset, ShellMode};
 
-use super::catalogue;
+use super::{catalogue, limits};
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,17 @@ pub fn validate(preset: &Preset, missing_refs: &[String]) -> Vec<FieldError> {
     {
         errors.push(err("model.temperature", "must be between 0 and 2"));
     }
-    if let Err(e) = minijinja::Environment::new().template_from_str(&preset.system_prompt) {
+    if preset.system_prompt.len() > limits::MAX_TEMPLATE_BYTES {
+        // Not parsed: its size alone is the problem.
+        errors.push(err(
+            "system_prompt",
+            format!(
+                "is {} bytes; at most {} are allowed",
+                preset.system_prompt.len(),
+                limits::MAX_TEMPLATE_BYTES
+            ),
+        ));
+    } else if let Err(e) = minijinja::Environment::new().template_from_str(&preset.system_prompt) {
         errors.push(err(
             "system_prompt",
             format!("template does not parse: {e}"),

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod api_errors;
+mod attack_bounds;
 mod backends;
 mod binary;
 mod control;

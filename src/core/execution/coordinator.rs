@@ -162,14 +162,25 @@ impl Coordinator {
         if let Some(prelude) = prelude {
             materialized.prepend(prelude);
         }
-        let agent = self.assemble(AgentPlan {
-            preset: &preset,
-            env,
-            session_id: &session_id,
-            conversation_id: &place.conversation_id,
-            session_type: place.session_type,
-            external_tools: req.external_tools,
-        })?;
+        let overridden = req
+            .config_override
+            .as_ref()
+            .is_some_and(|o| o.system_prompt.is_some());
+        let agent = self
+            .assemble(AgentPlan {
+                preset: &preset,
+                env,
+                session_id: &session_id,
+                conversation_id: &place.conversation_id,
+                session_type: place.session_type,
+                external_tools: req.external_tools,
+                prompt_field: if overridden {
+                    "config_override.system_prompt"
+                } else {
+                    "system_prompt"
+                },
+            })
+            .await?;
 
         let at = now();
         let record = SessionRecord {

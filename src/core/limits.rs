@@ -1,0 +1,31 @@
+//! Caps on everything a request can make the service hold or compute (spec 02, security
+//! boundary: "every input a request can grow has a cap"), in one place so they are easy to
+//! find, document and tune. Caps a test or an operator needs to change live in
+//! `execution::Settings` (from the configuration) instead; these are fixed.
+//!
+//! Each cap is generous for honest use and small enough that the service stays within its
+//! memory budget when many requests hit it at once.
+
+/// Longest `system_prompt` template (preset or `config_override`), in bytes: a long
+/// prompt, yet small enough that parsing it is cheap.
+pub const MAX_TEMPLATE_BYTES: usize = 128 * 1024;
+
+/// Longest rendered system prompt, in bytes (about 64k tokens). Rendering stops as soon as
+/// the output passes it.
+pub const MAX_PROMPT_BYTES: usize = 256 * 1024;
+
+/// minijinja fuel for one render: about one unit per instruction and per 64 bytes of data
+/// the template creates, so it bounds both the time (well under a second) and the memory
+/// (a few MB) of a render. A prompt with loops over its tools uses a few thousand.
+pub const TEMPLATE_FUEL: u64 = 100_000;
+
+/// Renders running at once, each on a blocking thread: hostile templates can occupy at
+/// most this many of tokio's blocking threads, the rest wait for a slot.
+pub const TEMPLATE_RENDER_SLOTS: usize = 4;
+
+/// Longest steering message, in bytes.
+pub const MAX_STEER_BYTES: usize = 64 * 1024;
+
+/// Steering messages queued and not yet taken by the run, per session; more are refused
+/// with 429 `too_many_steers` until the run reaches its next turn boundary.
+pub const MAX_QUEUED_STEERS: usize = 32;
