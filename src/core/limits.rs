@@ -26,6 +26,9 @@ pub const TEMPLATE_RENDER_SLOTS: usize = 4;
 /// Longest steering message, in bytes.
 pub const MAX_STEER_BYTES: usize = 64 * 1024;
 
+/// Longest client `message_id` of a steer, in bytes (the run remembers every id it queued).
+pub const MAX_STEER_ID_BYTES: usize = 256;
+
 /// Steering messages queued and not yet taken by the run, per session; more are refused
 /// with 429 `too_many_steers` until the run reaches its next turn boundary.
 pub const MAX_QUEUED_STEERS: usize = 32;

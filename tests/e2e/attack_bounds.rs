@@ -7,7 +7,12 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, preset_body, text_input};
+use mock_llm::Script;
+
+use crate::support::{
+    Backend, MockApp, TestApp, dialogue, gate_command, open_gate, preset_body, shell_call,
+    text_input,
+};
 
 /// Bodies up to 4 MiB, so the caps under test (not the body cap) refuse the requests.
 const BIG_BODIES: (&str, &str) = ("MAX_BODY_BYTES", "4194304");
@@ -21,7 +26,7 @@ fn fields(body: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Nested loops that would take minutes and build a 10 MB prompt;
+/// Nested loops that take seconds per render without fuel and build a 10 MB prompt.
 const TEMPLATE_BOMB: &str = "{% for a in range(100000) %}{% for b in range(100) %}\
     {{ a }}-{{ b }} {% endfor %}{% endfor %}";
 
@@ -106,4 +111,94 @@ async fn hostile_templates_are_refused_before_a_session_exists() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(fields(&body), ["config_override.system_prompt"]);
+}
+
+// ------------------------------------------------------------------------ steering
+
+/// Finding 6: 150 steers of 1 MB each grew the service by 1.6 GB. One steer is capped at
+/// 64 KiB (422) and a session queues at most 32 the run has not taken yet (429
+/// `too_many_steers`); the model receives exactly the queued ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_steer_flood_is_capped_in_size_and_number() {
+    let Some(app) = MockApp::start(Backend::Local, &[BIG_BODIES]).await else {
+        return;
+    };
+    app.mock.push(shell_call("call_gate", &gate_command("go")));
+    app.mock.push(Script::text("Done.", 2));
+    let mut stream = app.run_sse(app.new_run("Wait for the gate")).await;
+    let head = stream.until(|e| e.is("tool_call_start")).await;
+    let session = head[0].data["session_id"].as_str().unwrap().to_owned();
+    let by_session = format!("/api/sessions/{session}/steer");
+    let by_conversation = format!("/api/conversations/{session}/steer");
+
+    let (status, body) = app
+        .post(&by_session, json!({"input": "x".repeat(64 * 1024 + 1)}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(fields(&body), ["input"]);
+    assert!(
+        body["message"].as_str().unwrap().contains("at most 65536"),
+        "{body}"
+    );
+    let (status, body) = app
+        .post(
+            &by_conversation,
+            json!({"input": "hi", "message_id": "m".repeat(257)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(fields(&body), ["message_id"]);
+
+    // The largest steer allowed, then small ones until the queue is full (32 large ones
+    // would pass the model's context window and be compacted away).
+    let steer = |i: usize| {
+        let len = if i == 0 { 64 * 1024 - 10 } else { 1000 };
+        format!("steer {i:02} {}", "y".repeat(len))
+    };
+    for i in 0..32 {
+        let path = if i % 2 == 0 {
+            &by_session
+        } else {
+            &by_conversation
+        };
+        let (status, body) = app
+            .post(
+                path,
+                json!({"input": steer(i), "message_id": format!("m{i}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "steer {i}: {body}");
+        assert_eq!(body["queued"], true);
+    }
+    for path in [&by_session, &by_conversation] {
+        let (status, body) = app.post(path, json!({"input": steer(99)})).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_eq!(body["error"], "too_many_steers", "{body}");
+        assert!(body["message"].as_str().unwrap().contains("32"), "{body}");
+    }
+    // A retry of a queued message is still recognised as such.
+    let (status, body) = app
+        .post(&by_session, json!({"input": steer(0), "message_id": "m0"}))
+        .await;
+    assert_eq!(
+        (status, &body["queued"]),
+        (StatusCode::OK, &json!(false)),
+        "{body}"
+    );
+
+    open_gate(&app.work, "go");
+    let events = stream.all().await;
+    assert!(events.last().unwrap().is("run_completed"));
+    let injected = events.iter().filter(|e| e.is("steering_injected")).count();
+    assert_eq!(injected, 32);
+    // One user message carries them all, one part each.
+    let second = dialogue(&app.mock.requests()[1]);
+    let (role, text) = second.last().unwrap();
+    assert_eq!(role, "user");
+    let steers: Vec<_> = text
+        .match_indices("steer ")
+        .map(|(at, _)| text[at..at + 8].to_owned())
+        .collect();
+    let expected: Vec<_> = (0..32).map(|i| format!("steer {i:02}")).collect();
+    assert_eq!(steers, expected, "the queued steers, once each, in order");
 }
