@@ -3,7 +3,9 @@
 //! local and docker mode and no tool can step outside the policy.
 //!
 //! Paths are given as the model wrote them: relative to the working directory, or absolute.
-//! Every method resolves `..` and symlinks before checking the policy.
+//! Every method resolves `..` and symlinks before checking the policy, and MUST use the
+//! checked path without a check-then-use race: a directory swapped for a symlink after the
+//! check makes the operation fail, it never reaches outside the policy.
 
 use async_trait::async_trait;
 

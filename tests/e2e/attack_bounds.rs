@@ -14,6 +14,46 @@ use crate::support::{
     text_input,
 };
 
+/// Runs `tool` once with `args` through the built-in `test:call:<tool>` model on `preset`:
+/// the `tool_call_result` payload's output and whether it is an error.
+async fn call_tool(app: &TestApp, preset: &str, tool: &str, args: Value) -> (String, bool) {
+    let events = app
+        .run_sse(json!({
+            "preset_id": preset,
+            "config_override": {"model": {"name": format!("test:call:{tool}")}},
+            "input": text_input(&args.to_string())
+        }))
+        .await
+        .all()
+        .await;
+    let result = events
+        .iter()
+        .find(|e| e.is("tool_call_result"))
+        .unwrap_or_else(|| panic!("no tool result: {}", crate::support::types(&events)));
+    let payload = result.payload();
+    (
+        payload["output"].as_str().unwrap().to_owned(),
+        payload["is_error"].as_bool().unwrap(),
+    )
+}
+
+/// Creates a preset with the `core` and `filesystem` toolsets working in `work`.
+async fn files_preset(app: &TestApp, id: &str, work: &std::path::Path) {
+    let (status, body) = app
+        .post(
+            "/api/presets/create",
+            json!({
+                "preset_id": id,
+                "name": id,
+                "model": {"name": "test:echo"},
+                "toolsets": [{"toolset_name": "core"}, {"toolset_name": "filesystem"}],
+                "environment": {"default_path": work.display().to_string()}
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 /// Bodies up to 4 MiB, so the caps under test (not the body cap) refuse the requests.
 const BIG_BODIES: (&str, &str) = ("MAX_BODY_BYTES", "4194304");
 
@@ -201,4 +241,89 @@ async fn a_steer_flood_is_capped_in_size_and_number() {
         .collect();
     let expected: Vec<_> = (0..32).map(|i| format!("steer {i:02}")).collect();
     assert_eq!(steers, expected, "the queued steers, once each, in order");
+}
+
+// ------------------------------------------------------------------------ symlink race
+
+/// Finding 9: swapping a directory for a symlink between the policy check and the use let
+/// reads, writes and searches land outside. While a thread swaps `work/dir` with a symlink
+/// to `outside` (atomically, as fast as it can), the model views, greps, globs and writes
+/// under `dir` through the file tools: nothing outside is ever read, listed, written or
+/// left behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_symlink_swap_race_never_reaches_outside_through_the_tools() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const SECRET: &str = "OUTSIDE-SECRET";
+    let app = TestApp::sqlite().await;
+    let tree = tempfile::tempdir().unwrap();
+    let (work, outside) = (tree.path().join("work"), tree.path().join("outside"));
+    std::fs::create_dir_all(work.join("dir")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(work.join("dir/file"), "inside").unwrap();
+    std::fs::write(outside.join("file"), SECRET).unwrap();
+    std::fs::write(outside.join("secret-name.txt"), SECRET).unwrap();
+    std::os::unix::fs::symlink(&outside, work.join("swap")).unwrap();
+    files_preset(&app, "racer", &work).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipper = {
+        let (dir, swap, stop) = (work.join("dir"), work.join("swap"), stop.clone());
+        std::thread::spawn(move || {
+            use rustix::fs::{CWD, RenameFlags, renameat_with};
+            let mut flips = 0u64;
+            while !stop.load(Ordering::SeqCst) && flips < 50_000_000 {
+                if renameat_with(CWD, &dir, CWD, &swap, RenameFlags::EXCHANGE).is_err() {
+                    break;
+                }
+                flips += 1;
+            }
+            flips
+        })
+    };
+    let mut leaks = Vec::new();
+    for i in 0..40 {
+        let calls = [
+            ("view", json!({"path": "dir/file"})),
+            // A pattern that does not spell the secret: only a match shows it.
+            ("grep", json!({"pattern": "OUTSIDE-SECR[E]T"})),
+            ("glob", json!({"pattern": "**/*"})),
+            ("ls", json!({"path": "dir"})),
+            (
+                "write",
+                json!({"path": "dir/file", "content": format!("inside {i}")}),
+            ),
+            (
+                "copy",
+                json!({"source": "dir/file", "destination": format!("copy-{i}")}),
+            ),
+        ];
+        for (tool, args) in calls {
+            let (output, _) = call_tool(&app, "racer", tool, args).await;
+            if output.contains(SECRET) || output.contains("secret-name") {
+                leaks.push(format!("{tool} {i}: {output}"));
+            }
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    assert!(flipper.join().unwrap() > 0);
+
+    let mut outside_now: Vec<_> = std::fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    outside_now.sort();
+    let copied_secret = (0..40).any(|i| {
+        std::fs::read_to_string(work.join(format!("copy-{i}"))).is_ok_and(|t| t.contains(SECRET))
+    });
+    assert!(
+        leaks.is_empty()
+            && outside_now == ["file", "secret-name.txt"]
+            && std::fs::read_to_string(outside.join("file")).unwrap() == SECRET
+            && !copied_secret,
+        "escaped: {} leaks {leaks:?}, outside now {outside_now:?}, copied the secret: \
+         {copied_secret}",
+        leaks.len()
+    );
 }

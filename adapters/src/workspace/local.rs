@@ -9,6 +9,7 @@ use ports::{
     DirEntry, FileInfo, GrepOutput, GrepRequest, PathList, PathPolicy, Workspace, WorkspaceError,
 };
 
+use super::beneath::open_root;
 use super::resolve::Resolver;
 use super::{files, search};
 
@@ -21,7 +22,8 @@ pub struct LocalWorkspace {
 impl LocalWorkspace {
     /// A workspace rooted at `working_dir` (which must be an existing directory) plus
     /// `allowed_paths` (relative ones are taken from the working directory; missing ones are
-    /// skipped with a warning). Symlinks in all of them are resolved here, once.
+    /// skipped with a warning). Symlinks in all of them are resolved here, once, and each
+    /// is opened: every later operation starts from these handles.
     ///
     /// `container_workdir` is set in docker mode: where the working directory is mounted in
     /// the container. Then `shell_dir` answers container paths, `working_dir` shows the
@@ -40,29 +42,28 @@ impl LocalWorkspace {
         if !working_dir.is_dir() {
             return Err(WorkspaceError::NotADirectory(shown));
         }
-        let allowed = allowed_paths
-            .iter()
-            .filter_map(|path| {
-                let joined = working_dir.join(path);
-                match std::fs::canonicalize(&joined) {
-                    Ok(real) => Some(real),
-                    Err(e) => {
-                        tracing::warn!(
-                            path = %joined.display(),
-                            error = %e,
-                            "allowed path skipped: it does not resolve"
-                        );
-                        None
-                    }
-                }
-            })
-            .collect();
+        let root = open_root(&working_dir).map_err(|e| super::resolve::io_error(&shown, &e))?;
+        let mut handles = vec![(working_dir.clone(), root)];
+        for path in allowed_paths {
+            let joined = working_dir.join(path);
+            match std::fs::canonicalize(&joined).and_then(|real| {
+                let fd = open_root(&real)?;
+                Ok((real, fd))
+            }) {
+                Ok(handle) => handles.push(handle),
+                Err(e) => tracing::warn!(
+                    path = %joined.display(),
+                    error = %e,
+                    "allowed path skipped: it does not resolve to a directory"
+                ),
+            }
+        }
         let container_workdir = container_workdir.map(|dir| match dir.trim_end_matches('/') {
             "" => "/".to_owned(),
             trimmed => trimmed.to_owned(),
         });
         Ok(Self {
-            inner: Arc::new(Resolver::new(working_dir, allowed, container_workdir)),
+            inner: Arc::new(Resolver::new(working_dir, handles, container_workdir)),
         })
     }
 

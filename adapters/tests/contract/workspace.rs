@@ -269,6 +269,36 @@ async fn copy_files_and_directories_refusing_existing_targets() {
     ));
 }
 
+#[tokio::test]
+async fn copies_follow_symlinks_only_to_allowed_files_and_moves_keep_them() {
+    let t = tree();
+    let ws = workspace(&t);
+    ws.write("tree/a.txt", b"a".to_vec()).await.unwrap();
+    symlink(t.wd.join("tree/a.txt"), t.wd.join("tree/to-file")).unwrap();
+    symlink(t.wd.join("sub"), t.wd.join("tree/to-dir")).unwrap();
+    symlink(t.outside.join("secret.txt"), t.wd.join("tree/to-secret")).unwrap();
+    ws.copy("tree", "tree2").await.unwrap();
+    assert_eq!(files_under(&t.wd.join("tree2")), ["a.txt", "to-file"]);
+    let copied = t.wd.join("tree2/to-file");
+    assert!(!std::fs::symlink_metadata(&copied).unwrap().is_symlink());
+    assert_eq!(std::fs::read(&copied).unwrap(), b"a");
+    // A link named directly is copied as its (allowed) target's contents.
+    ws.copy("tree/to-file", "single.txt").await.unwrap();
+    assert!(
+        !std::fs::symlink_metadata(t.wd.join("single.txt"))
+            .unwrap()
+            .is_symlink()
+    );
+    // A moved tree keeps its links as links, wherever they point.
+    ws.rename("tree", "tree3").await.unwrap();
+    assert!(
+        std::fs::symlink_metadata(t.wd.join("tree3/to-secret"))
+            .unwrap()
+            .is_symlink()
+    );
+    outside(ws.read("tree3/to-secret").await);
+}
+
 // ---------------------------------------------------------------- escapes
 
 #[tokio::test]
@@ -579,4 +609,134 @@ async fn shell_dir_in_container_mode_maps_the_working_dir() {
         b"inner\n"
     );
     outside(ws.read("/workspace/../etc/passwd").await);
+}
+
+// ---------------------------------------------------------------- races
+
+/// Every name under `dir`, recursively, as paths relative to it.
+fn tree_names(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&current) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Swapping a directory for a symlink to the outside between the policy check and the
+/// use must never let an operation reach the outside: a thread flips `wd/dir` between a
+/// real directory and a symlink to `outside` while the workspace reads, writes, lists,
+/// copies and searches under `dir` hundreds of times. Nothing outside may be read,
+/// written or created, and no temporary file may be left anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_swapped_for_a_symlink_never_leads_outside() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const SECRET: &str = "OUTSIDE-SECRET";
+    let t = tree();
+    let ws = workspace(&t);
+    std::fs::write(t.outside.join("file"), SECRET).unwrap();
+    std::fs::write(t.outside.join("secret-name.txt"), SECRET).unwrap();
+    let outside_before = tree_names(&t.outside);
+    ws.write("dir/file", b"INSIDE".to_vec()).await.unwrap();
+
+    // `swap` is the symlink; each exchange swaps the two names atomically, so `dir` is
+    // always either the real directory or the symlink to the outside.
+    symlink(&t.outside, t.wd.join("swap")).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipper = {
+        let (wd, stop) = (t.wd.clone(), stop.clone());
+        std::thread::spawn(move || {
+            use rustix::fs::{CWD, RenameFlags, renameat_with};
+            let (dir, swap) = (wd.join("dir"), wd.join("swap"));
+            let mut flips = 0u32;
+            // Bounded: the workspace's operations normally end it much sooner.
+            while !stop.load(Ordering::SeqCst) && flips < 10_000_000 {
+                if renameat_with(CWD, &dir, CWD, &swap, RenameFlags::EXCHANGE).is_err() {
+                    break;
+                }
+                flips += 1;
+            }
+            flips
+        })
+    };
+
+    // Violations are counted, not asserted at once, so a failure says how often each
+    // kind of operation escaped.
+    let mut escaped: std::collections::BTreeMap<&str, u32> = Default::default();
+    let mut reads_ok = 0;
+    for i in 0..600 {
+        if let Ok(bytes) = ws.read("dir/file").await {
+            reads_ok += 1;
+            if String::from_utf8_lossy(&bytes).contains(SECRET) {
+                *escaped.entry("read").or_default() += 1;
+            }
+        }
+        if i % 2 == 0 {
+            let _ = ws
+                .write("dir/file", format!("INSIDE-{i}").into_bytes())
+                .await;
+        }
+        if i % 6 == 0 {
+            if let Ok(entries) = ws.list("dir").await
+                && entries.iter().any(|e| e.name == "secret-name.txt")
+            {
+                *escaped.entry("list").or_default() += 1;
+            }
+            let _ = ws.create_dir(&format!("dir/made-{i}")).await;
+            let _ = ws.copy("dir/file", &format!("copy-{i}.txt")).await;
+            let _ = ws
+                .copy("sub/inner.txt", &format!("dir/inner-{i}.txt"))
+                .await;
+            if let Ok(found) = ws.grep(grep_request(SECRET)).await
+                && !found.matches.is_empty()
+            {
+                *escaped.entry("grep").or_default() += 1;
+            }
+            if let Ok(found) = ws.glob("**/*", ".", 1000).await
+                && found.paths.iter().any(|p| p.contains("secret-name"))
+            {
+                *escaped.entry("glob").or_default() += 1;
+            }
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let flips = flipper.join().unwrap();
+    assert!(flips > 0);
+
+    for i in 0..600 {
+        if let Ok(bytes) = ws.read(&format!("copy-{i}.txt")).await
+            && String::from_utf8_lossy(&bytes).contains(SECRET)
+        {
+            *escaped.entry("copy").or_default() += 1;
+        }
+    }
+    let created: Vec<_> = tree_names(&t.outside)
+        .into_iter()
+        .filter(|name| !outside_before.contains(name))
+        .collect();
+    let overwritten = std::fs::read_to_string(t.outside.join("file")).unwrap() != SECRET;
+    assert!(
+        escaped.is_empty() && created.is_empty() && !overwritten,
+        "escaped the policy: {escaped:?} (of 600 reads, 100 lists/greps/globs/copies), \
+         created outside: {created:?}, outside file overwritten: {overwritten}"
+    );
+    let root = t.wd.parent().unwrap();
+    let temps: Vec<_> = tree_names(root)
+        .into_iter()
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
+    assert!(reads_ok > 0, "some reads got through");
 }
