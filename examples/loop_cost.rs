@@ -114,6 +114,7 @@ fn agent(provider: Arc<dyn ModelProvider>, model: &str) -> Agent {
         shell: Arc::new(adapters::shell::LocalShell::new()),
         shell_env: vec![],
         limits: ShellLimits::default(),
+        files: Default::default(),
     });
     Agent::new(
         provider,

@@ -22,6 +22,7 @@ use crate::{
     core::{
         execution::{Coordinator, Ports, Settings},
         health::HealthCheck,
+        limits::FileLimits,
         presets::{AvailableProviders, PresetService},
         recovery::{Recovery, fail_orphaned_sessions},
     },
@@ -113,7 +114,12 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                     .context("building the HTTP client for downloads")?,
             ),
         },
-        Settings::default(),
+        Settings {
+            files: FileLimits {
+                max_file_bytes: config.max_file_bytes,
+            },
+            ..Settings::default()
+        },
     );
     Ok(App {
         state: Arc::new(ApiState {

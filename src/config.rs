@@ -114,6 +114,8 @@ pub struct Config {
     /// Named gateways (`NAME_API_KEY` / `NAME_BASE_URL`), by lower-case name.
     pub gateways: BTreeMap<String, ProviderCredentials>,
     pub web: WebToolKeys,
+    /// The largest file the file tools read whole or write (`MAX_FILE_BYTES`).
+    pub max_file_bytes: u64,
 }
 
 /// Variables ending in `_API_KEY` / `_BASE_URL` that are not gateways.
@@ -191,6 +193,14 @@ impl Config {
             }
         };
         let auth_token = get("AUTH_TOKEN").map(Secret::new);
+        let max_file_bytes = parse_num::<u64>(
+            "MAX_FILE_BYTES",
+            get("MAX_FILE_BYTES"),
+            crate::core::limits::DEFAULT_MAX_FILE_BYTES,
+        )?;
+        if max_file_bytes == 0 {
+            return Err(bad("MAX_FILE_BYTES", "must be greater than 0"));
+        }
 
         Ok(Self {
             database,
@@ -213,6 +223,7 @@ impl Config {
                 google_search: get("GOOGLE_SEARCH_API_KEY").map(Secret::new),
                 google_search_cx: get("GOOGLE_SEARCH_CX"),
             },
+            max_file_bytes,
         })
     }
 }
@@ -476,5 +487,16 @@ mod tests {
         let c = parse(&[("PORT", ""), ("REDIS_URL", "  ")]).unwrap();
         assert_eq!(c.port, 8000);
         assert_eq!(c.redis_url, None);
+    }
+
+    #[test]
+    fn max_file_bytes_defaults_to_10_mib_and_must_be_positive() {
+        assert_eq!(parse(&[]).unwrap().max_file_bytes, 10 << 20);
+        let c = parse(&[("MAX_FILE_BYTES", "4096")]).unwrap();
+        assert_eq!(c.max_file_bytes, 4096);
+        for bad in ["0", "-1", "10MB"] {
+            let e = parse(&[("MAX_FILE_BYTES", bad)]).unwrap_err();
+            assert_eq!(e.var, "MAX_FILE_BYTES", "{bad}");
+        }
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use ports::{EnvironmentSpec, Shell, Workspace};
 
+use super::limits::FileLimits;
+
 /// Variables a command always gets (when the service has them).
 const BASE_VARS: &[&str] = &["PATH", "HOME", "LANG"];
 
@@ -16,6 +18,7 @@ pub struct Environment {
     /// The complete environment of every command: nothing else is inherited.
     pub shell_env: Vec<(String, String)>,
     pub limits: ShellLimits,
+    pub files: FileLimits,
 }
 
 /// Bounds on one shell command.

@@ -32,3 +32,23 @@ pub const MAX_STEER_ID_BYTES: usize = 256;
 /// Steering messages queued and not yet taken by the run, per session; more are refused
 /// with 429 `too_many_steers` until the run reaches its next turn boundary.
 pub const MAX_QUEUED_STEERS: usize = 32;
+
+/// Bounds on the file tools; `max_file_bytes` comes from `MAX_FILE_BYTES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLimits {
+    /// The largest file `edit` and `multi_edit` read whole, and the largest contents
+    /// `write`, `edit` and `multi_edit` write.
+    pub max_file_bytes: u64,
+}
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+}
+
+/// Default of `MAX_FILE_BYTES`: 10 MiB, far above any source file, small enough that a
+/// few concurrent edits (file, result and the model's arguments) stay within budget.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;

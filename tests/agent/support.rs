@@ -35,6 +35,7 @@ pub fn local_env(
         shell: Arc::new(LocalShell::new()),
         shell_env: shell_env(spec, lookup),
         limits: ShellLimits::default(),
+        files: Default::default(),
     })
 }
 

@@ -327,3 +327,94 @@ async fn a_symlink_swap_race_never_reaches_outside_through_the_tools() {
         leaks.len()
     );
 }
+
+// ------------------------------------------------------------------------ file tools
+
+/// Finding 7: `view` read a whole 1 GB file to show a few lines, and `edit replace_all`
+/// turned 60 KB of arguments into a 500 MB file. With `MAX_FILE_BYTES` at 64 KiB: `view`
+/// streams its window and reads no further than the cap, `edit`/`multi_edit` refuse larger
+/// files and results over the cap, `write` refuses larger contents; each is a tool error
+/// the model can read, and no file changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn file_tools_stay_within_the_file_cap() {
+    let app = TestApp::with_vars(&[BIG_BODIES, ("MAX_FILE_BYTES", "65536")]).await;
+    let tree = tempfile::tempdir().unwrap();
+    let work = tree.path().to_path_buf();
+    files_preset(&app, "files", &work).await;
+    let log: String = (1..=200_000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(work.join("big.log"), &log).unwrap();
+    std::fs::write(work.join("small.txt"), "x".repeat(1000)).unwrap();
+
+    // view: the window, found without reading on; nothing past the cap.
+    let (out, is_error) = call_tool(
+        &app,
+        "files",
+        "view",
+        json!({"path": "big.log", "offset": 3, "limit": 2}),
+    )
+    .await;
+    assert!(!is_error, "{out}");
+    assert_eq!(
+        out,
+        "     3\tline 3\n     4\tline 4\n[showing lines 3-4; more follow: use offset=5 to read on]"
+    );
+    let (out, _) = call_tool(
+        &app,
+        "files",
+        "view",
+        json!({"path": "big.log", "offset": 150_000, "limit": 2}),
+    )
+    .await;
+    assert!(!out.contains("\tline 150000"), "{out}");
+    assert!(out.contains("at most the first 65536 bytes"), "{out}");
+
+    // edit / multi_edit: a file over the cap is not read; a result over it not written.
+    let refused = [
+        (
+            "edit",
+            json!({"path": "big.log", "old_string": "line 1\n", "new_string": "first\n"}),
+            "larger than 65536 bytes",
+        ),
+        (
+            "edit",
+            json!({"path": "small.txt", "old_string": "x", "new_string": "y".repeat(100),
+                   "replace_all": true}),
+            "the result would be 100000 bytes",
+        ),
+        (
+            "multi_edit",
+            json!({"path": "small.txt", "edits": [
+                {"old_string": "x", "new_string": "yy", "replace_all": true},
+                {"old_string": "y", "new_string": "z".repeat(50), "replace_all": true}
+            ]}),
+            "the result would be 100000 bytes",
+        ),
+        (
+            "write",
+            json!({"path": "new.txt", "content": "w".repeat(65537)}),
+            "would be 65537 bytes",
+        ),
+    ];
+    for (tool, args, expected) in refused {
+        let (out, is_error) = call_tool(&app, "files", tool, args).await;
+        assert!(is_error, "{tool}: {out}");
+        assert!(out.contains(expected), "{tool}: {out}");
+    }
+    assert_eq!(std::fs::read_to_string(work.join("big.log")).unwrap(), log);
+    assert_eq!(
+        std::fs::read_to_string(work.join("small.txt")).unwrap(),
+        "x".repeat(1000)
+    );
+    assert!(!work.join("new.txt").exists());
+
+    // Within the cap everything still works.
+    let (out, is_error) = call_tool(
+        &app,
+        "files",
+        "edit",
+        json!({"path": "small.txt", "old_string": "x", "new_string": "yy", "replace_all": true}),
+    )
+    .await;
+    assert!(!is_error, "{out}");
+    assert_eq!(std::fs::read(work.join("small.txt")).unwrap().len(), 2000);
+}

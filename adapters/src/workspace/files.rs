@@ -14,19 +14,45 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
-use ports::{DirEntry, FileInfo, WorkspaceError};
+use ports::{DirEntry, FileInfo, LineSlice, LineWindow, WorkspaceError};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, Stat};
 use rustix::io::Errno;
 
 use super::beneath::{self, kind, open_at, stat_at};
+use super::lines::read_window;
 use super::resolve::{Resolved, Resolver, io_error};
 
-pub(crate) fn read(r: &Resolver, path: &str) -> Result<Vec<u8>, WorkspaceError> {
+/// A whole file of at most `max` bytes; never more than that is read.
+pub(crate) fn read_capped(r: &Resolver, path: &str, max: u64) -> Result<Vec<u8>, WorkspaceError> {
     let target = r.resolve(path)?;
-    let (mut file, _) = open_regular(r, &target)?;
-    let mut bytes = Vec::new();
-    io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| io_error(&target.shown, &e))?;
+    let (file, stat) = open_regular(r, &target)?;
+    let too_large = || WorkspaceError::TooLarge {
+        path: target.shown.clone(),
+        max,
+    };
+    let size = u64::try_from(stat.st_size).unwrap_or(0);
+    if size > max {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    // One byte past the cap tells a file that grew since the stat.
+    io::Read::read_to_end(&mut io::Read::take(file, max.saturating_add(1)), &mut bytes)
+        .map_err(|e| io_error(&target.shown, &e))?;
+    if bytes.len() as u64 > max {
+        return Err(too_large());
+    }
     Ok(bytes)
+}
+
+/// A window of a file's lines, streamed (see [`super::lines`]).
+pub(crate) fn read_lines(
+    r: &Resolver,
+    path: &str,
+    window: &LineWindow,
+) -> Result<LineSlice, WorkspaceError> {
+    let target = r.resolve(path)?;
+    let (file, _) = open_regular(r, &target)?;
+    read_window(io::BufReader::new(file), window).map_err(|e| io_error(&target.shown, &e))
 }
 
 /// Opens a resolved regular file for reading, through its root handle.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ports::{
-    DirEntry, FileInfo, GrepOutput, GrepRequest, PathList, PathPolicy, Workspace, WorkspaceError,
+    DirEntry, FileInfo, GrepOutput, GrepRequest, LineSlice, LineWindow, PathList, PathPolicy,
+    Workspace, WorkspaceError,
 };
 
 use super::beneath::open_root;
@@ -94,9 +95,20 @@ impl Workspace for LocalWorkspace {
         }
     }
 
-    async fn read(&self, path: &str) -> Result<Vec<u8>, WorkspaceError> {
+    async fn read_capped(&self, path: &str, max_bytes: u64) -> Result<Vec<u8>, WorkspaceError> {
         let path = path.to_owned();
-        self.blocking(move |r| files::read(r, &path)).await
+        self.blocking(move |r| files::read_capped(r, &path, max_bytes))
+            .await
+    }
+
+    async fn read_lines(
+        &self,
+        path: &str,
+        window: LineWindow,
+    ) -> Result<LineSlice, WorkspaceError> {
+        let path = path.to_owned();
+        self.blocking(move |r| files::read_lines(r, &path, &window))
+            .await
     }
 
     async fn write(&self, path: &str, contents: Vec<u8>) -> Result<(), WorkspaceError> {

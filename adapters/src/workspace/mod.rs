@@ -11,6 +11,7 @@
 
 mod beneath;
 mod files;
+mod lines;
 mod local;
 mod resolve;
 mod search;

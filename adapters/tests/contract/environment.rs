@@ -30,7 +30,10 @@ async fn local_mode_opens_the_working_directory_and_a_local_shell() {
         ..EnvironmentSpec::default()
     };
     let env = HostEnvironments::new().open(&spec).await.unwrap();
-    assert_eq!(env.workspace.read("a.txt").await.unwrap(), b"hi");
+    assert_eq!(
+        env.workspace.read_capped("a.txt", 100).await.unwrap(),
+        b"hi"
+    );
     let cwd = env.workspace.shell_dir(".").await.unwrap();
     let out = env.shell.run(request("cat a.txt", cwd)).await.unwrap();
     assert_eq!(out.stdout, "hi");

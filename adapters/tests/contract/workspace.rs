@@ -5,7 +5,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use adapters::workspace::LocalWorkspace;
-use ports::{GrepRequest, Workspace, WorkspaceError};
+use ports::{GrepRequest, LineWindow, Workspace, WorkspaceError};
 
 /// ```text
 /// root/
@@ -50,6 +50,11 @@ fn workspace(t: &Tree) -> LocalWorkspace {
     LocalWorkspace::new(&t.wd, std::slice::from_ref(&t.shared), None).unwrap()
 }
 
+/// A whole file, as the tools read one.
+async fn read(ws: &LocalWorkspace, path: &str) -> Result<Vec<u8>, WorkspaceError> {
+    ws.read_capped(path, 1 << 20).await
+}
+
 fn grep_request(pattern: &str) -> GrepRequest {
     GrepRequest {
         pattern: pattern.to_owned(),
@@ -83,15 +88,15 @@ async fn read_write_round_trip() {
     let t = tree();
     let ws = workspace(&t);
     ws.write("notes.txt", b"hello\n".to_vec()).await.unwrap();
-    assert_eq!(ws.read("notes.txt").await.unwrap(), b"hello\n");
+    assert_eq!(read(&ws, "notes.txt").await.unwrap(), b"hello\n");
     assert_eq!(
-        ws.read(t.wd.join("notes.txt").to_str().unwrap())
+        read(&ws, t.wd.join("notes.txt").to_str().unwrap())
             .await
             .unwrap(),
         b"hello\n"
     );
     ws.write("notes.txt", b"replaced".to_vec()).await.unwrap();
-    assert_eq!(ws.read("./sub/../notes.txt").await.unwrap(), b"replaced");
+    assert_eq!(read(&ws, "./sub/../notes.txt").await.unwrap(), b"replaced");
     let info = ws.stat("notes.txt").await.unwrap();
     assert!(!info.is_dir);
     assert_eq!(info.size, 8);
@@ -103,7 +108,7 @@ async fn missing_and_wrong_kinds_are_reported() {
     let t = tree();
     let ws = workspace(&t);
     assert_eq!(
-        ws.read("nope.txt").await,
+        read(&ws, "nope.txt").await,
         Err(WorkspaceError::NotFound("nope.txt".into()))
     );
     assert_eq!(
@@ -111,7 +116,7 @@ async fn missing_and_wrong_kinds_are_reported() {
         Err(WorkspaceError::NotFound("nope".into()))
     );
     assert_eq!(
-        ws.read("sub").await,
+        read(&ws, "sub").await,
         Err(WorkspaceError::IsADirectory("sub".into()))
     );
     assert_eq!(
@@ -216,9 +221,9 @@ async fn rename_moves_and_refuses_existing_targets() {
         ws.rename("from.txt", "taken.txt").await,
         Err(WorkspaceError::AlreadyExists("taken.txt".into()))
     );
-    assert_eq!(ws.read("taken.txt").await.unwrap(), b"keep");
+    assert_eq!(read(&ws, "taken.txt").await.unwrap(), b"keep");
     ws.rename("from.txt", "moved/to.txt").await.unwrap();
-    assert_eq!(ws.read("moved/to.txt").await.unwrap(), b"data");
+    assert_eq!(read(&ws, "moved/to.txt").await.unwrap(), b"data");
     assert!(matches!(
         ws.stat("from.txt").await,
         Err(WorkspaceError::NotFound(_))
@@ -249,15 +254,15 @@ async fn copy_files_and_directories_refusing_existing_targets() {
     ws.write("tree/a.txt", b"a".to_vec()).await.unwrap();
     ws.write("tree/nested/b.txt", b"b".to_vec()).await.unwrap();
     ws.copy("tree/a.txt", "a-copy.txt").await.unwrap();
-    assert_eq!(ws.read("a-copy.txt").await.unwrap(), b"a");
+    assert_eq!(read(&ws, "a-copy.txt").await.unwrap(), b"a");
     assert_eq!(
         ws.copy("tree/a.txt", "a-copy.txt").await,
         Err(WorkspaceError::AlreadyExists("a-copy.txt".into()))
     );
     ws.copy("tree", "tree2").await.unwrap();
-    assert_eq!(ws.read("tree2/a.txt").await.unwrap(), b"a");
-    assert_eq!(ws.read("tree2/nested/b.txt").await.unwrap(), b"b");
-    assert_eq!(ws.read("tree/a.txt").await.unwrap(), b"a", "source kept");
+    assert_eq!(read(&ws, "tree2/a.txt").await.unwrap(), b"a");
+    assert_eq!(read(&ws, "tree2/nested/b.txt").await.unwrap(), b"b");
+    assert_eq!(read(&ws, "tree/a.txt").await.unwrap(), b"a", "source kept");
     assert!(matches!(
         ws.copy("tree", "tree").await,
         Err(WorkspaceError::AlreadyExists(_))
@@ -296,7 +301,84 @@ async fn copies_follow_symlinks_only_to_allowed_files_and_moves_keep_them() {
             .unwrap()
             .is_symlink()
     );
-    outside(ws.read("tree3/to-secret").await);
+    outside(read(&ws, "tree3/to-secret").await);
+}
+
+// ---------------------------------------------------------------- bounded reads
+
+#[tokio::test]
+async fn read_capped_refuses_files_over_the_cap_and_special_files() {
+    let t = tree();
+    let ws = workspace(&t);
+    ws.write("ten.txt", b"0123456789".to_vec()).await.unwrap();
+    assert_eq!(ws.read_capped("ten.txt", 10).await.unwrap(), b"0123456789");
+    assert_eq!(
+        ws.read_capped("ten.txt", 9).await,
+        Err(WorkspaceError::TooLarge {
+            path: "ten.txt".into(),
+            max: 9
+        })
+    );
+    assert_eq!(
+        ws.read_capped("sub", 10).await,
+        Err(WorkspaceError::IsADirectory("sub".into()))
+    );
+    // A FIFO is refused, never opened (opening it would block).
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        t.wd.join("fifo"),
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    assert!(matches!(
+        ws.read_capped("fifo", 10).await,
+        Err(WorkspaceError::Io(_))
+    ));
+    assert!(matches!(
+        ws.read_lines("fifo", window(1, 10)).await,
+        Err(WorkspaceError::Io(_))
+    ));
+}
+
+fn window(offset: u64, limit: usize) -> LineWindow {
+    LineWindow {
+        offset,
+        limit,
+        max_bytes: 64 * 1024,
+        max_line_bytes: 100,
+        max_scan_bytes: 64 << 20,
+    }
+}
+
+#[tokio::test]
+async fn read_lines_streams_a_window_of_a_large_file() {
+    let t = tree();
+    let ws = workspace(&t);
+    let text: String = (1..=100_000).map(|i| format!("line {i}\n")).collect();
+    ws.write("many.txt", text.into_bytes()).await.unwrap();
+    let got = ws.read_lines("many.txt", window(50_000, 3)).await.unwrap();
+    let lines: Vec<_> = got.lines.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(lines, ["line 50000", "line 50001", "line 50002"]);
+    assert!(got.more && got.total.is_none() && !got.binary);
+    let end = ws.read_lines("many.txt", window(99_999, 10)).await.unwrap();
+    assert_eq!(end.lines.len(), 2);
+    assert_eq!((end.more, end.total), (false, Some(100_000)));
+
+    // One 2 MB line: only its first bytes are kept.
+    ws.write("one-line.txt", vec![b'z'; 2 << 20]).await.unwrap();
+    let got = ws.read_lines("one-line.txt", window(1, 5)).await.unwrap();
+    assert_eq!(got.lines.len(), 1);
+    assert_eq!(got.lines[0].text.len(), 100);
+    assert!(got.lines[0].cut);
+    // The scan cap stops the read of a file without line endings.
+    let capped = LineWindow {
+        max_scan_bytes: 4096,
+        ..window(2, 5)
+    };
+    let got = ws.read_lines("one-line.txt", capped).await.unwrap();
+    assert!(got.lines.is_empty() && got.scan_capped && got.more);
+    outside(ws.read_lines("secret_link", window(1, 5)).await);
+    outside(ws.read_capped("secret_link", 100).await);
 }
 
 // ---------------------------------------------------------------- escapes
@@ -307,10 +389,10 @@ async fn paths_outside_are_refused() {
     let ws = workspace(&t);
     let secret = t.outside.join("secret.txt");
     let secret = secret.to_str().unwrap();
-    outside(ws.read(secret).await);
-    outside(ws.read("../outside/secret.txt").await);
-    outside(ws.read("sub/../../outside/secret.txt").await);
-    outside(ws.read("/etc/passwd").await);
+    outside(read(&ws, secret).await);
+    outside(read(&ws, "../outside/secret.txt").await);
+    outside(read(&ws, "sub/../../outside/secret.txt").await);
+    outside(read(&ws, "/etc/passwd").await);
     outside(ws.write("../escape.txt", b"x".to_vec()).await);
     outside(ws.write("a/../../escape.txt", b"x".to_vec()).await);
     outside(ws.stat("..").await);
@@ -333,8 +415,8 @@ async fn paths_outside_are_refused() {
 async fn symlinks_pointing_outside_are_refused() {
     let t = tree();
     let ws = workspace(&t);
-    outside(ws.read("secret_link").await);
-    outside(ws.read("link_out/secret.txt").await);
+    outside(read(&ws, "secret_link").await);
+    outside(read(&ws, "link_out/secret.txt").await);
     outside(ws.stat("link_out").await);
     outside(ws.list("link_out").await);
     outside(ws.write("secret_link", b"pwned".to_vec()).await);
@@ -380,11 +462,11 @@ async fn walks_do_not_follow_symlinks_out() {
 async fn symlinks_inside_and_allowed_paths_are_usable() {
     let t = tree();
     let ws = workspace(&t);
-    assert_eq!(ws.read("link_in/inner.txt").await.unwrap(), b"inner\n");
+    assert_eq!(read(&ws, "link_in/inner.txt").await.unwrap(), b"inner\n");
     let shared_file = t.shared.join("data.txt");
     let shared_file = shared_file.to_str().unwrap();
     ws.write(shared_file, b"shared".to_vec()).await.unwrap();
-    assert_eq!(ws.read(shared_file).await.unwrap(), b"shared");
+    assert_eq!(read(&ws, shared_file).await.unwrap(), b"shared");
     let listed = ws.list(t.shared.to_str().unwrap()).await.unwrap();
     assert_eq!(listed.len(), 1);
     ws.copy(shared_file, "from-shared.txt").await.unwrap();
@@ -414,7 +496,7 @@ async fn relative_allowed_paths_and_missing_ones() {
     ws.write(t.shared.join("x").to_str().unwrap(), b"x".to_vec())
         .await
         .unwrap();
-    outside(ws.read("/definitely/missing/x").await);
+    outside(read(&ws, "/definitely/missing/x").await);
     assert!(LocalWorkspace::new(&t.wd.join("nope"), &[], None).is_err());
     assert!(LocalWorkspace::new(&t.wd.join("sub/inner.txt"), &[], None).is_err());
 }
@@ -605,10 +687,10 @@ async fn shell_dir_in_container_mode_maps_the_working_dir() {
     outside(ws.shell_dir(t.shared.to_str().unwrap()).await);
     // Container paths are accepted as input and mean the host files.
     assert_eq!(
-        ws.read("/workspace/sub/inner.txt").await.unwrap(),
+        read(&ws, "/workspace/sub/inner.txt").await.unwrap(),
         b"inner\n"
     );
-    outside(ws.read("/workspace/../etc/passwd").await);
+    outside(read(&ws, "/workspace/../etc/passwd").await);
 }
 
 // ---------------------------------------------------------------- races
@@ -677,7 +759,7 @@ async fn a_directory_swapped_for_a_symlink_never_leads_outside() {
     let mut escaped: std::collections::BTreeMap<&str, u32> = Default::default();
     let mut reads_ok = 0;
     for i in 0..600 {
-        if let Ok(bytes) = ws.read("dir/file").await {
+        if let Ok(bytes) = read(&ws, "dir/file").await {
             reads_ok += 1;
             if String::from_utf8_lossy(&bytes).contains(SECRET) {
                 *escaped.entry("read").or_default() += 1;
@@ -716,7 +798,7 @@ async fn a_directory_swapped_for_a_symlink_never_leads_outside() {
     assert!(flips > 0);
 
     for i in 0..600 {
-        if let Ok(bytes) = ws.read(&format!("copy-{i}.txt")).await
+        if let Ok(bytes) = read(&ws, &format!("copy-{i}.txt")).await
             && String::from_utf8_lossy(&bytes).contains(SECRET)
         {
             *escaped.entry("copy").or_default() += 1;

@@ -124,6 +124,7 @@ fn env(workspace: MockWorkspace, shell: MockShell) -> Arc<Environment> {
         shell: Arc::new(shell),
         shell_env: vec![("PATH".into(), "/usr/bin".into())],
         limits: ShellLimits::default(),
+        files: Default::default(),
     })
 }
 
@@ -483,8 +484,8 @@ async fn tool_errors_bad_arguments_and_unknown_tools_go_back_to_the_model() {
     ]));
     script.push(text(&["recovered"]));
     let mut ws = MockWorkspace::new();
-    ws.expect_read()
-        .returning(|p| Err(WorkspaceError::NotFound(p.to_owned())));
+    ws.expect_read_lines()
+        .returning(|p, _| Err(WorkspaceError::NotFound(p.to_owned())));
     let agent = Agent::new(
         provider(&script),
         env(ws, MockShell::new()),

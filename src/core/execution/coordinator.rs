@@ -25,6 +25,7 @@ use crate::core::agent::{
     Agent, Resolutions, RetryPolicy, RunControl, RunLimits, check_resolutions,
 };
 use crate::core::environment::{Environment, ShellLimits, shell_env};
+use crate::core::limits::FileLimits;
 use crate::core::preset_validation::{self, FieldError};
 
 /// The ports a run needs.
@@ -48,6 +49,7 @@ pub struct Settings {
     pub limits: RunLimits,
     pub retry: RetryPolicy,
     pub shell: ShellLimits,
+    pub files: FileLimits,
     /// How long finalize keeps retrying the session's final write while the database is
     /// unreachable, before leaving the row to startup recovery.
     pub finish_retry_for: Duration,
@@ -60,6 +62,7 @@ impl Default for Settings {
             limits: RunLimits::default(),
             retry: RetryPolicy::default(),
             shell: ShellLimits::default(),
+            files: FileLimits::default(),
             finish_retry_for: Duration::from_secs(30),
         }
     }
@@ -259,6 +262,7 @@ impl Coordinator {
                 self.ports.environments.host_var(name)
             }),
             limits: self.settings.shell,
+            files: self.settings.files,
         })
     }
 

@@ -245,6 +245,7 @@ mod tests {
             shell: Arc::new(MockShell::new()),
             shell_env: vec![],
             limits: ShellLimits::default(),
+            files: Default::default(),
         });
         let (control, sink) = (RunControl::new(), CollectingSink::default());
         let ctx = ToolContext {
