@@ -6,9 +6,9 @@
 //! Each cap is generous for honest use and small enough that the service stays within its
 //! memory budget when many requests hit it at once.
 
-/// Longest `system_prompt` template (preset or `config_override`), in bytes: a long
+/// Longest `system_prompt` template (preset or `config_override`), in characters: a long
 /// prompt, yet small enough that parsing it is cheap.
-pub const MAX_TEMPLATE_BYTES: usize = 128 * 1024;
+pub const MAX_TEMPLATE_CHARS: usize = 128 * 1024;
 
 /// Longest rendered system prompt, in bytes (about 64k tokens). Rendering stops as soon as
 /// the output passes it.
@@ -22,6 +22,22 @@ pub const TEMPLATE_FUEL: u64 = 100_000;
 /// Renders running at once, each on a blocking thread: hostile templates can occupy at
 /// most this many of tokio's blocking threads, the rest wait for a slot.
 pub const TEMPLATE_RENDER_SLOTS: usize = 4;
+
+/// Preset and conversation text, in characters (as the schema's `maxLength` counts).
+/// A preset's or conversation's display name.
+pub const MAX_NAME_CHARS: usize = 200;
+/// A conversation's title.
+pub const MAX_TITLE_CHARS: usize = 500;
+/// A preset's description, a subagent's description (both end up in prompts or lists).
+pub const MAX_DESCRIPTION_CHARS: usize = 4_000;
+/// A subagent's instruction, added to the caller's system prompt.
+pub const MAX_INSTRUCTION_CHARS: usize = 16_000;
+/// Identifiers: ids, model, toolset, tool and variable names, a container id.
+pub const MAX_IDENT_CHARS: usize = 128;
+/// A path (`default_path`, an allowed path, the container workdir): PATH_MAX.
+pub const MAX_PATH_CHARS: usize = 4_096;
+/// Entries of any list in a preset (toolsets, excluded tools, paths, subagents …).
+pub const MAX_LIST_ITEMS: usize = 64;
 
 /// Longest steering message, in bytes.
 pub const MAX_STEER_BYTES: usize = 64 * 1024;

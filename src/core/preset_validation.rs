@@ -3,7 +3,7 @@
 
 use ports::{Preset, ShellMode};
 
-use super::{catalogue, limits};
+use super::{catalogue, preset_lengths};
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,10 @@ const PROVIDERS: &[&str] = &["openai", "anthropic", "test"];
 /// Checks everything that needs no storage; `missing_refs` lists subagent preset ids that
 /// do not exist (the caller looked them up).
 pub fn validate(preset: &Preset, missing_refs: &[String]) -> Vec<FieldError> {
-    let mut errors = Vec::new();
+    let mut errors = preset_lengths::check(preset);
+    if !errors.is_empty() {
+        return errors; // the other rules would only parse or echo the oversize values
+    }
     if !is_slug(&preset.preset_id) {
         errors.push(err(
             "preset_id",
@@ -44,17 +47,7 @@ pub fn validate(preset: &Preset, missing_refs: &[String]) -> Vec<FieldError> {
     {
         errors.push(err("model.temperature", "must be between 0 and 2"));
     }
-    if preset.system_prompt.len() > limits::MAX_TEMPLATE_BYTES {
-        // Not parsed: its size alone is the problem.
-        errors.push(err(
-            "system_prompt",
-            format!(
-                "is {} bytes; at most {} are allowed",
-                preset.system_prompt.len(),
-                limits::MAX_TEMPLATE_BYTES
-            ),
-        ));
-    } else if let Err(e) = minijinja::Environment::new().template_from_str(&preset.system_prompt) {
+    if let Err(e) = minijinja::Environment::new().template_from_str(&preset.system_prompt) {
         errors.push(err(
             "system_prompt",
             format!("template does not parse: {e}"),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use ports::{ModelSettings, Preset, PresetPatch, PresetRepo, StorageError, ToolsetSpec, now};
 
+use super::preset_lengths;
 use super::preset_validation::{FieldError, validate};
 
 /// What can go wrong administering presets.
@@ -136,6 +137,11 @@ impl PresetService {
     }
 
     async fn check(&self, preset: &Preset) -> Result<(), PresetError> {
+        // Before the lookups below: at most MAX_LIST_ITEMS refs, each a short id.
+        let too_long = preset_lengths::check(preset);
+        if !too_long.is_empty() {
+            return Err(PresetError::Invalid(too_long));
+        }
         let mut missing = Vec::new();
         for r in &preset.subagents.refs {
             if r.preset_id == preset.preset_id {

@@ -418,3 +418,97 @@ async fn file_tools_stay_within_the_file_cap() {
     assert!(!is_error, "{out}");
     assert_eq!(std::fs::read(work.join("small.txt")).unwrap().len(), 2000);
 }
+
+// ------------------------------------------------------------------------ preset text
+
+/// Finding 10 (part): a preset with a 9 MB name was stored and served back. Every preset
+/// text field and list, and a conversation's title, has a cap: 422 naming the field,
+/// without echoing the value or storing anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn preset_and_title_text_is_capped() {
+    let app = TestApp::with_vars(&[BIG_BODIES]).await;
+    let huge = "n".repeat(1 << 20);
+    let cases = [
+        ("name", json!({"name": huge})),
+        ("description", json!({"description": "d".repeat(4001)})),
+        (
+            "subagents.refs[0].instruction",
+            json!({"subagents": {"refs": [{"preset_id": "default", "name": "w",
+                    "instruction": "i".repeat(16_001)}]}}),
+        ),
+        (
+            "subagents.refs[0].description",
+            json!({"subagents": {"refs": [{"preset_id": "default", "name": "w",
+                    "description": huge}]}}),
+        ),
+        (
+            "toolsets[0].exclude_tools[0]",
+            json!({"toolsets": [{"toolset_name": "core", "exclude_tools": [huge]}]}),
+        ),
+        (
+            "tool_config.require_approval",
+            json!({"tool_config": {"require_approval": vec!["shell"; 65]}}),
+        ),
+    ];
+    for (field, patch) in cases {
+        let mut body = preset_body("capped");
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let resp = app
+            .req(reqwest::Method::POST, "/api/presets/create")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {text:.300}"
+        );
+        assert!(
+            text.len() < 2000,
+            "{field}: the answer echoes the value: {text:.300}"
+        );
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(fields(&body), [field], "{body}");
+    }
+    let (status, body) = app
+        .post("/api/presets/default/update", json!({"name": huge}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(fields(&body), ["name"]);
+    let (_, list) = app.get("/api/presets/list").await;
+    assert_eq!(
+        list["presets"].as_array().unwrap().len(),
+        1,
+        "nothing stored"
+    );
+    assert_eq!(list["presets"][0]["name"], "Default agent");
+
+    // At the cap is fine (characters, not bytes).
+    let mut body = preset_body("at-cap");
+    body["name"] = "é".repeat(200).into();
+    let (status, created) = app.post("/api/presets/create", body).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+
+    // A conversation's title.
+    let events = app
+        .run_sse(json!({"input": text_input("hi")}))
+        .await
+        .all()
+        .await;
+    let conversation = events[0].payload()["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/conversations/{conversation}/update");
+    let (status, body) = app.post(&path, json!({"title": "t".repeat(501)})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(fields(&body), ["title"]);
+    let (status, body) = app.post(&path, json!({"title": "t".repeat(500)})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["title"].as_str().unwrap().len(), 500);
+}
