@@ -115,6 +115,7 @@ fn agent(provider: Arc<dyn ModelProvider>, model: &str) -> Agent {
         shell_env: vec![],
         limits: ShellLimits::default(),
         redactor: Default::default(),
+        files: Default::default(),
     });
     Agent::new(
         provider,

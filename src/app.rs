@@ -23,6 +23,7 @@ use crate::{
     core::{
         execution::{Coordinator, Ports, Settings},
         health::HealthCheck,
+        limits::FileLimits,
         presets::{AvailableProviders, PresetService},
         recovery::{Recovery, fail_orphaned_sessions},
         redact::Redactor,
@@ -149,6 +150,9 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                     .into_iter()
                     .chain(std::iter::once(auth_token.clone())),
             ),
+            files: FileLimits {
+                max_file_bytes: config.max_file_bytes,
+            },
             ..Settings::default()
         },
     );

@@ -133,6 +133,8 @@ pub struct Config {
     /// Named gateways (`NAME_API_KEY` / `NAME_BASE_URL`), by lower-case name.
     pub gateways: BTreeMap<String, ProviderCredentials>,
     pub web: WebToolKeys,
+    /// The largest file the file tools read whole or write (`MAX_FILE_BYTES`).
+    pub max_file_bytes: u64,
     /// `WORKSPACE_ROOT`: where agents work; relative preset paths start here.
     pub workspace_root: PathBuf,
     /// `PROTECTED_PATHS`: more paths no agent may reach (the service's own files always are).
@@ -316,6 +318,14 @@ impl Config {
             allow: AllowList::parse(&get("FETCH_ALLOW_HOSTS").unwrap_or_default())
                 .map_err(|why| bad("FETCH_ALLOW_HOSTS", why))?,
         };
+        let max_file_bytes = parse_num::<u64>(
+            "MAX_FILE_BYTES",
+            get("MAX_FILE_BYTES"),
+            crate::core::limits::DEFAULT_MAX_FILE_BYTES,
+        )?;
+        if max_file_bytes == 0 {
+            return Err(bad("MAX_FILE_BYTES", "must be greater than 0"));
+        }
 
         Ok(Self {
             database,
@@ -345,6 +355,7 @@ impl Config {
             sandbox,
             edge,
             fetch,
+            max_file_bytes,
         })
     }
 }
@@ -751,5 +762,16 @@ mod tests {
         let c = parse(&[("PORT", ""), ("REDIS_URL", "  ")]).unwrap();
         assert_eq!(c.port, 8000);
         assert_eq!(c.redis_url, None);
+    }
+
+    #[test]
+    fn max_file_bytes_defaults_to_10_mib_and_must_be_positive() {
+        assert_eq!(parse(&[]).unwrap().max_file_bytes, 10 << 20);
+        let c = parse(&[("MAX_FILE_BYTES", "4096")]).unwrap();
+        assert_eq!(c.max_file_bytes, 4096);
+        for bad in ["0", "-1", "10MB"] {
+            let e = parse(&[("MAX_FILE_BYTES", bad)]).unwrap_err();
+            assert_eq!(e.var, "MAX_FILE_BYTES", "{bad}");
+        }
     }
 }

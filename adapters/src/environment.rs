@@ -234,7 +234,7 @@ impl EnvironmentFactory for HostEnvironments {
         // Resolving the paths touches the filesystem: off the async runtime.
         let workspace = tokio::task::spawn_blocking(move || {
             LocalWorkspace::new(Path::new(&default_path), &allowed, container_workdir)
-                .map(|ws| ws.with_protected(protected))
+                .and_then(|ws| ws.with_protected(protected))
         })
         .await
         .map_err(|e| working_dir_error(e.to_string()))?

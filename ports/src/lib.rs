@@ -27,7 +27,8 @@ pub use shell::{Shell, ShellError, ShellOutput, ShellRequest};
 pub use state_store::{StateStore, StateStoreError};
 pub use storage::{ConversationRepo, MailboxRepo, PresetRepo, SessionRepo, StorageError};
 pub use workspace::{
-    DirEntry, FileInfo, GrepMatch, GrepOutput, GrepRequest, PathList, Workspace, WorkspaceError,
+    DirEntry, FileInfo, GrepMatch, GrepOutput, GrepRequest, LineSlice, LineWindow, PathList,
+    TextLine, Workspace, WorkspaceError,
 };
 
 /// Mocks of every port (feature `mock`), for unit tests of the core.

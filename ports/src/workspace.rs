@@ -3,7 +3,9 @@
 //! local and docker mode and no tool can step outside the policy.
 //!
 //! Paths are given as the model wrote them: relative to the working directory, or absolute.
-//! Every method resolves `..` and symlinks before checking the policy.
+//! Every method resolves `..` and symlinks before checking the policy, and MUST use the
+//! checked path without a check-then-use race: a directory swapped for a symlink after the
+//! check makes the operation fail, it never reaches outside the policy.
 
 use async_trait::async_trait;
 
@@ -62,6 +64,48 @@ pub struct GrepOutput {
     pub truncated: bool,
 }
 
+/// Which lines [`Workspace::read_lines`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineWindow {
+    /// First line, 1-based (0 counts as 1).
+    pub offset: u64,
+    /// Lines returned at most.
+    pub limit: usize,
+    /// Bytes of line text returned at most: the read stops after the line that reaches
+    /// it (at least one line is returned when the window has one).
+    pub max_bytes: usize,
+    /// Bytes kept of one line; the rest of a longer line is skipped, not held.
+    pub max_line_bytes: usize,
+    /// Bytes read from the file at most, skipped lines included: the read stops there
+    /// even mid-line, so an offset deep into a huge file or a file without line endings
+    /// costs bounded time (`LineSlice::scan_capped`).
+    pub max_scan_bytes: u64,
+}
+
+/// One line of a text file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextLine {
+    /// The line without its ending (`\n` or `\r\n`), invalid UTF-8 replaced.
+    pub text: String,
+    /// The line was longer than `max_line_bytes` and is cut.
+    pub cut: bool,
+}
+
+/// A window of a text file's lines.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LineSlice {
+    pub lines: Vec<TextLine>,
+    /// More lines follow the window.
+    pub more: bool,
+    /// How many lines the file has, when the read reached its end.
+    pub total: Option<u64>,
+    /// A NUL byte was seen in what was read (its first 8 KiB are always looked at); the
+    /// read stops there.
+    pub binary: bool,
+    /// The read stopped at `max_scan_bytes` before the window was full.
+    pub scan_capped: bool,
+}
+
 /// Workspace failures, worded for the model: each becomes a tool error it can read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WorkspaceError {
@@ -79,6 +123,9 @@ pub enum WorkspaceError {
     /// A glob or regex that does not parse.
     #[error("invalid pattern: {0}")]
     InvalidPattern(String),
+    /// A whole-file read found more than the caller's cap.
+    #[error("too large: {path} is larger than {max} bytes")]
+    TooLarge { path: String, max: u64 },
     #[error("I/O error: {0}")]
     Io(String),
 }
@@ -90,11 +137,25 @@ pub trait Workspace: Send + Sync {
     /// The working directory as the model should see it.
     fn working_dir(&self) -> String;
 
-    /// Reads a whole file.
+    /// Reads a whole regular file of at most `max_bytes`. It MUST NOT hold more than
+    /// `max_bytes` (plus a read buffer) of it in memory, whatever the file's size: a file
+    /// over the cap, or one that grows past it while being read, is `TooLarge`.
     ///
     /// # Errors
-    /// `NotFound`, `IsADirectory`, `OutsideAllowed`, `Io`.
-    async fn read(&self, path: &str) -> Result<Vec<u8>, WorkspaceError>;
+    /// `TooLarge`, `NotFound`, `IsADirectory`, `OutsideAllowed`, `Io` (also for FIFOs and
+    /// devices, which are never opened).
+    async fn read_capped(&self, path: &str, max_bytes: u64) -> Result<Vec<u8>, WorkspaceError>;
+
+    /// Lines `offset ..` of a regular file, read as a stream: it MUST stop once the window
+    /// is full (`limit` lines or `max_bytes` of text), at a NUL byte, or after
+    /// `max_scan_bytes`; skip lines before `offset` without holding them, and hold at most
+    /// `max_line_bytes` of any line. `more` says whether
+    /// lines follow; `total` is known only when the read reached the end.
+    ///
+    /// # Errors
+    /// As [`Self::read_capped`], without `TooLarge`.
+    async fn read_lines(&self, path: &str, window: LineWindow)
+    -> Result<LineSlice, WorkspaceError>;
 
     /// Replaces (or creates) a file, creating missing parent directories. The write MUST be
     /// atomic: a reader sees the old or the new contents, never a mix.

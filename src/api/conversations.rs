@@ -18,11 +18,11 @@ use super::{
     dto::events::{SessionStatus, SessionType},
     dto::runs::{
         ActiveSessionDto, ConversationInterrupted, ConversationUpdateRequest, FireRequestDto,
-        ForkRequestDto, RunOptions, RunRequestDto, SteerAccepted, SteerRequestDto,
+        ForkRequestDto, RunOptions, RunRequestDto, SteerRequestDto,
     },
     dto::sessions::{ConversationDto, ConversationStatus, DisplayMessage, SessionDto},
     error::ErrorResponse,
-    runs::{self, EventsResponse, KEEP_ALIVE, RunResponse},
+    runs::{self, EventsResponse, KEEP_ALIVE, RunResponse, SteerResponse},
     sse::Sse,
 };
 use crate::core::agent::Resolutions;
@@ -289,7 +289,7 @@ impl ConversationsApi {
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         body: Json<SteerRequestDto>,
-    ) -> Result<Json<SteerAccepted>> {
+    ) -> Result<SteerResponse> {
         let body = body.0;
         let steered = state
             .runs
@@ -298,8 +298,8 @@ impl ConversationsApi {
                 body.input.0,
                 body.message_id.map(|m| m.0),
             )
-            .await?;
-        Ok(Json(steered.into()))
+            .await;
+        runs::steer_response(steered)
     }
 
     /// Change the title, default preset or status.

@@ -217,10 +217,7 @@ impl From<ControlError> for ErrorResponse {
             ControlError::NotRunning(message) => {
                 Self::NotFound(Json(ApiError::new("not_found", message)))
             }
-            ControlError::Invalid(message) => Self::validation(vec![FieldError {
-                field: "input".to_owned(),
-                message,
-            }]),
+            ControlError::Invalid(fields) => Self::validation(fields),
             ControlError::Storage(inner) => inner.into(),
         }
     }

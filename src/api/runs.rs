@@ -8,11 +8,11 @@ use ports::{Page, Transport};
 
 use super::{
     ApiState,
-    dto::runs::{InputPart, RunAccepted},
-    error::ErrorResponse,
+    dto::runs::{InputPart, RunAccepted, SteerAccepted},
+    error::{ApiError, ErrorResponse},
     sse::Sse,
 };
-use crate::core::execution::{RunRequest, StartedRun};
+use crate::core::execution::{RunRequest, StartedRun, SteerError, Steered};
 
 /// Silence after which an SSE response sends a keep-alive comment (spec 04: ~15 s).
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -38,6 +38,34 @@ pub enum EventsResponse {
     /// The events after the cursor, then live ones, ending after the terminal event.
     #[oai(status = 200)]
     Events(Sse),
+}
+
+/// Answers of the steer operations.
+#[derive(ApiResponse, Debug)]
+pub enum SteerResponse {
+    /// Queued (or, for a repeated `message_id`, already queued before).
+    #[oai(status = 200)]
+    Accepted(Json<SteerAccepted>),
+    /// `too_many_steers`: 32 steering messages already wait for the session's next turn
+    /// boundary; retry once the run has taken them.
+    #[oai(status = 429)]
+    TooManySteers(Json<ApiError>),
+}
+
+/// A steer's outcome as the API answers it.
+#[expect(
+    clippy::result_large_err,
+    reason = "the handlers' own return type: poem-openapi takes the error by value"
+)]
+pub fn steer_response(result: Result<Steered, SteerError>) -> Result<SteerResponse, ErrorResponse> {
+    match result {
+        Ok(steered) => Ok(SteerResponse::Accepted(Json(steered.into()))),
+        Err(SteerError::TooMany(message)) => Ok(SteerResponse::TooManySteers(Json(ApiError::new(
+            "too_many_steers",
+            message,
+        )))),
+        Err(SteerError::Control(e)) => Err(e.into()),
+    }
 }
 
 /// Starts a run and answers in the transport it asked for.

@@ -14,12 +14,10 @@ use ports::Transport;
 use super::{
     ApiState, Tag,
     auth::BearerAuth,
-    dto::runs::{
-        ExecuteRequestDto, RunOptions, SessionInterrupted, SteerAccepted, SteerRequestDto,
-    },
+    dto::runs::{ExecuteRequestDto, RunOptions, SessionInterrupted, SteerRequestDto},
     dto::sessions::SessionDto,
     error::ErrorResponse,
-    runs::{self, EventsResponse, KEEP_ALIVE, RunResponse},
+    runs::{self, EventsResponse, KEEP_ALIVE, RunResponse, SteerResponse},
     sse::Sse,
 };
 use crate::core::execution::LiveStatus;
@@ -195,12 +193,12 @@ impl SessionsApi {
         state: Data<&Arc<ApiState>>,
         session_id: Path<String>,
         body: Json<SteerRequestDto>,
-    ) -> Result<Json<SteerAccepted>> {
+    ) -> Result<SteerResponse> {
         let body = body.0;
         let steered = state
             .runs
             .steer_session(&session_id.0, body.input.0, body.message_id.map(|m| m.0))
-            .await?;
-        Ok(Json(steered.into()))
+            .await;
+        runs::steer_response(steered)
     }
 }

@@ -8,6 +8,8 @@ use ports::{EnvironmentSpec, Shell, ShellMode, Workspace};
 
 use super::redact::Redactor;
 
+use super::limits::FileLimits;
+
 /// Variables a command always gets (when the service has them).
 const BASE_VARS: &[&str] = &["PATH", "HOME", "LANG"];
 
@@ -20,6 +22,7 @@ pub struct Environment {
     pub limits: ShellLimits,
     /// Scrubs the service's secret values from tool output.
     pub redactor: Redactor,
+    pub files: FileLimits,
 }
 
 /// Bounds on one shell command.

@@ -6,6 +6,8 @@ pub mod catalogue;
 pub mod environment;
 pub mod execution;
 pub mod health;
+pub mod limits;
+pub mod preset_lengths;
 pub mod preset_validation;
 pub mod presets;
 pub mod prompt;

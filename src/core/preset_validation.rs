@@ -3,7 +3,7 @@
 
 use ports::{Preset, ShellMode};
 
-use super::catalogue;
+use super::{catalogue, preset_lengths};
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,10 @@ const PROVIDERS: &[&str] = &["openai", "anthropic", "test"];
 /// Checks everything that needs no storage; `missing_refs` lists subagent preset ids that
 /// do not exist (the caller looked them up).
 pub fn validate(preset: &Preset, missing_refs: &[String]) -> Vec<FieldError> {
-    let mut errors = Vec::new();
+    let mut errors = preset_lengths::check(preset);
+    if !errors.is_empty() {
+        return errors; // the other rules would only parse or echo the oversize values
+    }
     if !is_slug(&preset.preset_id) {
         errors.push(err(
             "preset_id",

@@ -7,6 +7,7 @@ use ports::{
     now,
 };
 
+use super::preset_lengths;
 use super::preset_validation::{FieldError, validate};
 
 /// What can go wrong administering presets.
@@ -141,6 +142,11 @@ impl PresetService {
     }
 
     async fn check(&self, preset: &Preset) -> Result<(), PresetError> {
+        // Before the lookups below: at most MAX_LIST_ITEMS refs, each a short id.
+        let too_long = preset_lengths::check(preset);
+        if !too_long.is_empty() {
+            return Err(PresetError::Invalid(too_long));
+        }
         let mut missing = Vec::new();
         for r in &preset.subagents.refs {
             if r.preset_id == preset.preset_id {

@@ -36,6 +36,7 @@ pub fn local_env(
         shell_env: shell_env(spec, lookup),
         limits: ShellLimits::default(),
         redactor: Default::default(),
+        files: Default::default(),
     })
 }
 

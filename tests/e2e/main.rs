@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod api_errors;
+mod attack_bounds;
 mod attack_edge;
 mod attack_sandbox;
 mod attack_ssrf;

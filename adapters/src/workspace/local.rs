@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ports::{
-    DirEntry, FileInfo, GrepOutput, GrepRequest, PathList, PathPolicy, Workspace, WorkspaceError,
+    DirEntry, FileInfo, GrepOutput, GrepRequest, LineSlice, LineWindow, PathList, PathPolicy,
+    Workspace, WorkspaceError,
 };
 
+use super::beneath::open_root;
 use super::resolve::Resolver;
 use super::{files, search};
 
@@ -21,7 +23,8 @@ pub struct LocalWorkspace {
 impl LocalWorkspace {
     /// A workspace rooted at `working_dir` (which must be an existing directory) plus
     /// `allowed_paths` (relative ones are taken from the working directory; missing ones are
-    /// skipped with a warning). Symlinks in all of them are resolved here, once.
+    /// skipped with a warning). Symlinks in all of them are resolved here, once, and each
+    /// is opened: every later operation starts from these handles.
     ///
     /// `container_workdir` is set in docker mode: where the working directory is mounted in
     /// the container. Then `shell_dir` answers container paths, `working_dir` shows the
@@ -40,39 +43,42 @@ impl LocalWorkspace {
         if !working_dir.is_dir() {
             return Err(WorkspaceError::NotADirectory(shown));
         }
-        let allowed = allowed_paths
-            .iter()
-            .filter_map(|path| {
-                let joined = working_dir.join(path);
-                match std::fs::canonicalize(&joined) {
-                    Ok(real) => Some(real),
-                    Err(e) => {
-                        tracing::warn!(
-                            path = %joined.display(),
-                            error = %e,
-                            "allowed path skipped: it does not resolve"
-                        );
-                        None
-                    }
-                }
-            })
-            .collect();
+        let root = open_root(&working_dir).map_err(|e| super::resolve::io_error(&shown, &e))?;
+        let mut handles = vec![(working_dir.clone(), root)];
+        for path in allowed_paths {
+            let joined = working_dir.join(path);
+            match std::fs::canonicalize(&joined).and_then(|real| {
+                let fd = open_root(&real)?;
+                Ok((real, fd))
+            }) {
+                Ok(handle) => handles.push(handle),
+                Err(e) => tracing::warn!(
+                    path = %joined.display(),
+                    error = %e,
+                    "allowed path skipped: it does not resolve to a directory"
+                ),
+            }
+        }
         let container_workdir = container_workdir.map(|dir| match dir.trim_end_matches('/') {
             "" => "/".to_owned(),
             trimmed => trimmed.to_owned(),
         });
         Ok(Self {
-            inner: Arc::new(Resolver::new(working_dir, allowed, container_workdir)),
+            inner: Arc::new(Resolver::new(working_dir, handles, container_workdir)),
         })
     }
 
     /// The same workspace, refusing every path at or under one of `protected` (absolute,
     /// symlink-free: the service's own files) even inside the working directory.
-    pub fn with_protected(self, protected: Vec<PathBuf>) -> Self {
-        let resolver = Arc::unwrap_or_clone(self.inner);
-        Self {
-            inner: Arc::new(resolver.protecting(protected)),
-        }
+    ///
+    /// # Errors
+    /// `Io` when the workspace was already shared (cloned): protect it before that.
+    pub fn with_protected(mut self, protected: Vec<PathBuf>) -> Result<Self, WorkspaceError> {
+        let resolver = Arc::get_mut(&mut self.inner).ok_or_else(|| {
+            WorkspaceError::Io("protected paths must be set before the workspace is shared".into())
+        })?;
+        resolver.protect(protected);
+        Ok(self)
     }
 
     /// The resolved policy (working directory and allowed roots, symlink-free).
@@ -102,9 +108,20 @@ impl Workspace for LocalWorkspace {
         }
     }
 
-    async fn read(&self, path: &str) -> Result<Vec<u8>, WorkspaceError> {
+    async fn read_capped(&self, path: &str, max_bytes: u64) -> Result<Vec<u8>, WorkspaceError> {
         let path = path.to_owned();
-        self.blocking(move |r| files::read(r, &path)).await
+        self.blocking(move |r| files::read_capped(r, &path, max_bytes))
+            .await
+    }
+
+    async fn read_lines(
+        &self,
+        path: &str,
+        window: LineWindow,
+    ) -> Result<LineSlice, WorkspaceError> {
+        let path = path.to_owned();
+        self.blocking(move |r| files::read_lines(r, &path, &window))
+            .await
     }
 
     async fn write(&self, path: &str, contents: Vec<u8>) -> Result<(), WorkspaceError> {

@@ -4,11 +4,14 @@
 //!
 //! Every path goes through [`resolve`]: the pure `PathPolicy` check on the lexical path,
 //! then the same check on the path with symlinks resolved, so a link inside the workspace
-//! cannot lead outside it (spec 02, security boundary). All disk work runs on the blocking
-//! pool. Checks and use are not atomic: a process racing to swap a directory for a symlink
-//! between the two is out of scope (the agent's own shell is the bigger door anyway).
+//! cannot lead outside it (spec 02, security boundary). The checked path is then used
+//! only through [`beneath`]: from the handle of its allowed root, component by component
+//! with `O_NOFOLLOW`, so swapping a directory for a symlink between the check and the use
+//! makes the operation fail rather than escape. All disk work runs on the blocking pool.
 
+mod beneath;
 mod files;
+mod lines;
 mod local;
 mod resolve;
 mod search;

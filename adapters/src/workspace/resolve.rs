@@ -4,12 +4,19 @@
 //! points outside, so the longest existing ancestor is canonicalized (following symlinks)
 //! and the result checked again. This covers files that do not exist yet: writing
 //! `link/new.txt` resolves `link` first.
+//!
+//! The resolved path is only ever used through [`Resolver::beneath`]: from the open
+//! handle of its root, without following symlinks (see [`super::beneath`]), so a swap
+//! after the check cannot redirect the use.
 
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use ports::{PathPolicy, WorkspaceError};
+
+use super::beneath::{Beneath, is_symlink_met};
 
 /// A path that passed both checks.
 #[derive(Debug, Clone)]
@@ -21,34 +28,64 @@ pub(crate) struct Resolved {
 }
 
 /// The policy plus the docker-mode mapping of container paths.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Resolver {
     policy: PathPolicy,
     /// Allowed roots other than the working directory (canonical).
     allowed: Vec<PathBuf>,
+    /// Every root (the working directory first) with its directory handle, opened once.
+    handles: Vec<(PathBuf, OwnedFd)>,
     /// In docker mode, where the working directory is mounted in the container.
     container_workdir: Option<String>,
 }
 
 impl Resolver {
+    /// `working_dir` and `allowed` are canonical and their handles open, in that order.
     pub(crate) fn new(
         working_dir: PathBuf,
-        allowed: Vec<PathBuf>,
+        handles: Vec<(PathBuf, OwnedFd)>,
         container_workdir: Option<String>,
     ) -> Self {
+        let allowed: Vec<PathBuf> = handles
+            .iter()
+            .map(|(path, _)| path.clone())
+            .filter(|path| *path != working_dir)
+            .collect();
         Self {
             policy: PathPolicy::new(working_dir, allowed.clone()),
             allowed,
+            handles,
             container_workdir,
         }
     }
 
-    /// The same resolver, refusing `protected` paths as well.
-    pub(crate) fn protecting(self, protected: Vec<PathBuf>) -> Self {
-        Self {
-            policy: self.policy.protecting(protected),
-            ..self
-        }
+    /// Refuses `protected` paths as well from now on.
+    pub(crate) fn protect(&mut self, protected: Vec<PathBuf>) {
+        self.policy = self.policy.clone().protecting(protected);
+    }
+
+    /// A resolved path as seen from the handle of the deepest root containing it.
+    ///
+    /// # Errors
+    /// `OutsideAllowed` when no root contains it (not for a path `resolve` returned).
+    pub(crate) fn beneath<'a>(
+        &'a self,
+        target: &'a Resolved,
+    ) -> Result<Beneath<'a>, WorkspaceError> {
+        self.beneath_path(&target.real)
+            .ok_or_else(|| WorkspaceError::OutsideAllowed(target.shown.clone()))
+    }
+
+    /// [`Self::beneath`] for a real path met during a walk.
+    pub(crate) fn beneath_path<'a>(&'a self, real: &'a Path) -> Option<Beneath<'a>> {
+        self.handles
+            .iter()
+            .filter_map(|(root, fd)| Some((real.strip_prefix(root).ok()?, fd)))
+            .min_by_key(|(rel, _)| rel.components().count())
+            .map(|(rel, fd)| Beneath {
+                root: fd.as_fd(),
+                rel,
+            })
     }
 
     pub(crate) fn policy(&self) -> &PathPolicy {
@@ -194,6 +231,9 @@ pub(crate) fn io_error(shown: &str, e: &io::Error) -> WorkspaceError {
         io::ErrorKind::PermissionDenied => {
             WorkspaceError::Io(format!("{shown}: permission denied"))
         }
+        _ if is_symlink_met(e) => WorkspaceError::Io(format!(
+            "{shown}: the path changed while in use (a symlink appeared on the way); retry"
+        )),
         _ => WorkspaceError::Io(format!("{shown}: {e}")),
     }
 }

@@ -4,6 +4,11 @@
 //! service user's global git excludes do not (the agent's view must not depend on the
 //! host's configuration). Hidden files are visible, `.git` itself is not. Symlinks are not
 //! followed into directories; a symlink to a file is kept only when its target is allowed.
+//!
+//! The walk lists names by path, so a directory swapped for a symlink mid-walk could list
+//! another directory's names: every file it yields is therefore checked again through its
+//! root handle ([`super::beneath`]) before it is reported, and searched files are read
+//! through that handle, never by path.
 
 use std::path::{Path, PathBuf};
 
@@ -13,8 +18,8 @@ use grep_searcher::{BinaryDetection, SearcherBuilder, sinks::Lossy};
 use ignore::WalkBuilder;
 use ports::{GrepMatch, GrepOutput, GrepRequest, PathList, WorkspaceError};
 
-use super::files::existing_dir;
-use super::resolve::{Resolver, io_error};
+use super::files::{existing_dir, open_regular};
+use super::resolve::{Resolved, Resolver};
 
 /// Characters kept of a matching line.
 const MAX_LINE_CHARS: usize = 500;
@@ -59,30 +64,37 @@ pub(crate) fn grep(r: &Resolver, request: &GrepRequest) -> Result<GrepOutput, Wo
         .map(|glob| compile_glob(glob.trim_start_matches("./")).map(|m| (glob.contains('/'), m)))
         .transpose()?;
     let target = r.resolve(&request.path)?;
-    let meta = std::fs::metadata(&target.real).map_err(|e| io_error(&target.shown, &e))?;
+    let stat = r
+        .beneath(&target)?
+        .stat()
+        .map_err(|e| super::resolve::io_error(&target.shown, &e))?;
 
     // (path shown to the model, path actually read)
-    let files: Box<dyn Iterator<Item = (PathBuf, PathBuf)>> = if meta.is_dir() {
-        let base = target.real.clone();
-        let walked = walk_files(r, &target.real).filter(move |(shown, _)| {
-            include.as_ref().is_none_or(|(by_path, glob)| {
-                if *by_path {
-                    glob.is_match(shown.strip_prefix(&base).unwrap_or(shown))
-                } else {
-                    shown.file_name().is_some_and(|name| glob.is_match(name))
-                }
-            })
-        });
-        Box::new(walked)
-    } else if !meta.is_file() {
-        // A FIFO or device would block the search forever.
-        return Err(WorkspaceError::Io(format!(
-            "{}: not a regular file or directory",
-            target.shown
-        )));
-    } else {
+    let files: Box<dyn Iterator<Item = (PathBuf, PathBuf)>> = match super::beneath::kind(&stat) {
+        rustix::fs::FileType::Directory => {
+            let base = target.real.clone();
+            let walked = walk_files(r, &target.real).filter(move |(shown, _)| {
+                include.as_ref().is_none_or(|(by_path, glob)| {
+                    if *by_path {
+                        glob.is_match(shown.strip_prefix(&base).unwrap_or(shown))
+                    } else {
+                        shown.file_name().is_some_and(|name| glob.is_match(name))
+                    }
+                })
+            });
+            Box::new(walked)
+        }
         // An explicitly named file is searched whatever the include glob or .gitignore say.
-        Box::new(std::iter::once((target.real.clone(), target.real.clone())))
+        rustix::fs::FileType::RegularFile => {
+            Box::new(std::iter::once((target.real.clone(), target.real.clone())))
+        }
+        // A FIFO or device would block the search forever.
+        _ => {
+            return Err(WorkspaceError::Io(format!(
+                "{}: not a regular file or directory",
+                target.shown
+            )));
+        }
     };
 
     let mut searcher = SearcherBuilder::new()
@@ -104,8 +116,17 @@ pub(crate) fn grep(r: &Resolver, request: &GrepRequest) -> Result<GrepOutput, Wo
             });
             Ok(true)
         });
-        // Unreadable files are skipped, as grep -s would.
-        let _ = searcher.search_path(&matcher, &real, sink);
+        // Unreadable files are skipped, as grep -s would; read through the root handle.
+        let opened = open_regular(
+            r,
+            &Resolved {
+                real,
+                shown: shown.clone(),
+            },
+        );
+        if let Ok((file, _)) = opened {
+            let _ = searcher.search_file(&matcher, &file, sink);
+        }
         if out.truncated {
             break;
         }
@@ -126,15 +147,18 @@ fn walk_files<'a>(r: &'a Resolver, root: &Path) -> impl Iterator<Item = (PathBuf
         .filter_map(Result::ok)
         .filter_map(move |entry| {
             let kind = entry.file_type()?;
-            if kind.is_file() {
-                let path = entry.into_path();
-                Some((path.clone(), path))
+            let real = if kind.is_file() {
+                entry.path().to_path_buf()
             } else if kind.is_symlink() {
-                let real = r.real_inside(entry.path()).filter(|real| real.is_file())?;
-                Some((entry.into_path(), real))
+                r.real_inside(entry.path())?
             } else {
-                None
-            }
+                return None;
+            };
+            // Still a regular file where the walk saw it, reached without symlinks.
+            let stat = r.beneath_path(&real)?.stat().ok()?;
+            (r.policy().contains(&real)
+                && super::beneath::kind(&stat) == rustix::fs::FileType::RegularFile)
+                .then(|| (entry.into_path(), real))
         })
 }
 

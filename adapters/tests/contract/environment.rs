@@ -30,7 +30,10 @@ async fn local_mode_opens_the_working_directory_and_a_local_shell() {
         ..EnvironmentSpec::default()
     };
     let env = HostEnvironments::new().open(&spec).await.unwrap();
-    assert_eq!(env.workspace.read("a.txt").await.unwrap(), b"hi");
+    assert_eq!(
+        env.workspace.read_capped("a.txt", 100).await.unwrap(),
+        b"hi"
+    );
     let cwd = env.workspace.shell_dir(".").await.unwrap();
     let out = env.shell.run(request("cat a.txt", cwd)).await.unwrap();
     assert_eq!(out.stdout, "hi");
@@ -141,7 +144,7 @@ mod boundary {
             env.workspace.working_dir(),
             root.join("workspace/project").display().to_string()
         );
-        assert_eq!(env.workspace.read("a.txt").await.unwrap(), b"a");
+        assert_eq!(env.workspace.read_capped("a.txt", 1024).await.unwrap(), b"a");
     }
 
     #[tokio::test]
@@ -179,7 +182,7 @@ mod boundary {
         // The root itself contains the protected file: refused as a whole.
         assert!(f.open(&spec(".", &[])).await.is_err());
         let env = f.open(&spec("project", &[])).await.unwrap();
-        assert!(env.workspace.read("../secret.key").await.is_err());
+        assert!(env.workspace.read_capped("../secret.key", 1024).await.is_err());
     }
 
     fn sandboxed(landlock: bool, required: bool) -> SandboxSettings {

@@ -5,7 +5,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use adapters::workspace::LocalWorkspace;
-use ports::{GrepRequest, Workspace, WorkspaceError};
+use ports::{GrepRequest, LineWindow, Workspace, WorkspaceError};
 
 /// ```text
 /// root/
@@ -50,6 +50,11 @@ fn workspace(t: &Tree) -> LocalWorkspace {
     LocalWorkspace::new(&t.wd, std::slice::from_ref(&t.shared), None).unwrap()
 }
 
+/// A whole file, as the tools read one.
+async fn read(ws: &LocalWorkspace, path: &str) -> Result<Vec<u8>, WorkspaceError> {
+    ws.read_capped(path, 1 << 20).await
+}
+
 fn grep_request(pattern: &str) -> GrepRequest {
     GrepRequest {
         pattern: pattern.to_owned(),
@@ -83,15 +88,15 @@ async fn read_write_round_trip() {
     let t = tree();
     let ws = workspace(&t);
     ws.write("notes.txt", b"hello\n".to_vec()).await.unwrap();
-    assert_eq!(ws.read("notes.txt").await.unwrap(), b"hello\n");
+    assert_eq!(read(&ws, "notes.txt").await.unwrap(), b"hello\n");
     assert_eq!(
-        ws.read(t.wd.join("notes.txt").to_str().unwrap())
+        read(&ws, t.wd.join("notes.txt").to_str().unwrap())
             .await
             .unwrap(),
         b"hello\n"
     );
     ws.write("notes.txt", b"replaced".to_vec()).await.unwrap();
-    assert_eq!(ws.read("./sub/../notes.txt").await.unwrap(), b"replaced");
+    assert_eq!(read(&ws, "./sub/../notes.txt").await.unwrap(), b"replaced");
     let info = ws.stat("notes.txt").await.unwrap();
     assert!(!info.is_dir);
     assert_eq!(info.size, 8);
@@ -103,7 +108,7 @@ async fn missing_and_wrong_kinds_are_reported() {
     let t = tree();
     let ws = workspace(&t);
     assert_eq!(
-        ws.read("nope.txt").await,
+        read(&ws, "nope.txt").await,
         Err(WorkspaceError::NotFound("nope.txt".into()))
     );
     assert_eq!(
@@ -111,7 +116,7 @@ async fn missing_and_wrong_kinds_are_reported() {
         Err(WorkspaceError::NotFound("nope".into()))
     );
     assert_eq!(
-        ws.read("sub").await,
+        read(&ws, "sub").await,
         Err(WorkspaceError::IsADirectory("sub".into()))
     );
     assert_eq!(
@@ -216,9 +221,9 @@ async fn rename_moves_and_refuses_existing_targets() {
         ws.rename("from.txt", "taken.txt").await,
         Err(WorkspaceError::AlreadyExists("taken.txt".into()))
     );
-    assert_eq!(ws.read("taken.txt").await.unwrap(), b"keep");
+    assert_eq!(read(&ws, "taken.txt").await.unwrap(), b"keep");
     ws.rename("from.txt", "moved/to.txt").await.unwrap();
-    assert_eq!(ws.read("moved/to.txt").await.unwrap(), b"data");
+    assert_eq!(read(&ws, "moved/to.txt").await.unwrap(), b"data");
     assert!(matches!(
         ws.stat("from.txt").await,
         Err(WorkspaceError::NotFound(_))
@@ -249,15 +254,15 @@ async fn copy_files_and_directories_refusing_existing_targets() {
     ws.write("tree/a.txt", b"a".to_vec()).await.unwrap();
     ws.write("tree/nested/b.txt", b"b".to_vec()).await.unwrap();
     ws.copy("tree/a.txt", "a-copy.txt").await.unwrap();
-    assert_eq!(ws.read("a-copy.txt").await.unwrap(), b"a");
+    assert_eq!(read(&ws, "a-copy.txt").await.unwrap(), b"a");
     assert_eq!(
         ws.copy("tree/a.txt", "a-copy.txt").await,
         Err(WorkspaceError::AlreadyExists("a-copy.txt".into()))
     );
     ws.copy("tree", "tree2").await.unwrap();
-    assert_eq!(ws.read("tree2/a.txt").await.unwrap(), b"a");
-    assert_eq!(ws.read("tree2/nested/b.txt").await.unwrap(), b"b");
-    assert_eq!(ws.read("tree/a.txt").await.unwrap(), b"a", "source kept");
+    assert_eq!(read(&ws, "tree2/a.txt").await.unwrap(), b"a");
+    assert_eq!(read(&ws, "tree2/nested/b.txt").await.unwrap(), b"b");
+    assert_eq!(read(&ws, "tree/a.txt").await.unwrap(), b"a", "source kept");
     assert!(matches!(
         ws.copy("tree", "tree").await,
         Err(WorkspaceError::AlreadyExists(_))
@@ -269,6 +274,113 @@ async fn copy_files_and_directories_refusing_existing_targets() {
     ));
 }
 
+#[tokio::test]
+async fn copies_follow_symlinks_only_to_allowed_files_and_moves_keep_them() {
+    let t = tree();
+    let ws = workspace(&t);
+    ws.write("tree/a.txt", b"a".to_vec()).await.unwrap();
+    symlink(t.wd.join("tree/a.txt"), t.wd.join("tree/to-file")).unwrap();
+    symlink(t.wd.join("sub"), t.wd.join("tree/to-dir")).unwrap();
+    symlink(t.outside.join("secret.txt"), t.wd.join("tree/to-secret")).unwrap();
+    ws.copy("tree", "tree2").await.unwrap();
+    assert_eq!(files_under(&t.wd.join("tree2")), ["a.txt", "to-file"]);
+    let copied = t.wd.join("tree2/to-file");
+    assert!(!std::fs::symlink_metadata(&copied).unwrap().is_symlink());
+    assert_eq!(std::fs::read(&copied).unwrap(), b"a");
+    // A link named directly is copied as its (allowed) target's contents.
+    ws.copy("tree/to-file", "single.txt").await.unwrap();
+    assert!(
+        !std::fs::symlink_metadata(t.wd.join("single.txt"))
+            .unwrap()
+            .is_symlink()
+    );
+    // A moved tree keeps its links as links, wherever they point.
+    ws.rename("tree", "tree3").await.unwrap();
+    assert!(
+        std::fs::symlink_metadata(t.wd.join("tree3/to-secret"))
+            .unwrap()
+            .is_symlink()
+    );
+    outside(read(&ws, "tree3/to-secret").await);
+}
+
+// ---------------------------------------------------------------- bounded reads
+
+#[tokio::test]
+async fn read_capped_refuses_files_over_the_cap_and_special_files() {
+    let t = tree();
+    let ws = workspace(&t);
+    ws.write("ten.txt", b"0123456789".to_vec()).await.unwrap();
+    assert_eq!(ws.read_capped("ten.txt", 10).await.unwrap(), b"0123456789");
+    assert_eq!(
+        ws.read_capped("ten.txt", 9).await,
+        Err(WorkspaceError::TooLarge {
+            path: "ten.txt".into(),
+            max: 9
+        })
+    );
+    assert_eq!(
+        ws.read_capped("sub", 10).await,
+        Err(WorkspaceError::IsADirectory("sub".into()))
+    );
+    // A FIFO is refused, never opened (opening it would block).
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        t.wd.join("fifo"),
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    assert!(matches!(
+        ws.read_capped("fifo", 10).await,
+        Err(WorkspaceError::Io(_))
+    ));
+    assert!(matches!(
+        ws.read_lines("fifo", window(1, 10)).await,
+        Err(WorkspaceError::Io(_))
+    ));
+}
+
+fn window(offset: u64, limit: usize) -> LineWindow {
+    LineWindow {
+        offset,
+        limit,
+        max_bytes: 64 * 1024,
+        max_line_bytes: 100,
+        max_scan_bytes: 64 << 20,
+    }
+}
+
+#[tokio::test]
+async fn read_lines_streams_a_window_of_a_large_file() {
+    let t = tree();
+    let ws = workspace(&t);
+    let text: String = (1..=100_000).map(|i| format!("line {i}\n")).collect();
+    ws.write("many.txt", text.into_bytes()).await.unwrap();
+    let got = ws.read_lines("many.txt", window(50_000, 3)).await.unwrap();
+    let lines: Vec<_> = got.lines.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(lines, ["line 50000", "line 50001", "line 50002"]);
+    assert!(got.more && got.total.is_none() && !got.binary);
+    let end = ws.read_lines("many.txt", window(99_999, 10)).await.unwrap();
+    assert_eq!(end.lines.len(), 2);
+    assert_eq!((end.more, end.total), (false, Some(100_000)));
+
+    // One 2 MB line: only its first bytes are kept.
+    ws.write("one-line.txt", vec![b'z'; 2 << 20]).await.unwrap();
+    let got = ws.read_lines("one-line.txt", window(1, 5)).await.unwrap();
+    assert_eq!(got.lines.len(), 1);
+    assert_eq!(got.lines[0].text.len(), 100);
+    assert!(got.lines[0].cut);
+    // The scan cap stops the read of a file without line endings.
+    let capped = LineWindow {
+        max_scan_bytes: 4096,
+        ..window(2, 5)
+    };
+    let got = ws.read_lines("one-line.txt", capped).await.unwrap();
+    assert!(got.lines.is_empty() && got.scan_capped && got.more);
+    outside(ws.read_lines("secret_link", window(1, 5)).await);
+    outside(ws.read_capped("secret_link", 100).await);
+}
+
 // ---------------------------------------------------------------- escapes
 
 #[tokio::test]
@@ -277,10 +389,10 @@ async fn paths_outside_are_refused() {
     let ws = workspace(&t);
     let secret = t.outside.join("secret.txt");
     let secret = secret.to_str().unwrap();
-    outside(ws.read(secret).await);
-    outside(ws.read("../outside/secret.txt").await);
-    outside(ws.read("sub/../../outside/secret.txt").await);
-    outside(ws.read("/etc/passwd").await);
+    outside(read(&ws, secret).await);
+    outside(read(&ws, "../outside/secret.txt").await);
+    outside(read(&ws, "sub/../../outside/secret.txt").await);
+    outside(read(&ws, "/etc/passwd").await);
     outside(ws.write("../escape.txt", b"x".to_vec()).await);
     outside(ws.write("a/../../escape.txt", b"x".to_vec()).await);
     outside(ws.stat("..").await);
@@ -303,8 +415,8 @@ async fn paths_outside_are_refused() {
 async fn symlinks_pointing_outside_are_refused() {
     let t = tree();
     let ws = workspace(&t);
-    outside(ws.read("secret_link").await);
-    outside(ws.read("link_out/secret.txt").await);
+    outside(read(&ws, "secret_link").await);
+    outside(read(&ws, "link_out/secret.txt").await);
     outside(ws.stat("link_out").await);
     outside(ws.list("link_out").await);
     outside(ws.write("secret_link", b"pwned".to_vec()).await);
@@ -350,11 +462,11 @@ async fn walks_do_not_follow_symlinks_out() {
 async fn symlinks_inside_and_allowed_paths_are_usable() {
     let t = tree();
     let ws = workspace(&t);
-    assert_eq!(ws.read("link_in/inner.txt").await.unwrap(), b"inner\n");
+    assert_eq!(read(&ws, "link_in/inner.txt").await.unwrap(), b"inner\n");
     let shared_file = t.shared.join("data.txt");
     let shared_file = shared_file.to_str().unwrap();
     ws.write(shared_file, b"shared".to_vec()).await.unwrap();
-    assert_eq!(ws.read(shared_file).await.unwrap(), b"shared");
+    assert_eq!(read(&ws, shared_file).await.unwrap(), b"shared");
     let listed = ws.list(t.shared.to_str().unwrap()).await.unwrap();
     assert_eq!(listed.len(), 1);
     ws.copy(shared_file, "from-shared.txt").await.unwrap();
@@ -384,7 +496,7 @@ async fn relative_allowed_paths_and_missing_ones() {
     ws.write(t.shared.join("x").to_str().unwrap(), b"x".to_vec())
         .await
         .unwrap();
-    outside(ws.read("/definitely/missing/x").await);
+    outside(read(&ws, "/definitely/missing/x").await);
     assert!(LocalWorkspace::new(&t.wd.join("nope"), &[], None).is_err());
     assert!(LocalWorkspace::new(&t.wd.join("sub/inner.txt"), &[], None).is_err());
 }
@@ -575,8 +687,138 @@ async fn shell_dir_in_container_mode_maps_the_working_dir() {
     outside(ws.shell_dir(t.shared.to_str().unwrap()).await);
     // Container paths are accepted as input and mean the host files.
     assert_eq!(
-        ws.read("/workspace/sub/inner.txt").await.unwrap(),
+        read(&ws, "/workspace/sub/inner.txt").await.unwrap(),
         b"inner\n"
     );
-    outside(ws.read("/workspace/../etc/passwd").await);
+    outside(read(&ws, "/workspace/../etc/passwd").await);
+}
+
+// ---------------------------------------------------------------- races
+
+/// Every name under `dir`, recursively, as paths relative to it.
+fn tree_names(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&current) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Swapping a directory for a symlink to the outside between the policy check and the
+/// use must never let an operation reach the outside: a thread flips `wd/dir` between a
+/// real directory and a symlink to `outside` while the workspace reads, writes, lists,
+/// copies and searches under `dir` hundreds of times. Nothing outside may be read,
+/// written or created, and no temporary file may be left anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_swapped_for_a_symlink_never_leads_outside() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const SECRET: &str = "OUTSIDE-SECRET";
+    let t = tree();
+    let ws = workspace(&t);
+    std::fs::write(t.outside.join("file"), SECRET).unwrap();
+    std::fs::write(t.outside.join("secret-name.txt"), SECRET).unwrap();
+    let outside_before = tree_names(&t.outside);
+    ws.write("dir/file", b"INSIDE".to_vec()).await.unwrap();
+
+    // `swap` is the symlink; each exchange swaps the two names atomically, so `dir` is
+    // always either the real directory or the symlink to the outside.
+    symlink(&t.outside, t.wd.join("swap")).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipper = {
+        let (wd, stop) = (t.wd.clone(), stop.clone());
+        std::thread::spawn(move || {
+            use rustix::fs::{CWD, RenameFlags, renameat_with};
+            let (dir, swap) = (wd.join("dir"), wd.join("swap"));
+            let mut flips = 0u32;
+            // Bounded: the workspace's operations normally end it much sooner.
+            while !stop.load(Ordering::SeqCst) && flips < 10_000_000 {
+                if renameat_with(CWD, &dir, CWD, &swap, RenameFlags::EXCHANGE).is_err() {
+                    break;
+                }
+                flips += 1;
+            }
+            flips
+        })
+    };
+
+    // Violations are counted, not asserted at once, so a failure says how often each
+    // kind of operation escaped.
+    let mut escaped: std::collections::BTreeMap<&str, u32> = Default::default();
+    let mut reads_ok = 0;
+    for i in 0..600 {
+        if let Ok(bytes) = read(&ws, "dir/file").await {
+            reads_ok += 1;
+            if String::from_utf8_lossy(&bytes).contains(SECRET) {
+                *escaped.entry("read").or_default() += 1;
+            }
+        }
+        if i % 2 == 0 {
+            let _ = ws
+                .write("dir/file", format!("INSIDE-{i}").into_bytes())
+                .await;
+        }
+        if i % 6 == 0 {
+            if let Ok(entries) = ws.list("dir").await
+                && entries.iter().any(|e| e.name == "secret-name.txt")
+            {
+                *escaped.entry("list").or_default() += 1;
+            }
+            let _ = ws.create_dir(&format!("dir/made-{i}")).await;
+            let _ = ws.copy("dir/file", &format!("copy-{i}.txt")).await;
+            let _ = ws
+                .copy("sub/inner.txt", &format!("dir/inner-{i}.txt"))
+                .await;
+            if let Ok(found) = ws.grep(grep_request(SECRET)).await
+                && !found.matches.is_empty()
+            {
+                *escaped.entry("grep").or_default() += 1;
+            }
+            if let Ok(found) = ws.glob("**/*", ".", 1000).await
+                && found.paths.iter().any(|p| p.contains("secret-name"))
+            {
+                *escaped.entry("glob").or_default() += 1;
+            }
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let flips = flipper.join().unwrap();
+    assert!(flips > 0);
+
+    for i in 0..600 {
+        if let Ok(bytes) = read(&ws, &format!("copy-{i}.txt")).await
+            && String::from_utf8_lossy(&bytes).contains(SECRET)
+        {
+            *escaped.entry("copy").or_default() += 1;
+        }
+    }
+    let created: Vec<_> = tree_names(&t.outside)
+        .into_iter()
+        .filter(|name| !outside_before.contains(name))
+        .collect();
+    let overwritten = std::fs::read_to_string(t.outside.join("file")).unwrap() != SECRET;
+    assert!(
+        escaped.is_empty() && created.is_empty() && !overwritten,
+        "escaped the policy: {escaped:?} (of 600 reads, 100 lists/greps/globs/copies), \
+         created outside: {created:?}, outside file overwritten: {overwritten}"
+    );
+    let root = t.wd.parent().unwrap();
+    let temps: Vec<_> = tree_names(root)
+        .into_iter()
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
+    assert!(reads_ok > 0, "some reads got through");
 }

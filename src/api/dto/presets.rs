@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object, types::MaybeUndefined};
 
+use super::capped::{Description, Ident, Instruction, Name, PathText, Template};
 use super::strict::no_null;
-use super::text::{Text, strings, texts};
+use super::text::{strings, texts};
 use ports::{
     EnvironmentSpec, ModelSettings, Preset, PresetPatch, SandboxMode, SandboxSpec, ShellMode,
     SubagentRef, SubagentSpec, ToolConfig, ToolsetSpec,
@@ -15,8 +16,8 @@ fn yes() -> bool {
     true
 }
 
-fn dot() -> Text {
-    Text(".".to_owned())
+fn dot() -> PathText {
+    ".".to_owned().into()
 }
 
 /// Which model a preset calls and with which settings.
@@ -24,7 +25,7 @@ fn dot() -> Text {
 #[oai(rename = "ModelSettings", skip_serializing_if_is_none)]
 pub struct ModelSettingsDto {
     /// `provider:model`, `gateway@provider:model`, or a built-in `test:` model such as `test:echo`.
-    pub name: Text,
+    pub name: Ident,
     /// Context window in tokens; compaction starts near 80 % of it.
     #[oai(
         nullable,
@@ -45,11 +46,11 @@ pub struct ModelSettingsDto {
 #[oai(rename = "Toolset")]
 pub struct ToolsetDto {
     /// core, filesystem, shell, web, task, context, subagent, media or document.
-    pub toolset_name: Text,
+    pub toolset_name: Ident,
     #[oai(default = "yes")]
     pub enabled: bool,
     #[oai(default)]
-    pub exclude_tools: Vec<Text>,
+    pub exclude_tools: Vec<Ident>,
 }
 
 /// Where the agent's shell runs.
@@ -91,16 +92,16 @@ pub struct EnvironmentDto {
     pub shell_mode: Option<ShellModeDto>,
     /// Required in docker mode: the running container to `docker exec` into.
     #[oai(nullable)]
-    pub container_id: Option<Text>,
+    pub container_id: Option<Ident>,
     #[oai(nullable)]
-    pub container_workdir: Option<Text>,
+    pub container_workdir: Option<PathText>,
     #[oai(default = "dot")]
-    pub default_path: Text,
+    pub default_path: PathText,
     #[oai(default)]
-    pub allowed_paths: Vec<Text>,
+    pub allowed_paths: Vec<PathText>,
     /// Service environment variables the shell may see besides PATH, HOME and LANG.
     #[oai(default)]
-    pub env_allow: Vec<Text>,
+    pub env_allow: Vec<Ident>,
     #[oai(deserialize_with = "no_null")]
     pub sandbox: Option<SandboxDto>,
 }
@@ -109,13 +110,13 @@ pub struct EnvironmentDto {
 #[derive(Object, Debug, Clone, PartialEq)]
 #[oai(rename = "SubagentRef", skip_serializing_if_is_none)]
 pub struct SubagentRefDto {
-    pub preset_id: Text,
-    pub name: Text,
+    pub preset_id: Ident,
+    pub name: Ident,
     #[oai(default)]
-    pub description: Text,
+    pub description: Description,
     /// Added to the parent's system prompt.
     #[oai(nullable)]
-    pub instruction: Option<Text>,
+    pub instruction: Option<Instruction>,
 }
 
 /// Subagents a preset may call.
@@ -136,19 +137,19 @@ pub struct SubagentsDto {
 pub struct ToolConfigDto {
     /// Tools whose calls wait for a human's approval.
     #[oai(default)]
-    pub require_approval: Vec<Text>,
+    pub require_approval: Vec<Ident>,
 }
 
 /// An agent preset.
 #[derive(Object, Debug, Clone, PartialEq)]
 #[oai(rename = "Preset", skip_serializing_if_is_none)]
 pub struct PresetDto {
-    pub preset_id: Text,
-    pub name: Text,
-    pub description: Option<Text>,
+    pub preset_id: Ident,
+    pub name: Name,
+    pub description: Option<Description>,
     pub model: ModelSettingsDto,
     /// A minijinja template.
-    pub system_prompt: Text,
+    pub system_prompt: Template,
     pub toolsets: Vec<ToolsetDto>,
     pub environment: EnvironmentDto,
     pub subagents: SubagentsDto,
@@ -163,13 +164,13 @@ pub struct PresetDto {
 #[oai(rename = "PresetCreateRequest")]
 pub struct PresetCreateRequest {
     /// Slug: a-z, 0-9, '-' and '_'.
-    pub preset_id: Text,
-    pub name: Text,
+    pub preset_id: Ident,
+    pub name: Name,
     #[oai(nullable)]
-    pub description: Option<Text>,
+    pub description: Option<Description>,
     pub model: ModelSettingsDto,
     #[oai(nullable)]
-    pub system_prompt: Option<Text>,
+    pub system_prompt: Option<Template>,
     #[oai(nullable)]
     pub toolsets: Option<Vec<ToolsetDto>>,
     #[oai(deserialize_with = "no_null")]
@@ -187,13 +188,13 @@ pub struct PresetCreateRequest {
 #[oai(rename = "PresetUpdateRequest")]
 pub struct PresetUpdateRequest {
     #[oai(nullable)]
-    pub name: Option<Text>,
+    pub name: Option<Name>,
     #[oai(nullable)]
-    pub description: MaybeUndefined<Text>,
+    pub description: MaybeUndefined<Description>,
     #[oai(deserialize_with = "no_null")]
     pub model: Option<ModelSettingsDto>,
     #[oai(nullable)]
-    pub system_prompt: Option<Text>,
+    pub system_prompt: Option<Template>,
     #[oai(nullable)]
     pub toolsets: Option<Vec<ToolsetDto>>,
     #[oai(deserialize_with = "no_null")]

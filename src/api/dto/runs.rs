@@ -3,6 +3,7 @@
 
 use poem_openapi::{Object, Union, types::MaybeUndefined};
 
+use super::capped::{Ident, Template, Title};
 use super::events::Transport;
 use super::presets::ToolsetDto;
 use super::strict::no_null;
@@ -83,7 +84,7 @@ impl From<InputPart> for ports::InputPart {
 #[oai(rename = "ModelOverride")]
 pub struct ModelOverrideDto {
     #[oai(nullable)]
-    pub name: Option<Text>,
+    pub name: Option<Ident>,
     #[oai(
         nullable,
         validator(minimum(value = "1"), maximum(value = "4294967295"))
@@ -106,7 +107,7 @@ pub struct ConfigOverrideDto {
     #[oai(deserialize_with = "no_null")]
     pub model: Option<ModelOverrideDto>,
     #[oai(nullable)]
-    pub system_prompt: Option<Text>,
+    pub system_prompt: Option<Template>,
     #[oai(nullable)]
     pub toolsets: Option<Vec<ToolsetDto>>,
 }
@@ -432,20 +433,22 @@ pub struct ConversationInterrupted {
 #[oai(rename = "ConversationUpdateRequest")]
 pub struct ConversationUpdateRequest {
     #[oai(nullable)]
-    pub title: MaybeUndefined<Text>,
+    pub title: MaybeUndefined<Title>,
     #[oai(nullable)]
-    pub default_preset_id: MaybeUndefined<Text>,
+    pub default_preset_id: MaybeUndefined<Ident>,
     #[oai(deserialize_with = "no_null")]
     pub status: Option<super::sessions::ConversationStatus>,
 }
 
 impl From<ConversationUpdateRequest> for ports::ConversationPatch {
     fn from(r: ConversationUpdateRequest) -> Self {
-        let opt = |v: MaybeUndefined<Text>| match v {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(t) => Some(Some(t.0)),
-        };
+        fn opt<T: Into<String>>(v: MaybeUndefined<T>) -> Option<Option<String>> {
+            match v {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(t) => Some(Some(t.into())),
+            }
+        }
         Self {
             title: opt(r.title),
             default_preset_id: opt(r.default_preset_id),

@@ -40,13 +40,13 @@ impl From<Text> for String {
 }
 
 /// Converts a list of domain strings.
-pub fn texts(v: Vec<String>) -> Vec<Text> {
-    v.into_iter().map(Text).collect()
+pub fn texts<T: From<String>>(v: Vec<String>) -> Vec<T> {
+    v.into_iter().map(T::from).collect()
 }
 
 /// Converts a list of wire strings.
-pub fn strings(v: Vec<Text>) -> Vec<String> {
-    v.into_iter().map(|t| t.0).collect()
+pub fn strings<T: Into<String>>(v: Vec<T>) -> Vec<String> {
+    v.into_iter().map(Into::into).collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::core::limits;
+
 /// A steering message waiting for the next turn boundary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Steer {
@@ -16,8 +18,15 @@ pub struct Steer {
 
 /// Why a steer was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the run has finished and takes no more steering")]
-pub struct SteeringClosed;
+pub enum SteerRefused {
+    #[error("the run has finished and takes no more steering")]
+    Closed,
+    /// The queue holds [`limits::MAX_QUEUED_STEERS`] messages the run has not taken yet.
+    #[error(
+        "{max} steering messages already wait for the run's next turn; retry once it took them"
+    )]
+    QueueFull { max: usize },
+}
 
 #[derive(Debug, Default)]
 struct Queue {
@@ -92,14 +101,22 @@ impl RunControl {
         self.cancel.cancelled().await;
     }
 
-    /// Queues a steering message for the next turn boundary.
+    /// Queues a steering message for the next turn boundary; at most
+    /// [`limits::MAX_QUEUED_STEERS`] wait at once, so a flood of steers cannot grow the
+    /// run's memory (and its next turn) without bound.
     ///
     /// # Errors
-    /// [`SteeringClosed`] once the run has decided to finish.
-    pub fn steer(&self, steer: Steer) -> Result<(), SteeringClosed> {
+    /// [`SteerRefused::Closed`] once the run has decided to finish,
+    /// [`SteerRefused::QueueFull`] while the queue is full.
+    pub fn steer(&self, steer: Steer) -> Result<(), SteerRefused> {
         let mut queue = self.steering.lock().unwrap_or_else(PoisonError::into_inner);
         if queue.closed {
-            return Err(SteeringClosed);
+            return Err(SteerRefused::Closed);
+        }
+        if queue.items.len() >= limits::MAX_QUEUED_STEERS {
+            return Err(SteerRefused::QueueFull {
+                max: limits::MAX_QUEUED_STEERS,
+            });
         }
         queue.items.push_back(steer);
         Ok(())
@@ -149,7 +166,24 @@ mod tests {
         c.steer(steer("b")).unwrap();
         assert_eq!(c.take_steering_or_close(), vec![steer("b")]);
         assert_eq!(c.take_steering_or_close(), vec![]);
-        assert_eq!(c.steer(steer("c")), Err(SteeringClosed));
+        assert_eq!(c.steer(steer("c")), Err(SteerRefused::Closed));
+    }
+
+    #[test]
+    fn the_queue_holds_at_most_the_cap_until_the_run_takes_it() {
+        let c = RunControl::new();
+        for i in 0..limits::MAX_QUEUED_STEERS {
+            c.steer(steer(&format!("s{i}"))).unwrap();
+        }
+        assert_eq!(
+            c.steer(steer("one too many")),
+            Err(SteerRefused::QueueFull {
+                max: limits::MAX_QUEUED_STEERS
+            })
+        );
+        assert_eq!(c.take_steering().len(), limits::MAX_QUEUED_STEERS);
+        c.steer(steer("room again")).unwrap();
+        assert_eq!(c.take_steering(), vec![steer("room again")]);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use ports::{
     Usage, UsageSnapshot, UserPart,
 };
 
-pub use control::{RunControl, Steer, SteeringClosed};
+pub use control::{RunControl, Steer, SteerRefused};
 pub use deferred::{
     Deferral, ExternalResult, Interaction, Resolutions, check as check_resolutions,
 };

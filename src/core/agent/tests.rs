@@ -125,6 +125,7 @@ fn env(workspace: MockWorkspace, shell: MockShell) -> Arc<Environment> {
         shell_env: vec![("PATH".into(), "/usr/bin".into())],
         limits: ShellLimits::default(),
         redactor: Default::default(),
+        files: Default::default(),
     })
 }
 
@@ -484,8 +485,8 @@ async fn tool_errors_bad_arguments_and_unknown_tools_go_back_to_the_model() {
     ]));
     script.push(text(&["recovered"]));
     let mut ws = MockWorkspace::new();
-    ws.expect_read()
-        .returning(|p| Err(WorkspaceError::NotFound(p.to_owned())));
+    ws.expect_read_lines()
+        .returning(|p, _| Err(WorkspaceError::NotFound(p.to_owned())));
     let agent = Agent::new(
         provider(&script),
         env(ws, MockShell::new()),

@@ -22,14 +22,17 @@ pub(super) struct AgentPlan<'a> {
     pub conversation_id: &'a str,
     pub session_type: SessionType,
     pub external_tools: Vec<ToolSchema>,
+    /// The request field the template came from, for a render error: `system_prompt`, or
+    /// `config_override.system_prompt` when the run's override replaced it.
+    pub prompt_field: &'static str,
 }
 
 impl Coordinator {
     /// The session's agent.
     ///
     /// # Errors
-    /// The system prompt does not render (422 `system_prompt`).
-    pub(super) fn assemble(self: &Arc<Self>, plan: AgentPlan<'_>) -> Result<Agent, RunError> {
+    /// The system prompt does not render within its bounds (422 on `plan.prompt_field`).
+    pub(super) async fn assemble(self: &Arc<Self>, plan: AgentPlan<'_>) -> Result<Agent, RunError> {
         let AgentPlan {
             preset,
             env,
@@ -37,6 +40,7 @@ impl Coordinator {
             conversation_id,
             session_type,
             external_tools,
+            prompt_field,
         } = plan;
         let mut toolbox = Toolbox::from_toolsets(&preset.toolsets);
         let mut vars = PromptVars {
@@ -76,8 +80,9 @@ impl Coordinator {
         };
         let section = subagents::equip(&mut toolbox, &kit, &caller, dispatcher);
         vars.tools = toolbox.names().into_iter().map(str::to_owned).collect();
-        let system_prompt = prompt::render(&preset.system_prompt, &vars)
-            .map_err(|m| RunError::invalid("system_prompt", m))?
+        let system_prompt = prompt::render(preset.system_prompt.clone(), vars)
+            .await
+            .map_err(|m| RunError::invalid(prompt_field, m))?
             + &section;
         Ok(Agent::new(
             self.ports.provider.clone(),

@@ -4,7 +4,9 @@ use ports::StorageError;
 
 use super::coordinator::Coordinator;
 use super::registry::{RunHandle, SteerOutcome};
-use crate::core::agent::Steer;
+use crate::core::agent::{Steer, SteerRefused};
+use crate::core::limits;
+use crate::core::preset_validation::FieldError;
 
 /// Why a control request did nothing.
 #[derive(Debug, thiserror::Error)]
@@ -14,11 +16,21 @@ pub enum ControlError {
     /// The session exists but is not running (or is finishing and takes no more steering).
     #[error("{0}")]
     NotRunning(String),
-    /// The steering text is empty.
-    #[error("{0}")]
-    Invalid(String),
+    /// The steer breaks a rule (empty or oversize text, an oversize message id).
+    #[error("invalid steer")]
+    Invalid(Vec<FieldError>),
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// Why a steer was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SteerError {
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// The session already holds the most queued steers; retry after its next turn.
+    #[error("{0}")]
+    TooMany(String),
 }
 
 /// A steer that was accepted.
@@ -71,13 +83,15 @@ impl Coordinator {
     /// `message_id` is queued once.
     ///
     /// # Errors
-    /// `NotFound`, or `NotRunning` when the session is not running or already finishing.
+    /// `NotFound`, or `NotRunning` when the session is not running or already finishing;
+    /// `Invalid` for an empty or oversize steer; `TooMany` while its queue is full.
     pub async fn steer_session(
         &self,
         session_id: &str,
         text: String,
         message_id: Option<String>,
-    ) -> Result<Steered, ControlError> {
+    ) -> Result<Steered, SteerError> {
+        check_steer(&text, message_id.as_deref())?;
         let handle = self.running(session_id).await?;
         steer(&handle, text, message_id)
     }
@@ -85,18 +99,21 @@ impl Coordinator {
     /// Steers the conversation's running agent session.
     ///
     /// # Errors
-    /// `NotFound` for an unknown conversation, `NotRunning` when no agent session runs.
+    /// `NotFound` for an unknown conversation, `NotRunning` when no agent session runs;
+    /// otherwise as [`Self::steer_session`].
     pub async fn steer_conversation(
         &self,
         conversation_id: &str,
         text: String,
         message_id: Option<String>,
-    ) -> Result<Steered, ControlError> {
+    ) -> Result<Steered, SteerError> {
+        check_steer(&text, message_id.as_deref())?;
         let Some(handle) = self.registry.agent_run_of(conversation_id) else {
             self.known_conversation(conversation_id).await?;
             return Err(ControlError::NotRunning(
                 "the conversation has no running agent session".to_owned(),
-            ));
+            )
+            .into());
         };
         steer(&handle, text, message_id)
     }
@@ -129,21 +146,63 @@ impl Coordinator {
     }
 }
 
+/// What can be refused before looking the run up: empty or oversize text, an oversize
+/// message id.
+fn check_steer(text: &str, message_id: Option<&str>) -> Result<(), ControlError> {
+    let mut errors = Vec::new();
+    if text.trim().is_empty() {
+        errors.push(field_error("input", "input is empty".to_owned()));
+    } else if text.len() > limits::MAX_STEER_BYTES {
+        errors.push(field_error(
+            "input",
+            format!(
+                "is {} bytes; at most {} are allowed",
+                text.len(),
+                limits::MAX_STEER_BYTES
+            ),
+        ));
+    }
+    if let Some(id) = message_id
+        && id.len() > limits::MAX_STEER_ID_BYTES
+    {
+        errors.push(field_error(
+            "message_id",
+            format!(
+                "is {} bytes; at most {} are allowed",
+                id.len(),
+                limits::MAX_STEER_ID_BYTES
+            ),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ControlError::Invalid(errors))
+    }
+}
+
+fn field_error(field: &str, message: String) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        message,
+    }
+}
+
 fn steer(
     handle: &RunHandle,
     text: String,
     message_id: Option<String>,
-) -> Result<Steered, ControlError> {
-    if text.trim().is_empty() {
-        return Err(ControlError::Invalid("input is empty".to_owned()));
-    }
+) -> Result<Steered, SteerError> {
     let message_id = message_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let outcome = handle
         .steer(Steer {
             message_id: message_id.clone(),
             text,
         })
-        .map_err(|e| ControlError::NotRunning(e.to_string()))?;
+        .map_err(|e| match e {
+            SteerRefused::Closed => SteerError::Control(ControlError::NotRunning(e.to_string())),
+            SteerRefused::QueueFull { .. } => SteerError::TooMany(e.to_string()),
+        })?;
     Ok(Steered {
         session_id: handle.session_id.clone(),
         message_id,

@@ -25,6 +25,7 @@ use crate::core::agent::{
     Agent, Resolutions, RetryPolicy, RunControl, RunLimits, check_resolutions,
 };
 use crate::core::environment::{Environment, ShellLimits, shell_env};
+use crate::core::limits::FileLimits;
 use crate::core::preset_validation::{self, FieldError};
 use crate::core::redact::Redactor;
 
@@ -49,6 +50,7 @@ pub struct Settings {
     pub limits: RunLimits,
     pub retry: RetryPolicy,
     pub shell: ShellLimits,
+    pub files: FileLimits,
     /// How long finalize keeps retrying the session's final write while the database is
     /// unreachable, before leaving the row to startup recovery.
     pub finish_retry_for: Duration,
@@ -63,6 +65,7 @@ impl Default for Settings {
             limits: RunLimits::default(),
             retry: RetryPolicy::default(),
             shell: ShellLimits::default(),
+            files: FileLimits::default(),
             finish_retry_for: Duration::from_secs(30),
             redactor: Redactor::default(),
         }
@@ -167,14 +170,25 @@ impl Coordinator {
         if let Some(prelude) = prelude {
             materialized.prepend(prelude);
         }
-        let agent = self.assemble(AgentPlan {
-            preset: &preset,
-            env,
-            session_id: &session_id,
-            conversation_id: &place.conversation_id,
-            session_type: place.session_type,
-            external_tools: req.external_tools,
-        })?;
+        let overridden = req
+            .config_override
+            .as_ref()
+            .is_some_and(|o| o.system_prompt.is_some());
+        let agent = self
+            .assemble(AgentPlan {
+                preset: &preset,
+                env,
+                session_id: &session_id,
+                conversation_id: &place.conversation_id,
+                session_type: place.session_type,
+                external_tools: req.external_tools,
+                prompt_field: if overridden {
+                    "config_override.system_prompt"
+                } else {
+                    "system_prompt"
+                },
+            })
+            .await?;
 
         let at = now();
         let record = SessionRecord {
@@ -276,6 +290,7 @@ impl Coordinator {
                 self.ports.environments.host_var(name)
             }),
             limits: self.settings.shell,
+            files: self.settings.files,
             redactor: self.settings.redactor.clone(),
         };
         Ok((env, opened.warnings))

@@ -287,15 +287,16 @@ impl Materializer<'_> {
         if info.is_dir {
             return Err(field_error(field, "is a directory, not a file"));
         }
-        // Larger images stay files only: the model can still open them with its tools.
+        // Larger images stay files only: the model can still open them with its tools. The
+        // read is capped like a binary part, also for a file that grew since the stat.
+        let cap = self.limits.max_binary_bytes as u64;
         let image = match image_type(&path) {
-            Some(mime_type) if info.size <= self.limits.max_binary_bytes as u64 => {
-                let bytes = self
-                    .workspace
-                    .read(&path)
-                    .await
-                    .map_err(|e| field_error(&field, file_problem(&e)))?;
-                Some(inline_image(&bytes, mime_type))
+            Some(mime_type) if info.size <= cap => {
+                match self.workspace.read_capped(&path, cap).await {
+                    Ok(bytes) => Some(inline_image(&bytes, mime_type)),
+                    Err(WorkspaceError::TooLarge { .. }) => None,
+                    Err(e) => return Err(field_error(&field, file_problem(&e))),
+                }
             }
             _ => None,
         };
@@ -553,7 +554,9 @@ fn file_problem(e: &WorkspaceError) -> String {
         WorkspaceError::OutsideAllowed(_) => "outside the allowed paths".to_owned(),
         WorkspaceError::IsADirectory(_) => "is a directory, not a file".to_owned(),
         WorkspaceError::Io(message) => format!("cannot be read: {message}"),
-        WorkspaceError::AlreadyExists(_) | WorkspaceError::InvalidPattern(_) => e.to_string(),
+        WorkspaceError::AlreadyExists(_)
+        | WorkspaceError::InvalidPattern(_)
+        | WorkspaceError::TooLarge { .. } => e.to_string(),
     }
 }
 
@@ -1148,10 +1151,10 @@ mod tests {
     async fn image_file_is_read_and_inlined_after_its_note() {
         let mut ws = MockWorkspace::new();
         stat_ok(&mut ws, "shots/a.PNG", 3, false);
-        ws.expect_read()
-            .withf(|p| p == "shots/a.PNG")
+        ws.expect_read_capped()
+            .withf(|p, max| p == "shots/a.PNG" && *max == 8 * 1024 * 1024)
             .times(1)
-            .returning(|_| Ok(vec![1, 2, 3]));
+            .returning(|_, _| Ok(vec![1, 2, 3]));
         let got = run(vec![file("shots/a.PNG")], &ws, &MockDownloader::new())
             .await
             .unwrap();
@@ -1187,6 +1190,41 @@ mod tests {
         assert_eq!(
             got.parts,
             vec![user_text("[The user attached the file big.jpg (5 bytes).]")]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_image_file_that_grew_past_the_cap_is_not_read_whole() {
+        let mut ws = MockWorkspace::new();
+        stat_ok(&mut ws, "grows.png", 3, false);
+        ws.expect_read_capped()
+            .withf(|_, max| *max == 4)
+            .times(1)
+            .returning(|p, max| {
+                Err(WorkspaceError::TooLarge {
+                    path: p.to_owned(),
+                    max,
+                })
+            });
+        let limits = InputLimits {
+            max_binary_bytes: 4,
+            ..defaults()
+        };
+        let got = materialize(
+            vec![file("grows.png")],
+            &ws,
+            &MockDownloader::new(),
+            SID,
+            &limits,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            got.parts,
+            vec![user_text(
+                "[The user attached the file grows.png (3 bytes).]"
+            )],
+            "attached as a file, not inlined"
         );
     }
 
@@ -1236,8 +1274,8 @@ mod tests {
     async fn unreadable_image_file_is_a_field_error() {
         let mut ws = MockWorkspace::new();
         stat_ok(&mut ws, "a.gif", 3, false);
-        ws.expect_read()
-            .returning(|p| Err(WorkspaceError::NotFound(p.to_owned())));
+        ws.expect_read_capped()
+            .returning(|p, _| Err(WorkspaceError::NotFound(p.to_owned())));
         let errors = run(vec![file("a.gif")], &ws, &MockDownloader::new())
             .await
             .unwrap_err();

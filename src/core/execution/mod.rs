@@ -23,7 +23,7 @@ mod run_log;
 mod tests;
 
 pub use attach::AttachError;
-pub use control::{ControlError, Steered};
+pub use control::{ControlError, SteerError, Steered};
 pub use coordinator::{Coordinator, Ports, Settings};
 pub use queries::{ConversationView, LiveStatus, QueryError, Turn};
 pub use registry::{Registry, RunHandle, SteerOutcome};

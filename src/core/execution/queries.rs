@@ -9,6 +9,7 @@ use ports::{
 use super::coordinator::Coordinator;
 use super::request::ActiveSession;
 use crate::core::preset_validation::FieldError;
+use crate::core::{limits, preset_lengths};
 
 /// Why a read or an edit failed.
 #[derive(Debug, thiserror::Error)]
@@ -124,12 +125,33 @@ impl Coordinator {
     /// Edits title, default preset or status.
     ///
     /// # Errors
-    /// `NotFound`; `Invalid` when the default preset does not exist.
+    /// `NotFound`; `Invalid` when the title is too long or the default preset does not
+    /// exist.
     pub async fn update_conversation(
         &self,
         conversation_id: &str,
         patch: ConversationPatch,
     ) -> Result<Conversation, QueryError> {
+        let too_long = [
+            ("title", &patch.title, limits::MAX_TITLE_CHARS),
+            (
+                "default_preset_id",
+                &patch.default_preset_id,
+                limits::MAX_IDENT_CHARS,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, value, max)| {
+            let message = preset_lengths::too_long(value.as_ref()?.as_deref()?, max)?;
+            Some(FieldError {
+                field: field.to_owned(),
+                message,
+            })
+        })
+        .collect::<Vec<_>>();
+        if !too_long.is_empty() {
+            return Err(QueryError::Invalid(too_long));
+        }
         if let Some(Some(preset_id)) = &patch.default_preset_id {
             match self.ports.presets.get_preset(preset_id).await {
                 Err(StorageError::NotFound) => {

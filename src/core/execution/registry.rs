@@ -13,7 +13,7 @@ use ports::{SessionType, StreamKey, Transport};
 use tokio::sync::Notify;
 
 use super::run_log::RunLog;
-use crate::core::agent::{RunControl, Steer, SteeringClosed};
+use crate::core::agent::{RunControl, Steer, SteerRefused};
 
 /// A running session as callers see it.
 pub struct RunHandle {
@@ -60,8 +60,8 @@ impl RunHandle {
     /// Queues a steering message, once per message id.
     ///
     /// # Errors
-    /// [`SteeringClosed`] when the run has decided to finish.
-    pub fn steer(&self, steer: Steer) -> Result<SteerOutcome, SteeringClosed> {
+    /// [`SteerRefused`] when the run has decided to finish or its queue is full.
+    pub fn steer(&self, steer: Steer) -> Result<SteerOutcome, SteerRefused> {
         let mut seen = self
             .steer_ids
             .lock()

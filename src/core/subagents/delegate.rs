@@ -104,7 +104,7 @@ impl Delegate {
     }
 
     /// Everything the nested agent needs, resolved from its preset.
-    fn spec_of(&self, preset: &Preset, agent_id: String) -> Result<AgentSpec, ToolError> {
+    async fn spec_of(&self, preset: &Preset, agent_id: String) -> Result<AgentSpec, ToolError> {
         let mut toolbox = Toolbox::from_toolsets(&preset.toolsets);
         let caller = Caller {
             preset,
@@ -122,12 +122,14 @@ impl Delegate {
             .map(|t| t.toolset_name.clone())
             .collect();
         vars.tools = toolbox.names().into_iter().map(str::to_owned).collect();
-        let system = prompt::render(&preset.system_prompt, &vars).map_err(|e| {
-            ToolError(format!(
-                "the subagent's system prompt (preset {}) does not render: {e}",
-                preset.preset_id
-            ))
-        })?;
+        let system = prompt::render(preset.system_prompt.clone(), vars)
+            .await
+            .map_err(|e| {
+                ToolError(format!(
+                    "the subagent's system prompt (preset {}) does not render: {e}",
+                    preset.preset_id
+                ))
+            })?;
         Ok(AgentSpec {
             agent_id,
             model: preset.model.clone(),
@@ -162,7 +164,7 @@ impl TypedTool for Delegate {
         let _turn = lock.lock().await;
         let preset = self.preset_of(&name, &subagent.source).await?;
         let agent_id = self.subagent_id(&name);
-        let spec = self.spec_of(&preset, agent_id.clone())?;
+        let spec = self.spec_of(&preset, agent_id.clone()).await?;
         let history = ctx
             .with_scratch(|s| s.subagent_histories.get(&name).cloned())
             .unwrap_or_default();

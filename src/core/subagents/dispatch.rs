@@ -246,6 +246,7 @@ mod tests {
             shell_env: vec![],
             limits: ShellLimits::default(),
             redactor: Default::default(),
+            files: Default::default(),
         });
         let (control, sink) = (RunControl::new(), CollectingSink::default());
         let ctx = ToolContext {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use base64::Engine;
-use ports::ImageData;
+use ports::{ImageData, LineSlice, LineWindow, WorkspaceError};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -10,6 +10,11 @@ use super::{MAX_RESULT_CHARS, ToolContext, ToolError, ToolOutput, TypedTool};
 
 const DEFAULT_LIMIT: usize = 2000;
 const MAX_LINE_CHARS: usize = 2000;
+/// Bytes kept of one line: enough for [`MAX_LINE_CHARS`] characters of any width.
+const MAX_LINE_BYTES: usize = 4 * MAX_LINE_CHARS + 4;
+/// Bytes of text one call reads at most, whatever `limit` says: the result is cut at
+/// [`MAX_RESULT_CHARS`] characters anyway.
+const MAX_READ_BYTES: usize = 4 * MAX_RESULT_CHARS;
 /// Larger pictures are refused rather than sent to the model.
 const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
 
@@ -37,23 +42,35 @@ impl TypedTool for View {
         through long files. PNG, JPEG, GIF and WebP files come back as images.";
 
     async fn run(&self, ctx: &ToolContext<'_>, args: ViewArgs) -> Result<ToolOutput, ToolError> {
-        let bytes = ctx.env.workspace.read(&args.path).await?;
         if let Some(mime_type) = image_type(&args.path) {
-            return image(&args.path, mime_type, &bytes);
+            return image(ctx, &args.path, mime_type).await;
         }
-        if bytes.contains(&0) {
+        let offset = args.offset.unwrap_or(1).max(1);
+        let window = LineWindow {
+            offset: offset as u64,
+            limit: args.limit.unwrap_or(DEFAULT_LIMIT).max(1),
+            max_bytes: MAX_READ_BYTES,
+            max_line_bytes: MAX_LINE_BYTES,
+            max_scan_bytes: ctx.env.files.max_file_bytes,
+        };
+        let slice = ctx.env.workspace.read_lines(&args.path, window).await?;
+        if slice.binary {
             return Err(ToolError(format!(
-                "{} is a binary file ({} bytes); it cannot be shown as text",
-                args.path,
-                bytes.len()
+                "{} is a binary file; it cannot be shown as text",
+                args.path
             )));
         }
-        let text = String::from_utf8_lossy(&bytes);
-        Ok(ToolOutput::text(numbered(
-            &text,
-            args.offset.unwrap_or(1),
-            args.limit.unwrap_or(DEFAULT_LIMIT),
-        )))
+        let mut text = numbered(&slice, offset);
+        if slice.scan_capped {
+            text.push_str(&format!(
+                "\n[view reads at most the first {} bytes of a file per call; for lines past \
+                 them use the shell, e.g. sed -n '{offset},+{}p' {}]",
+                ctx.env.files.max_file_bytes,
+                window.limit.saturating_sub(1),
+                args.path
+            ));
+        }
+        Ok(ToolOutput::text(text))
     }
 }
 
@@ -68,71 +85,186 @@ fn image_type(path: &str) -> Option<&'static str> {
     }
 }
 
-fn image(path: &str, mime_type: &str, bytes: &[u8]) -> Result<ToolOutput, ToolError> {
-    if bytes.len() > MAX_IMAGE_BYTES {
-        return Err(ToolError(format!(
-            "{path} is {} bytes; images over {MAX_IMAGE_BYTES} bytes are not sent",
-            bytes.len()
-        )));
-    }
+async fn image(
+    ctx: &ToolContext<'_>,
+    path: &str,
+    mime_type: &str,
+) -> Result<ToolOutput, ToolError> {
+    let bytes = match ctx
+        .env
+        .workspace
+        .read_capped(path, MAX_IMAGE_BYTES as u64)
+        .await
+    {
+        Err(WorkspaceError::TooLarge { .. }) => {
+            return Err(ToolError(format!(
+                "{path} is larger than {MAX_IMAGE_BYTES} bytes; images that large are not sent"
+            )));
+        }
+        other => other?,
+    };
     Ok(ToolOutput {
         content: format!("Image {path} ({mime_type}, {} bytes)", bytes.len()),
         images: vec![ImageData {
             mime_type: mime_type.to_owned(),
-            data: base64::engine::general_purpose::STANDARD.encode(bytes),
+            data: base64::engine::general_purpose::STANDARD.encode(&bytes),
         }],
     })
 }
 
-/// Lines `offset..offset+limit` with right-aligned numbers, long lines cut, and a note
-/// when lines remain.
-fn numbered(text: &str, offset: usize, limit: usize) -> String {
-    let offset = offset.max(1);
-    let total = text.lines().count();
-    if total == 0 {
-        return "(empty file)".to_owned();
-    }
-    if offset > total {
-        return format!("(the file has {total} lines; offset {offset} is past the end)");
+/// The window's lines with right-aligned numbers, long lines cut, and a note when lines
+/// remain.
+fn numbered(slice: &LineSlice, offset: usize) -> String {
+    if slice.lines.is_empty() {
+        return match slice.total {
+            Some(0) => "(empty file)".to_owned(),
+            Some(total) => format!("(the file has {total} lines; offset {offset} is past the end)"),
+            None => format!("(nothing shown from line {offset})"),
+        };
     }
     let mut out = String::new();
     let mut shown_to = offset - 1;
-    for (i, line) in text.lines().enumerate().skip(offset - 1).take(limit.max(1)) {
-        let line = match line.char_indices().nth(MAX_LINE_CHARS) {
-            Some((cut, _)) => format!("{}… [line cut]", &line[..cut]),
-            None => line.to_owned(),
+    for (i, line) in slice.lines.iter().enumerate() {
+        let text = match line.text.char_indices().nth(MAX_LINE_CHARS) {
+            Some((cut, _)) => format!("{}… [line cut]", &line.text[..cut]),
+            None if line.cut => format!("{}… [line cut]", line.text),
+            None => line.text.clone(),
         };
-        out.push_str(&format!("{:>6}\t{line}\n", i + 1));
-        shown_to = i + 1;
+        out.push_str(&format!("{:>6}\t{text}\n", offset + i));
+        shown_to = offset + i;
         if out.len() > MAX_RESULT_CHARS {
             break;
         }
     }
-    if shown_to < total {
-        out.push_str(&format!(
+    let remains = slice.more || shown_to < offset - 1 + slice.lines.len();
+    match slice.total {
+        _ if !remains => {}
+        Some(total) => out.push_str(&format!(
             "[showing lines {offset}-{shown_to} of {total}; use offset={} to read on]",
             shown_to + 1
-        ));
+        )),
+        None => out.push_str(&format!(
+            "[showing lines {offset}-{shown_to}; more follow: use offset={} to read on]",
+            shown_to + 1
+        )),
     }
     out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::numbered;
+    use std::sync::Arc;
+
+    use ports::mocks::{MockShell, MockWorkspace};
+    use ports::{LineSlice, TextLine};
+
+    use super::*;
+    use crate::core::agent::RunControl;
+    use crate::core::environment::{Environment, ShellLimits};
+
+    fn slice(lines: &[&str], more: bool, total: Option<u64>) -> LineSlice {
+        LineSlice {
+            lines: lines
+                .iter()
+                .map(|l| TextLine {
+                    text: (*l).to_owned(),
+                    cut: false,
+                })
+                .collect(),
+            more,
+            total,
+            binary: false,
+            scan_capped: false,
+        }
+    }
 
     #[test]
     fn windows_are_numbered_and_say_what_remains() {
-        let text = "a\nb\nc\nd\n";
         assert_eq!(
-            numbered(text, 1, 10),
+            numbered(&slice(&["a", "b", "c", "d"], false, Some(4)), 1),
             "     1\ta\n     2\tb\n     3\tc\n     4\td\n"
         );
         assert_eq!(
-            numbered(text, 2, 2),
-            "     2\tb\n     3\tc\n[showing lines 2-3 of 4; use offset=4 to read on]"
+            numbered(&slice(&["b", "c"], true, None), 2),
+            "     2\tb\n     3\tc\n[showing lines 2-3; more follow: use offset=4 to read on]"
         );
-        assert!(numbered(text, 9, 2).contains("past the end"));
-        assert_eq!(numbered("", 1, 5), "(empty file)");
+        assert!(numbered(&slice(&[], false, Some(4)), 9).contains("past the end"));
+        assert_eq!(numbered(&slice(&[], false, Some(0)), 1), "(empty file)");
+    }
+
+    fn ctx_with(workspace: MockWorkspace) -> (Arc<Environment>, RunControl) {
+        let env = Arc::new(Environment {
+            workspace: Arc::new(workspace),
+            shell: Arc::new(MockShell::new()),
+            shell_env: vec![],
+            limits: ShellLimits::default(),
+            files: Default::default(),
+            redactor: Default::default(),
+        });
+        (env, RunControl::new())
+    }
+
+    async fn view(workspace: MockWorkspace, args: &str) -> Result<ToolOutput, ToolError> {
+        let (env, control) = ctx_with(workspace);
+        let sink = crate::core::agent::CollectingSink::default();
+        let ctx = ToolContext {
+            env,
+            scratch: Arc::default(),
+            control: &control,
+            sink: &sink,
+        };
+        crate::core::tools::Tool::call(&View, &ctx, args).await
+    }
+
+    #[tokio::test]
+    async fn text_is_read_as_a_bounded_window_never_whole() {
+        let mut ws = MockWorkspace::new();
+        ws.expect_read_lines()
+            .withf(|path, w| {
+                path == "big.log"
+                    && *w
+                        == LineWindow {
+                            offset: 500,
+                            limit: 3,
+                            max_bytes: MAX_READ_BYTES,
+                            max_line_bytes: MAX_LINE_BYTES,
+                            max_scan_bytes: 10 << 20,
+                        }
+            })
+            .returning(|_, _| Ok(slice(&["x", "y", "z"], true, None)));
+        ws.expect_read_capped().never();
+        let out = view(ws, r#"{"path":"big.log","offset":500,"limit":3}"#)
+            .await
+            .unwrap();
+        assert!(out.content.starts_with("   500\tx\n"), "{}", out.content);
+        assert!(
+            out.content.ends_with("use offset=503 to read on]"),
+            "{}",
+            out.content
+        );
+    }
+
+    #[tokio::test]
+    async fn binary_files_and_oversize_images_are_tool_errors() {
+        let mut ws = MockWorkspace::new();
+        ws.expect_read_lines().returning(|_, _| {
+            let mut s = slice(&["\0"], false, Some(1));
+            s.binary = true;
+            Ok(s)
+        });
+        let e = view(ws, r#"{"path":"a.bin"}"#).await.unwrap_err();
+        assert!(e.0.contains("binary"), "{e}");
+
+        let mut ws = MockWorkspace::new();
+        ws.expect_read_capped()
+            .withf(|path, max| path == "huge.png" && *max == MAX_IMAGE_BYTES as u64)
+            .returning(|path, max| {
+                Err(WorkspaceError::TooLarge {
+                    path: path.to_owned(),
+                    max,
+                })
+            });
+        let e = view(ws, r#"{"path":"huge.png"}"#).await.unwrap_err();
+        assert!(e.0.contains("not sent"), "{e}");
     }
 }
