@@ -144,7 +144,10 @@ mod boundary {
             env.workspace.working_dir(),
             root.join("workspace/project").display().to_string()
         );
-        assert_eq!(env.workspace.read_capped("a.txt", 1024).await.unwrap(), b"a");
+        assert_eq!(
+            env.workspace.read_capped("a.txt", 1024).await.unwrap(),
+            b"a"
+        );
     }
 
     #[tokio::test]
@@ -182,7 +185,12 @@ mod boundary {
         // The root itself contains the protected file: refused as a whole.
         assert!(f.open(&spec(".", &[])).await.is_err());
         let env = f.open(&spec("project", &[])).await.unwrap();
-        assert!(env.workspace.read_capped("../secret.key", 1024).await.is_err());
+        assert!(
+            env.workspace
+                .read_capped("../secret.key", 1024)
+                .await
+                .is_err()
+        );
     }
 
     fn sandboxed(landlock: bool, required: bool) -> SandboxSettings {
