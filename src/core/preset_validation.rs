@@ -13,6 +13,16 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// A preset path reaching the service's own files, reported like any broken rule.
+impl From<ports::PathProblem> for FieldError {
+    fn from(p: ports::PathProblem) -> Self {
+        Self {
+            field: p.field,
+            message: p.message,
+        }
+    }
+}
+
 fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     FieldError {
         field: field.into(),

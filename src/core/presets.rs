@@ -164,10 +164,7 @@ impl PresetService {
                 .check_paths(&preset.environment)
                 .await
                 .into_iter()
-                .map(|p| FieldError {
-                    field: p.field,
-                    message: p.message,
-                }),
+                .map(FieldError::from),
         );
         if errors.is_empty() {
             Ok(())

@@ -444,10 +444,7 @@ impl Coordinator {
                 .check_paths(&merged.environment)
                 .await
                 .into_iter()
-                .map(|p| FieldError {
-                    field: p.field,
-                    message: p.message,
-                }),
+                .map(FieldError::from),
         );
         if errors.is_empty() {
             Ok(merged)
