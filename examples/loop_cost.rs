@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use agent_runtime::app;
 use agent_runtime::config::Config;
-use agent_runtime::core::agent::{Agent, AgentSpec, EventSink, RetryPolicy, RunControl, RunLimits};
+use agent_runtime::core::agent::{Agent, AgentSpec, RetryPolicy, RunLimits};
 use agent_runtime::core::environment::{Environment, ShellLimits};
+use agent_runtime::core::run::{EventSink, RunControl};
 use agent_runtime::core::tools::Toolbox;
 use async_trait::async_trait;
 use futures::StreamExt;

@@ -25,7 +25,7 @@ use super::{
     runs::{self, EventsResponse, KEEP_ALIVE, RunResponse, SteerResponse},
     sse::Sse,
 };
-use crate::core::agent::Resolutions;
+use crate::core::execution::Resolutions;
 use crate::core::execution::{RunRequest, RunTarget};
 
 pub struct ConversationsApi;

@@ -7,12 +7,12 @@ pub mod environment;
 pub mod execution;
 pub mod health;
 pub mod limits;
-pub mod preset_lengths;
 pub mod preset_validation;
 pub mod presets;
 pub mod prompt;
 pub mod recovery;
 pub mod redact;
+pub mod run;
 pub mod subagents;
 pub mod tools;
 

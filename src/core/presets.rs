@@ -7,7 +7,7 @@ use ports::{
     now,
 };
 
-use super::preset_lengths;
+use super::preset_validation::lengths as preset_lengths;
 use super::preset_validation::{FieldError, validate};
 
 /// What can go wrong administering presets.

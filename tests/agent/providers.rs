@@ -5,9 +5,8 @@
 
 use agent_runtime::app;
 use agent_runtime::config::Config;
-use agent_runtime::core::agent::{
-    Agent, AgentSpec, CollectingSink, RetryPolicy, RunControl, RunEnd, RunLimits,
-};
+use agent_runtime::core::agent::{Agent, AgentSpec, RetryPolicy, RunEnd, RunLimits};
+use agent_runtime::core::run::{CollectingSink, RunControl};
 use mock_llm::{MockLlm, RecordedRequest, Script};
 use ports::{EnvironmentSpec, EventPayload, ModelMessage, ModelSettings, SessionState, UserPart};
 use serde_json::Value;

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use adapters::shell::LocalShell;
 use adapters::workspace::LocalWorkspace;
-use agent_runtime::core::agent::{CollectingSink, RunControl};
 use agent_runtime::core::environment::{Environment, ShellLimits, shell_env};
+use agent_runtime::core::run::{CollectingSink, RunControl};
 use agent_runtime::core::tools::{Scratch, ToolContext, Toolbox};
 use ports::{EnvironmentSpec, ToolsetSpec};
 

@@ -8,11 +8,11 @@ use super::events::Transport;
 use super::presets::ToolsetDto;
 use super::strict::no_null;
 use super::text::Text;
-use crate::core::agent::{ExternalResult, Interaction, Resolutions};
 use crate::core::execution::{
     ActiveSession, ConfigOverride, ModelOverride, RunRequest, RunTarget, StartedRun, SteerOutcome,
     Steered,
 };
+use crate::core::execution::{ExternalResult, Interaction, Resolutions};
 use ports::ToolSchema;
 
 /// Plain text.

@@ -6,9 +6,7 @@
 //! (every tool call has a result) that a later run continues exactly.
 
 mod compaction;
-mod control;
 mod deferred;
-mod events;
 mod response;
 mod retry;
 mod tool_calls;
@@ -25,14 +23,13 @@ use ports::{
     Usage, UsageSnapshot, UserPart,
 };
 
-pub use control::{RunControl, Steer, SteerRefused};
 pub use deferred::{
     Deferral, ExternalResult, Interaction, Resolutions, check as check_resolutions,
 };
-pub use events::{CollectingSink, EventSink};
 pub use retry::RetryPolicy;
 
 use super::environment::Environment;
+use super::run::{CollectingSink, EventSink, RunControl, Steer};
 use super::tools::{Scratch, ToolContext, Toolbox};
 use deferred::{Disposition, Plan};
 use response::{Reply, StreamEnd};

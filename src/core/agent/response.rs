@@ -9,7 +9,7 @@ use ports::{
     ModelDelta, ModelError, ModelStream, ToolCallArgsDelta, ToolCallStart, Usage,
 };
 
-use super::{EventSink, RunControl};
+use crate::core::run::{EventSink, RunControl};
 
 /// How a response stream ended.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use futures::future::join_all;
 use ports::{EventPayload, ToolCallEnd, ToolCallResultPayload, ToolCallStatus, ToolResult};
 use tokio::sync::RwLock;
 
-use super::{EventSink, RunControl};
+use crate::core::run::{EventSink, RunControl};
 use crate::core::tools::{MAX_RESULT_CHARS, ToolContext, Toolbox, truncate_chars};
 
 /// One call as the model made it.

@@ -4,9 +4,9 @@ use ports::StorageError;
 
 use super::coordinator::Coordinator;
 use super::registry::{RunHandle, SteerOutcome};
-use crate::core::agent::{Steer, SteerRefused};
 use crate::core::limits;
 use crate::core::preset_validation::FieldError;
+use crate::core::run::{Steer, SteerRefused};
 
 /// Why a control request did nothing.
 #[derive(Debug, thiserror::Error)]

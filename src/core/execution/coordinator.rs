@@ -21,13 +21,12 @@ use super::input::{self, InputLimits};
 use super::registry::{Registry, RunHandle};
 use super::request::{ActiveSession, RunError, RunRequest, StartedRun};
 use super::run_log::RunLog;
-use crate::core::agent::{
-    Agent, Resolutions, RetryPolicy, RunControl, RunLimits, check_resolutions,
-};
+use crate::core::agent::{Agent, Resolutions, RetryPolicy, RunLimits, check_resolutions};
 use crate::core::environment::{Environment, ShellLimits, shell_env};
 use crate::core::limits::FileLimits;
 use crate::core::preset_validation::{self, FieldError};
 use crate::core::redact::Redactor;
+use crate::core::run::RunControl;
 
 /// The ports a run needs.
 #[derive(Clone)]

@@ -22,6 +22,9 @@ mod run_log;
 #[cfg(test)]
 mod tests;
 
+/// How a run answers its parent's pending tool calls: part of a run request, so callers
+/// name it through `execution` and never reach into the agent loop.
+pub use crate::core::agent::{ExternalResult, Interaction, Resolutions};
 pub use attach::AttachError;
 pub use control::{ControlError, SteerError, Steered};
 pub use coordinator::{Coordinator, Ports, Settings};

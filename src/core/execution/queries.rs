@@ -8,8 +8,9 @@ use ports::{
 
 use super::coordinator::Coordinator;
 use super::request::ActiveSession;
+use crate::core::limits;
 use crate::core::preset_validation::FieldError;
-use crate::core::{limits, preset_lengths};
+use crate::core::preset_validation::lengths as preset_lengths;
 
 /// Why a read or an edit failed.
 #[derive(Debug, thiserror::Error)]

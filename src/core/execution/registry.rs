@@ -13,7 +13,7 @@ use ports::{SessionType, StreamKey, Transport};
 use tokio::sync::Notify;
 
 use super::run_log::RunLog;
-use crate::core::agent::{RunControl, Steer, SteerRefused};
+use crate::core::run::{RunControl, Steer, SteerRefused};
 
 /// A running session as callers see it.
 pub struct RunHandle {

@@ -13,7 +13,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use ports::{EventEnvelope, EventPayload, now};
 use tokio::sync::watch;
 
-use crate::core::agent::EventSink;
+use crate::core::run::EventSink;
 
 /// One run's events, in order, ending with exactly one terminal event.
 pub struct RunLog {

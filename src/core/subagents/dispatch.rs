@@ -187,8 +187,8 @@ mod tests {
     use tokio::sync::Notify;
 
     use super::*;
-    use crate::core::agent::{CollectingSink, RunControl};
     use crate::core::environment::{Environment, ShellLimits};
+    use crate::core::run::{CollectingSink, RunControl};
     use crate::core::tools::{Scratch, Tool};
 
     /// Records launches; the first one waits until the test lets it go on.

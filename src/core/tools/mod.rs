@@ -22,8 +22,8 @@ use ports::{ImageData, ModelMessage, Task, Usage, WorkspaceError};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
-use super::agent::{EventSink, RunControl};
 use super::environment::Environment;
+use super::run::{EventSink, RunControl};
 
 pub use output::{MAX_RESULT_CHARS, truncate_chars};
 pub use toolbox::Toolbox;

@@ -159,8 +159,8 @@ mod tests {
     use ports::{LineSlice, TextLine};
 
     use super::*;
-    use crate::core::agent::RunControl;
     use crate::core::environment::{Environment, ShellLimits};
+    use crate::core::run::RunControl;
 
     fn slice(lines: &[&str], more: bool, total: Option<u64>) -> LineSlice {
         LineSlice {
@@ -206,7 +206,7 @@ mod tests {
 
     async fn view(workspace: MockWorkspace, args: &str) -> Result<ToolOutput, ToolError> {
         let (env, control) = ctx_with(workspace);
-        let sink = crate::core::agent::CollectingSink::default();
+        let sink = crate::core::run::CollectingSink::default();
         let ctx = ToolContext {
             env,
             scratch: Arc::default(),

@@ -6,11 +6,11 @@
 
 use ports::Preset;
 
-use super::limits::{
+use super::FieldError;
+use crate::core::limits::{
     MAX_DESCRIPTION_CHARS, MAX_IDENT_CHARS, MAX_INSTRUCTION_CHARS, MAX_LIST_ITEMS, MAX_NAME_CHARS,
     MAX_PATH_CHARS, MAX_TEMPLATE_CHARS,
 };
-use super::preset_validation::FieldError;
 
 /// Every text field of `preset` over its cap, and every list over [`MAX_LIST_ITEMS`].
 pub fn check(preset: &Preset) -> Vec<FieldError> {

@@ -3,7 +3,10 @@
 
 use ports::{Preset, ShellMode};
 
-use super::{catalogue, preset_lengths};
+pub mod lengths;
+
+use self::lengths as preset_lengths;
+use super::catalogue;
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,10 @@
+//! What one run shares between the agent loop, its tools and the coordinator: the control
+//! handle (interrupt, steering) and the sink its events go to. It sits below all three so
+//! none of them imports another for it (the loop runs the tools; the tools only need the
+//! run).
+
+mod control;
+mod events;
+
+pub use control::{RunControl, Steer, SteerRefused};
+pub use events::{CollectingSink, EventSink};
