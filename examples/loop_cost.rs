@@ -32,7 +32,7 @@ struct MemoryModel;
 
 #[async_trait]
 impl ModelProvider for MemoryModel {
-    async fn stream(&self, _: ModelRequest) -> Result<ModelStream, ModelError> {
+    async fn stream(&self, _: &ModelRequest) -> Result<ModelStream, ModelError> {
         let deltas = (0..DELTAS)
             .map(|i| Ok(ModelDelta::Text(format!("w{i} "))))
             .chain([
@@ -73,7 +73,7 @@ fn request(model: &str) -> ModelRequest {
 
 async fn direct(provider: &dyn ModelProvider, model: &str) -> Duration {
     let started = Instant::now();
-    let mut stream = provider.stream(request(model)).await.unwrap();
+    let mut stream = provider.stream(&request(model)).await.unwrap();
     let mut n = 0;
     while let Some(d) = stream.next().await {
         d.unwrap();

@@ -85,6 +85,8 @@ impl ModelError {
 #[async_trait]
 pub trait ModelProvider: Send + Sync {
     /// Starts one request. Errors before the first delta come from this call; errors after
-    /// it arrive in the stream. Dropping the stream MUST abort the request.
-    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError>;
+    /// it arrive in the stream. Dropping the stream MUST abort the request. The request is
+    /// borrowed: the history is not copied for each attempt; the returned stream MUST NOT
+    /// borrow it.
+    async fn stream(&self, request: &ModelRequest) -> Result<ModelStream, ModelError>;
 }

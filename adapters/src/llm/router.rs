@@ -73,9 +73,9 @@ impl ModelRouter {
     }
 
     /// The adapter for `model` and the model name it is to be sent.
-    fn route(&self, model: &str) -> Result<(Box<dyn ModelProvider>, String), ModelError> {
+    fn route<'m>(&self, model: &'m str) -> Result<(Routed, &'m str), ModelError> {
         if model.starts_with("test:") {
-            return Ok((Box::new(TestModel), model.to_owned()));
+            return Ok((Routed::Test(TestModel), model));
         }
         let unknown = || {
             ModelError::UnknownModel(format!(
@@ -129,23 +129,34 @@ impl ModelRouter {
         }
         let key = endpoint.api_key.clone();
         let idle = self.settings.idle_timeout;
-        let provider: Box<dyn ModelProvider> = match protocol {
-            Protocol::OpenAi => Box::new(
+        let provider = match protocol {
+            Protocol::OpenAi => Routed::OpenAi(
                 OpenAiProvider::new(self.http.clone(), base_url, key).with_idle_timeout(idle),
             ),
-            Protocol::Anthropic => Box::new(
+            Protocol::Anthropic => Routed::Anthropic(
                 AnthropicProvider::new(self.http.clone(), base_url, key).with_idle_timeout(idle),
             ),
         };
-        Ok((provider, bare.to_owned()))
+        Ok((provider, bare))
     }
+}
+
+/// The adapter a model name routes to.
+enum Routed {
+    Test(TestModel),
+    OpenAi(OpenAiProvider),
+    Anthropic(AnthropicProvider),
 }
 
 #[async_trait]
 impl ModelProvider for ModelRouter {
-    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
+    async fn stream(&self, request: &ModelRequest) -> Result<ModelStream, ModelError> {
         let (provider, model) = self.route(&request.model)?;
-        provider.stream(ModelRequest { model, ..request }).await
+        match provider {
+            Routed::Test(test) => test.stream(request).await,
+            Routed::OpenAi(openai) => openai.stream_as(model, request).await,
+            Routed::Anthropic(anthropic) => anthropic.stream_as(model, request).await,
+        }
     }
 }
 

@@ -61,8 +61,8 @@ impl TestModel {
 
 #[async_trait]
 impl ModelProvider for TestModel {
-    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
-        let deltas = self.answer(&request)?;
+    async fn stream(&self, request: &ModelRequest) -> Result<ModelStream, ModelError> {
+        let deltas = self.answer(request)?;
         Ok(stream::iter(deltas.into_iter().map(Ok)).boxed())
     }
 }

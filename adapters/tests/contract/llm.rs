@@ -71,7 +71,7 @@ fn request(model: &str, messages: Vec<ModelMessage>) -> ModelRequest {
 /// Every item of the response; `stream()` itself must succeed.
 async fn run(provider: &dyn ModelProvider, request: ModelRequest) -> Vec<Item> {
     tokio::time::timeout(GUARD, async {
-        let stream = provider.stream(request).await.expect("stream starts");
+        let stream = provider.stream(&request).await.expect("stream starts");
         stream.collect::<Vec<_>>().await
     })
     .await
@@ -89,7 +89,7 @@ async fn deltas(provider: &dyn ModelProvider, request: ModelRequest) -> Vec<Mode
 
 /// The error `stream()` must fail with.
 async fn start_error(provider: &dyn ModelProvider, request: ModelRequest) -> ModelError {
-    match tokio::time::timeout(GUARD, provider.stream(request))
+    match tokio::time::timeout(GUARD, provider.stream(&request))
         .await
         .expect("answers")
     {
@@ -738,7 +738,7 @@ async fn dropping_the_stream_aborts_the_request_on_both_protocols() {
         // (A silent hang would not show it: nothing is written.)
         mock.push(Script::text(&"x".repeat(500), 500).delay(Duration::from_millis(20)));
         let mut stream = provider
-            .stream(request("m", vec![user("hi")]))
+            .stream(&request("m", vec![user("hi")]))
             .await
             .unwrap();
         assert_eq!(stream.next().await, Some(Ok(text("x"))), "{name}");

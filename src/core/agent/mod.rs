@@ -444,7 +444,7 @@ impl Agent {
             let opened = tokio::select! {
                 biased;
                 () = run.control.interrupted() => return empty_reply(StreamEnd::Interrupted),
-                r = self.provider.stream(request.clone()) => r,
+                r = self.provider.stream(request) => r,
             };
             let reply = match opened {
                 Ok(stream) => {

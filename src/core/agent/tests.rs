@@ -48,7 +48,7 @@ fn provider(script: &Arc<Script>) -> Arc<dyn ModelProvider> {
     let script = script.clone();
     let mut mock = MockModelProvider::new();
     mock.expect_stream().returning(move |req| {
-        script.requests.lock().unwrap().push(req);
+        script.requests.lock().unwrap().push(req.clone());
         let answer = script
             .answers
             .lock()

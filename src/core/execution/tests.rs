@@ -150,7 +150,7 @@ impl World {
         {
             let seen = seen.clone();
             provider.expect_stream().returning(move |req| {
-                seen.lock().unwrap().requests.push(req);
+                seen.lock().unwrap().requests.push(req.clone());
                 if matches!(model, Model::Refuse) {
                     return Err(ModelError::Auth("bad key".into()));
                 }

@@ -39,10 +39,21 @@ impl AnthropicProvider {
 
 #[async_trait]
 impl ModelProvider for AnthropicProvider {
-    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
+    async fn stream(&self, request: &ModelRequest) -> Result<ModelStream, ModelError> {
+        self.stream_as(&request.model, request).await
+    }
+}
+
+impl AnthropicProvider {
+    /// Sends `request` naming the model `model` (the router strips its routing prefix).
+    pub(crate) async fn stream_as(
+        &self,
+        model: &str,
+        request: &ModelRequest,
+    ) -> Result<ModelStream, ModelError> {
         let mut http = self
             .0
-            .post("messages", &wire::request_body(&request))
+            .post("messages", &wire::request_body(model, request))
             .header("anthropic-version", API_VERSION);
         if let Some(key) = &self.0.api_key {
             http = http.header("x-api-key", key);

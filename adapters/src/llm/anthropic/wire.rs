@@ -10,8 +10,8 @@ use crate::llm::strip_schema_marker;
 /// The API requires `max_tokens`; this is used when the request leaves it open.
 pub const DEFAULT_MAX_TOKENS: u32 = 8192;
 
-/// The request body for `request`, whose `model` is already the bare model name.
-pub(crate) fn request_body(request: &ModelRequest) -> Value {
+/// The request body for `request`, sent as the bare model name `model`.
+pub(crate) fn request_body(model: &str, request: &ModelRequest) -> Value {
     let messages: Vec<Value> = request
         .messages
         .iter()
@@ -31,7 +31,7 @@ pub(crate) fn request_body(request: &ModelRequest) -> Value {
         })
         .collect();
     let mut body = json!({
-        "model": request.model,
+        "model": model,
         "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         "messages": messages,
         "stream": true,

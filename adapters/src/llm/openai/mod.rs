@@ -35,10 +35,21 @@ impl OpenAiProvider {
 
 #[async_trait]
 impl ModelProvider for OpenAiProvider {
-    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
+    async fn stream(&self, request: &ModelRequest) -> Result<ModelStream, ModelError> {
+        self.stream_as(&request.model, request).await
+    }
+}
+
+impl OpenAiProvider {
+    /// Sends `request` naming the model `model` (the router strips its routing prefix).
+    pub(crate) async fn stream_as(
+        &self,
+        model: &str,
+        request: &ModelRequest,
+    ) -> Result<ModelStream, ModelError> {
         let mut http = self
             .0
-            .post("chat/completions", &wire::request_body(&request));
+            .post("chat/completions", &wire::request_body(model, request));
         if let Some(key) = &self.0.api_key {
             http = http.bearer_auth(key);
         }

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::llm::strip_schema_marker;
 
-/// The request body for `request`, whose `model` is already the bare model name.
-pub(crate) fn request_body(request: &ModelRequest) -> Value {
+/// The request body for `request`, sent as the bare model name `model`.
+pub(crate) fn request_body(model: &str, request: &ModelRequest) -> Value {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if !request.system.is_empty() {
         messages.push(json!({"role": "system", "content": request.system}));
@@ -22,7 +22,7 @@ pub(crate) fn request_body(request: &ModelRequest) -> Value {
         }
     }
     let mut body = json!({
-        "model": request.model,
+        "model": model,
         "messages": messages,
         "stream": true,
         "stream_options": {"include_usage": true},
@@ -34,7 +34,7 @@ pub(crate) fn request_body(request: &ModelRequest) -> Value {
         body["temperature"] = json!(t);
     }
     if let Some(m) = request.max_tokens {
-        body[max_tokens_field(&request.model)] = json!(m);
+        body[max_tokens_field(model)] = json!(m);
     }
     body
 }
