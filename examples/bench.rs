@@ -18,6 +18,9 @@
 //! - the shell sandbox's cost: one `true` command through the sandbox helper (Landlock,
 //!   capabilities, limits, supervisor) against the same command run plainly (medians).
 //!
+//! `--concurrent=N` changes the number of concurrent runs (e.g. 200 for the CPU per run
+//! figure), `--load-only` measures only them, `--local-only` skips PostgreSQL + Redis.
+//!
 //! Timings never fail the run; errors do (exit status 1), so `--quick` is a CI smoke test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a measuring tool")]
@@ -625,6 +628,13 @@ fn print(plan: Plan, reports: &[(&str, Report)]) {
         col(&|r| format!("{:.1} s / {:.1} s", r.load_cpu.0, r.load_cpu.1))
     );
     println!(
+        "| service CPU per concurrent run | | {} |",
+        col(&|r| format!(
+            "{:.2} ms",
+            r.load_cpu.0 * 1000.0 / r.load_runs.max(1) as f64
+        ))
+    );
+    println!(
         "| commit of a 200-message session (p99) | ≤ 20 ms | {} |",
         col(&|r| format!("{} (p50 {})", ms(r.commit_p99), ms(r.commit_p50)))
     );
@@ -644,8 +654,15 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     let load_only = args.iter().any(|a| a == "--load-only");
+    let concurrent = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--concurrent="))
+        .map(|n| n.parse::<usize>().expect("--concurrent=N takes a number"));
     let only_local = args.iter().any(|a| a == "--local-only");
-    let plan = if quick { Plan::quick() } else { Plan::full() };
+    let mut plan = if quick { Plan::quick() } else { Plan::full() };
+    if let Some(n) = concurrent {
+        plan.concurrent = n;
+    }
     let bin = PathBuf::from(
         std::env::var("AGENT_RUNTIME_BIN")
             .unwrap_or_else(|_| "target/release/agent-runtime".into()),
