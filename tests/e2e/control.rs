@@ -458,8 +458,6 @@ async fn steer_mid_run(app: MockApp) {
         1,
         "queued once: {second:?}"
     );
-    assert_eq!(second[1].0, "assistant", "{second:?}");
-    assert_eq!(second[2].0, "tool", "{second:?}");
 
     assert_eq!(app.wait_finished(&session).await, "committed");
     let stored = app.session(&session).await;
