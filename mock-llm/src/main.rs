@@ -1,5 +1,6 @@
 //! `mock-llm --port P --deltas N --delay-ms D`: serves the default answer (N text deltas
-//! D ms apart) on both protocols forever, for benchmarks and manual tests.
+//! D ms apart) on both protocols forever, for benchmarks and manual tests. Histories a real
+//! provider would refuse are answered 400 unless `--accept-any-history` is given.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,6 +20,9 @@ struct Args {
     /// Pause between deltas, in milliseconds.
     #[arg(long, default_value_t = 0)]
     delay_ms: u64,
+    /// Answer every request, even one whose history breaks a provider's rules.
+    #[arg(long)]
+    accept_any_history: bool,
 }
 
 #[tokio::main]
@@ -29,6 +33,9 @@ async fn main() -> std::io::Result<()> {
         delay: Duration::from_millis(args.delay_ms),
     };
     let mock = MockLlm::bind(SocketAddr::from(([127, 0, 0, 1], args.port)), default).await?;
+    if args.accept_any_history {
+        mock.accept_any_history();
+    }
     println!("listening on http://{}", mock.addr());
     mock.serve_forever().await;
     Ok(())

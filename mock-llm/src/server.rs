@@ -1,16 +1,19 @@
-//! The HTTP side: one endpoint for every path, recording each request and answering with
-//! the next queued script (or the default answer) in the format the path asks for.
+//! The HTTP side: one endpoint for every path, recording each request, refusing one whose
+//! history breaks a rule a real provider enforces (400, naming the rule), and otherwise
+//! answering with the next queued script (or the default answer) in the format the path
+//! asks for.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use poem::listener::TcpAcceptor;
 use poem::{Endpoint, Request, Response, Server, http::StatusCode};
 use serde_json::Value;
 
+use crate::history::{self, Violation};
 use crate::render::{OpenGuard, Protocol, respond};
 use crate::script::{DefaultAnswer, Script};
 
@@ -23,6 +26,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// The body parsed as JSON (`Value::Null` when it was not JSON).
     pub body: Value,
+    /// The history rule the request broke; it was answered 400 instead of a script.
+    pub violation: Option<Violation>,
 }
 
 impl RecordedRequest {
@@ -44,6 +49,8 @@ struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     default: Mutex<DefaultAnswer>,
     open_bodies: Arc<AtomicUsize>,
+    /// Set by [`MockLlm::accept_any_history`]: no history check.
+    lenient: AtomicBool,
 }
 
 /// A panic in a test thread must not turn every later lock into a second panic.
@@ -78,16 +85,27 @@ impl Endpoint for MockEndpoint {
         } else {
             None
         };
+        let violation = protocol
+            .filter(|_| !self.0.lenient.load(Ordering::SeqCst))
+            .and_then(|protocol| history::check(protocol, &body).err());
         lock(&self.0.requests).push(RecordedRequest {
             path,
             headers,
             body: body.clone(),
+            violation: violation.clone(),
         });
         let Some(protocol) = protocol else {
             return Ok(Response::builder()
                 .status(StatusCode::NOT_FOUND)
                 .body("mock-llm serves POST …/chat/completions and …/messages"));
         };
+        if let Some(violation) = violation {
+            // Refused before any script is taken, as the provider would refuse it before
+            // answering: the queue stays as the test wrote it.
+            let refusal = Script::invalid_request(&violation.to_string());
+            let guard = OpenGuard::new(&self.0.open_bodies);
+            return Ok(respond(refusal, protocol, &body, guard));
+        }
         let routed = {
             let mut routes = lock(&self.0.routes);
             routes
@@ -184,6 +202,22 @@ impl MockLlm {
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.requests).clone()
+    }
+
+    /// The history rules broken by the requests received so far, in order (each such
+    /// request was answered 400). Empty when every request was a history a real provider
+    /// accepts.
+    pub fn violations(&self) -> Vec<Violation> {
+        lock(&self.shared.requests)
+            .iter()
+            .filter_map(|r| r.violation.clone())
+            .collect()
+    }
+
+    /// Stops checking histories on this instance, for tests that send odd histories to an
+    /// adapter on purpose (mapping tests); every request is answered as scripted.
+    pub fn accept_any_history(&self) {
+        self.shared.lenient.store(true, Ordering::SeqCst);
     }
 
     /// Response bodies still being sent. A body is released when it is complete or when

@@ -8,7 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{
-    MockApp, SseEvent, SseStream, assert_run_stream, dialogue, shell_call, text_input, types,
+    MOCK_PRESET, MockApp, SseEvent, SseStream, assert_run_stream, dialogue, shell_call, text_input,
+    types,
 };
 
 /// Preset `guarded`: the shell toolset, whose `shell` needs a human's approval.
@@ -297,6 +298,58 @@ async fn external_tool(app: MockApp) {
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
         assert_eq!(error["details"]["fields"][0]["field"], field, "{error}");
+    }
+}
+
+/// One model turn whose first call waits for the caller (an external tool) while the
+/// second runs at once: the run that supplies the first result puts it before the second
+/// one, so the model gets the results in call order (the mock refuses any other order).
+async fn mixed_turn_answers_in_call_order(app: MockApp) {
+    let weather = json!({"name": "lookup_weather", "description": "Weather by city",
+                         "parameters": {"type": "object",
+                                        "properties": {"city": {"type": "string"}}}});
+    app.mock.push(
+        Script::new()
+            .tool_call(0, "x1", "lookup_weather", &[r#"{"city":"Oslo"}"#])
+            .tool_call(1, "s1", "shell", &[r#"{"command":"echo ran now"}"#]),
+    );
+    let events = run_all(
+        &app,
+        json!({"preset_id": MOCK_PRESET, "input": text_input("weather and a command"),
+               "external_tools": [weather]}),
+    )
+    .await;
+    let (first, _) = ids(&events);
+    assert_eq!(
+        events.last().unwrap().payload()["status"],
+        "awaiting_tool_results"
+    );
+    assert_eq!(results(&events)[0].0, "s1");
+
+    app.mock.push(Script::text("Sunny, and it ran.", 1));
+    let events = run_at(
+        &app,
+        "/api/sessions/execute",
+        json!({"preset_id": MOCK_PRESET, "parent_session_id": first,
+               "tool_results": [{"tool_call_id": "x1", "output": "sunny"}]}),
+    )
+    .await;
+    assert_eq!(events.last().unwrap().payload()["status"], "committed");
+    let seen = last_dialogue(&app);
+    let tools: Vec<&str> = seen
+        .iter()
+        .filter(|(role, _)| role == "tool")
+        .map(|(_, text)| text.as_str())
+        .collect();
+    assert_eq!(tools.len(), 2, "{seen:?}");
+    assert_eq!(tools[0], "sunny");
+    assert!(tools[1].contains("ran now"), "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mixed_turn_answers_in_call_order_local() {
+    if let Some(app) = MockApp::start(crate::support::Backend::Local, &[]).await {
+        mixed_turn_answers_in_call_order(app).await;
     }
 }
 

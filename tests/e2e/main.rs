@@ -13,6 +13,7 @@ mod binary;
 mod control;
 mod crash;
 mod docker_mode;
+mod history;
 mod hitl;
 mod inputs;
 mod openapi;

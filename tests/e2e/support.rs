@@ -662,12 +662,29 @@ pub fn text_input(text: &str) -> Value {
 pub const MOCK_PRESET: &str = "mock";
 
 /// A [`TestApp`] whose `openai:` provider is a [`mock_llm::MockLlm`], with preset
-/// [`MOCK_PRESET`] working in `work`.
+/// [`MOCK_PRESET`] working in `work`. When it is dropped at the end of a passing test, it
+/// fails the test if any model request broke a history invariant (the mock answered it
+/// 400, which a test expecting a failed run could otherwise take for its own failure).
 pub struct MockApp {
     pub app: TestApp,
     pub mock: mock_llm::MockLlm,
     /// The preset's `environment.default_path`: where shell commands run.
     pub work: std::path::PathBuf,
+    /// Set by [`MockApp::breaks_history_on_purpose`].
+    broken_on_purpose: bool,
+}
+
+impl Drop for MockApp {
+    fn drop(&mut self) {
+        if self.broken_on_purpose || std::thread::panicking() {
+            return;
+        }
+        let broken = self.mock.violations();
+        assert!(
+            broken.is_empty(),
+            "model requests broke history invariants: {broken:#?}"
+        );
+    }
 }
 
 impl std::ops::Deref for MockApp {
@@ -695,7 +712,18 @@ impl MockApp {
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        Some(Self { app, mock, work })
+        Some(Self {
+            app,
+            mock,
+            work,
+            broken_on_purpose: false,
+        })
+    }
+
+    /// For a test that makes the runtime send a broken history on purpose: dropping the
+    /// app then does not fail the test.
+    pub fn breaks_history_on_purpose(&mut self) {
+        self.broken_on_purpose = true;
     }
 
     /// A run body for a new conversation on the mock preset.

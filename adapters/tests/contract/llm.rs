@@ -16,7 +16,7 @@ use adapters::llm::{
     AnthropicProvider, Endpoint, HttpClient, LlmSettings, ModelRouter, OpenAiProvider, TestModel,
 };
 use futures::StreamExt;
-use mock_llm::{MockLlm, RecordedRequest, Script};
+use mock_llm::{Invariant, MockLlm, RecordedRequest, Script};
 use ports::{
     AssistantPart, ImageData, ModelDelta, ModelError, ModelMessage, ModelProvider, ModelRequest,
     ToolResult, ToolSchema, Usage, UserPart,
@@ -864,7 +864,59 @@ async fn sent(
 ) -> RecordedRequest {
     mock.push(Script::text("ok", 1));
     deltas(provider, request).await;
+    assert_eq!(
+        mock.violations(),
+        [],
+        "the mapped history is one the provider accepts"
+    );
     mock.last_request().expect("a request was recorded")
+}
+
+/// A history whose second call has no result: what an agent loop that lost a result
+/// would send.
+fn unanswered_call() -> ModelRequest {
+    let mut request = rich_request("m");
+    request.messages.truncate(3);
+    if let Some(ModelMessage::Tool { results }) = request.messages.last_mut() {
+        results.truncate(1);
+    }
+    request.messages.push(user("and then?"));
+    request
+}
+
+/// The mock refuses a history the provider would refuse, and the adapter surfaces the
+/// refusal, naming the rule, as the provider's own 400.
+#[tokio::test]
+async fn a_broken_history_is_refused_naming_the_rule_on_both_protocols() {
+    let mock = MockLlm::start().await;
+    for (name, provider) in both(&mock) {
+        let e = start_error(provider.as_ref(), unanswered_call()).await;
+        let ModelError::InvalidRequest { status, message } = &e else {
+            panic!("{name}: {e:?}");
+        };
+        assert_eq!(*status, 400, "{name}");
+        assert!(
+            message.contains("history invariant `answered_before_next_turn` broken")
+                && message.contains("call_2"),
+            "{name}: {message}"
+        );
+    }
+    let broken: Vec<_> = mock.violations().iter().map(|v| v.invariant).collect();
+    assert_eq!(broken, [Invariant::AnsweredBeforeNextTurn; 2]);
+    assert!(mock.requests().iter().all(|r| r.violation.is_some()));
+}
+
+/// A mock told to accept anything answers the same history as scripted.
+#[tokio::test]
+async fn accept_any_history_turns_the_check_off() {
+    let mock = MockLlm::start().await;
+    mock.accept_any_history();
+    for (name, provider) in both(&mock) {
+        mock.push(Script::text("fine", 1));
+        let got = deltas(provider.as_ref(), unanswered_call()).await;
+        assert_eq!(got[0], text("fine"), "{name}");
+    }
+    assert_eq!(mock.violations(), []);
 }
 
 #[tokio::test]

@@ -298,18 +298,22 @@ impl Agent {
         let mut to_run = Vec::new();
         let mut order = Vec::new();
         let mut pending = Vec::new();
+        let mut deferred_at = Vec::new();
         for (i, call) in calls.into_iter().enumerate() {
             match self.spec.deferral.disposition(&call.name) {
                 Disposition::Run => {
                     order.push(i);
                     to_run.push(call);
                 }
-                Disposition::Defer(kind) => pending.push(PendingToolCall {
-                    args: deferred::args_value(&call.arguments),
-                    tool_call_id: call.id,
-                    tool_name: call.name,
-                    kind,
-                }),
+                Disposition::Defer(kind) => {
+                    deferred_at.push(i);
+                    pending.push(PendingToolCall {
+                        args: deferred::args_value(&call.arguments),
+                        tool_call_id: call.id,
+                        tool_name: call.name,
+                        kind,
+                    });
+                }
                 Disposition::Refuse(message) => {
                     let result = error_result(call.id, call.name, message);
                     tool_calls::report(run.sink, agent_id, &result, ToolCallStatus::Error);
@@ -319,19 +323,20 @@ impl Agent {
         }
         let ran = self.run_tools(run, to_run).await;
         results.extend(order.into_iter().zip(ran));
-        results.sort_by_key(|(i, _)| *i);
-        let mut results: Vec<ToolResult> = results.into_iter().map(|(_, r)| r).collect();
         if run.control.is_interrupted() {
-            for call in pending.drain(..) {
+            for (i, call) in deferred_at.into_iter().zip(pending.drain(..)) {
                 let result = error_result(
                     call.tool_call_id,
                     call.tool_name,
                     "interrupted: the call was not run".to_owned(),
                 );
                 tool_calls::report(run.sink, agent_id, &result, ToolCallStatus::Cancelled);
-                results.push(result);
+                results.push((i, result));
             }
         }
+        // In call order, cancelled ones included: providers pair results with calls.
+        results.sort_by_key(|(i, _)| *i);
+        let results: Vec<ToolResult> = results.into_iter().map(|(_, r)| r).collect();
         if !results.is_empty() {
             run.history.push(ModelMessage::Tool { results });
         }
