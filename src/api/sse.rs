@@ -35,7 +35,7 @@ use super::dto::events::RunEvent;
 /// Events that are ready together are written as one body chunk, so a consumer that falls
 /// behind catches up in few large writes instead of one write (and one flush) per event.
 pub struct Sse {
-    batches: BoxStream<'static, Vec<Arc<EventEnvelope>>>,
+    events: BoxStream<'static, Arc<EventEnvelope>>,
     keep_alive: Duration,
 }
 
@@ -46,16 +46,8 @@ impl Sse {
         stream: impl Stream<Item = Arc<EventEnvelope>> + Send + 'static,
         keep_alive: Duration,
     ) -> Self {
-        Self::batched(stream.ready_chunks(256), keep_alive)
-    }
-
-    /// Streams batches of envelopes; each batch becomes one chunk of the body.
-    pub fn batched(
-        batches: impl Stream<Item = Vec<Arc<EventEnvelope>>> + Send + 'static,
-        keep_alive: Duration,
-    ) -> Self {
         Self {
-            batches: batches.boxed(),
+            events: stream.boxed(),
             keep_alive,
         }
     }
@@ -95,11 +87,41 @@ pub fn write_frame(buf: &mut Vec<u8>, event: &EventEnvelope) {
     buf.extend_from_slice(b"\n\n");
 }
 
-/// The body: one chunk per batch, a `:` comment after `keep_alive` of silence.
+/// Events written into one body chunk at most: a consumer far behind still gets bounded
+/// chunks.
+const MAX_EVENTS_PER_CHUNK: usize = 256;
+
+/// The body: the events ready together as one chunk, a `:` comment after `keep_alive` of
+/// silence. Frames are written straight into the chunk as events are taken from the
+/// stream: no batch vector is built per chunk (under load that allocation, repeated per
+/// stream every few milliseconds, made the allocator map fresh pages each time).
 struct Frames {
-    batches: BoxStream<'static, Vec<Arc<EventEnvelope>>>,
+    events: BoxStream<'static, Arc<EventEnvelope>>,
     keep_alive: Duration,
     idle: Pin<Box<Sleep>>,
+    /// The stream ended after the events of the last chunk.
+    ended: bool,
+}
+
+impl Frames {
+    /// Writes the events that are ready, up to [`MAX_EVENTS_PER_CHUNK`]; `None` when none
+    /// was. Sets `ended` when the stream ends.
+    fn ready_frames(&mut self, cx: &mut Context<'_>) -> Option<Vec<u8>> {
+        let mut buf: Option<Vec<u8>> = None;
+        for _ in 0..MAX_EVENTS_PER_CHUNK {
+            match self.events.poll_next_unpin(cx) {
+                Poll::Ready(Some(event)) => {
+                    write_frame(buf.get_or_insert_with(|| Vec::with_capacity(512)), &event);
+                }
+                Poll::Ready(None) => {
+                    self.ended = true;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        buf
+    }
 }
 
 impl Stream for Frames {
@@ -107,17 +129,16 @@ impl Stream for Frames {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        match this.batches.poll_next_unpin(cx) {
-            Poll::Ready(Some(batch)) => {
-                let mut buf = Vec::with_capacity(batch.len() * 320);
-                for event in &batch {
-                    write_frame(&mut buf, event);
-                }
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        match this.ready_frames(cx) {
+            Some(buf) => {
                 this.idle.as_mut().reset(Instant::now() + this.keep_alive);
                 Poll::Ready(Some(Ok(Bytes::from(buf))))
             }
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => match this.idle.as_mut().poll(cx) {
+            None if this.ended => Poll::Ready(None),
+            None => match this.idle.as_mut().poll(cx) {
                 Poll::Ready(()) => {
                     this.idle.as_mut().reset(Instant::now() + this.keep_alive);
                     Poll::Ready(Some(Ok(Bytes::from_static(b":\n\n"))))
@@ -167,9 +188,10 @@ impl Payload for Sse {
 impl IntoResponse for Sse {
     fn into_response(self) -> Response {
         let frames = Frames {
-            batches: self.batches,
+            events: self.events,
             keep_alive: self.keep_alive,
             idle: Box::pin(tokio::time::sleep(self.keep_alive)),
+            ended: false,
         };
         Response::builder()
             .content_type("text/event-stream")
