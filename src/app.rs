@@ -196,7 +196,8 @@ pub async fn serve(
         },
     );
     // On shutdown, running runs get the grace period to finish, then are interrupted and
-    // commit what they have; open event streams end with them.
+    // commit what they have; open event streams end with them. `serve` returns only once
+    // the runs' events are on the bus (bounded), so a stream ends with its terminal event.
     let shutdown = async move {
         shutdown.await;
         runs.shutdown(grace).await;
