@@ -42,11 +42,6 @@ pub struct App {
 }
 
 impl App {
-    /// The run coordinator (for shutdown and tests).
-    pub fn coordinator(&self) -> &Arc<Coordinator> {
-        &self.state.runs
-    }
-
     /// The bearer token callers must present.
     pub fn auth_token(&self) -> &str {
         &self.auth_token

@@ -116,10 +116,6 @@ impl Coordinator {
         &self.registry
     }
 
-    pub fn ports(&self) -> &Ports {
-        &self.ports
-    }
-
     /// Setup (spec 03): validates and resolves everything, creates the session, registers
     /// it and starts the execute phase. On `Ok` the run's `run_started` event is in its log.
     ///
