@@ -112,10 +112,6 @@ impl Coordinator {
         })
     }
 
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
-    }
-
     /// Setup (spec 03): validates and resolves everything, creates the session, registers
     /// it and starts the execute phase. On `Ok` the run's `run_started` event is in its log.
     ///

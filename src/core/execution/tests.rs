@@ -267,7 +267,7 @@ async fn a_root_run_creates_its_conversation_and_commits_state_then_status_then_
     );
     let outcome = seen.outcome.clone().unwrap();
     assert_eq!(outcome.status, SessionStatus::Committed);
-    assert!(coordinator.registry().get(&run.session_id).is_none());
+    assert!(coordinator.registry.get(&run.session_id).is_none());
 }
 
 #[tokio::test]
@@ -368,7 +368,7 @@ async fn a_busy_conversation_is_a_conflict_naming_the_running_session() {
         other => panic!("{other:?}"),
     }
     assert!(seen.lock().unwrap().requests.is_empty(), "no model call");
-    assert_eq!(coordinator.registry().running_count(), 0);
+    assert_eq!(coordinator.registry.running_count(), 0);
 }
 
 #[tokio::test]
@@ -497,7 +497,7 @@ async fn shutdown_interrupts_what_is_still_running_after_the_grace_period() {
         .await
         .unwrap();
     coordinator.shutdown(Duration::from_millis(50)).await;
-    assert_eq!(coordinator.registry().running_count(), 0);
+    assert_eq!(coordinator.registry.running_count(), 0);
     assert!(seen.lock().unwrap().outcome.is_some());
     assert!(run.log.is_finished());
     assert!(matches!(
