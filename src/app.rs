@@ -42,11 +42,6 @@ pub struct App {
 }
 
 impl App {
-    /// The run coordinator (for shutdown and tests).
-    pub fn coordinator(&self) -> &Arc<Coordinator> {
-        &self.state.runs
-    }
-
     /// The bearer token callers must present.
     pub fn auth_token(&self) -> &str {
         &self.auth_token
@@ -196,7 +191,8 @@ pub async fn serve(
         },
     );
     // On shutdown, running runs get the grace period to finish, then are interrupted and
-    // commit what they have; open event streams end with them.
+    // commit what they have; open event streams end with them. `serve` returns only once
+    // the runs' events are on the bus (bounded), so a stream ends with its terminal event.
     let shutdown = async move {
         shutdown.await;
         runs.shutdown(grace).await;

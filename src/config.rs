@@ -84,15 +84,6 @@ pub struct ProviderCredentials {
     pub base_url: Option<String>,
 }
 
-/// Keys of the web tools; an absent key removes its tool.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct WebToolKeys {
-    pub tavily: Option<Secret>,
-    pub firecrawl: Option<Secret>,
-    pub google_search: Option<Secret>,
-    pub google_search_cx: Option<String>,
-}
-
 /// How local shell commands are confined (spec 02, security boundary).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SandboxConfig {
@@ -132,7 +123,8 @@ pub struct Config {
     pub anthropic: ProviderCredentials,
     /// Named gateways (`NAME_API_KEY` / `NAME_BASE_URL`), by lower-case name.
     pub gateways: BTreeMap<String, ProviderCredentials>,
-    pub web: WebToolKeys,
+    /// Values of [`UNREAD_SECRET_VARS`] that are set.
+    pub unread_secrets: Vec<Secret>,
     /// The largest file the file tools read whole or write (`MAX_FILE_BYTES`).
     pub max_file_bytes: u64,
     /// `WORKSPACE_ROOT`: where agents work; relative preset paths start here.
@@ -172,9 +164,7 @@ impl Config {
         {
             secrets.extend(p.api_key.iter());
         }
-        secrets.extend(self.web.tavily.iter());
-        secrets.extend(self.web.firecrawl.iter());
-        secrets.extend(self.web.google_search.iter());
+        secrets.extend(self.unread_secrets.iter());
         if let StateStoreConfig::S3 {
             access_key,
             secret_key,
@@ -201,6 +191,14 @@ fn url_password(url: &str) -> Option<String> {
     let password = userinfo.split_once(':')?.1;
     (!password.is_empty()).then(|| password.to_owned())
 }
+
+/// Keys the service does not use yet (the web tools will): a key in the environment is a
+/// secret whether a tool reads it or not, so its value is scrubbed from tool output too.
+const UNREAD_SECRET_VARS: &[&str] = &[
+    "TAVILY_API_KEY",
+    "FIRECRAWL_API_KEY",
+    "GOOGLE_SEARCH_API_KEY",
+];
 
 /// Variables ending in `_API_KEY` / `_BASE_URL` that are not gateways.
 const NOT_GATEWAYS: &[&str] = &[
@@ -342,12 +340,10 @@ impl Config {
             openai: provider(&get, "OPENAI")?,
             anthropic: provider(&get, "ANTHROPIC")?,
             gateways: gateways(&vars, &get)?,
-            web: WebToolKeys {
-                tavily: get("TAVILY_API_KEY").map(Secret::new),
-                firecrawl: get("FIRECRAWL_API_KEY").map(Secret::new),
-                google_search: get("GOOGLE_SEARCH_API_KEY").map(Secret::new),
-                google_search_cx: get("GOOGLE_SEARCH_CX"),
-            },
+            unread_secrets: UNREAD_SECRET_VARS
+                .iter()
+                .filter_map(|name| get(name).map(Secret::new))
+                .collect(),
             workspace_root: PathBuf::from(
                 get("WORKSPACE_ROOT").unwrap_or_else(|| "./workspace".to_owned()),
             ),
@@ -613,10 +609,6 @@ mod tests {
             ("ANTHROPIC_BASE_URL", "https://api.example"),
             ("MYGW_API_KEY", "g"),
             ("MYGW_BASE_URL", "http://gw:4000"),
-            ("TAVILY_API_KEY", "t"),
-            ("FIRECRAWL_API_KEY", "f"),
-            ("GOOGLE_SEARCH_API_KEY", "gs"),
-            ("GOOGLE_SEARCH_CX", "cx"),
             ("WORKSPACE_ROOT", "/srv/agents"),
             ("PROTECTED_PATHS", "/etc/secret, ,/srv/keys"),
             ("SANDBOX_READ_PATHS", "/srv/tools"),
@@ -670,10 +662,6 @@ mod tests {
         assert_eq!(
             c.gateways["mygw"].base_url.as_deref(),
             Some("http://gw:4000")
-        );
-        assert_eq!(c.web.google_search_cx.as_deref(), Some("cx"));
-        assert!(
-            c.web.tavily.is_some() && c.web.firecrawl.is_some() && c.web.google_search.is_some()
         );
     }
 
@@ -740,6 +728,11 @@ mod tests {
             ("STATE_STORE", "s3"),
             ("S3_BUCKET", "b"),
             ("S3_SECRET_KEY", "s3-secret"),
+            // No tool reads these yet; they are secrets all the same (and no gateways).
+            ("TAVILY_API_KEY", "tavily-key"),
+            ("FIRECRAWL_API_KEY", "firecrawl-key"),
+            ("GOOGLE_SEARCH_API_KEY", "google-key"),
+            ("GOOGLE_SEARCH_CX", "engine-id"),
         ])
         .unwrap();
         let mut values = c.secret_values();
@@ -748,13 +741,17 @@ mod tests {
             values,
             [
                 "db-pass",
+                "firecrawl-key",
+                "google-key",
                 "gw-key",
                 "redis-pass",
                 "s3-secret",
                 "sk-openai",
+                "tavily-key",
                 "token-0123456789abcdef"
             ]
         );
+        assert_eq!(c.gateways.keys().collect::<Vec<_>>(), vec!["mygw"]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod protected;
 pub mod shell;
 pub mod sql;
 pub mod state_store;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod workspace;
 

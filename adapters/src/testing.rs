@@ -1,13 +1,10 @@
 //! Test support shared by the contract suites and the service's end-to-end tests:
 //! per-test isolation (unique names, a PostgreSQL schema per test) and the rule that a
-//! missing server is a visible SKIP, or a failure under `REQUIRE_SERVICES=1`.
+//! missing server is a visible SKIP, or a failure under `REQUIRE_SERVICES=1`. Compiled only
+//! with the `testing` feature, which only dev-dependencies enable.
 
 /// Called when a backend's server cannot be reached: a visible SKIP, or a failure when
 /// `REQUIRE_SERVICES=1`. Returns `None` so the caller can bail out of the test.
-#[allow(
-    clippy::panic,
-    reason = "a required service is missing: the test must fail"
-)]
 pub fn skip_or_fail<T>(suite: &str, why: &str) -> Option<T> {
     if std::env::var("REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
         panic!("{suite}: required service unavailable: {why}");

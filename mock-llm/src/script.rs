@@ -265,21 +265,9 @@ impl Script {
         self
     }
 
-    /// Ends the body cleanly after `frames` frames (raw mode: chunks).
-    pub fn cut_after(mut self, frames: usize) -> Self {
-        self.end = End::Cut(Some(frames));
-        self
-    }
-
     /// Resets the connection after the last content frame.
     pub fn abort(mut self) -> Self {
         self.end = End::Abort(None);
-        self
-    }
-
-    /// Resets the connection after `frames` frames.
-    pub fn abort_after(mut self, frames: usize) -> Self {
-        self.end = End::Abort(Some(frames));
         self
     }
 

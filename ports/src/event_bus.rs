@@ -49,15 +49,12 @@ pub enum EventBusError {
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait EventBus: Send + Sync {
-    /// Appends one event. Ids MUST arrive as 1, 2, 3 … per stream; anything else is
-    /// `OutOfOrder` and appends nothing. The stream keeps at most the adapter's cap of newest
-    /// events. Appending a terminal event starts the stream's TTL, after which it is gone.
-    async fn append(&self, key: &StreamKey, event: &EventEnvelope) -> Result<(), EventBusError>;
-
-    /// Appends consecutive events as one unit, all or none, under the rules of `append`
-    /// (the first id must be the stream's last + 1, each next one + 1; a terminal event
-    /// starts the TTL). Adapters make it one round trip where they can, so a forwarder can
-    /// keep up with a fast run. An empty batch does nothing.
+    /// Appends consecutive events as one unit, all or none. Ids MUST arrive as 1, 2, 3 …
+    /// per stream: the first of the batch is the stream's last + 1, each next one + 1. The
+    /// stream keeps at most the adapter's cap of newest events. A batch holding a terminal
+    /// event starts the stream's TTL, after which it is gone. Adapters make it one round
+    /// trip where they can, so a forwarder can keep up with a fast run. An empty batch does
+    /// nothing.
     /// # Errors
     /// `OutOfOrder` for the first event that breaks the sequence; nothing is appended.
     async fn append_batch(

@@ -5,6 +5,8 @@
 //! orphaned async subagent also reports its failure to its conversation's mailbox, as it
 //! would have had it failed while running.
 
+use std::sync::Arc;
+
 use ports::{
     EventBus, EventBusError, EventEnvelope, EventPayload, MAIN_AGENT, MailboxMessage, MailboxRepo,
     MailboxSource, RunFailed, SessionRecord, SessionRepo, SessionType, StateStore, StorageError,
@@ -100,20 +102,17 @@ async fn end_stream(bus: &dyn EventBus, session_id: &str) -> Result<(), EventBus
     if last.is_terminal() {
         return Ok(());
     }
-    bus.append(
-        &key,
-        &EventEnvelope {
-            event_id: last.event_id + 1,
-            session_id: session_id.to_owned(),
-            agent_id: MAIN_AGENT.to_owned(),
-            timestamp: now(),
-            payload: EventPayload::RunFailed(RunFailed {
-                code: "service_stopped".to_owned(),
-                message: ORPHAN_REASON.to_owned(),
-            }),
-        },
-    )
-    .await
+    let ending = EventEnvelope {
+        event_id: last.event_id + 1,
+        session_id: session_id.to_owned(),
+        agent_id: MAIN_AGENT.to_owned(),
+        timestamp: now(),
+        payload: EventPayload::RunFailed(RunFailed {
+            code: "service_stopped".to_owned(),
+            message: ORPHAN_REASON.to_owned(),
+        }),
+    };
+    bus.append_batch(&key, &[Arc::new(ending)]).await
 }
 
 #[cfg(test)]
@@ -155,8 +154,9 @@ mod tests {
             });
         {
             let appended = appended.clone();
-            bus.expect_append().returning(move |key, e| {
-                appended.lock().unwrap().push((key.clone(), e.clone()));
+            bus.expect_append_batch().returning(move |key, events| {
+                let mut appended = appended.lock().unwrap();
+                appended.extend(events.iter().map(|e| (key.clone(), (**e).clone())));
                 Ok(())
             });
         }

@@ -4,12 +4,17 @@
 
 use std::time::{Duration, Instant};
 
+use adapters::event_bus::{BusSettings, RedisBus};
+use adapters::testing::PgSchema;
 use mock_llm::{MockLlm, Script};
+use ports::{EventBus, EventPayload, StopReason, StreamKey};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::crash::Service;
-use crate::support::{TOKEN, gate_command, mock_preset, text_input};
+use crate::support::{
+    TOKEN, gate_command, mock_preset, open_gate, redis_available, test_redis_url, text_input,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_interrupts_after_the_grace_period_commits_and_exits_cleanly() {
@@ -113,4 +118,128 @@ async fn sigterm_interrupts_after_the_grace_period_commits_and_exits_cleanly() {
         .filter_map(|m| m["text"].as_str())
         .collect();
     assert!(texts.contains(&"Let me wait."), "{stored}");
+}
+
+/// How the run under test meets the shutdown.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    /// It is still running when the grace period ends, so it is interrupted.
+    Interrupted,
+    /// It finishes during the grace period, and the service exits as soon as it has.
+    FinishesInGrace,
+}
+
+/// SIGTERM with the PostgreSQL + Redis backend and a `stream` run nobody is attached to:
+/// the service exits only once the run's events, terminal one included, are on Redis.
+async fn sigterm_leaves_every_event_on_the_bus(ending: Ending) {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let Some(schema) = PgSchema::create("e2e_shutdown").await else {
+        return;
+    };
+    let Some(()) = redis_available().await else {
+        return;
+    };
+    let mock = MockLlm::start().await;
+    let env: Vec<(String, String)> = [
+        ("HOST", "127.0.0.1".to_owned()),
+        ("PORT", "0".to_owned()),
+        ("AUTH_TOKEN", TOKEN.to_owned()),
+        ("DATABASE_URL", schema.url.clone()),
+        ("REDIS_URL", test_redis_url()),
+        (
+            "STATE_STORE_PATH",
+            dir.path().join("state").display().to_string(),
+        ),
+        ("OPENAI_API_KEY", "k".to_owned()),
+        ("OPENAI_BASE_URL", mock.base_url()),
+        ("SHUTDOWN_GRACE_SECS", "2".to_owned()),
+        ("PATH", "/usr/bin:/bin".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let mut service = Service::start(dir.path(), &env, &dir.path().join("service.log"));
+    let (status, body) = service
+        .post(
+            "/api/presets/create",
+            mock_preset(&work.display().to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The model says something, then runs a command that waits for a gate; once the gate
+    // opens it answers.
+    mock.push(Script::new().text_deltas(&["Let me wait."]).tool_call(
+        0,
+        "c1",
+        "shell",
+        &[&json!({"command": gate_command("gate")}).to_string()],
+    ));
+    mock.push(Script::text("Done waiting.", 3));
+    let (status, accepted) = service
+        .post(
+            "/api/conversations/run",
+            json!({"preset_id": "mock", "input": text_input("wait"), "transport": "stream"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let session = accepted["session_id"].as_str().unwrap().to_owned();
+    let mut events = service
+        .sse(
+            Method::GET,
+            &format!("/api/sessions/{session}/events"),
+            None,
+        )
+        .await;
+    events.until(|e| e.is("tool_call_start")).await;
+    // Nobody stays attached: no open request keeps the service up after the run ends.
+    drop(events);
+
+    std::process::Command::new("kill")
+        .args(["-TERM", &service.child.id().to_string()])
+        .status()
+        .unwrap();
+    if matches!(ending, Ending::FinishesInGrace) {
+        open_gate(&work, "gate");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = service.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+
+    let bus = RedisBus::new(&test_redis_url(), BusSettings::default()).unwrap();
+    let key = StreamKey::for_session(&session);
+    let stored = bus.read_after(&key, 0, Duration::ZERO).await.unwrap();
+    let ids: Vec<u64> = stored.iter().map(|e| e.event_id).collect();
+    let expected: Vec<u64> = (1..=stored.len() as u64).collect();
+    assert_eq!(ids, expected, "the stream is whole from the start");
+    let last = stored.last().unwrap();
+    let EventPayload::RunCompleted(completed) = &last.payload else {
+        panic!(
+            "the stream ends with {:?}, not the terminal event",
+            last.payload
+        );
+    };
+    let expected = match ending {
+        Ending::Interrupted => StopReason::Interrupted,
+        Ending::FinishesInGrace => StopReason::Completed,
+    };
+    assert_eq!(completed.stop_reason, expected, "{:?}", last.payload);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_leaves_an_interrupted_runs_terminal_event_on_redis() {
+    sigterm_leaves_every_event_on_the_bus(Ending::Interrupted).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_leaves_a_run_finishing_in_grace_whole_on_redis() {
+    sigterm_leaves_every_event_on_the_bus(Ending::FinishesInGrace).await;
 }

@@ -162,10 +162,6 @@ impl Stream {
 
 #[async_trait]
 impl EventBus for InProcessBus {
-    async fn append(&self, key: &StreamKey, event: &EventEnvelope) -> Result<(), EventBusError> {
-        self.append_batch(key, &[Arc::new(event.clone())]).await
-    }
-
     async fn append_batch(
         &self,
         key: &StreamKey,
@@ -279,14 +275,13 @@ mod tests {
             code: "x".into(),
             message: "y".into(),
         };
-        bus.append(&done, &envelope(1, EventPayload::RunFailed(failed)))
-            .await
-            .unwrap();
+        let ended = envelope(1, EventPayload::RunFailed(failed));
+        bus.append_batch(&done, &[Arc::new(ended)]).await.unwrap();
         tokio::time::sleep(SWEEP_EVERY + Duration::from_millis(50)).await;
 
         let interrupt = InterruptReceived { reason: None };
         let ev = envelope(1, EventPayload::InterruptReceived(interrupt));
-        bus.append(&live, &ev).await.unwrap();
+        bus.append_batch(&live, &[Arc::new(ev)]).await.unwrap();
         let kept: Vec<StreamKey> = bus.lock().streams.keys().cloned().collect();
         assert_eq!(kept, vec![live]);
     }

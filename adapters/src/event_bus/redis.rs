@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use super::{BusSettings, MAX_WAIT};
 use crate::boxed;
 
-/// The one field of each entry (also spelled out in [`APPEND`]).
+/// The one field of each entry (also spelled out in [`APPEND_BATCH`]).
 const FIELD: &str = "event";
 /// Both for opening a socket and for getting a pooled connection: short, so that calls and
 /// health checks fail fast while Redis is down instead of hanging.
@@ -40,24 +40,6 @@ const TRUST_RECENT: Duration = Duration::from_secs(1);
 /// PEXPIRE rejects values that overflow the server clock, and by then the script's XADD
 /// has already run, so longer TTLs are cut to a year.
 const MAX_TTL_MS: u64 = 365 * 24 * 60 * 60 * 1000;
-
-/// KEYS[1] stream; ARGV event id, envelope JSON, cap, TTL in ms ('' unless terminal).
-/// Returns nil when appended, else the stream's last id (0 when missing).
-const APPEND: &str = r"
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local last = '0'
-if #top > 0 then
-  last = string.match(top[1][1], '^%d+')
-end
-if tonumber(last) + 1 ~= tonumber(ARGV[1]) then
-  return last
-end
-redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], ARGV[1] .. '-0', 'event', ARGV[2])
-if ARGV[4] ~= '' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-end
-return false
-";
 
 /// KEYS[1] stream; ARGV[1] first event id, ARGV[2] cap, ARGV[3] TTL in ms ('' unless the
 /// batch ends the run), ARGV[4..] envelope JSONs with consecutive ids. Returns nil when
@@ -95,7 +77,6 @@ pub struct RedisBus {
     pool: bb8::Pool<Manager>,
     blocking: bb8::Pool<Manager>,
     last_error: Arc<Mutex<Option<String>>>,
-    append: Script,
     append_batch: Script,
     cap: usize,
     ttl_ms: u64,
@@ -130,7 +111,6 @@ impl RedisBus {
             pool: pool(Some(RESPONSE_TIMEOUT), POOL_SIZE),
             blocking: pool(None, MAX_BLOCKING_READERS),
             last_error: Arc::clone(&last_error),
-            append: Script::new(APPEND),
             append_batch: Script::new(APPEND_BATCH),
             cap: settings.cap.max(1),
             ttl_ms: u64::try_from(settings.ttl.as_millis())
@@ -224,30 +204,6 @@ impl std::fmt::Debug for RedisBus {
 
 #[async_trait]
 impl EventBus for RedisBus {
-    async fn append(&self, key: &StreamKey, event: &EventEnvelope) -> Result<(), EventBusError> {
-        let json = serde_json::to_string(event).map_err(|e| EventBusError::Corrupt(boxed(e)))?;
-        let ttl = if event.is_terminal() {
-            self.ttl_ms.to_string()
-        } else {
-            String::new()
-        };
-        let mut invocation = self.append.key(key.as_str());
-        invocation
-            .arg(event.event_id)
-            .arg(json)
-            .arg(self.cap)
-            .arg(ttl);
-        let mut conn = self.conn(&self.pool).await?;
-        let rejected: Option<u64> = conn.run(async |c| invocation.invoke_async(c).await).await?;
-        match rejected {
-            None => Ok(()),
-            Some(last) => Err(EventBusError::OutOfOrder {
-                last,
-                got: event.event_id,
-            }),
-        }
-    }
-
     async fn append_batch(
         &self,
         key: &StreamKey,

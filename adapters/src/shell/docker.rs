@@ -66,16 +66,6 @@ impl DockerShell {
         self
     }
 
-    /// The container commands run in.
-    pub fn container_id(&self) -> &str {
-        &self.container_id
-    }
-
-    /// The docker CLI binary.
-    pub fn docker_bin(&self) -> &Path {
-        &self.docker_bin
-    }
-
     /// The arguments of the exec that runs `request`.
     fn exec_args(&self, request: &ShellRequest, pid_file: &str) -> Vec<OsString> {
         let limit = request

@@ -1,9 +1,4 @@
 //! `HostEnvironments` (the environment factory) on real directories and processes.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a failed step should fail the test"
-)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;

@@ -3,11 +3,6 @@
 //!
 //! Byte-exact wire fixtures (raw mode, delivered in arbitrary slices) pin the parsers to
 //! the real formats; scripted answers cover errors, cuts and hangs on both protocols.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a failed step should fail the test"
-)]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -4,9 +4,6 @@
 //! show: for fs, the files under the root (layout, no leftover temp files); for fs and S3,
 //! a way to plant foreign bytes so decoding failures can be provoked.
 
-// clippy's allow-unwrap-in-tests covers only #[test] fns, not the cases and fixtures here.
-#![allow(clippy::unwrap_used)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;

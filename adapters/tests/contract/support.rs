@@ -11,7 +11,6 @@ macro_rules! contract {
     // module, which a single nested repetition cannot express.
     (@backend $backend:ident, $make:expr, [$($case:ident),+ $(,)?]) => {
         mod $backend {
-            #[allow(unused_imports)]
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ use ports::{
     StateStoreError, StorageError, StreamKey, Transport, UserPart, Warning, now,
 };
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use super::assemble::AgentPlan;
 use super::external;
@@ -71,12 +72,19 @@ impl Default for Settings {
     }
 }
 
+/// How long shutdown waits, once the grace period is over and the runs still going are
+/// interrupted, for the runs to commit and their events to reach the bus.
+const SETTLE: Duration = Duration::from_secs(10);
+
 /// Starts, tracks and finishes runs.
 pub struct Coordinator {
     pub(super) ports: Ports,
     pub(super) settings: Settings,
     pub(super) registry: Arc<Registry>,
     closing: AtomicBool,
+    /// Every execute task and bus forwarder started, so shutdown can wait for them: a
+    /// process that exits before a forwarder ends loses the tail of that run's stream.
+    tasks: TaskTracker,
 }
 
 /// Everything the execute phase takes over from setup.
@@ -99,15 +107,8 @@ impl Coordinator {
             settings,
             registry: Arc::new(Registry::new()),
             closing: AtomicBool::new(false),
+            tasks: TaskTracker::new(),
         })
-    }
-
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
-    }
-
-    pub fn ports(&self) -> &Ports {
-        &self.ports
     }
 
     /// Setup (spec 03): validates and resolves everything, creates the session, registers
@@ -237,7 +238,8 @@ impl Coordinator {
             subagent_name: place.subagent_name,
         };
         let this = Arc::clone(self);
-        tokio::spawn(async move { this.execute(prepared).await });
+        self.tasks
+            .spawn(async move { this.execute(prepared).await });
         Ok(started)
     }
 
@@ -339,7 +341,7 @@ impl Coordinator {
                 preset_id: record.preset_id.clone(),
             }),
         );
-        tokio::spawn(forward::forward(
+        self.tasks.spawn(forward::forward(
             log,
             self.ports.bus.clone(),
             handle.stream_key.clone(),
@@ -382,31 +384,37 @@ impl Coordinator {
     }
 
     /// Stops taking runs, lets running ones finish for up to `grace`, then interrupts the
-    /// rest and waits (bounded) for their partial commits.
+    /// rest, and waits (bounded by [`SETTLE`]) for every run to commit and for every
+    /// forwarder to put its run's last events, the terminal one included, on the bus.
     pub async fn shutdown(&self, grace: Duration) {
         self.closing.store(true, Ordering::SeqCst);
         if tokio::time::timeout(grace, self.registry.wait_idle())
             .await
-            .is_ok()
+            .is_err()
         {
-            return;
+            let running = self.registry.all();
+            tracing::warn!(
+                runs = running.len(),
+                "interrupting runs still going at shutdown"
+            );
+            for handle in running {
+                handle
+                    .control
+                    .interrupt(Some("the service is shutting down".to_owned()));
+            }
         }
-        let running = self.registry.all();
-        tracing::warn!(
-            runs = running.len(),
-            "interrupting runs still going at shutdown"
-        );
-        for handle in running {
-            handle
-                .control
-                .interrupt(Some("the service is shutting down".to_owned()));
-        }
-        if tokio::time::timeout(Duration::from_secs(10), self.registry.wait_idle())
+        // `close` only lets `wait` end once the tracker is empty: a run that started in a
+        // race with `closing` is still tracked and waited for.
+        self.tasks.close();
+        if tokio::time::timeout(SETTLE, self.tasks.wait())
             .await
             .is_err()
         {
             tracing::error!(
-                "runs did not finish after interrupt; leaving them to startup recovery"
+                runs = self.registry.running_count(),
+                tasks = self.tasks.len(),
+                "runs or their event forwarding did not finish after shutdown; unfinished \
+                 runs are left to startup recovery"
             );
         }
     }

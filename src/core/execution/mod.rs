@@ -29,7 +29,7 @@ pub use attach::AttachError;
 pub use control::{ControlError, SteerError, Steered};
 pub use coordinator::{Coordinator, Ports, Settings};
 pub use queries::{ConversationView, LiveStatus, QueryError, Turn};
-pub use registry::{Registry, RunHandle, SteerOutcome};
+pub use registry::SteerOutcome;
 pub use request::{
     ActiveSession, ConfigOverride, ModelOverride, RunError, RunRequest, RunTarget, StartedRun,
 };

@@ -88,6 +88,8 @@ struct Seen {
     display: Option<Vec<DisplayMessage>>,
     outcome: Option<SessionOutcome>,
     created: Option<(SessionRecord, Option<Conversation>)>,
+    /// Every event appended to the bus, in order.
+    on_bus: Vec<Arc<EventEnvelope>>,
 }
 
 /// Mocks for a run that gets as far as the model; `save_fails` makes the state write fail.
@@ -144,7 +146,13 @@ impl World {
             });
         }
         let mut bus = MockEventBus::new();
-        bus.expect_append_batch().returning(|_, _| Ok(()));
+        {
+            let seen = seen.clone();
+            bus.expect_append_batch().returning(move |_, events| {
+                seen.lock().unwrap().on_bus.extend(events.iter().cloned());
+                Ok(())
+            });
+        }
         bus.expect_health().returning(|| Ok(()));
         let mut provider = MockModelProvider::new();
         {
@@ -259,7 +267,7 @@ async fn a_root_run_creates_its_conversation_and_commits_state_then_status_then_
     );
     let outcome = seen.outcome.clone().unwrap();
     assert_eq!(outcome.status, SessionStatus::Committed);
-    assert!(coordinator.registry().get(&run.session_id).is_none());
+    assert!(coordinator.registry.get(&run.session_id).is_none());
 }
 
 #[tokio::test]
@@ -360,7 +368,7 @@ async fn a_busy_conversation_is_a_conflict_naming_the_running_session() {
         other => panic!("{other:?}"),
     }
     assert!(seen.lock().unwrap().requests.is_empty(), "no model call");
-    assert_eq!(coordinator.registry().running_count(), 0);
+    assert_eq!(coordinator.registry.running_count(), 0);
 }
 
 #[tokio::test]
@@ -489,7 +497,7 @@ async fn shutdown_interrupts_what_is_still_running_after_the_grace_period() {
         .await
         .unwrap();
     coordinator.shutdown(Duration::from_millis(50)).await;
-    assert_eq!(coordinator.registry().running_count(), 0);
+    assert_eq!(coordinator.registry.running_count(), 0);
     assert!(seen.lock().unwrap().outcome.is_some());
     assert!(run.log.is_finished());
     assert!(matches!(
@@ -500,6 +508,23 @@ async fn shutdown_interrupts_what_is_still_running_after_the_grace_period() {
             .unwrap(),
         RunError::Unavailable(_)
     ));
+}
+
+#[tokio::test]
+async fn shutdown_returns_once_every_run_is_whole_on_the_bus() {
+    let (coordinator, seen) = World::new(Model::Hang, false).coordinator();
+    let interrupted = coordinator
+        .start(request(RunTarget::NewConversation, Transport::Stream))
+        .await
+        .unwrap();
+    coordinator.shutdown(Duration::from_millis(50)).await;
+    let on_bus = std::mem::take(&mut seen.lock().unwrap().on_bus);
+    assert_eq!(
+        on_bus,
+        interrupted.log.snapshot(),
+        "every event of the run, in order"
+    );
+    assert!(on_bus.last().unwrap().is_terminal(), "{on_bus:?}");
 }
 
 // ---- async subagents, the mailbox and fire -------------------------------------------

@@ -52,14 +52,6 @@ impl RunControl {
         Self::default()
     }
 
-    /// A control whose cancellation follows `parent` (e.g. service shutdown).
-    pub fn child_of(parent: &CancellationToken) -> Self {
-        Self {
-            cancel: parent.child_token(),
-            ..Self::default()
-        }
-    }
-
     /// The control of a nested agent (a sync subagent): the parent's interrupt reaches it,
     /// but it has a steering queue of its own, so it never eats the parent's guidance.
     pub fn nested(&self) -> Self {

@@ -67,7 +67,6 @@ fn parse(args: Vec<OsString>) -> Result<Parsed, String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
     use crate::shell::sandbox::Rlimits;
 

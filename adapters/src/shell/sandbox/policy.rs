@@ -100,7 +100,6 @@ pub struct SandboxPolicy {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
     #[test]
