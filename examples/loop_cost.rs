@@ -41,7 +41,7 @@ impl ModelProvider for MemoryModel {
                     reason: "stop".into(),
                 }),
             ]);
-        Ok(futures::stream::iter(deltas.collect::<Vec<_>>()).boxed())
+        Ok(futures::stream::iter(deltas).boxed())
     }
 }
 

@@ -147,14 +147,12 @@ impl OutboundClient {
     }
 
     async fn resolve(&self, name: &str, port: u16) -> Result<Destination, OutboundError> {
-        let found: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
+        let found = tokio::net::lookup_host((name, port))
             .await
-            .map_err(|e| OutboundError::Failed(format!("resolving {name}: {e}")))?
-            .collect();
+            .map_err(|e| OutboundError::Failed(format!("resolving {name}: {e}")))?;
         let exempt = self.policy.allow.covers_name(name, port);
         let mut refused = Vec::new();
         let addrs: Vec<SocketAddr> = found
-            .into_iter()
             .filter(|addr| {
                 let verdict = if exempt {
                     Ok(())

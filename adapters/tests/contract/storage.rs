@@ -291,15 +291,15 @@ async fn concurrent_defaults_leave_exactly_one(f: &StorageFixture) {
     for r in &results {
         assert!(r.is_ok(), "every create succeeds: {r:?}");
     }
-    let defaults: Vec<_> = f
+    let defaults = f
         .presets()
         .list_presets()
         .await
         .unwrap()
         .into_iter()
         .filter(|p| p.is_default)
-        .collect();
-    assert_eq!(defaults.len(), 1, "exactly one default survives");
+        .count();
+    assert_eq!(defaults, 1, "exactly one default survives");
 }
 
 async fn preset_in_use_blocks_delete(f: &StorageFixture) {

@@ -493,7 +493,7 @@ mod tests {
             ModelMessage::Assistant {
                 parts: vec![call("x")],
             },
-            steer.clone(),
+            steer,
         ];
         insert_results(&mut history, vec![result("x", "X")]);
         assert!(matches!(&history[1], ModelMessage::Tool { results } if results[0].content == "X"));

@@ -81,7 +81,7 @@ mod tests {
         let errors = check(&[
             tool("bad name", object.clone()),
             tool("shell", object.clone()),
-            tool("x", object.clone()),
+            tool("x", object),
             tool("x", json!({"type": "string"})),
             tool("y", json!([])),
         ])
