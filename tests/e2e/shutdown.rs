@@ -16,33 +16,38 @@ use crate::support::{
     TOKEN, gate_command, mock_preset, open_gate, redis_available, test_redis_url, text_input,
 };
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_interrupts_after_the_grace_period_commits_and_exits_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let mock = MockLlm::start().await;
-    let env: Vec<(String, String)> = [
-        ("HOST", "127.0.0.1".to_owned()),
-        ("PORT", "0".to_owned()),
-        ("AUTH_TOKEN", TOKEN.to_owned()),
+/// The service's environment on the mock model: `vars` on top of loopback, the test token
+/// and local state under `dir/state`.
+fn mock_env(
+    dir: &std::path::Path,
+    mock: &MockLlm,
+    vars: &[(&str, String)],
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("HOST".into(), "127.0.0.1".into()),
+        ("PORT".into(), "0".into()),
+        ("AUTH_TOKEN".into(), TOKEN.into()),
         (
-            "DATABASE_URL",
-            format!("sqlite://{}/runtime.db", dir.path().display()),
+            "STATE_STORE_PATH".into(),
+            dir.join("state").display().to_string(),
         ),
-        (
-            "STATE_STORE_PATH",
-            dir.path().join("state").display().to_string(),
-        ),
-        ("OPENAI_API_KEY", "k".to_owned()),
-        ("OPENAI_BASE_URL", mock.base_url()),
-        ("SHUTDOWN_GRACE_SECS", "1".to_owned()),
-        ("PATH", "/usr/bin:/bin".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let mut service = Service::start(dir.path(), &env, &dir.path().join("first.log"));
+        ("OPENAI_API_KEY".into(), "k".into()),
+        ("OPENAI_BASE_URL".into(), mock.base_url()),
+        ("PATH".into(), "/usr/bin:/bin".into()),
+    ];
+    env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    env
+}
+
+/// Starts the binary in `dir` with `env` and creates the mock preset working in
+/// `dir/work`.
+async fn start_with_mock_preset(
+    dir: &std::path::Path,
+    env: &[(String, String)],
+    log: &str,
+) -> Service {
+    let service = Service::start(dir, env, &dir.join(log));
+    let work = dir.join("work");
     let (status, body) = service
         .post(
             "/api/presets/create",
@@ -50,6 +55,25 @@ async fn sigterm_interrupts_after_the_grace_period_commits_and_exits_cleanly() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    service
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_interrupts_after_the_grace_period_commits_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mock = MockLlm::start().await;
+    let db = format!("sqlite://{}/runtime.db", dir.path().display());
+    let env = mock_env(
+        dir.path(),
+        &mock,
+        &[
+            ("DATABASE_URL", db),
+            ("SHUTDOWN_GRACE_SECS", "1".to_owned()),
+        ],
+    );
+    let mut service = start_with_mock_preset(dir.path(), &env, "first.log").await;
 
     // The model says something, then runs a command that waits for a gate never opened.
     mock.push(Script::new().text_deltas(&["Let me wait."]).tool_call(
@@ -141,32 +165,16 @@ async fn sigterm_leaves_every_event_on_the_bus(ending: Ending) {
         return;
     };
     let mock = MockLlm::start().await;
-    let env: Vec<(String, String)> = [
-        ("HOST", "127.0.0.1".to_owned()),
-        ("PORT", "0".to_owned()),
-        ("AUTH_TOKEN", TOKEN.to_owned()),
-        ("DATABASE_URL", schema.url.clone()),
-        ("REDIS_URL", test_redis_url()),
-        (
-            "STATE_STORE_PATH",
-            dir.path().join("state").display().to_string(),
-        ),
-        ("OPENAI_API_KEY", "k".to_owned()),
-        ("OPENAI_BASE_URL", mock.base_url()),
-        ("SHUTDOWN_GRACE_SECS", "2".to_owned()),
-        ("PATH", "/usr/bin:/bin".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let mut service = Service::start(dir.path(), &env, &dir.path().join("service.log"));
-    let (status, body) = service
-        .post(
-            "/api/presets/create",
-            mock_preset(&work.display().to_string()),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let env = mock_env(
+        dir.path(),
+        &mock,
+        &[
+            ("DATABASE_URL", schema.url.clone()),
+            ("REDIS_URL", test_redis_url()),
+            ("SHUTDOWN_GRACE_SECS", "2".to_owned()),
+        ],
+    );
+    let mut service = start_with_mock_preset(dir.path(), &env, "service.log").await;
 
     // The model says something, then runs a command that waits for a gate; once the gate
     // opens it answers.
