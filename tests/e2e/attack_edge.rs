@@ -268,20 +268,11 @@ async fn an_event_stream_outlives_the_idle_and_header_timeouts() {
         ("IDLE_TIMEOUT_SECS", "1"),
         ("HEADER_READ_TIMEOUT_SECS", "1"),
     ]);
-    let work = svc.path("workspace/agent");
-    std::fs::create_dir_all(&work).unwrap();
-    let preset = json!({
+    svc.create_preset(json!({
         "preset_id": "sleeper", "name": "Sleeper", "model": {"name": "test:call:shell"},
-        "toolsets": [{"toolset_name": "shell"}],
-        "environment": {"default_path": work.display().to_string()}
-    });
-    let resp = svc
-        .req(Method::POST, "/api/presets/create")
-        .json(&preset)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+        "toolsets": [{"toolset_name": "shell"}]
+    }))
+    .await;
     let args = json!({"command": "sleep 3 && echo woke-up"}).to_string();
     let run = json!({"preset_id": "sleeper", "input": [{"type": "text", "text": args}]});
     let resp = svc

@@ -129,24 +129,11 @@ async fn url_parts_cannot_reach_loopback_metadata_or_the_service_itself() {
     let allow = format!("127.0.0.1:{},127.0.0.1:{closed}", allowed.port);
     let svc = Served::start(&[("FETCH_ALLOW_HOSTS", &allow)]);
 
-    let work = svc.path("workspace/agent");
-    std::fs::create_dir_all(&work).unwrap();
-    let preset = json!({
-        "preset_id": "fetcher", "name": "Fetcher", "model": {"name": "test:echo"},
-        "environment": {"default_path": work.display().to_string()}
-    });
-    let resp = svc
-        .req(Method::POST, "/api/presets/create")
-        .json(&preset)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::OK,
-        "{}",
-        resp.text().await.unwrap()
-    );
+    let work = svc
+        .create_preset(json!({
+            "preset_id": "fetcher", "name": "Fetcher", "model": {"name": "test:echo"}
+        }))
+        .await;
 
     let p = loopback.port;
     let refused = [

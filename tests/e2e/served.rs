@@ -74,6 +74,24 @@ impl Served {
         self.dir.path().join(rel)
     }
 
+    /// Creates a preset whose agent works in a fresh `workspace/agent` directory under the
+    /// binary's working directory; `preset` is the body without `environment`. Returns the
+    /// working directory.
+    pub async fn create_preset(&self, mut preset: serde_json::Value) -> PathBuf {
+        let work = self.path("workspace/agent");
+        std::fs::create_dir_all(&work).unwrap();
+        preset["environment"] = serde_json::json!({"default_path": work.display().to_string()});
+        let resp = self
+            .req(Method::POST, "/api/presets/create")
+            .json(&preset)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        assert_eq!(status, 200, "{}", resp.text().await.unwrap());
+        work
+    }
+
     /// What the service logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.path("service.log")).unwrap_or_default()
