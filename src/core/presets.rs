@@ -188,24 +188,7 @@ mod tests {
     }
 
     fn preset(id: &str) -> Preset {
-        let at = now();
-        Preset {
-            preset_id: id.into(),
-            name: "n".into(),
-            description: None,
-            model: ModelSettings {
-                name: "test:echo".into(),
-                ..Default::default()
-            },
-            system_prompt: String::new(),
-            toolsets: vec![],
-            environment: Default::default(),
-            subagents: Default::default(),
-            tool_config: Default::default(),
-            is_default: false,
-            created_at: at,
-            updated_at: at,
-        }
+        Preset::new(id, "n", "test:echo")
     }
 
     #[tokio::test]

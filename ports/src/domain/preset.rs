@@ -30,6 +30,35 @@ pub struct Preset {
     pub updated_at: Timestamp,
 }
 
+impl Preset {
+    /// A preset calling `model` with every other field at its default (no tools, an empty
+    /// prompt, not the default preset), created now.
+    pub fn new(
+        preset_id: impl Into<String>,
+        name: impl Into<String>,
+        model: impl Into<String>,
+    ) -> Self {
+        let at = super::now();
+        Self {
+            preset_id: preset_id.into(),
+            name: name.into(),
+            description: None,
+            model: ModelSettings {
+                name: model.into(),
+                ..ModelSettings::default()
+            },
+            system_prompt: String::new(),
+            toolsets: Vec::new(),
+            environment: EnvironmentSpec::default(),
+            subagents: SubagentSpec::default(),
+            tool_config: ToolConfig::default(),
+            is_default: false,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
 /// Which model to call and how.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ModelSettings {

@@ -11,23 +11,10 @@ use ports::*;
 use super::*;
 
 fn preset() -> Preset {
-    let at = now();
     Preset {
-        preset_id: "p".into(),
-        name: "P".into(),
-        description: None,
-        model: ModelSettings {
-            name: "openai:m".into(),
-            ..Default::default()
-        },
         system_prompt: "Work in {{ cwd }}.".into(),
-        toolsets: vec![],
-        environment: EnvironmentSpec::default(),
-        subagents: SubagentSpec::default(),
-        tool_config: ToolConfig::default(),
         is_default: true,
-        created_at: at,
-        updated_at: at,
+        ..Preset::new("p", "P", "openai:m")
     }
 }
 

@@ -135,29 +135,12 @@ impl Checker {
 
 #[cfg(test)]
 mod tests {
-    use ports::{SubagentRef, ToolsetSpec, now};
+    use ports::{SubagentRef, ToolsetSpec};
 
     use super::*;
 
     fn preset() -> Preset {
-        let at = now();
-        Preset {
-            preset_id: "p".into(),
-            name: "P".into(),
-            description: None,
-            model: ports::ModelSettings {
-                name: "test:echo".into(),
-                ..Default::default()
-            },
-            system_prompt: String::new(),
-            toolsets: vec![],
-            environment: Default::default(),
-            subagents: Default::default(),
-            tool_config: Default::default(),
-            is_default: false,
-            created_at: at,
-            updated_at: at,
-        }
+        Preset::new("p", "P", "test:echo")
     }
 
     fn fields(p: &Preset) -> Vec<String> {
