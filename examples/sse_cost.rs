@@ -5,7 +5,12 @@
 //!
 //! `cargo run --release --example sse_cost [delay-ms]` (default 0: deltas back to back).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a measuring tool")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a measuring tool"
+)]
 
 use std::time::{Duration, Instant};
 

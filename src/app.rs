@@ -21,7 +21,7 @@ use crate::{
     boundary,
     config::{Config, DatabaseConfig, EdgeConfig, ProviderCredentials, StateStoreConfig},
     core::{
-        execution::{Coordinator, Ports, Settings},
+        execution::{Execution, Ports, Settings},
         health::HealthCheck,
         limits::FileLimits,
         presets::{AvailableProviders, PresetService},
@@ -57,14 +57,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .migrate()
         .await
         .context("DATABASE_URL: applying migrations failed")?;
-    let bus_settings = BusSettings {
-        ttl: config.stream_ttl,
-        ..BusSettings::default()
-    };
-    let event_bus: Arc<dyn EventBus> = match &config.redis_url {
-        Some(url) => Arc::new(RedisBus::new(url.expose(), bus_settings).context("REDIS_URL")?),
-        None => Arc::new(InProcessBus::new(bus_settings)),
-    };
+    let event_bus = event_bus(config)?;
     let state_store = state_store(&config.state_store)?;
     fail_orphaned_sessions(&Recovery {
         sessions: &*storage,
@@ -74,9 +67,76 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     })
     .await
     .context("startup recovery failed")?;
+    report_sandbox(config, &boundary);
+    let environments: Arc<HostEnvironments> = Arc::new(
+        HostEnvironments::new()
+            .with_workspace_root(boundary.workspace_root.clone())
+            .with_protected(boundary.protected.clone())
+            .with_sandbox(boundary.sandbox.clone()),
+    );
+    let presets = PresetService::new(storage.clone(), environments.clone());
+    seed_default_preset(config, &presets).await?;
 
-    let sandbox_available = boundary.sandbox.landlock;
-    if !sandbox_available {
+    let (auth_token, auth_token_generated) = match &config.auth_token {
+        Some(token) => (token.expose().to_owned(), false),
+        None => (boundary::stored_token(config)?, true),
+    };
+    let health = HealthCheck::new(
+        storage.clone(),
+        event_bus.clone(),
+        state_store.clone(),
+        Duration::from_secs(2),
+    )
+    .with_sandbox(boundary.sandbox.landlock);
+    let execution = Execution::new(
+        Ports {
+            presets: storage.clone(),
+            conversations: storage.clone(),
+            sessions: storage.clone(),
+            mailbox: storage.clone(),
+            state_store,
+            bus: event_bus,
+            provider: model_provider(config)?,
+            environments,
+            downloader: Arc::new(HttpDownloader::new(
+                config.fetch.clone(),
+                DEFAULT_DOWNLOAD_TIMEOUT,
+            )),
+        },
+        run_settings(config, &auth_token),
+    );
+    Ok(App {
+        state: Arc::new(ApiState {
+            presets,
+            health,
+            runs: execution.runs,
+            live: execution.live,
+            queries: execution.queries,
+        }),
+        auth_token,
+        auth_token_generated,
+        max_body_bytes: config.max_body_bytes,
+        shutdown_grace: config.shutdown_grace,
+        edge: config.edge,
+    })
+}
+
+/// Redis when `REDIS_URL` is set, else the in-process bus.
+fn event_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
+    let settings = BusSettings {
+        ttl: config.stream_ttl,
+        ..BusSettings::default()
+    };
+    Ok(match &config.redis_url {
+        Some(url) => Arc::new(RedisBus::new(url.expose(), settings).context("REDIS_URL")?),
+        None => Arc::new(InProcessBus::new(settings)),
+    })
+}
+
+/// Says in the log what the sandbox cannot enforce here, and kills commands a previous
+/// process left running in its cgroups.
+fn report_sandbox(config: &Config, boundary: &boundary::Boundary) {
+    if !boundary.sandbox.landlock {
         tracing::warn!(
             required = config.sandbox.required,
             "this kernel does not enforce Landlock: shell commands run without their \
@@ -93,13 +153,10 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             "no pids cgroup available: shell commands' process count is bounded by rlimits only"
         );
     }
-    let environments: Arc<HostEnvironments> = Arc::new(
-        HostEnvironments::new()
-            .with_workspace_root(boundary.workspace_root.clone())
-            .with_protected(boundary.protected.clone())
-            .with_sandbox(boundary.sandbox.clone()),
-    );
-    let presets = PresetService::new(storage.clone(), environments.clone());
+}
+
+/// Seeds the default preset on a first start, for the providers that have a key.
+async fn seed_default_preset(config: &Config, presets: &PresetService) -> anyhow::Result<()> {
     let providers = AvailableProviders {
         openai: config.openai.api_key.is_some(),
         anthropic: config.anthropic.api_key.is_some(),
@@ -111,58 +168,24 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     {
         tracing::info!(preset_id = %seeded.preset_id, model = %seeded.model.name, "seeded the default preset");
     }
+    Ok(())
+}
 
-    let (auth_token, auth_token_generated) = match &config.auth_token {
-        Some(token) => (token.expose().to_owned(), false),
-        None => (boundary::stored_token(config)?, true),
-    };
-    let health = HealthCheck::new(
-        storage.clone(),
-        event_bus.clone(),
-        state_store.clone(),
-        Duration::from_secs(2),
-    )
-    .with_sandbox(sandbox_available);
-    let runs = Coordinator::new(
-        Ports {
-            presets: storage.clone(),
-            conversations: storage.clone(),
-            sessions: storage.clone(),
-            mailbox: storage.clone(),
-            state_store,
-            bus: event_bus,
-            provider: model_provider(config)?,
-            environments,
-            downloader: Arc::new(HttpDownloader::new(
-                config.fetch.clone(),
-                DEFAULT_DOWNLOAD_TIMEOUT,
-            )),
+/// Tunables of every run; every secret the service holds, the token included, is scrubbed
+/// from tool output.
+fn run_settings(config: &Config, auth_token: &str) -> Settings {
+    Settings {
+        redactor: Redactor::new(
+            config
+                .secret_values()
+                .into_iter()
+                .chain(std::iter::once(auth_token.to_owned())),
+        ),
+        files: FileLimits {
+            max_file_bytes: config.max_file_bytes,
         },
-        Settings {
-            redactor: Redactor::new(
-                config
-                    .secret_values()
-                    .into_iter()
-                    .chain(std::iter::once(auth_token.clone())),
-            ),
-            files: FileLimits {
-                max_file_bytes: config.max_file_bytes,
-            },
-            ..Settings::default()
-        },
-    );
-    Ok(App {
-        state: Arc::new(ApiState {
-            presets,
-            health,
-            runs,
-        }),
-        auth_token,
-        auth_token_generated,
-        max_body_bytes: config.max_body_bytes,
-        shutdown_grace: config.shutdown_grace,
-        edge: config.edge,
-    })
+        ..Settings::default()
+    }
 }
 
 /// Applies migrations only (`agent-runtime migrate`); returns how many ran.

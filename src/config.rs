@@ -222,121 +222,26 @@ impl Config {
             .collect();
         let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned());
 
-        let database = parse_database(get("DATABASE_URL"))?;
-        let redis_url = get("REDIS_URL")
-            .map(|url| {
-                if url.starts_with("redis://") || url.starts_with("rediss://") {
-                    Ok(Secret::new(url))
-                } else {
-                    Err(bad("REDIS_URL", "expected redis://host:port[/db]"))
-                }
-            })
-            .transpose()?;
-        let state_store = parse_state_store(&get)?;
-        let host = match get("HOST") {
-            // Loopback unless told otherwise: exposing the service is a decision.
-            None => IpAddr::from([127, 0, 0, 1]),
-            Some(h) => h
-                .parse()
-                .map_err(|_| bad("HOST", format!("not an IP address: {h}")))?,
-        };
-        let port = parse_num::<u16>("PORT", get("PORT"), 8000)?;
-        let shutdown_grace = Duration::from_secs(parse_num(
-            "SHUTDOWN_GRACE_SECS",
-            get("SHUTDOWN_GRACE_SECS"),
-            5,
-        )?);
-        let max_body_bytes =
-            parse_num::<usize>("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), 10 * 1024 * 1024)?;
-        if max_body_bytes == 0 {
-            return Err(bad("MAX_BODY_BYTES", "must be greater than 0"));
-        }
-        let stream_ttl = parse_num::<u64>("STREAM_TTL_SECS", get("STREAM_TTL_SECS"), 300)?;
-        if stream_ttl == 0 {
-            return Err(bad("STREAM_TTL_SECS", "must be greater than 0"));
-        }
-        let stream_ttl = Duration::from_secs(stream_ttl);
-        let model_idle_timeout = parse_num::<u64>(
-            "MODEL_IDLE_TIMEOUT_SECS",
-            get("MODEL_IDLE_TIMEOUT_SECS"),
-            120,
-        )?;
-        if model_idle_timeout == 0 {
-            return Err(bad("MODEL_IDLE_TIMEOUT_SECS", "must be greater than 0"));
-        }
-        let model_idle_timeout = Duration::from_secs(model_idle_timeout);
-        let log_format = match get("LOG_FORMAT").as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(bad(
-                    "LOG_FORMAT",
-                    format!("expected text or json, got {other}"),
-                ));
-            }
-        };
-        let auth_token = get("AUTH_TOKEN").map(Secret::new);
-        if auth_token
-            .as_ref()
-            .is_some_and(|t| t.expose().chars().count() < MIN_TOKEN_LEN)
-        {
-            return Err(bad(
-                "AUTH_TOKEN",
-                format!("must be at least {MIN_TOKEN_LEN} characters (or unset, to generate one)"),
-            ));
-        }
-        let sandbox = SandboxConfig {
-            read_paths: path_list(get("SANDBOX_READ_PATHS")),
-            required: parse_bool_var("SANDBOX_REQUIRED", get("SANDBOX_REQUIRED"), false)?,
-            rlimits: match get("SHELL_RLIMITS") {
-                None => Rlimits::default(),
-                Some(spec) => Rlimits::parse(&spec).map_err(|e| bad("SHELL_RLIMITS", e))?,
-            },
-            helper: get("SANDBOX_HELPER").map(PathBuf::from),
-        };
-        let positive = |var: &str, default: u64| -> Result<u64, ConfigError> {
-            match parse_num::<u64>(var, get(var), default)? {
-                0 => Err(bad(var, "must be greater than 0")),
-                n => Ok(n),
-            }
-        };
-        let edge = EdgeConfig {
-            max_connections: usize::try_from(positive("MAX_CONNECTIONS", 4096)?)
-                .map_err(|_| bad("MAX_CONNECTIONS", "too large"))?,
-            header_read_timeout: Duration::from_secs(positive("HEADER_READ_TIMEOUT_SECS", 10)?),
-            body_read_timeout: Duration::from_secs(positive("BODY_READ_TIMEOUT_SECS", 60)?),
-            idle_timeout: Duration::from_secs(positive("IDLE_TIMEOUT_SECS", 60)?),
-        };
-        let fetch = OutboundPolicy {
-            allow_private: parse_bool_var(
-                "FETCH_ALLOW_PRIVATE",
-                get("FETCH_ALLOW_PRIVATE"),
-                false,
-            )?,
-            allow: AllowList::parse(&get("FETCH_ALLOW_HOSTS").unwrap_or_default())
-                .map_err(|why| bad("FETCH_ALLOW_HOSTS", why))?,
-        };
-        let max_file_bytes = parse_num::<u64>(
-            "MAX_FILE_BYTES",
-            get("MAX_FILE_BYTES"),
-            crate::core::limits::DEFAULT_MAX_FILE_BYTES,
-        )?;
-        if max_file_bytes == 0 {
-            return Err(bad("MAX_FILE_BYTES", "must be greater than 0"));
-        }
-
         Ok(Self {
-            database,
-            redis_url,
-            state_store,
-            auth_token,
-            host,
-            port,
-            shutdown_grace,
-            max_body_bytes,
-            stream_ttl,
-            model_idle_timeout,
-            log_format,
+            database: parse_database(get("DATABASE_URL"))?,
+            redis_url: parse_redis_url(get("REDIS_URL"))?,
+            state_store: parse_state_store(&get)?,
+            auth_token: parse_auth_token(get("AUTH_TOKEN"))?,
+            host: parse_host(get("HOST"))?,
+            port: parse_num::<u16>("PORT", get("PORT"), 8000)?,
+            shutdown_grace: Duration::from_secs(parse_num(
+                "SHUTDOWN_GRACE_SECS",
+                get("SHUTDOWN_GRACE_SECS"),
+                5,
+            )?),
+            max_body_bytes: positive(&get, "MAX_BODY_BYTES", 10 * 1024 * 1024)?,
+            stream_ttl: Duration::from_secs(positive(&get, "STREAM_TTL_SECS", 300)?),
+            model_idle_timeout: Duration::from_secs(positive(
+                &get,
+                "MODEL_IDLE_TIMEOUT_SECS",
+                120,
+            )?),
+            log_format: parse_log_format(get("LOG_FORMAT"))?,
             openai: provider(&get, "OPENAI")?,
             anthropic: provider(&get, "ANTHROPIC")?,
             gateways: gateways(&vars, &get)?,
@@ -348,12 +253,108 @@ impl Config {
                 get("WORKSPACE_ROOT").unwrap_or_else(|| "./workspace".to_owned()),
             ),
             protected_paths: path_list(get("PROTECTED_PATHS")),
-            sandbox,
-            edge,
-            fetch,
-            max_file_bytes,
+            sandbox: parse_sandbox(&get)?,
+            edge: parse_edge(&get)?,
+            fetch: parse_fetch(&get)?,
+            max_file_bytes: positive(
+                &get,
+                "MAX_FILE_BYTES",
+                crate::core::limits::DEFAULT_MAX_FILE_BYTES,
+            )?,
         })
     }
+}
+
+fn parse_redis_url(url: Option<String>) -> Result<Option<Secret>, ConfigError> {
+    url.map(|url| {
+        if url.starts_with("redis://") || url.starts_with("rediss://") {
+            Ok(Secret::new(url))
+        } else {
+            Err(bad("REDIS_URL", "expected redis://host:port[/db]"))
+        }
+    })
+    .transpose()
+}
+
+fn parse_host(host: Option<String>) -> Result<IpAddr, ConfigError> {
+    match host {
+        // Loopback unless told otherwise: exposing the service is a decision.
+        None => Ok(IpAddr::from([127, 0, 0, 1])),
+        Some(h) => h
+            .parse()
+            .map_err(|_| bad("HOST", format!("not an IP address: {h}"))),
+    }
+}
+
+fn parse_log_format(format: Option<String>) -> Result<LogFormat, ConfigError> {
+    match format.as_deref() {
+        None | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => Err(bad(
+            "LOG_FORMAT",
+            format!("expected text or json, got {other}"),
+        )),
+    }
+}
+
+fn parse_auth_token(token: Option<String>) -> Result<Option<Secret>, ConfigError> {
+    let token = token.map(Secret::new);
+    if token
+        .as_ref()
+        .is_some_and(|t| t.expose().chars().count() < MIN_TOKEN_LEN)
+    {
+        return Err(bad(
+            "AUTH_TOKEN",
+            format!("must be at least {MIN_TOKEN_LEN} characters (or unset, to generate one)"),
+        ));
+    }
+    Ok(token)
+}
+
+fn parse_sandbox(get: &impl Fn(&str) -> Option<String>) -> Result<SandboxConfig, ConfigError> {
+    Ok(SandboxConfig {
+        read_paths: path_list(get("SANDBOX_READ_PATHS")),
+        required: parse_bool_var("SANDBOX_REQUIRED", get("SANDBOX_REQUIRED"), false)?,
+        rlimits: match get("SHELL_RLIMITS") {
+            None => Rlimits::default(),
+            Some(spec) => Rlimits::parse(&spec).map_err(|e| bad("SHELL_RLIMITS", e))?,
+        },
+        helper: get("SANDBOX_HELPER").map(PathBuf::from),
+    })
+}
+
+fn parse_edge(get: &impl Fn(&str) -> Option<String>) -> Result<EdgeConfig, ConfigError> {
+    let secs = |var: &str, default: u64| positive(get, var, default).map(Duration::from_secs);
+    Ok(EdgeConfig {
+        max_connections: positive(get, "MAX_CONNECTIONS", 4096)?,
+        header_read_timeout: secs("HEADER_READ_TIMEOUT_SECS", 10)?,
+        body_read_timeout: secs("BODY_READ_TIMEOUT_SECS", 60)?,
+        idle_timeout: secs("IDLE_TIMEOUT_SECS", 60)?,
+    })
+}
+
+fn parse_fetch(get: &impl Fn(&str) -> Option<String>) -> Result<OutboundPolicy, ConfigError> {
+    Ok(OutboundPolicy {
+        allow_private: parse_bool_var("FETCH_ALLOW_PRIVATE", get("FETCH_ALLOW_PRIVATE"), false)?,
+        allow: AllowList::parse(&get("FETCH_ALLOW_HOSTS").unwrap_or_default())
+            .map_err(|why| bad("FETCH_ALLOW_HOSTS", why))?,
+    })
+}
+
+/// A number that must be greater than 0.
+fn positive<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialEq + From<u8>,
+{
+    let n = parse_num::<T>(var, get(var), default)?;
+    if n == T::from(0) {
+        return Err(bad(var, "must be greater than 0"));
+    }
+    Ok(n)
 }
 
 fn parse_database(url: Option<String>) -> Result<DatabaseConfig, ConfigError> {

@@ -55,19 +55,7 @@ pub(crate) fn respond(
             status,
             message,
             retry_after,
-        } => {
-            let body = match protocol {
-                Protocol::OpenAi => openai::error_body(status, &message),
-                Protocol::Anthropic => anthropic::error_body(status, &message),
-            };
-            let mut builder = Response::builder()
-                .status(status_code(status))
-                .content_type("application/json");
-            if let Some(secs) = retry_after {
-                builder = builder.header("retry-after", secs.to_string());
-            }
-            return builder.body(body.to_string());
-        }
+        } => return error_response(protocol, status, &message, retry_after),
         Content::Raw {
             status,
             headers,
@@ -81,38 +69,12 @@ pub(crate) fn respond(
             tokens,
             finish,
         } => {
-            let tokens = tokens.unwrap_or(Tokens {
-                input: 10,
-                output: u64::try_from(steps.len()).unwrap_or(u64::MAX).max(1),
-            });
-            let finish = finish.unwrap_or_else(|| {
-                let calls = steps.iter().any(|s| matches!(s, Step::ToolStart { .. }));
-                (if calls { "tool_calls" } else { "stop" }).to_owned()
-            });
-            let model = request
-                .get("model")
-                .and_then(Value::as_str)
-                .unwrap_or("mock");
-            let rendered = match protocol {
-                Protocol::OpenAi => {
-                    let usage = request
-                        .pointer("/stream_options/include_usage")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false);
-                    openai::render(&steps, tokens, &finish, model, usage)
-                }
-                Protocol::Anthropic => anthropic::render(&steps, tokens, &finish, model),
-            };
+            let (frames, content_end) = stream_frames(protocol, request, &steps, tokens, finish);
             let headers = vec![
                 ("content-type".to_owned(), "text/event-stream".to_owned()),
                 ("cache-control".to_owned(), "no-cache".to_owned()),
             ];
-            let frames = rendered
-                .frames
-                .into_iter()
-                .map(String::into_bytes)
-                .collect();
-            (200, headers, frames, rendered.content_end)
+            (200, headers, frames, content_end)
         }
     };
     let mut builder = Response::builder().status(status_code(status));
@@ -124,6 +86,64 @@ pub(crate) fn respond(
         item
     });
     builder.body(Body::from_bytes_stream(stream))
+}
+
+/// A provider error in the protocol's own shape.
+fn error_response(
+    protocol: Protocol,
+    status: u16,
+    message: &str,
+    retry_after: Option<u64>,
+) -> Response {
+    let body = match protocol {
+        Protocol::OpenAi => openai::error_body(status, message),
+        Protocol::Anthropic => anthropic::error_body(status, message),
+    };
+    let mut builder = Response::builder()
+        .status(status_code(status))
+        .content_type("application/json");
+    if let Some(secs) = retry_after {
+        builder = builder.header("retry-after", secs.to_string());
+    }
+    builder.body(body.to_string())
+}
+
+/// The SSE frames of a streamed answer, and how many of them carry content.
+fn stream_frames(
+    protocol: Protocol,
+    request: &Value,
+    steps: &[Step],
+    tokens: Option<Tokens>,
+    finish: Option<String>,
+) -> (Vec<Vec<u8>>, usize) {
+    let tokens = tokens.unwrap_or(Tokens {
+        input: 10,
+        output: u64::try_from(steps.len()).unwrap_or(u64::MAX).max(1),
+    });
+    let finish = finish.unwrap_or_else(|| {
+        let calls = steps.iter().any(|s| matches!(s, Step::ToolStart { .. }));
+        (if calls { "tool_calls" } else { "stop" }).to_owned()
+    });
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("mock");
+    let rendered = match protocol {
+        Protocol::OpenAi => {
+            let usage = request
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            openai::render(steps, tokens, &finish, model, usage)
+        }
+        Protocol::Anthropic => anthropic::render(steps, tokens, &finish, model),
+    };
+    let frames = rendered
+        .frames
+        .into_iter()
+        .map(String::into_bytes)
+        .collect();
+    (frames, rendered.content_end)
 }
 
 fn status_code(status: u16) -> StatusCode {

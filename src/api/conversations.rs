@@ -245,7 +245,7 @@ impl ConversationsApi {
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
     ) -> Result<Json<MailboxList>> {
-        let messages = state.runs.mailbox(&conversation_id.0).await?;
+        let messages = state.queries.mailbox(&conversation_id.0).await?;
         let pending_count = messages.iter().filter(|m| m.delivered_to.is_none()).count() as u64;
         Ok(Json(MailboxList {
             messages: messages.into_iter().map(Into::into).collect(),
@@ -268,7 +268,7 @@ impl ConversationsApi {
         reason: Query<Option<String>>,
     ) -> Result<Json<ConversationInterrupted>> {
         let interrupted = state
-            .runs
+            .live
             .interrupt_conversation(&conversation_id.0, reason.0)
             .await?;
         Ok(Json(ConversationInterrupted {
@@ -292,7 +292,7 @@ impl ConversationsApi {
     ) -> Result<SteerResponse> {
         let body = body.0;
         let steered = state
-            .runs
+            .live
             .steer_conversation(
                 &conversation_id.0,
                 body.input.0,
@@ -316,7 +316,7 @@ impl ConversationsApi {
         body: Json<ConversationUpdateRequest>,
     ) -> Result<Json<ConversationDto>> {
         let updated = state
-            .runs
+            .queries
             .update_conversation(&conversation_id.0, body.0.into())
             .await?;
         Ok(Json(updated.into()))
@@ -341,7 +341,7 @@ impl ConversationsApi {
         >,
     ) -> Result<Json<ConversationList>> {
         let found = state
-            .runs
+            .queries
             .conversations(status.0.map(Into::into), runs::page(limit.0, offset.0))
             .await?;
         Ok(Json(ConversationList {
@@ -362,7 +362,7 @@ impl ConversationsApi {
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
     ) -> Result<Json<ConversationDetail>> {
-        let view = state.runs.conversation_view(&conversation_id.0).await?;
+        let view = state.queries.conversation_view(&conversation_id.0).await?;
         Ok(Json(ConversationDetail {
             conversation: view.conversation.into(),
             latest_session: view
@@ -399,7 +399,7 @@ impl ConversationsApi {
         >,
     ) -> Result<Json<TurnList>> {
         let turns = state
-            .runs
+            .queries
             .turns(
                 &conversation_id.0,
                 session_type.0.map(Into::into),
@@ -440,7 +440,7 @@ impl ConversationsApi {
         >,
     ) -> Result<Json<SessionList>> {
         let sessions = state
-            .runs
+            .queries
             .conversation_sessions(
                 &conversation_id.0,
                 session_type.0.map(Into::into),
@@ -478,7 +478,7 @@ impl ConversationsApi {
     ) -> Result<EventsResponse> {
         let after = runs::cursor(last_event_id_header.0, last_event_id.0);
         let events = state
-            .runs
+            .live
             .attach_conversation(&conversation_id.0, after)
             .await?;
         Ok(EventsResponse::Events(Sse::new(events, KEEP_ALIVE)))

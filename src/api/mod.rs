@@ -23,7 +23,11 @@ use poem::{
 };
 use poem_openapi::{OpenApiService, Tags};
 
-use crate::core::{execution::Coordinator, health::HealthCheck, presets::PresetService};
+use crate::core::{
+    execution::{LiveRuns, Queries, RunEngine},
+    health::HealthCheck,
+    presets::PresetService,
+};
 
 pub use auth::AuthToken;
 
@@ -31,7 +35,9 @@ pub use auth::AuthToken;
 pub struct ApiState {
     pub presets: PresetService,
     pub health: HealthCheck,
-    pub runs: Arc<Coordinator>,
+    pub runs: Arc<RunEngine>,
+    pub live: Arc<LiveRuns>,
+    pub queries: Arc<Queries>,
 }
 
 /// Operation groups; generated clients name their modules after these.

@@ -102,7 +102,7 @@ impl SessionsApi {
         include_display_messages: Query<Option<bool>>,
     ) -> Result<Json<SessionDto>> {
         let with_display = include_display_messages.0.unwrap_or(true);
-        let (record, display) = state.runs.session(&session_id.0, with_display).await?;
+        let (record, display) = state.queries.session(&session_id.0, with_display).await?;
         let dto = SessionDto::from(record);
         Ok(Json(match display {
             Some(messages) => dto.with_display_messages(messages),
@@ -122,7 +122,7 @@ impl SessionsApi {
         state: Data<&Arc<ApiState>>,
         session_id: Path<String>,
     ) -> Result<Json<SessionStatusResponse>> {
-        let status = state.runs.session_status(&session_id.0).await?;
+        let status = state.queries.session_status(&session_id.0).await?;
         Ok(Json(SessionStatusResponse {
             session_id: session_id.0,
             status: status.into(),
@@ -153,7 +153,7 @@ impl SessionsApi {
         last_event_id: Query<Option<u64>>,
     ) -> Result<EventsResponse> {
         let after = runs::cursor(last_event_id_header.0, last_event_id.0);
-        let events = state.runs.attach_session(&session_id.0, after).await?;
+        let events = state.live.attach_session(&session_id.0, after).await?;
         Ok(EventsResponse::Events(Sse::new(events, KEEP_ALIVE)))
     }
 
@@ -172,7 +172,7 @@ impl SessionsApi {
         reason: Query<Option<String>>,
     ) -> Result<Json<SessionInterrupted>> {
         state
-            .runs
+            .live
             .interrupt_session(&session_id.0, reason.0)
             .await?;
         Ok(Json(SessionInterrupted {
@@ -196,7 +196,7 @@ impl SessionsApi {
     ) -> Result<SteerResponse> {
         let body = body.0;
         let steered = state
-            .runs
+            .live
             .steer_session(&session_id.0, body.input.0, body.message_id.map(|m| m.0))
             .await;
         runs::steer_response(steered)

@@ -3,6 +3,10 @@
 //! adapters pointed at the mock LLM server.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test reads as one scenario, top to bottom"
+)]
 
 mod providers;
 mod support;

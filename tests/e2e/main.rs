@@ -2,6 +2,10 @@
 //! and as the built binary. One test binary, one module per concern.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test reads as one scenario, top to bottom"
+)]
 
 mod api_errors;
 mod attack_bounds;

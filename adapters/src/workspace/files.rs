@@ -422,7 +422,7 @@ pub(crate) fn shell_dir(r: &Resolver, path: &str) -> Result<String, WorkspaceErr
     let Some(workdir) = r.container_workdir() else {
         return Ok(dir.real.to_string_lossy().into_owned());
     };
-    match dir.real.strip_prefix(r.working_dir()) {
+    match dir.real.strip_prefix(r.policy().working_dir()) {
         Ok(rel) if rel.as_os_str().is_empty() => Ok(workdir.to_owned()),
         Ok(rel) => Ok(Path::new(workdir).join(rel).to_string_lossy().into_owned()),
         Err(_) => Err(WorkspaceError::OutsideAllowed(format!(

@@ -104,7 +104,12 @@ impl Workspace for LocalWorkspace {
     fn working_dir(&self) -> String {
         match self.inner.container_workdir() {
             Some(dir) => dir.to_owned(),
-            None => self.inner.working_dir().to_string_lossy().into_owned(),
+            None => self
+                .inner
+                .policy()
+                .working_dir()
+                .to_string_lossy()
+                .into_owned(),
         }
     }
 

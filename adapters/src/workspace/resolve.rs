@@ -92,21 +92,13 @@ impl Resolver {
         &self.policy
     }
 
-    pub(crate) fn working_dir(&self) -> &Path {
-        self.policy.working_dir()
-    }
-
     pub(crate) fn container_workdir(&self) -> Option<&str> {
         self.container_workdir.as_deref()
     }
 
     /// Whether `path` is the working directory or an allowed root (never moved away).
     pub(crate) fn is_root(&self, path: &Path) -> bool {
-        path == self.working_dir() || self.allowed.iter().any(|root| root == path)
-    }
-
-    pub(crate) fn display(&self, path: &Path) -> String {
-        self.policy.display(path)
+        path == self.policy.working_dir() || self.allowed.iter().any(|root| root == path)
     }
 
     /// Resolves `input` and checks it against the policy, symlinks included.
@@ -164,7 +156,7 @@ impl Resolver {
         }
         let workdir = self.container_workdir.as_deref()?;
         let rel = Path::new(input).strip_prefix(workdir).ok()?;
-        let host = self.working_dir().join(rel);
+        let host = self.policy.working_dir().join(rel);
         self.policy.resolve(host.to_str()?)
     }
 

@@ -43,7 +43,7 @@ pub(crate) fn glob(
             truncated = true;
             break;
         }
-        found.push(r.display(&shown_path));
+        found.push(r.policy().display(&shown_path));
     }
     found.sort();
     Ok(PathList {
@@ -58,52 +58,14 @@ pub(crate) fn grep(r: &Resolver, request: &GrepRequest) -> Result<GrepOutput, Wo
         .line_terminator(Some(b'\n'))
         .build(&request.pattern)
         .map_err(|e| WorkspaceError::InvalidPattern(e.to_string()))?;
-    let include = request
-        .include
-        .as_deref()
-        .map(|glob| compile_glob(glob.trim_start_matches("./")).map(|m| (glob.contains('/'), m)))
-        .transpose()?;
-    let target = r.resolve(&request.path)?;
-    let stat = r
-        .beneath(&target)?
-        .stat()
-        .map_err(|e| super::resolve::io_error(&target.shown, &e))?;
-
-    // (path shown to the model, path actually read)
-    let files: Box<dyn Iterator<Item = (PathBuf, PathBuf)>> = match super::beneath::kind(&stat) {
-        rustix::fs::FileType::Directory => {
-            let base = target.real.clone();
-            let walked = walk_files(r, &target.real).filter(move |(shown, _)| {
-                include.as_ref().is_none_or(|(by_path, glob)| {
-                    if *by_path {
-                        glob.is_match(shown.strip_prefix(&base).unwrap_or(shown))
-                    } else {
-                        shown.file_name().is_some_and(|name| glob.is_match(name))
-                    }
-                })
-            });
-            Box::new(walked)
-        }
-        // An explicitly named file is searched whatever the include glob or .gitignore say.
-        rustix::fs::FileType::RegularFile => {
-            Box::new(std::iter::once((target.real.clone(), target.real.clone())))
-        }
-        // A FIFO or device would block the search forever.
-        _ => {
-            return Err(WorkspaceError::Io(format!(
-                "{}: not a regular file or directory",
-                target.shown
-            )));
-        }
-    };
-
+    let files = grep_files(r, request)?;
     let mut searcher = SearcherBuilder::new()
         .binary_detection(BinaryDetection::quit(b'\x00'))
         .line_number(true)
         .build();
     let mut out = GrepOutput::default();
     for (shown, real) in files {
-        let shown = r.display(&shown);
+        let shown = r.policy().display(&shown);
         let sink = Lossy(|line_number, line: &str| {
             if out.matches.len() >= request.max_matches {
                 out.truncated = true;
@@ -132,6 +94,49 @@ pub(crate) fn grep(r: &Resolver, request: &GrepRequest) -> Result<GrepOutput, Wo
         }
     }
     Ok(out)
+}
+
+/// The files a grep reads, as (path shown to the model, path actually read): the walk of a
+/// directory filtered by the include glob, or the one file named.
+fn grep_files<'a>(
+    r: &'a Resolver,
+    request: &GrepRequest,
+) -> Result<Box<dyn Iterator<Item = (PathBuf, PathBuf)> + 'a>, WorkspaceError> {
+    let include = request
+        .include
+        .as_deref()
+        .map(|glob| compile_glob(glob.trim_start_matches("./")).map(|m| (glob.contains('/'), m)))
+        .transpose()?;
+    let target = r.resolve(&request.path)?;
+    let stat = r
+        .beneath(&target)?
+        .stat()
+        .map_err(|e| super::resolve::io_error(&target.shown, &e))?;
+    match super::beneath::kind(&stat) {
+        rustix::fs::FileType::Directory => {
+            let base = target.real.clone();
+            let walked = walk_files(r, &target.real).filter(move |(shown, _)| {
+                include.as_ref().is_none_or(|(by_path, glob)| {
+                    if *by_path {
+                        glob.is_match(shown.strip_prefix(&base).unwrap_or(shown))
+                    } else {
+                        shown.file_name().is_some_and(|name| glob.is_match(name))
+                    }
+                })
+            });
+            Ok(Box::new(walked))
+        }
+        // An explicitly named file is searched whatever the include glob or .gitignore say.
+        rustix::fs::FileType::RegularFile => Ok(Box::new(std::iter::once((
+            target.real.clone(),
+            target.real,
+        )))),
+        // A FIFO or device would block the search forever.
+        _ => Err(WorkspaceError::Io(format!(
+            "{}: not a regular file or directory",
+            target.shown
+        ))),
+    }
 }
 
 /// Files under `root` that the walk keeps: `(path under root, real path to read)`.

@@ -6,6 +6,10 @@
 //! and fail instead under `REQUIRE_SERVICES=1` (what `scripts/test.sh` sets).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test reads as one scenario, top to bottom"
+)]
 
 mod download;
 mod environment;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use ports::{MAIN_AGENT, Preset, SessionType, ToolSchema, now};
 
-use super::coordinator::Coordinator;
-use super::launch::CoordinatorLauncher;
+use super::engine::RunEngine;
+use super::launch::EngineLauncher;
 use super::request::RunError;
 use crate::core::agent::{Agent, AgentSpec, Deferral};
 use crate::core::environment::Environment;
@@ -27,7 +27,7 @@ pub(super) struct AgentPlan<'a> {
     pub prompt_field: &'static str,
 }
 
-impl Coordinator {
+impl RunEngine {
     /// The session's agent.
     ///
     /// # Errors
@@ -69,7 +69,7 @@ impl Coordinator {
         // Async subagents dispatch no subagents of their own: their outcomes go to the
         // conversation's mailbox, which only the conversation's agent is fired with.
         let dispatcher = (session_type == SessionType::Agent).then(|| Dispatcher {
-            launcher: Arc::new(CoordinatorLauncher::new(self)),
+            launcher: Arc::new(EngineLauncher::new(self)),
             conversation_id: conversation_id.to_owned(),
             session_id: session_id.to_owned(),
         });

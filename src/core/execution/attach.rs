@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::stream::{self, BoxStream, StreamExt};
 use ports::{EventBus, EventBusError, EventEnvelope, SessionType, StorageError, StreamKey};
 
-use super::coordinator::Coordinator;
+use super::control::LiveRuns;
 
 /// Why attaching failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +30,7 @@ pub enum AttachError {
 /// a bus shared with other replicas.
 const READ_WAIT: Duration = Duration::from_secs(1);
 
-impl Coordinator {
+impl LiveRuns {
     /// Events of `session_id` after `after` (0: from the start), live until the terminal one.
     ///
     /// # Errors
@@ -43,7 +43,7 @@ impl Coordinator {
         if let Some(log) = self.registry.log(session_id) {
             return Ok(log.subscribe(after));
         }
-        match self.ports.sessions.get_session(session_id).await {
+        match self.sessions.get_session(session_id).await {
             Err(StorageError::NotFound) => return Err(AttachError::NotFound("session")),
             other => other?,
         };
@@ -52,7 +52,7 @@ impl Coordinator {
             return Ok(log.subscribe(after));
         }
         let key = StreamKey::for_session(session_id);
-        let bus = self.ports.bus.clone();
+        let bus = self.bus.clone();
         if !bus.exists(&key).await.map_err(AttachError::Unavailable)? {
             return Err(AttachError::Gone(session_id.to_owned()));
         }
@@ -85,17 +85,11 @@ impl Coordinator {
         if let Some(handle) = self.registry.agent_run_of(conversation_id) {
             return Ok(handle.log.subscribe(after));
         }
-        match self
-            .ports
-            .conversations
-            .get_conversation(conversation_id)
-            .await
-        {
+        match self.conversations.get_conversation(conversation_id).await {
             Err(StorageError::NotFound) => return Err(AttachError::NotFound("conversation")),
             other => other?,
         };
         let latest = self
-            .ports
             .sessions
             .latest_session(conversation_id, SessionType::Agent)
             .await?;

@@ -4,7 +4,10 @@
 
 use std::collections::HashMap;
 
-use ports::{ContentKind, DisplayMessage, EventEnvelope, EventPayload, ToolCallStatus};
+use ports::{
+    ContentKind, DisplayMessage, EventEnvelope, EventPayload, SubagentCompleted, SubagentStarted,
+    ToolCallResultPayload, ToolCallStart, ToolCallStatus,
+};
 
 /// The transcript of one run: the user's input (when there was any), then what the events
 /// say, then `failure` (code, message) when the run failed.
@@ -48,92 +51,38 @@ impl Compressor {
         let agent = event.agent_id.as_str();
         match &event.payload {
             EventPayload::ContentDelta(d) => {
-                let index = self.block(agent, d.kind);
-                if let Some(
-                    DisplayMessage::AssistantText { text, .. }
-                    | DisplayMessage::Thinking { text, .. },
-                ) = self.out.get_mut(index)
-                {
+                if let Some(text) = self.text_of(agent, d.kind) {
                     text.push_str(&d.delta);
                 }
             }
             EventPayload::ContentDone(d) => {
-                let index = self.block(agent, d.kind);
-                if let Some(
-                    DisplayMessage::AssistantText { text, .. }
-                    | DisplayMessage::Thinking { text, .. },
-                ) = self.out.get_mut(index)
-                {
+                if let Some(text) = self.text_of(agent, d.kind) {
                     text.clone_from(&d.text);
                 }
                 self.open.remove(&(agent.to_owned(), d.kind));
             }
-            EventPayload::MessageEnd(_) => {
-                self.open.retain(|(a, _), _| a != agent);
-            }
-            EventPayload::ToolCallStart(s) => {
-                self.calls.insert(s.tool_call_id.clone(), self.out.len());
-                self.out.push(DisplayMessage::ToolCall {
-                    agent_id: agent.to_owned(),
-                    tool_call_id: s.tool_call_id.clone(),
-                    tool_name: s.tool_name.clone(),
-                    args: String::new(),
-                    result: None,
-                    status: ToolCallStatus::Pending,
-                });
-            }
+            EventPayload::MessageEnd(_) => self.open.retain(|(a, _), _| a != agent),
+            EventPayload::ToolCallStart(s) => self.start_call(agent, s),
             EventPayload::ToolCallArgsDelta(d) => {
                 if let Some(DisplayMessage::ToolCall { args, .. }) = self.call(&d.tool_call_id) {
                     args.push_str(&d.delta);
                 }
             }
-            EventPayload::ToolCallResult(r) => {
-                if let Some(DisplayMessage::ToolCall { result, status, .. }) =
-                    self.call(&r.tool_call_id)
-                {
-                    *result = Some(r.output.clone());
-                    *status = if r.is_error {
-                        ToolCallStatus::Error
-                    } else {
-                        ToolCallStatus::Success
-                    };
-                }
-            }
+            EventPayload::ToolCallResult(r) => self.record_result(r),
             EventPayload::ToolCallEnd(e) => {
                 if let Some(DisplayMessage::ToolCall { status, .. }) = self.call(&e.tool_call_id) {
                     *status = e.status;
                 }
             }
-            EventPayload::SubagentStarted(s) => {
-                self.subagents
-                    .insert(s.subagent_agent_id.clone(), self.out.len());
-                self.out.push(DisplayMessage::Subagent {
-                    agent_id: s.subagent_agent_id.clone(),
-                    subagent_name: s.subagent_name.clone(),
-                    result: None,
-                    status: ToolCallStatus::Pending,
-                });
-            }
-            EventPayload::SubagentCompleted(s) => {
-                let index = self.subagents.get(&s.subagent_agent_id).copied();
-                if let Some(DisplayMessage::Subagent { result, status, .. }) =
-                    index.and_then(|i| self.out.get_mut(i))
-                {
-                    result.clone_from(&s.result);
-                    *status = s.status;
-                }
-            }
-            EventPayload::SteeringInjected(s) => {
-                self.out.push(DisplayMessage::User {
-                    text: s.text.clone(),
-                });
-            }
-            EventPayload::Warning(w) => {
-                self.out.push(DisplayMessage::Warning {
-                    code: w.code.clone(),
-                    message: w.message.clone(),
-                });
-            }
+            EventPayload::SubagentStarted(s) => self.start_subagent(s),
+            EventPayload::SubagentCompleted(s) => self.end_subagent(s),
+            EventPayload::SteeringInjected(s) => self.out.push(DisplayMessage::User {
+                text: s.text.clone(),
+            }),
+            EventPayload::Warning(w) => self.out.push(DisplayMessage::Warning {
+                code: w.code.clone(),
+                message: w.message.clone(),
+            }),
             EventPayload::RunStarted(_)
             | EventPayload::RunCompleted(_)
             | EventPayload::RunFailed(_)
@@ -143,6 +92,61 @@ impl Compressor {
             | EventPayload::HandoffCompleted(_)
             | EventPayload::InterruptReceived(_)
             | EventPayload::UsageSnapshot(_) => {}
+        }
+    }
+
+    /// The text of the open block of this agent and kind.
+    fn text_of(&mut self, agent: &str, kind: ContentKind) -> Option<&mut String> {
+        let index = self.block(agent, kind);
+        match self.out.get_mut(index)? {
+            DisplayMessage::AssistantText { text, .. } | DisplayMessage::Thinking { text, .. } => {
+                Some(text)
+            }
+            _ => None,
+        }
+    }
+
+    fn start_call(&mut self, agent: &str, s: &ToolCallStart) {
+        self.calls.insert(s.tool_call_id.clone(), self.out.len());
+        self.out.push(DisplayMessage::ToolCall {
+            agent_id: agent.to_owned(),
+            tool_call_id: s.tool_call_id.clone(),
+            tool_name: s.tool_name.clone(),
+            args: String::new(),
+            result: None,
+            status: ToolCallStatus::Pending,
+        });
+    }
+
+    fn record_result(&mut self, r: &ToolCallResultPayload) {
+        if let Some(DisplayMessage::ToolCall { result, status, .. }) = self.call(&r.tool_call_id) {
+            *result = Some(r.output.clone());
+            *status = if r.is_error {
+                ToolCallStatus::Error
+            } else {
+                ToolCallStatus::Success
+            };
+        }
+    }
+
+    fn start_subagent(&mut self, s: &SubagentStarted) {
+        self.subagents
+            .insert(s.subagent_agent_id.clone(), self.out.len());
+        self.out.push(DisplayMessage::Subagent {
+            agent_id: s.subagent_agent_id.clone(),
+            subagent_name: s.subagent_name.clone(),
+            result: None,
+            status: ToolCallStatus::Pending,
+        });
+    }
+
+    fn end_subagent(&mut self, s: &SubagentCompleted) {
+        let index = self.subagents.get(&s.subagent_agent_id).copied();
+        if let Some(DisplayMessage::Subagent { result, status, .. }) =
+            index.and_then(|i| self.out.get_mut(i))
+        {
+            result.clone_from(&s.result);
+            *status = s.status;
         }
     }
 

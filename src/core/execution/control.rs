@@ -1,9 +1,12 @@
-//! Interrupt and steer (spec 05), straight through the in-process registry.
+//! Live control (spec 05): interrupt and steer, straight through the in-process registry.
+//! `attach.rs` adds the other live operation, attaching to a run's events.
 
-use ports::StorageError;
+use std::sync::Arc;
 
-use super::coordinator::Coordinator;
-use super::registry::{RunHandle, SteerOutcome};
+use ports::{ConversationRepo, EventBus, SessionRepo, StorageError};
+
+use super::engine::Ports;
+use super::registry::{Registry, RunHandle, SteerOutcome};
 use crate::core::limits;
 use crate::core::preset_validation::FieldError;
 use crate::core::run::{Steer, SteerRefused};
@@ -41,7 +44,24 @@ pub struct Steered {
     pub outcome: SteerOutcome,
 }
 
-impl Coordinator {
+/// What callers do to runs while they go: interrupt, steer, attach to their events.
+pub struct LiveRuns {
+    pub(super) conversations: Arc<dyn ConversationRepo>,
+    pub(super) sessions: Arc<dyn SessionRepo>,
+    pub(super) bus: Arc<dyn EventBus>,
+    pub(super) registry: Arc<Registry>,
+}
+
+impl LiveRuns {
+    pub(super) fn new(ports: &Ports, registry: Arc<Registry>) -> Self {
+        Self {
+            conversations: ports.conversations.clone(),
+            sessions: ports.sessions.clone(),
+            bus: ports.bus.clone(),
+            registry,
+        }
+    }
+
     /// Interrupts a running session. Idempotent while it is stopping.
     ///
     /// # Errors
@@ -118,11 +138,11 @@ impl Coordinator {
         steer(&handle, text, message_id)
     }
 
-    async fn running(&self, session_id: &str) -> Result<std::sync::Arc<RunHandle>, ControlError> {
+    async fn running(&self, session_id: &str) -> Result<Arc<RunHandle>, ControlError> {
         if let Some(handle) = self.registry.get(session_id) {
             return Ok(handle);
         }
-        match self.ports.sessions.get_session(session_id).await {
+        match self.sessions.get_session(session_id).await {
             Err(StorageError::NotFound) => Err(ControlError::NotFound("session")),
             Err(e) => Err(e.into()),
             Ok(s) => Err(ControlError::NotRunning(format!(
@@ -133,12 +153,7 @@ impl Coordinator {
     }
 
     async fn known_conversation(&self, conversation_id: &str) -> Result<(), ControlError> {
-        match self
-            .ports
-            .conversations
-            .get_conversation(conversation_id)
-            .await
-        {
+        match self.conversations.get_conversation(conversation_id).await {
             Ok(_) => Ok(()),
             Err(StorageError::NotFound) => Err(ControlError::NotFound("conversation")),
             Err(e) => Err(e.into()),

@@ -3,18 +3,19 @@
 //! snapshot, set the final status, leave the registry, and only then emit the terminal
 //! event, so a client that continues as soon as it sees it is never told 409.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ports::{
-    EventEnvelope, EventPayload, MAIN_AGENT, MailboxMessage, MailboxSource, PendingToolCall,
-    RunCompleted, RunFailed, RunSummary, SessionOutcome, SessionRecord, SessionStatus, StopReason,
-    StorageError, Usage, now,
+    DisplayMessage, EventEnvelope, EventPayload, MAIN_AGENT, MailboxMessage, MailboxSource,
+    PendingToolCall, RunCompleted, RunFailed, RunSummary, SessionOutcome, SessionRecord,
+    SessionStatus, StopReason, StorageError, Usage, now,
 };
 use tokio::task::JoinError;
 use tokio::time::Instant;
 
 use super::compress;
-use super::coordinator::Coordinator;
+use super::engine::RunEngine;
 use super::registry::RunHandle;
 use crate::core::agent::{RunEnd, RunOutcome};
 
@@ -71,8 +72,40 @@ pub(super) fn verdict(end: &RunEnd, produced: bool) -> Verdict {
     }
 }
 
+impl Verdict {
+    /// The failure's code and message, for the transcript's closing error.
+    fn failure(&self) -> Option<(&str, &str)> {
+        match self {
+            Self::Fail { code, message } => Some((code, message)),
+            Self::Commit { .. } => None,
+        }
+    }
+}
+
+/// The verdict on a finished (or panicked) agent task, and its outcome when it returned one.
+fn judge(
+    session_id: &str,
+    result: Result<RunOutcome, JoinError>,
+    events: &[Arc<EventEnvelope>],
+) -> (Verdict, Option<RunOutcome>) {
+    match result {
+        Ok(outcome) => (
+            verdict(&outcome.end, produced_anything(events)),
+            Some(outcome),
+        ),
+        Err(e) => {
+            tracing::error!(session_id, error = %e, "the agent task failed");
+            let verdict = Verdict::Fail {
+                code: "internal".to_owned(),
+                message: "the run stopped unexpectedly; see the service log".to_owned(),
+            };
+            (verdict, None)
+        }
+    }
+}
+
 /// Whether the run streamed content or completed a tool call.
-fn produced_anything(events: &[std::sync::Arc<EventEnvelope>]) -> bool {
+fn produced_anything(events: &[Arc<EventEnvelope>]) -> bool {
     events.iter().any(|e| {
         matches!(
             e.payload,
@@ -81,7 +114,67 @@ fn produced_anything(events: &[std::sync::Arc<EventEnvelope>]) -> bool {
     })
 }
 
-impl Coordinator {
+/// How the session ends: its row's final fields and its terminal event.
+struct Ending {
+    status: SessionStatus,
+    error: Option<String>,
+    pending: Vec<PendingToolCall>,
+    terminal: EventPayload,
+}
+
+impl Ending {
+    fn of(verdict: Verdict, summary: RunSummary) -> Self {
+        match verdict {
+            Verdict::Commit {
+                stop_reason,
+                message,
+                pending,
+            } => {
+                let status = if pending.is_empty() {
+                    SessionStatus::Committed
+                } else {
+                    SessionStatus::AwaitingToolResults
+                };
+                Self {
+                    status,
+                    error: None,
+                    pending: pending.clone(),
+                    terminal: EventPayload::RunCompleted(RunCompleted {
+                        status,
+                        stop_reason,
+                        message,
+                        run_summary: summary,
+                        pending_tool_calls: pending,
+                    }),
+                }
+            }
+            Verdict::Fail { code, message } => Self {
+                status: SessionStatus::Failed,
+                error: Some(format!("{code}: {message}")),
+                pending: Vec::new(),
+                terminal: EventPayload::RunFailed(RunFailed { code, message }),
+            },
+        }
+    }
+}
+
+/// What the transcript is made of: the user's text and the run's events.
+struct Transcript<'a> {
+    user_text: &'a str,
+    events: &'a [Arc<EventEnvelope>],
+}
+
+impl Transcript<'_> {
+    fn display_messages(&self, verdict: &Verdict) -> Vec<DisplayMessage> {
+        compress::display_messages(
+            Some(self.user_text),
+            self.events.iter().map(|e| &**e),
+            verdict.failure(),
+        )
+    }
+}
+
+impl RunEngine {
     pub(super) async fn finalize(
         &self,
         handle: &RunHandle,
@@ -93,78 +186,73 @@ impl Coordinator {
     ) {
         let session_id = record.session_id.as_str();
         let events = handle.log.snapshot();
-        let (verdict, outcome) = match result {
-            Ok(outcome) => (
-                verdict(&outcome.end, produced_anything(&events)),
-                Some(outcome),
-            ),
-            Err(e) => {
-                tracing::error!(session_id, error = %e, "the agent task failed");
-                let verdict = Verdict::Fail {
-                    code: "internal".to_owned(),
-                    message: "the run stopped unexpectedly; see the service log".to_owned(),
-                };
-                (verdict, None)
-            }
-        };
-        let usage = outcome.as_ref().map(|o| o.usage).unwrap_or_default();
+        let (verdict, outcome) = judge(session_id, result, &events);
         let summary = RunSummary {
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            usage,
+            usage: outcome.as_ref().map(|o| o.usage).unwrap_or_default(),
         };
+        let transcript = Transcript {
+            user_text,
+            events: &events,
+        };
+        let verdict = self
+            .store_snapshot(session_id, verdict, outcome.as_ref(), &transcript)
+            .await;
+        let ending = Ending::of(verdict, summary);
+        self.finish_row(
+            session_id,
+            &SessionOutcome {
+                status: ending.status,
+                run_summary: Some(summary),
+                pending_tool_calls: ending.pending,
+                error: ending.error,
+                finished_at: now(),
+            },
+        )
+        .await;
+        if let Some(name) = subagent_name {
+            // Before the terminal event: whoever fires on seeing it finds the message.
+            self.post_outcome(record, name, ending.status).await;
+        }
+        self.registry.finish(session_id);
+        handle.log.push(MAIN_AGENT, ending.terminal);
+        log_end(session_id, ending.status, &summary.usage);
+    }
 
-        // The snapshot before the status: a session only counts as committed once its state
-        // is stored. Both documents are written at once; the transcript is rewritten only in
-        // the rare case the state write fails and the run turns into a failure.
-        let failure_of = |v: &Verdict| match v {
-            Verdict::Fail { code, message } => Some((code.clone(), message.clone())),
-            Verdict::Commit { .. } => None,
-        };
-        let display_for = |failure: &Option<(String, String)>| {
-            compress::display_messages(
-                Some(user_text),
-                events.iter().map(|e| &**e),
-                failure.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
-            )
-        };
-        let failure = failure_of(&verdict);
-        let display = display_for(&failure);
+    /// Writes the snapshot before the status: a session only counts as committed once its
+    /// state is stored. Both documents are written at once; the transcript is rewritten
+    /// only in the rare case the state write fails and the run turns into a failure, which
+    /// is the verdict returned then.
+    async fn store_snapshot(
+        &self,
+        session_id: &str,
+        verdict: Verdict,
+        outcome: Option<&RunOutcome>,
+        transcript: &Transcript<'_>,
+    ) -> Verdict {
         let store = &self.ports.state_store;
-        let (verdict, display_saved) = match (verdict, &outcome) {
-            (
-                Verdict::Commit {
-                    stop_reason,
-                    message,
-                    pending,
-                },
-                Some(outcome),
-            ) => {
+        let display = transcript.display_messages(&verdict);
+        let (verdict, display_saved) = match (&verdict, outcome) {
+            (Verdict::Commit { .. }, Some(outcome)) => {
                 let (state_saved, display_saved) = tokio::join!(
                     store.save_state(session_id, &outcome.state),
                     store.save_display_messages(session_id, &display),
                 );
                 match state_saved {
-                    Ok(()) => (
-                        Verdict::Commit {
-                            stop_reason,
-                            message,
-                            pending,
-                        },
-                        display_saved,
-                    ),
+                    Ok(()) => (verdict, display_saved),
                     Err(e) => {
                         tracing::error!(session_id, error = %e, "writing the session state failed");
                         let failed = Verdict::Fail {
                             code: "state_write_failed".to_owned(),
                             message: format!("the session state could not be stored: {e}"),
                         };
-                        let display = display_for(&failure_of(&failed));
+                        let display = transcript.display_messages(&failed);
                         let saved = store.save_display_messages(session_id, &display).await;
                         (failed, saved)
                     }
                 }
             }
-            (verdict, _) => {
+            _ => {
                 let saved = store.save_display_messages(session_id, &display).await;
                 (verdict, saved)
             }
@@ -172,56 +260,7 @@ impl Coordinator {
         if let Err(e) = display_saved {
             tracing::warn!(session_id, error = %e, "writing display_messages failed");
         }
-
-        let (status, error, pending, terminal) = match verdict {
-            Verdict::Commit {
-                stop_reason,
-                message,
-                pending,
-            } => {
-                let status = if pending.is_empty() {
-                    SessionStatus::Committed
-                } else {
-                    SessionStatus::AwaitingToolResults
-                };
-                (
-                    status,
-                    None,
-                    pending.clone(),
-                    EventPayload::RunCompleted(RunCompleted {
-                        status,
-                        stop_reason,
-                        message,
-                        run_summary: summary,
-                        pending_tool_calls: pending,
-                    }),
-                )
-            }
-            Verdict::Fail { code, message } => (
-                SessionStatus::Failed,
-                Some(format!("{code}: {message}")),
-                Vec::new(),
-                EventPayload::RunFailed(RunFailed { code, message }),
-            ),
-        };
-        self.finish_row(
-            session_id,
-            &SessionOutcome {
-                status,
-                run_summary: Some(summary),
-                pending_tool_calls: pending,
-                error,
-                finished_at: now(),
-            },
-        )
-        .await;
-        if let Some(name) = subagent_name {
-            // Before the terminal event: whoever fires on seeing it finds the message.
-            self.post_outcome(record, name, status).await;
-        }
-        self.registry.finish(session_id);
-        handle.log.push(MAIN_AGENT, terminal);
-        log_end(session_id, status, &summary.usage);
+        verdict
     }
 
     /// Sets the final status (retried, see [`Self::write_final`]); a row left `created`
@@ -259,7 +298,7 @@ impl Coordinator {
     }
 }
 
-impl Coordinator {
+impl RunEngine {
     /// Posts an async subagent's outcome to its conversation's mailbox: a result when it
     /// committed (or waits for tool results), a failure otherwise. Retried like the
     /// session's final write; a message that still cannot be stored is logged.

@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use ports::{DisplayMessage, MAIN_AGENT, MailboxMessage, MailboxSource, SessionStatus};
 
-use super::coordinator::Coordinator;
-use super::queries::QueryError;
+use super::engine::RunEngine;
 use super::request::{ActiveSession, RunError, RunRequest, RunTarget, StartedRun};
 use crate::core::tools::truncate_chars;
 
@@ -106,13 +105,13 @@ fn answer_of(messages: &[DisplayMessage]) -> Option<String> {
     })
 }
 
-impl Coordinator {
+impl RunEngine {
     /// Fires the conversation's mailbox (spec 05): `req` continues the conversation (its
     /// target is [`RunTarget::Continue`]) from its latest committed agent session, with the
     /// rendered outcomes before the caller's input.
     ///
     /// # Errors
-    /// [`RunError::MailboxEmpty`] when nothing waits; otherwise as [`Coordinator::start`],
+    /// [`RunError::MailboxEmpty`] when nothing waits; otherwise as [`RunEngine::start`],
     /// and then every taken message is pending again.
     pub async fn fire(self: &Arc<Self>, req: RunRequest) -> Result<StartedRun, RunError> {
         let RunTarget::Continue { conversation_id } = &req.target else {
@@ -156,23 +155,6 @@ impl Coordinator {
                 Err(e)
             }
         }
-    }
-
-    /// The conversation's mailbox, oldest first, delivered or not.
-    ///
-    /// # Errors
-    /// `NotFound` for an unknown conversation.
-    pub async fn mailbox(&self, conversation_id: &str) -> Result<Vec<MailboxMessage>, QueryError> {
-        match self
-            .ports
-            .conversations
-            .get_conversation(conversation_id)
-            .await
-        {
-            Err(ports::StorageError::NotFound) => return Err(QueryError::NotFound("conversation")),
-            other => other?,
-        };
-        Ok(self.ports.mailbox.list_messages(conversation_id).await?)
     }
 
     /// Each message's outcome, read from its source session (the message itself holds no

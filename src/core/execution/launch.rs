@@ -1,4 +1,4 @@
-//! The coordinator as the [`Launcher`] of async subagents: a dispatch is an ordinary run
+//! The engine as the [`Launcher`] of async subagents: a dispatch is an ordinary run
 //! request with the `AsyncSubagent` target and transport `stream`.
 
 use std::sync::{Arc, Weak};
@@ -6,23 +6,23 @@ use std::sync::{Arc, Weak};
 use async_trait::async_trait;
 use ports::{InputPart, Transport};
 
-use super::coordinator::Coordinator;
+use super::engine::RunEngine;
 use super::request::{ConfigOverride, ModelOverride, RunError, RunRequest, RunTarget};
 use crate::core::subagents::{Launch, LaunchConfig, Launcher};
 
-/// Holds the coordinator weakly: a run's tools never keep the service alive.
-pub(super) struct CoordinatorLauncher(Weak<Coordinator>);
+/// Holds the engine weakly: a run's tools never keep the service alive.
+pub(super) struct EngineLauncher(Weak<RunEngine>);
 
-impl CoordinatorLauncher {
-    pub(super) fn new(coordinator: &Arc<Coordinator>) -> Self {
-        Self(Arc::downgrade(coordinator))
+impl EngineLauncher {
+    pub(super) fn new(engine: &Arc<RunEngine>) -> Self {
+        Self(Arc::downgrade(engine))
     }
 }
 
 #[async_trait]
-impl Launcher for CoordinatorLauncher {
+impl Launcher for EngineLauncher {
     async fn launch(&self, launch: Launch) -> Result<String, String> {
-        let Some(coordinator) = self.0.upgrade() else {
+        let Some(engine) = self.0.upgrade() else {
             return Err("the service is shutting down".to_owned());
         };
         let (preset_id, config_override) = match launch.config {
@@ -56,7 +56,7 @@ impl Launcher for CoordinatorLauncher {
         );
         request.preset_id = Some(preset_id);
         request.config_override = config_override;
-        match coordinator.start(request).await {
+        match engine.start(request).await {
             Ok(started) => Ok(started.session_id),
             Err(e) => Err(describe(e)),
         }

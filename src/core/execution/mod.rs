@@ -1,12 +1,15 @@
-//! The execution coordinator (spec 03): one run in three phases (setup, execute,
-//! finalize), the session registry, the event processor (run log, compression, forwarding
-//! to the bus), the attach bridge, control, and the read side of sessions.
+//! Execution (spec 03), cut in three over one registry of running sessions:
+//! - [`RunEngine`] runs a session in three phases (setup in `engine.rs`, execute, finalize
+//!   in `finalize.rs`), with the event processor (run log, compression, forwarding to the
+//!   bus) and fire;
+//! - [`LiveRuns`] acts on runs while they go: interrupt, steer, attach to their events;
+//! - [`Queries`] is the read side: conversations, sessions, transcripts, mailboxes.
 
 mod assemble;
 mod attach;
 mod compress;
 mod control;
-mod coordinator;
+mod engine;
 mod external;
 mod finalize;
 mod fire;
@@ -26,11 +29,31 @@ mod tests;
 /// name it through `execution` and never reach into the agent loop.
 pub use crate::core::agent::{ExternalResult, Interaction, Resolutions};
 pub use attach::AttachError;
-pub use control::{ControlError, SteerError, Steered};
-pub use coordinator::{Coordinator, Ports, Settings};
-pub use queries::{ConversationView, LiveStatus, QueryError, Turn};
+pub use control::{ControlError, LiveRuns, SteerError, Steered};
+pub use engine::{Ports, RunEngine, Settings};
+pub use queries::{ConversationView, LiveStatus, Queries, QueryError, Turn};
 pub use registry::SteerOutcome;
 pub use request::{
     ActiveSession, ConfigOverride, ModelOverride, RunError, RunRequest, RunTarget, StartedRun,
 };
 pub use run_log::RunLog;
+
+use std::sync::Arc;
+
+/// The three faces of execution, built over one shared registry.
+pub struct Execution {
+    pub runs: Arc<RunEngine>,
+    pub live: Arc<LiveRuns>,
+    pub queries: Arc<Queries>,
+}
+
+impl Execution {
+    pub fn new(ports: Ports, settings: Settings) -> Self {
+        let registry = Arc::new(registry::Registry::new());
+        Self {
+            live: Arc::new(LiveRuns::new(&ports, registry.clone())),
+            queries: Arc::new(Queries::new(&ports, registry.clone())),
+            runs: RunEngine::new(ports, settings, registry),
+        }
+    }
+}

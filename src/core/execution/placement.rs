@@ -5,7 +5,7 @@ use ports::{
     Conversation, ConversationStatus, SessionRecord, SessionStatus, SessionType, StorageError, now,
 };
 
-use super::coordinator::Coordinator;
+use super::engine::RunEngine;
 use super::request::{ActiveSession, RunError, RunTarget};
 
 /// Where a new session goes in the DAG.
@@ -62,7 +62,8 @@ impl Placement {
     }
 }
 
-impl Coordinator {
+impl RunEngine {
+    /// Where a run of `target` goes, checked against what is stored and running.
     pub(super) async fn place(
         &self,
         target: &RunTarget,
@@ -74,85 +75,18 @@ impl Coordinator {
                 None,
                 new_conversation(session_id, None, None),
             )),
-            RunTarget::Continue { conversation_id } => {
-                let conversation = self.conversation(conversation_id).await?;
-                if let Some(h) = self.registry.agent_run_of(conversation_id) {
-                    return Err(RunError::Busy(ActiveSession {
-                        session_id: h.session_id.clone(),
-                        stream_key: h.stream_key.clone(),
-                        transport: h.transport,
-                    }));
-                }
-                let parent = self
-                    .ports
-                    .sessions
-                    .latest_continuable(conversation_id)
-                    .await?;
-                Ok(Placement::within(
-                    conversation_id.clone(),
-                    parent,
-                    conversation.default_preset_id,
-                ))
-            }
+            RunTarget::Continue { conversation_id } => self.place_continue(conversation_id).await,
             RunTarget::Fork {
                 conversation_id,
                 from_session_id,
             } => {
-                let conversation = self.conversation(conversation_id).await?;
-                let parent = match from_session_id {
-                    Some(id) => {
-                        let parent = self.parent_session(id, "from_session_id").await?;
-                        if parent.conversation_id != *conversation_id {
-                            return Err(RunError::invalid(
-                                "from_session_id",
-                                "the session belongs to another conversation",
-                            ));
-                        }
-                        parent
-                    }
-                    None => self
-                        .ports
-                        .sessions
-                        .latest_continuable(conversation_id)
-                        .await?
-                        .ok_or_else(|| {
-                            RunError::invalid(
-                                "from_session_id",
-                                "the conversation has no committed session to fork from",
-                            )
-                        })?,
-                };
-                Ok(Placement::fork(session_id, parent, conversation))
+                self.place_fork(session_id, conversation_id, from_session_id.as_deref())
+                    .await
             }
             RunTarget::Parent {
                 parent_session_id,
                 fork,
-            } => {
-                let parent = self
-                    .parent_session(parent_session_id, "parent_session_id")
-                    .await?;
-                let conversation = self.conversation(&parent.conversation_id).await?;
-                if *fork {
-                    return Ok(Placement::fork(session_id, parent, conversation));
-                }
-                if parent.session_type == SessionType::AsyncSubagent {
-                    // Continuing a subagent's session (e.g. resolving its pending calls)
-                    // stays in its chain and reports to the mailbox like it.
-                    let name = self.subagent_name_of(&parent).await?;
-                    return Ok(Placement {
-                        session_type: SessionType::AsyncSubagent,
-                        spawned_by: parent.spawned_by.clone(),
-                        subagent_name: Some(name),
-                        ..Placement::within(parent.conversation_id.clone(), Some(parent), None)
-                    });
-                }
-                let conversation_id = parent.conversation_id.clone();
-                Ok(Placement::within(
-                    conversation_id,
-                    Some(parent),
-                    conversation.default_preset_id,
-                ))
-            }
+            } => self.place_under(session_id, parent_session_id, *fork).await,
             RunTarget::AsyncSubagent {
                 conversation_id,
                 spawned_by,
@@ -172,6 +106,97 @@ impl Coordinator {
                 })
             }
         }
+    }
+
+    /// The next agent session of an idle conversation, after its latest committed one.
+    async fn place_continue(&self, conversation_id: &str) -> Result<Placement, RunError> {
+        let conversation = self.conversation(conversation_id).await?;
+        if let Some(h) = self.registry.agent_run_of(conversation_id) {
+            return Err(RunError::Busy(ActiveSession {
+                session_id: h.session_id.clone(),
+                stream_key: h.stream_key.clone(),
+                transport: h.transport,
+            }));
+        }
+        let parent = self
+            .ports
+            .sessions
+            .latest_continuable(conversation_id)
+            .await?;
+        Ok(Placement::within(
+            conversation_id.to_owned(),
+            parent,
+            conversation.default_preset_id,
+        ))
+    }
+
+    /// A new conversation from one of this conversation's committed sessions (its latest
+    /// when none is named).
+    async fn place_fork(
+        &self,
+        session_id: &str,
+        conversation_id: &str,
+        from_session_id: Option<&str>,
+    ) -> Result<Placement, RunError> {
+        let conversation = self.conversation(conversation_id).await?;
+        let parent = match from_session_id {
+            Some(id) => {
+                let parent = self.parent_session(id, "from_session_id").await?;
+                if parent.conversation_id != conversation_id {
+                    return Err(RunError::invalid(
+                        "from_session_id",
+                        "the session belongs to another conversation",
+                    ));
+                }
+                parent
+            }
+            None => self
+                .ports
+                .sessions
+                .latest_continuable(conversation_id)
+                .await?
+                .ok_or_else(|| {
+                    RunError::invalid(
+                        "from_session_id",
+                        "the conversation has no committed session to fork from",
+                    )
+                })?,
+        };
+        Ok(Placement::fork(session_id, parent, conversation))
+    }
+
+    /// A child of an explicit parent session: in its conversation (and, for a subagent's
+    /// session, in its chain), or in a new conversation when forking.
+    async fn place_under(
+        &self,
+        session_id: &str,
+        parent_session_id: &str,
+        fork: bool,
+    ) -> Result<Placement, RunError> {
+        let parent = self
+            .parent_session(parent_session_id, "parent_session_id")
+            .await?;
+        let conversation = self.conversation(&parent.conversation_id).await?;
+        if fork {
+            return Ok(Placement::fork(session_id, parent, conversation));
+        }
+        if parent.session_type == SessionType::AsyncSubagent {
+            // Continuing a subagent's session (e.g. resolving its pending calls) stays in
+            // its chain and reports to the mailbox like it.
+            let name = self.subagent_name_of(&parent).await?;
+            return Ok(Placement {
+                session_type: SessionType::AsyncSubagent,
+                spawned_by: parent.spawned_by.clone(),
+                subagent_name: Some(name),
+                ..Placement::within(parent.conversation_id.clone(), Some(parent), None)
+            });
+        }
+        let conversation_id = parent.conversation_id.clone();
+        Ok(Placement::within(
+            conversation_id,
+            Some(parent),
+            conversation.default_preset_id,
+        ))
     }
 
     /// The session an async subagent's next task continues from: its latest session when

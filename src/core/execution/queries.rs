@@ -2,11 +2,15 @@
 //! store, and "is it running?" from the registry, which is the authority on that.
 
 use ports::{
-    Conversation, ConversationPatch, ConversationStatus, DisplayMessage, Page, SessionRecord,
-    SessionStatus, SessionType, StateStoreError, StorageError, now,
+    Conversation, ConversationPatch, ConversationRepo, ConversationStatus, DisplayMessage,
+    MailboxMessage, MailboxRepo, Page, PresetRepo, SessionRecord, SessionRepo, SessionStatus,
+    SessionType, StateStore, StateStoreError, StorageError, now,
 };
 
-use super::coordinator::Coordinator;
+use std::sync::Arc;
+
+use super::engine::Ports;
+use super::registry::Registry;
 use super::request::ActiveSession;
 use crate::core::limits;
 use crate::core::preset_validation::FieldError;
@@ -49,7 +53,30 @@ pub struct Turn {
     pub display_messages: Vec<DisplayMessage>,
 }
 
-impl Coordinator {
+/// The read side: conversations, sessions, transcripts and mailboxes as stored, with
+/// "is it running?" from the registry. Its one write, editing a conversation, is a
+/// bookkeeping edit that never touches a run.
+pub struct Queries {
+    presets: Arc<dyn PresetRepo>,
+    conversations: Arc<dyn ConversationRepo>,
+    sessions: Arc<dyn SessionRepo>,
+    mailbox: Arc<dyn MailboxRepo>,
+    state_store: Arc<dyn StateStore>,
+    registry: Arc<Registry>,
+}
+
+impl Queries {
+    pub(super) fn new(ports: &Ports, registry: Arc<Registry>) -> Self {
+        Self {
+            presets: ports.presets.clone(),
+            conversations: ports.conversations.clone(),
+            sessions: ports.sessions.clone(),
+            mailbox: ports.mailbox.clone(),
+            state_store: ports.state_store.clone(),
+            registry,
+        }
+    }
+
     /// A session row, and its display_messages when asked (empty when none were stored).
     ///
     /// # Errors
@@ -87,11 +114,7 @@ impl Coordinator {
         status: Option<ConversationStatus>,
         page: Page,
     ) -> Result<Vec<Conversation>, QueryError> {
-        Ok(self
-            .ports
-            .conversations
-            .list_conversations(status, page)
-            .await?)
+        Ok(self.conversations.list_conversations(status, page).await?)
     }
 
     /// # Errors
@@ -102,7 +125,6 @@ impl Coordinator {
     ) -> Result<ConversationView, QueryError> {
         let conversation = self.conversation_row(conversation_id).await?;
         let latest = self
-            .ports
             .sessions
             .latest_session(conversation_id, SessionType::Agent)
             .await?;
@@ -114,7 +136,7 @@ impl Coordinator {
                 stream_key: h.stream_key.clone(),
                 transport: h.transport,
             });
-        let pending_mailbox = self.ports.mailbox.pending_count(conversation_id).await?;
+        let pending_mailbox = self.mailbox.pending_count(conversation_id).await?;
         Ok(ConversationView {
             conversation,
             latest_session: latest.map(|s| (s.session_id, s.status)),
@@ -154,7 +176,7 @@ impl Coordinator {
             return Err(QueryError::Invalid(too_long));
         }
         if let Some(Some(preset_id)) = &patch.default_preset_id {
-            match self.ports.presets.get_preset(preset_id).await {
+            match self.presets.get_preset(preset_id).await {
                 Err(StorageError::NotFound) => {
                     return Err(QueryError::Invalid(vec![FieldError {
                         field: "default_preset_id".to_owned(),
@@ -167,7 +189,6 @@ impl Coordinator {
             }
         }
         match self
-            .ports
             .conversations
             .update_conversation(conversation_id, &patch, now())
             .await
@@ -189,7 +210,6 @@ impl Coordinator {
     ) -> Result<Vec<SessionRecord>, QueryError> {
         self.conversation_row(conversation_id).await?;
         Ok(self
-            .ports
             .sessions
             .list_sessions(conversation_id, session_type, page)
             .await?)
@@ -223,9 +243,17 @@ impl Coordinator {
         Ok(turns)
     }
 
+    /// The conversation's mailbox, oldest first, delivered or not.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown conversation.
+    pub async fn mailbox(&self, conversation_id: &str) -> Result<Vec<MailboxMessage>, QueryError> {
+        self.conversation_row(conversation_id).await?;
+        Ok(self.mailbox.list_messages(conversation_id).await?)
+    }
+
     async fn display_of(&self, record: &SessionRecord) -> Result<Vec<DisplayMessage>, QueryError> {
         match self
-            .ports
             .state_store
             .load_display_messages(&record.session_id)
             .await
@@ -238,19 +266,14 @@ impl Coordinator {
     }
 
     async fn session_row(&self, session_id: &str) -> Result<SessionRecord, QueryError> {
-        match self.ports.sessions.get_session(session_id).await {
+        match self.sessions.get_session(session_id).await {
             Err(StorageError::NotFound) => Err(QueryError::NotFound("session")),
             other => Ok(other?),
         }
     }
 
     async fn conversation_row(&self, conversation_id: &str) -> Result<Conversation, QueryError> {
-        match self
-            .ports
-            .conversations
-            .get_conversation(conversation_id)
-            .await
-        {
+        match self.conversations.get_conversation(conversation_id).await {
             Err(StorageError::NotFound) => Err(QueryError::NotFound("conversation")),
             other => Ok(other?),
         }

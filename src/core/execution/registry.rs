@@ -156,7 +156,7 @@ impl Registry {
         self.lock().running.values().cloned().collect()
     }
 
-    pub fn running_count(&self) -> usize {
+    fn running_count(&self) -> usize {
         self.lock().running.len()
     }
 

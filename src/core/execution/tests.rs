@@ -1,4 +1,4 @@
-//! The coordinator against mockall mocks of every port: what setup refuses before writing
+//! Execution against mockall mocks of every port: what setup refuses before writing
 //! anything, and what finalize writes for each way a run can end.
 
 use std::sync::{Arc, Mutex};
@@ -176,7 +176,7 @@ impl World {
         }
     }
 
-    fn coordinator(self) -> (Arc<Coordinator>, Arc<Mutex<Seen>>) {
+    fn execution(self) -> (Execution, Arc<Mutex<Seen>>) {
         let mut environments = MockEnvironmentFactory::new();
         environments.expect_open().returning(|_| {
             let mut workspace = MockWorkspace::new();
@@ -200,7 +200,7 @@ impl World {
             environments: Arc::new(environments),
             downloader: Arc::new(MockDownloader::new()),
         };
-        (Coordinator::new(ports, Settings::default()), self.seen)
+        (Execution::new(ports, Settings::default()), self.seen)
     }
 }
 
@@ -213,8 +213,9 @@ async fn events_of(run: &StartedRun) -> Vec<Arc<EventEnvelope>> {
 #[tokio::test]
 async fn a_root_run_creates_its_conversation_and_commits_state_then_status_then_the_terminal_event()
 {
-    let (coordinator, seen) = World::new(Model::Answer(&["hi ", "there"]), false).coordinator();
-    let run = coordinator
+    let (exec, seen) = World::new(Model::Answer(&["hi ", "there"]), false).execution();
+    let run = exec
+        .runs
         .start(request(RunTarget::NewConversation, Transport::Sse))
         .await
         .unwrap();
@@ -254,7 +255,7 @@ async fn a_root_run_creates_its_conversation_and_commits_state_then_status_then_
     );
     let outcome = seen.outcome.clone().unwrap();
     assert_eq!(outcome.status, SessionStatus::Committed);
-    assert!(coordinator.registry.get(&run.session_id).is_none());
+    assert!(exec.runs.registry.get(&run.session_id).is_none());
 }
 
 #[tokio::test]
@@ -291,8 +292,9 @@ async fn a_continue_sends_the_parent_history_and_commits_it_extended() {
                 })
             });
     }
-    let (coordinator, seen) = world.coordinator();
-    let run = coordinator
+    let (exec, seen) = world.execution();
+    let run = exec
+        .runs
         .start(request(
             RunTarget::Continue {
                 conversation_id: "c".into(),
@@ -335,8 +337,9 @@ async fn a_busy_conversation_is_a_conflict_naming_the_running_session() {
         s.transport = Transport::Stream;
         Ok(s)
     });
-    let (coordinator, seen) = world.coordinator();
-    let err = coordinator
+    let (exec, seen) = world.execution();
+    let err = exec
+        .runs
         .start(request(
             RunTarget::Continue {
                 conversation_id: "c".into(),
@@ -355,7 +358,7 @@ async fn a_busy_conversation_is_a_conflict_naming_the_running_session() {
         other => panic!("{other:?}"),
     }
     assert!(seen.lock().unwrap().requests.is_empty(), "no model call");
-    assert_eq!(coordinator.registry.running_count(), 0);
+    assert!(exec.runs.registry.all().is_empty());
 }
 
 #[tokio::test]
@@ -366,11 +369,11 @@ async fn bad_input_and_unknown_targets_are_refused_before_anything_is_written() 
         .expect_get_conversation()
         .returning(|_| Err(StorageError::NotFound));
     world.sessions.checkpoint();
-    let (coordinator, seen) = world.coordinator();
+    let (exec, seen) = world.execution();
     let mut empty = request(RunTarget::NewConversation, Transport::Sse);
     empty.input = vec![];
     assert!(matches!(
-        coordinator.start(empty).await.err().unwrap(),
+        exec.runs.start(empty).await.err().unwrap(),
         RunError::Invalid(fields) if fields[0].field == "input"
     ));
     let missing = request(
@@ -380,7 +383,7 @@ async fn bad_input_and_unknown_targets_are_refused_before_anything_is_written() 
         Transport::Sse,
     );
     assert!(matches!(
-        coordinator.start(missing).await.err().unwrap(),
+        exec.runs.start(missing).await.err().unwrap(),
         RunError::NotFound("conversation")
     ));
     let mut broken = request(RunTarget::NewConversation, Transport::Sse);
@@ -393,7 +396,7 @@ async fn bad_input_and_unknown_targets_are_refused_before_anything_is_written() 
         ..Default::default()
     });
     assert!(matches!(
-        coordinator.start(broken).await.err().unwrap(),
+        exec.runs.start(broken).await.err().unwrap(),
         RunError::Invalid(fields) if fields[0].field.starts_with("config_override.toolsets")
     ));
     assert!(seen.lock().unwrap().created.is_none());
@@ -407,9 +410,9 @@ async fn the_stream_transport_needs_a_working_bus() {
         .bus
         .expect_health()
         .returning(|| Err(EventBusError::Unavailable("down".into())));
-    let (coordinator, seen) = world.coordinator();
+    let (exec, seen) = world.execution();
     assert!(matches!(
-        coordinator
+        exec.runs
             .start(request(RunTarget::NewConversation, Transport::Stream))
             .await
             .err()
@@ -421,8 +424,9 @@ async fn the_stream_transport_needs_a_working_bus() {
 
 #[tokio::test]
 async fn a_failed_state_write_fails_the_session_and_the_run() {
-    let (coordinator, seen) = World::new(Model::Answer(&["x"]), true).coordinator();
-    let run = coordinator
+    let (exec, seen) = World::new(Model::Answer(&["x"]), true).execution();
+    let run = exec
+        .runs
         .start(request(RunTarget::NewConversation, Transport::Sse))
         .await
         .unwrap();
@@ -450,12 +454,13 @@ async fn an_interrupt_before_any_output_fails_the_session() {
         s.status = SessionStatus::Failed;
         Ok(s)
     });
-    let (coordinator, seen) = world.coordinator();
-    let run = coordinator
+    let (exec, seen) = world.execution();
+    let run = exec
+        .runs
         .start(request(RunTarget::NewConversation, Transport::Sse))
         .await
         .unwrap();
-    coordinator
+    exec.live
         .interrupt_session(&run.session_id, Some("stop".into()))
         .await
         .unwrap();
@@ -474,24 +479,25 @@ async fn an_interrupt_before_any_output_fails_the_session() {
         SessionStatus::Failed
     );
     assert!(matches!(
-        coordinator.interrupt_session(&run.session_id, None).await,
+        exec.live.interrupt_session(&run.session_id, None).await,
         Err(ControlError::NotRunning(_))
     ));
 }
 
 #[tokio::test]
 async fn shutdown_interrupts_what_is_still_running_after_the_grace_period() {
-    let (coordinator, seen) = World::new(Model::Hang, false).coordinator();
-    let run = coordinator
+    let (exec, seen) = World::new(Model::Hang, false).execution();
+    let run = exec
+        .runs
         .start(request(RunTarget::NewConversation, Transport::Sse))
         .await
         .unwrap();
-    coordinator.shutdown(Duration::from_millis(50)).await;
-    assert_eq!(coordinator.registry.running_count(), 0);
+    exec.runs.shutdown(Duration::from_millis(50)).await;
+    assert!(exec.runs.registry.all().is_empty());
     assert!(seen.lock().unwrap().outcome.is_some());
     assert!(run.log.is_finished());
     assert!(matches!(
-        coordinator
+        exec.runs
             .start(request(RunTarget::NewConversation, Transport::Sse))
             .await
             .err()
@@ -502,12 +508,13 @@ async fn shutdown_interrupts_what_is_still_running_after_the_grace_period() {
 
 #[tokio::test]
 async fn shutdown_returns_once_every_run_is_whole_on_the_bus() {
-    let (coordinator, seen) = World::new(Model::Hang, false).coordinator();
-    let interrupted = coordinator
+    let (exec, seen) = World::new(Model::Hang, false).execution();
+    let interrupted = exec
+        .runs
         .start(request(RunTarget::NewConversation, Transport::Stream))
         .await
         .unwrap();
-    coordinator.shutdown(Duration::from_millis(50)).await;
+    exec.runs.shutdown(Duration::from_millis(50)).await;
     let on_bus = std::mem::take(&mut seen.lock().unwrap().on_bus);
     assert_eq!(
         on_bus,
@@ -598,8 +605,8 @@ async fn fire_drains_the_mailbox_into_one_continuation_of_the_latest_session() {
         .expect_latest_continuable()
         .returning(|c| Ok(Some(committed("parent", c))));
     world.mailbox.expect_release_delivered().times(0);
-    let (coordinator, seen) = world.coordinator();
-    let run = coordinator.fire(fire_request()).await.unwrap();
+    let (exec, seen) = world.execution();
+    let run = exec.runs.fire(fire_request()).await.unwrap();
     events_of(&run).await;
     assert_eq!(
         drained.lock().unwrap().as_deref(),
@@ -653,8 +660,8 @@ async fn a_fire_that_cannot_start_returns_its_messages_to_pending() {
                 Ok(2)
             });
     }
-    let (coordinator, seen) = world.coordinator();
-    let err = coordinator.fire(fire_request()).await.err().unwrap();
+    let (exec, seen) = world.execution();
+    let err = exec.runs.fire(fire_request()).await.err().unwrap();
     assert!(
         matches!(err, RunError::Storage(StorageError::Unavailable(_))),
         "{err:?}"
@@ -676,8 +683,8 @@ async fn an_empty_mailbox_fires_nothing() {
         .expect_take_undelivered()
         .returning(|_, _| Ok(vec![]));
     world.mailbox.expect_release_delivered().times(0);
-    let (coordinator, seen) = world.coordinator();
-    let err = coordinator.fire(fire_request()).await.err().unwrap();
+    let (exec, seen) = world.execution();
+    let err = exec.runs.fire(fire_request()).await.err().unwrap();
     assert!(matches!(err, RunError::MailboxEmpty), "{err:?}");
     assert!(seen.lock().unwrap().created.is_none());
 }
@@ -691,7 +698,7 @@ async fn subagent_outcome(model: Model) -> (SessionRecord, MailboxMessage, bool)
         .expect_get_conversation()
         .returning(|id| Ok(conversation(id)));
     let posted = Arc::new(Mutex::new(None));
-    let (coordinator, seen) = {
+    let (exec, seen) = {
         let posted = posted.clone();
         world
             .mailbox
@@ -701,7 +708,7 @@ async fn subagent_outcome(model: Model) -> (SessionRecord, MailboxMessage, bool)
                 *posted.lock().unwrap() = Some(m.clone());
                 Ok(())
             });
-        world.coordinator()
+        world.execution()
     };
     let mut req = request(
         RunTarget::AsyncSubagent {
@@ -713,7 +720,7 @@ async fn subagent_outcome(model: Model) -> (SessionRecord, MailboxMessage, bool)
         Transport::Stream,
     );
     req.preset_id = Some("p".into());
-    let run = coordinator.start(req).await.unwrap();
+    let run = exec.runs.start(req).await.unwrap();
     let mut events = run.log.subscribe(0);
     let mut posted_before_terminal = false;
     while let Some(e) = tokio::time::timeout(Duration::from_secs(10), events.next())

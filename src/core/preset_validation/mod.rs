@@ -67,6 +67,13 @@ pub fn validate(preset: &Preset, missing_refs: &[String]) -> Vec<FieldError> {
         ));
     }
     validate_toolsets(preset, &mut errors);
+    validate_environment(preset, &mut errors);
+    validate_subagent_refs(preset, missing_refs, &mut errors);
+    validate_approvals(preset, &mut errors);
+    errors
+}
+
+fn validate_environment(preset: &Preset, errors: &mut Vec<FieldError>) {
     let env = &preset.environment;
     if env.shell_mode == ShellMode::Docker
         && env
@@ -82,6 +89,9 @@ pub fn validate(preset: &Preset, missing_refs: &[String]) -> Vec<FieldError> {
     if env.default_path.trim().is_empty() {
         errors.push(err("environment.default_path", "must not be empty"));
     }
+}
+
+fn validate_subagent_refs(preset: &Preset, missing_refs: &[String], errors: &mut Vec<FieldError>) {
     let mut names = std::collections::HashSet::new();
     for (i, r) in preset.subagents.refs.iter().enumerate() {
         if r.name.trim().is_empty() {
@@ -108,6 +118,9 @@ pub fn validate(preset: &Preset, missing_refs: &[String]) -> Vec<FieldError> {
             ));
         }
     }
+}
+
+fn validate_approvals(preset: &Preset, errors: &mut Vec<FieldError>) {
     for (i, tool) in preset.tool_config.require_approval.iter().enumerate() {
         if !catalogue::TOOLSETS
             .iter()
@@ -119,7 +132,6 @@ pub fn validate(preset: &Preset, missing_refs: &[String]) -> Vec<FieldError> {
             ));
         }
     }
-    errors
 }
 
 fn validate_toolsets(preset: &Preset, errors: &mut Vec<FieldError>) {

@@ -19,8 +19,9 @@ use super::assemble::AgentPlan;
 use super::external;
 use super::forward;
 use super::input::{self, InputLimits};
+use super::placement::Placement;
 use super::registry::{Registry, RunHandle};
-use super::request::{ActiveSession, RunError, RunRequest, StartedRun};
+use super::request::{ActiveSession, ConfigOverride, RunError, RunRequest, StartedRun};
 use super::run_log::RunLog;
 use crate::core::agent::{Agent, Resolutions, RetryPolicy, RunLimits, check_resolutions};
 use crate::core::environment::{Environment, ShellLimits, shell_env};
@@ -76,8 +77,9 @@ impl Default for Settings {
 /// interrupted, for the runs to commit and their events to reach the bus.
 const SETTLE: Duration = Duration::from_secs(10);
 
-/// Starts, tracks and finishes runs.
-pub struct Coordinator {
+/// The run engine: starts runs (setup), executes them and finishes them (finalize), and
+/// drains them at shutdown.
+pub struct RunEngine {
     pub(super) ports: Ports,
     pub(super) settings: Settings,
     pub(super) registry: Arc<Registry>,
@@ -100,12 +102,41 @@ pub(super) struct Prepared {
     pub subagent_name: Option<String>,
 }
 
-impl Coordinator {
-    pub fn new(ports: Ports, settings: Settings) -> Arc<Self> {
+/// What setup resolved before opening the environment.
+struct Resolved {
+    place: Placement,
+    preset: Preset,
+    state: SessionState,
+}
+
+impl Resolved {
+    /// The `created` row of the new session.
+    fn record(&self, session_id: &str, transport: Transport) -> SessionRecord {
+        let at = now();
+        SessionRecord {
+            session_id: session_id.to_owned(),
+            parent_session_id: self.place.parent.as_ref().map(|p| p.session_id.clone()),
+            conversation_id: self.place.conversation_id.clone(),
+            session_type: self.place.session_type,
+            transport,
+            spawned_by: self.place.spawned_by.clone(),
+            preset_id: Some(self.preset.preset_id.clone()),
+            status: SessionStatus::Created,
+            run_summary: None,
+            pending_tool_calls: Vec::new(),
+            error: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
+impl RunEngine {
+    pub(super) fn new(ports: Ports, settings: Settings, registry: Arc<Registry>) -> Arc<Self> {
         Arc::new(Self {
             ports,
             settings,
-            registry: Arc::new(Registry::new()),
+            registry,
             closing: AtomicBool::new(false),
             tasks: TaskTracker::new(),
         })
@@ -131,16 +162,82 @@ impl Coordinator {
         prelude: Option<String>,
     ) -> Result<StartedRun, RunError> {
         self.check_request(&req, prelude.is_some())?;
-        if req.transport == Transport::Stream {
-            self.ports
-                .bus
-                .health()
-                .await
-                .map_err(|e| RunError::Unavailable(format!("the event bus is unavailable: {e}")))?;
+        self.check_bus(req.transport).await?;
+        let resolved = self.resolve(&req, &session_id).await?;
+        let (env, warnings) = self.open_environment(&resolved.preset).await?;
+        let env = Arc::new(env);
+        let mut materialized = input::materialize(
+            req.input,
+            &*env.workspace,
+            &*self.ports.downloader,
+            &session_id,
+            &self.settings.input,
+        )
+        .await
+        .map_err(RunError::Invalid)?;
+        if let Some(prelude) = prelude {
+            materialized.prepend(prelude);
         }
-        let mut place = self.place(&req.target, &session_id).await?;
+        let agent = self
+            .assemble(AgentPlan {
+                preset: &resolved.preset,
+                env,
+                session_id: &session_id,
+                conversation_id: &resolved.place.conversation_id,
+                session_type: resolved.place.session_type,
+                external_tools: req.external_tools,
+                prompt_field: prompt_field(req.config_override.as_ref()),
+            })
+            .await?;
+        let record = resolved.record(&session_id, req.transport);
+        self.insert_row(&record, resolved.place.new_conversation)
+            .await?;
+        let handle = self.register(&record);
+        if uses_shell(&resolved.preset) {
+            warn(&handle, warnings);
+        }
+        let started = StartedRun {
+            session_id,
+            conversation_id: record.conversation_id.clone(),
+            stream_key: handle.stream_key.clone(),
+            transport: record.transport,
+            log: handle.log.clone(),
+        };
+        let prepared = Prepared {
+            handle,
+            record,
+            agent,
+            state: resolved.state,
+            input: materialized.parts,
+            resolutions: req.resolutions,
+            user_text: materialized.display_text,
+            started: Instant::now(),
+            subagent_name: resolved.place.subagent_name,
+        };
+        let this = Arc::clone(self);
+        self.tasks
+            .spawn(async move { this.execute(prepared).await });
+        Ok(started)
+    }
+
+    /// A `stream` run needs the bus before anything is created.
+    async fn check_bus(&self, transport: Transport) -> Result<(), RunError> {
+        if transport != Transport::Stream {
+            return Ok(());
+        }
+        self.ports
+            .bus
+            .health()
+            .await
+            .map_err(|e| RunError::Unavailable(format!("the event bus is unavailable: {e}")))
+    }
+
+    /// Where the session goes, the preset it runs and the state it starts from, with the
+    /// request's resolutions and external tools checked against them.
+    async fn resolve(&self, req: &RunRequest, session_id: &str) -> Result<Resolved, RunError> {
+        let mut place = self.place(&req.target, session_id).await?;
         let preset = self
-            .preset_for(&req, place.default_preset.as_deref())
+            .preset_for(req, place.default_preset.as_deref())
             .await?;
         if let Some(conversation) = &mut place.new_conversation {
             // A new conversation keeps running the preset it started with.
@@ -156,91 +253,11 @@ impl Coordinator {
             return Err(RunError::Invalid(unresolvable));
         }
         external::check(&req.external_tools).map_err(RunError::Invalid)?;
-        let (env, warnings) = self.open_environment(&preset).await?;
-        let env = Arc::new(env);
-        let mut materialized = input::materialize(
-            req.input,
-            &*env.workspace,
-            &*self.ports.downloader,
-            &session_id,
-            &self.settings.input,
-        )
-        .await
-        .map_err(RunError::Invalid)?;
-        if let Some(prelude) = prelude {
-            materialized.prepend(prelude);
-        }
-        let overridden = req
-            .config_override
-            .as_ref()
-            .is_some_and(|o| o.system_prompt.is_some());
-        let agent = self
-            .assemble(AgentPlan {
-                preset: &preset,
-                env,
-                session_id: &session_id,
-                conversation_id: &place.conversation_id,
-                session_type: place.session_type,
-                external_tools: req.external_tools,
-                prompt_field: if overridden {
-                    "config_override.system_prompt"
-                } else {
-                    "system_prompt"
-                },
-            })
-            .await?;
-
-        let at = now();
-        let record = SessionRecord {
-            session_id: session_id.clone(),
-            parent_session_id: place.parent.as_ref().map(|p| p.session_id.clone()),
-            conversation_id: place.conversation_id.clone(),
-            session_type: place.session_type,
-            transport: req.transport,
-            spawned_by: place.spawned_by.clone(),
-            preset_id: Some(preset.preset_id.clone()),
-            status: SessionStatus::Created,
-            run_summary: None,
-            pending_tool_calls: Vec::new(),
-            error: None,
-            created_at: at,
-            updated_at: at,
-        };
-        self.insert_row(&record, place.new_conversation).await?;
-        let handle = self.register(&record);
-        if uses_shell(&preset) {
-            for w in warnings {
-                handle.log.push(
-                    MAIN_AGENT,
-                    EventPayload::Warning(Warning {
-                        code: w.code,
-                        message: w.message,
-                    }),
-                );
-            }
-        }
-        let started = StartedRun {
-            session_id,
-            conversation_id: record.conversation_id.clone(),
-            stream_key: handle.stream_key.clone(),
-            transport: record.transport,
-            log: handle.log.clone(),
-        };
-        let prepared = Prepared {
-            handle,
-            record,
-            agent,
+        Ok(Resolved {
+            place,
+            preset,
             state,
-            input: materialized.parts,
-            resolutions: req.resolutions,
-            user_text: materialized.display_text,
-            started: Instant::now(),
-            subagent_name: place.subagent_name,
-        };
-        let this = Arc::clone(self);
-        self.tasks
-            .spawn(async move { this.execute(prepared).await });
-        Ok(started)
+        })
     }
 
     /// What can be refused without reading anything: nothing to do, bad input parts, a
@@ -411,7 +428,7 @@ impl Coordinator {
             .is_err()
         {
             tracing::error!(
-                runs = self.registry.running_count(),
+                runs = self.registry.all().len(),
                 tasks = self.tasks.len(),
                 "runs or their event forwarding did not finish after shutdown; unfinished \
                  runs are left to startup recovery"
@@ -509,6 +526,28 @@ impl Coordinator {
             stream_key: StreamKey::for_session(session_id),
             transport,
         }
+    }
+}
+
+/// Which field a bad system prompt is reported under.
+fn prompt_field(config_override: Option<&ConfigOverride>) -> &'static str {
+    if config_override.is_some_and(|o| o.system_prompt.is_some()) {
+        "config_override.system_prompt"
+    } else {
+        "system_prompt"
+    }
+}
+
+/// Puts the environment's warnings in the run's log, where they open its stream.
+fn warn(handle: &RunHandle, warnings: Vec<EnvironmentWarning>) {
+    for w in warnings {
+        handle.log.push(
+            MAIN_AGENT,
+            EventPayload::Warning(Warning {
+                code: w.code,
+                message: w.message,
+            }),
+        );
     }
 }
 
