@@ -1,5 +1,5 @@
 //! What the tools act on: the workspace (files under the path policy) and the shell, plus
-//! the environment a command may see. Built once per run by the coordinator.
+//! the environment a command may see. Built once per run by the run engine.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -247,7 +247,7 @@ pub fn target_of(url: &str) -> SocketAddr {
         .unwrap()
 }
 
-/// A running (`created`) agent session of `conversation_id`, as the coordinator inserts it.
+/// A running (`created`) agent session of `conversation_id`, as the run engine inserts it.
 pub fn running_session(
     session_id: &str,
     conversation_id: &str,

@@ -167,7 +167,7 @@ pub struct ExternalToolDto {
     pub parameters: Option<serde_json::Value>,
 }
 
-/// The pending-call answers of a request, for the coordinator.
+/// The pending-call answers of a request, for the run engine.
 fn resolutions(
     interactions: Option<Vec<UserInteractionDto>>,
     results: Option<Vec<ToolResultDto>>,

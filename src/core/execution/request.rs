@@ -1,4 +1,4 @@
-//! What a caller asks the coordinator for, and how it can be refused.
+//! What a caller asks the run engine for, and how it can be refused.
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
-//! Where the loop's happenings go. The event processor (coordinator) implements this; it
-//! must be cheap and never block, because the loop calls it for every delta.
+//! Where the loop's happenings go. The run engine's run log implements this; it must be
+//! cheap and never block, because the loop calls it for every delta.
 
 use ports::EventPayload;
 

@@ -1,4 +1,4 @@
-//! `async_delegate`: an async subagent. The tool asks the coordinator (through
+//! `async_delegate`: an async subagent. The tool asks the run engine (through
 //! [`Launcher`]) to start a separate session of type `async_subagent` in the caller's
 //! conversation and returns at once; the session runs beside, and may outlive, the caller.
 //! The caller's context_state remembers name → latest session, so the next dispatch to the
@@ -43,7 +43,7 @@ pub struct Launch {
     pub task: String,
 }
 
-/// Starts async subagent sessions (the coordinator).
+/// Starts async subagent sessions (the run engine).
 #[async_trait]
 pub trait Launcher: Send + Sync {
     /// Starts the session and returns its id.

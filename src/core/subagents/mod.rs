@@ -1,6 +1,6 @@
 //! Subagents (spec 05). `delegate` runs another agent inline, inside the caller's run and
 //! environment, and returns its answer; `async_delegate` starts a separate session through
-//! the coordinator and returns at once, the result arriving later in the mailbox.
+//! the run engine and returns at once, the result arriving later in the mailbox.
 //!
 //! Which subagents exist comes from the caller's preset ([`Directory`]); [`equip`] adds the
 //! tools and the system-prompt section that introduces them.

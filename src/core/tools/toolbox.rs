@@ -14,7 +14,7 @@ pub struct Toolbox {
 }
 
 /// The built-in tools of a toolset; empty for toolsets that are not built in here
-/// (subagent tools are added by the coordinator).
+/// (subagent tools are added by the run engine).
 fn builtin(toolset: &str) -> Vec<Arc<dyn Tool>> {
     match toolset {
         "core" => vec![
