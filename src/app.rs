@@ -62,7 +62,6 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     fail_orphaned_sessions(&Recovery {
         sessions: &*storage,
         mailbox: &*storage,
-        state_store: &*state_store,
         bus: &*event_bus,
     })
     .await

@@ -410,8 +410,8 @@ impl ConversationsApi {
             turns: turns
                 .into_iter()
                 .map(|t| TurnDto {
+                    session_type: t.session.session_type().into(),
                     session_id: t.session.session_id,
-                    session_type: t.session.session_type.into(),
                     status: t.session.status.into(),
                     created_at: t.session.created_at,
                     display_messages: t.display_messages.into_iter().map(Into::into).collect(),

@@ -9,15 +9,13 @@ use std::sync::Arc;
 
 use ports::{
     EventBus, EventBusError, EventEnvelope, EventPayload, MAIN_AGENT, MailboxMessage, MailboxRepo,
-    MailboxSource, RunFailed, SessionRecord, SessionRepo, SessionType, StateStore, StorageError,
-    StreamKey, now,
+    MailboxSource, RunFailed, SessionRepo, StorageError, StreamKey, now,
 };
 
 /// What recovery touches.
 pub struct Recovery<'a> {
     pub sessions: &'a dyn SessionRepo,
     pub mailbox: &'a dyn MailboxRepo,
-    pub state_store: &'a dyn StateStore,
     pub bus: &'a dyn EventBus,
 }
 
@@ -46,46 +44,24 @@ pub async fn fail_orphaned_sessions(r: &Recovery<'_>) -> Result<u64, StorageErro
     Ok(orphans.len() as u64)
 }
 
-/// Posts `subagent_failed` for an orphaned async subagent session.
+/// Posts `subagent_failed` for an orphaned async subagent session, under the name stored
+/// on it.
 async fn report_subagent(r: &Recovery<'_>, session_id: &str) -> Result<(), StorageError> {
     let session = r.sessions.get_session(session_id).await?;
-    if session.session_type != SessionType::AsyncSubagent {
+    let Some(name) = session.kind.subagent_name() else {
         return Ok(());
-    }
-    let name = subagent_name(r, &session).await;
+    };
     r.mailbox
         .post_message(&MailboxMessage {
             message_id: uuid::Uuid::now_v7().to_string(),
             conversation_id: session.conversation_id.clone(),
             source_session_id: session.session_id.clone(),
             source_type: MailboxSource::SubagentFailed,
-            subagent_name: name,
+            subagent_name: name.to_owned(),
             created_at: now(),
             delivered_to: None,
         })
         .await
-}
-
-/// The name the subagent was dispatched under: from its spawner's snapshot (name → latest
-/// session), else from an earlier session of its chain's mailbox message.
-async fn subagent_name(r: &Recovery<'_>, session: &SessionRecord) -> String {
-    if let Some(spawner) = &session.spawned_by
-        && let Ok(state) = r.state_store.load_state(spawner).await
-        && let Some((name, _)) = state
-            .context_state
-            .async_subagents
-            .iter()
-            .find(|(_, id)| **id == session.session_id)
-    {
-        return name.clone();
-    }
-    if let Some(parent) = &session.parent_session_id
-        && let Ok(messages) = r.mailbox.list_messages(&session.conversation_id).await
-        && let Some(m) = messages.iter().find(|m| m.source_session_id == *parent)
-    {
-        return m.subagent_name.clone();
-    }
-    "subagent".to_owned()
 }
 
 /// Appends `run_failed` after the last event the stream holds, unless it already ended.
@@ -119,8 +95,8 @@ async fn end_stream(bus: &dyn EventBus, session_id: &str) -> Result<(), EventBus
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use ports::mocks::{MockEventBus, MockMailboxRepo, MockSessionRepo, MockStateStore};
-    use ports::{ContentDelta, ContentKind, SessionState, SessionStatus, Transport};
+    use ports::mocks::{MockEventBus, MockMailboxRepo, MockSessionRepo};
+    use ports::{ContentDelta, ContentKind, SessionKind, SessionRecord, SessionStatus, Transport};
 
     use super::*;
 
@@ -161,13 +137,12 @@ mod tests {
             });
         }
         repo.expect_get_session()
-            .returning(|id| Ok(orphan(id, SessionType::Agent)));
+            .returning(|id| Ok(orphan(id, SessionKind::Agent)));
         let mut mailbox = MockMailboxRepo::new();
         mailbox.expect_post_message().times(0);
         let r = Recovery {
             sessions: &repo,
             mailbox: &mailbox,
-            state_store: &MockStateStore::new(),
             bus: &bus,
         };
         assert_eq!(fail_orphaned_sessions(&r).await.unwrap(), 3);
@@ -181,15 +156,14 @@ mod tests {
         );
     }
 
-    fn orphan(id: &str, session_type: SessionType) -> SessionRecord {
+    fn orphan(id: &str, kind: SessionKind) -> SessionRecord {
         let at = now();
         SessionRecord {
             session_id: id.into(),
             parent_session_id: None,
             conversation_id: "conv".into(),
-            session_type,
+            kind,
             transport: Transport::Stream,
-            spawned_by: Some("boss".into()),
             preset_id: None,
             status: SessionStatus::Failed,
             run_summary: None,
@@ -205,23 +179,18 @@ mod tests {
         let mut repo = MockSessionRepo::new();
         repo.expect_fail_orphans()
             .returning(|_, _| Ok(vec!["sub".into()]));
-        repo.expect_get_session()
-            .returning(|id| Ok(orphan(id, SessionType::AsyncSubagent)));
+        repo.expect_get_session().returning(|id| {
+            Ok(orphan(
+                id,
+                SessionKind::AsyncSubagent {
+                    spawned_by: "boss".into(),
+                    subagent_name: "alpha".into(),
+                },
+            ))
+        });
         let mut bus = MockEventBus::new();
         bus.expect_read_after()
             .returning(|_, _, _| Err(EventBusError::NotFound));
-        let mut states = MockStateStore::new();
-        states
-            .expect_load_state()
-            .withf(|id| id == "boss")
-            .returning(|_| {
-                let mut state = SessionState::default();
-                state
-                    .context_state
-                    .async_subagents
-                    .insert("alpha".into(), "sub".into());
-                Ok(state)
-            });
         let posted = Arc::new(Mutex::new(Vec::new()));
         let mut mailbox = MockMailboxRepo::new();
         {
@@ -234,7 +203,6 @@ mod tests {
         let r = Recovery {
             sessions: &repo,
             mailbox: &mailbox,
-            state_store: &states,
             bus: &bus,
         };
         assert_eq!(fail_orphaned_sessions(&r).await.unwrap(), 1);

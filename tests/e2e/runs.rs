@@ -77,6 +77,10 @@ async fn run_continue_and_fork(app: MockApp) {
     assert_eq!(session["conversation_id"], s1.as_str());
     assert_eq!(session["transport"], "sse");
     assert_eq!(session["session_type"], "agent");
+    assert!(
+        session.get("spawned_by").is_none() && session.get("subagent_name").is_none(),
+        "only async subagent sessions have a spawner and a name: {session}"
+    );
     assert_eq!(session["preset_id"], "mock");
     assert!(session.get("parent_session_id").is_none(), "{session}");
     assert!(session.get("error").is_none(), "{session}");

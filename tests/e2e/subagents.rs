@@ -310,6 +310,10 @@ async fn async_fan_in_with_one_fire(app: MockApp) {
         assert_eq!(s["session_type"], "async_subagent", "{s}");
         assert_eq!(s["transport"], "stream");
         assert_eq!(s["spawned_by"], boss.as_str());
+        assert_eq!(
+            s["subagent_name"], preset,
+            "the name it was dispatched under"
+        );
         assert_eq!(s["conversation_id"], conversation.as_str());
         assert_eq!(s["preset_id"], preset);
         assert_eq!(s["status"], "committed");
@@ -646,6 +650,10 @@ async fn a_waiting_subagent_is_resolved_in_its_chain(app: MockApp) {
     let record = app.session(&resumed).await;
     assert_eq!(record["session_type"], "async_subagent");
     assert_eq!(record["spawned_by"], boss.as_str());
+    assert_eq!(
+        record["subagent_name"], "careful",
+        "a continuation of a subagent's session keeps its name"
+    );
     assert_eq!(record["parent_session_id"], careful.as_str());
     let inbox = wait_pending(&app, &conversation, 1).await;
     let latest = inbox["messages"]

@@ -358,4 +358,47 @@ mod tests {
             }
         }
     }
+
+    /// Async subagent sessions stored before their name had a column get it from their
+    /// mailbox message (or a placeholder when they never posted one); agent sessions get
+    /// none.
+    #[test]
+    fn the_subagent_name_migration_fills_in_existing_sessions() {
+        use diesel::{Connection, QueryDsl, RunQueryDsl, SqliteConnection};
+        use diesel_migrations::MigrationHarness;
+
+        use super::schema::sessions;
+
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        conn.run_next_migration(super::SQLITE_MIGRATIONS).unwrap();
+        for statement in [
+            "INSERT INTO conversations (conversation_id, status, created_at, updated_at) \
+             VALUES ('c', 'active', 1, 1)",
+            "INSERT INTO sessions (session_id, conversation_id, session_type, transport, \
+               spawned_by, status, created_at, updated_at) VALUES \
+             ('boss', 'c', 'agent', 'sse', NULL, 'committed', 1, 1), \
+             ('posted', 'c', 'async_subagent', 'stream', 'boss', 'committed', 2, 2), \
+             ('silent', 'c', 'async_subagent', 'stream', 'boss', 'created', 3, 3)",
+            "INSERT INTO mailbox (message_id, conversation_id, source_session_id, \
+               source_type, subagent_name, created_at) \
+             VALUES ('m', 'c', 'posted', 'subagent_result', 'scout', 4)",
+        ] {
+            diesel::sql_query(statement).execute(&mut conn).unwrap();
+        }
+        conn.run_pending_migrations(super::SQLITE_MIGRATIONS)
+            .unwrap();
+        let names: Vec<(String, Option<String>)> = sessions::table
+            .select((sessions::session_id, sessions::subagent_name))
+            .order(sessions::created_at)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(
+            names,
+            [
+                ("boss".to_owned(), None),
+                ("posted".to_owned(), Some("scout".to_owned())),
+                ("silent".to_owned(), Some("subagent".to_owned())),
+            ]
+        );
+    }
 }

@@ -3,8 +3,8 @@
 
 use diesel::prelude::*;
 use ports::{
-    Conversation, ConversationStatus, MailboxMessage, MailboxSource, Preset, SessionRecord,
-    SessionStatus, SessionType, StorageError, Transport, from_micros,
+    Conversation, ConversationStatus, MailboxMessage, MailboxSource, Preset, SessionKind,
+    SessionRecord, SessionStatus, SessionType, StorageError, Transport, from_micros,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -130,6 +130,7 @@ pub struct SessionRow {
     pub error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub subagent_name: Option<String>,
 }
 
 impl SessionRow {
@@ -138,9 +139,10 @@ impl SessionRow {
             session_id: s.session_id.clone(),
             parent_session_id: s.parent_session_id.clone(),
             conversation_id: s.conversation_id.clone(),
-            session_type: s.session_type.as_str().to_owned(),
+            session_type: s.session_type().as_str().to_owned(),
             transport: s.transport.as_str().to_owned(),
-            spawned_by: s.spawned_by.clone(),
+            spawned_by: s.kind.spawned_by().map(str::to_owned),
+            subagent_name: s.kind.subagent_name().map(str::to_owned),
             preset_id: s.preset_id.clone(),
             status: s.status.as_str().to_owned(),
             run_summary: s.run_summary.as_ref().map(to_json).transpose()?,
@@ -152,9 +154,27 @@ impl SessionRow {
     }
 
     pub fn into_domain(self) -> Result<SessionRecord, StorageError> {
+        let session_type = SessionType::parse(&self.session_type)
+            .ok_or_else(|| corrupt("session.session_type", &self.session_type))?;
+        let kind = match (session_type, self.spawned_by, self.subagent_name) {
+            (SessionType::Agent, _, _) => SessionKind::Agent,
+            (SessionType::AsyncSubagent, Some(spawned_by), Some(subagent_name)) => {
+                SessionKind::AsyncSubagent {
+                    spawned_by,
+                    subagent_name,
+                }
+            }
+            (SessionType::AsyncSubagent, spawned_by, _) => {
+                let missing = if spawned_by.is_none() {
+                    "session.spawned_by"
+                } else {
+                    "session.subagent_name"
+                };
+                return Err(corrupt(missing, "NULL for an async subagent"));
+            }
+        };
         Ok(SessionRecord {
-            session_type: SessionType::parse(&self.session_type)
-                .ok_or_else(|| corrupt("session.session_type", &self.session_type))?,
+            kind,
             transport: Transport::parse(&self.transport)
                 .ok_or_else(|| corrupt("session.transport", &self.transport))?,
             status: SessionStatus::parse(&self.status)
@@ -168,7 +188,6 @@ impl SessionRow {
             session_id: self.session_id,
             parent_session_id: self.parent_session_id,
             conversation_id: self.conversation_id,
-            spawned_by: self.spawned_by,
             preset_id: self.preset_id,
             error: self.error,
             created_at: from_micros(self.created_at),

@@ -44,6 +44,7 @@ diesel::table! {
         error -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        subagent_name -> Nullable<Text>,
     }
 }
 

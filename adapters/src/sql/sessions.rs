@@ -63,7 +63,7 @@ impl SqlStorage {
             Err(StorageError::NotFound) => {}
             Err(e) => return Err(e),
         }
-        if session.session_type != SessionType::Agent {
+        if session.session_type() != SessionType::Agent {
             return Ok(Some(StorageError::AlreadyExists));
         }
         Ok(self

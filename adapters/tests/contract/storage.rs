@@ -153,9 +153,14 @@ fn session(session_id: &str, conversation_id: &str, kind: SessionType) -> Sessio
         session_id: session_id.to_owned(),
         parent_session_id: None,
         conversation_id: conversation_id.to_owned(),
-        session_type: kind,
+        kind: match kind {
+            SessionType::Agent => SessionKind::Agent,
+            SessionType::AsyncSubagent => SessionKind::AsyncSubagent {
+                spawned_by: "spawner".to_owned(),
+                subagent_name: "helper".to_owned(),
+            },
+        },
         transport: Transport::Sse,
-        spawned_by: None,
         preset_id: None,
         status: SessionStatus::Created,
         run_summary: None,
@@ -649,7 +654,10 @@ async fn session_lists_and_lookups(f: &StorageFixture) {
     t += Duration::seconds(1);
     let mut sub = session(&id("sub"), &conv, SessionType::AsyncSubagent);
     sub.created_at = t;
-    sub.spawned_by = Some(chain[1].clone());
+    sub.kind = SessionKind::AsyncSubagent {
+        spawned_by: chain[1].clone(),
+        subagent_name: "scout".to_owned(),
+    };
     f.sessions().create_session(&sub, None).await.unwrap();
     f.sessions()
         .finish_session(&sub.session_id, &outcome(SessionStatus::Committed))
@@ -723,7 +731,14 @@ async fn session_lists_and_lookups(f: &StorageFixture) {
         .await
         .unwrap();
     assert_eq!(subs.len(), 1);
-    assert_eq!(subs[0].spawned_by.as_deref(), Some(chain[1].as_str()));
+    assert_eq!(
+        subs[0].kind,
+        SessionKind::AsyncSubagent {
+            spawned_by: chain[1].clone(),
+            subagent_name: "scout".to_owned(),
+        },
+        "an async subagent's spawner and name are stored on its session"
+    );
     assert_eq!(
         f.sessions().running_agent_session(&conv).await.unwrap(),
         None

@@ -94,29 +94,64 @@ pub struct PendingToolCall {
     pub kind: PendingKind,
 }
 
+/// What a session is, with what only that kind has: an async subagent's session was
+/// spawned by another session and reports to the mailbox under its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionKind {
+    Agent,
+    AsyncSubagent {
+        /// The session whose `async_delegate` call started the chain.
+        spawned_by: String,
+        /// The name the spawner dispatched it under; its mailbox messages carry it.
+        subagent_name: String,
+    },
+}
+
+impl SessionKind {
+    pub fn session_type(&self) -> SessionType {
+        match self {
+            Self::Agent => SessionType::Agent,
+            Self::AsyncSubagent { .. } => SessionType::AsyncSubagent,
+        }
+    }
+
+    pub fn spawned_by(&self) -> Option<&str> {
+        match self {
+            Self::Agent => None,
+            Self::AsyncSubagent { spawned_by, .. } => Some(spawned_by),
+        }
+    }
+
+    pub fn subagent_name(&self) -> Option<&str> {
+        match self {
+            Self::Agent => None,
+            Self::AsyncSubagent { subagent_name, .. } => Some(subagent_name),
+        }
+    }
+}
+
 /// The queryable part of a session, kept in SQL.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
     pub session_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_session_id: Option<String>,
     pub conversation_id: String,
-    pub session_type: SessionType,
+    pub kind: SessionKind,
     pub transport: Transport,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spawned_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset_id: Option<String>,
     pub status: SessionStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_summary: Option<RunSummary>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_tool_calls: Vec<PendingToolCall>,
     /// Why the session failed, when it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl SessionRecord {
+    pub fn session_type(&self) -> SessionType {
+        self.kind.session_type()
+    }
 }
 
 /// The outcome written when a run ends; only a `created` session can receive it.

@@ -141,6 +141,9 @@ pub struct SessionDto {
     pub transport: Transport,
     /// For async subagent sessions: the session that spawned it.
     pub spawned_by: Option<String>,
+    /// For async subagent sessions: the name it was dispatched under, which its mailbox
+    /// messages carry.
+    pub subagent_name: Option<String>,
     pub preset_id: Option<String>,
     pub status: SessionStatus,
     pub run_summary: Option<RunSummary>,
@@ -161,9 +164,10 @@ impl From<ports::SessionRecord> for SessionDto {
             session_id: s.session_id,
             parent_session_id: s.parent_session_id,
             conversation_id: s.conversation_id,
-            session_type: s.session_type.into(),
+            session_type: s.kind.session_type().into(),
             transport: s.transport.into(),
-            spawned_by: s.spawned_by,
+            spawned_by: s.kind.spawned_by().map(str::to_owned),
+            subagent_name: s.kind.subagent_name().map(str::to_owned),
             preset_id: s.preset_id,
             status: s.status.into(),
             run_summary: s.run_summary.map(Into::into),
@@ -342,17 +346,19 @@ mod tests {
             session_id: "s2".into(),
             parent_session_id: opt("s1"),
             conversation_id: "s1".into(),
-            session_type: if full {
-                ports::SessionType::AsyncSubagent
+            kind: if full {
+                ports::SessionKind::AsyncSubagent {
+                    spawned_by: "s0".into(),
+                    subagent_name: "scout".into(),
+                }
             } else {
-                ports::SessionType::Agent
+                ports::SessionKind::Agent
             },
             transport: if full {
                 ports::Transport::Stream
             } else {
                 ports::Transport::Sse
             },
-            spawned_by: opt("s0"),
             preset_id: opt("p"),
             status: if full {
                 ports::SessionStatus::AwaitingToolResults
@@ -385,19 +391,33 @@ mod tests {
     }
 
     #[test]
-    fn session_dto_serialises_like_the_domain_type() {
-        for full in [true, false] {
-            let record = session(full);
-            let domain = serde_json::to_value(&record).unwrap();
-            let dto = SessionDto::from(record);
+    fn session_dto_says_what_the_record_holds_and_parses_back() {
+        let expected = [
+            serde_json::json!({
+                "session_id": "s2", "parent_session_id": "s1", "conversation_id": "s1",
+                "session_type": "async_subagent", "transport": "stream",
+                "spawned_by": "s0", "subagent_name": "scout", "preset_id": "p",
+                "status": "awaiting_tool_results",
+                "run_summary": {"duration_ms": 5, "usage": {
+                    "total_tokens": 3, "prompt_tokens": 2, "completion_tokens": 1,
+                    "model_requests": 1}},
+                "pending_tool_calls": [{"tool_call_id": "t", "tool_name": "shell",
+                    "args": {"cmd": "rm -rf /tmp/x"}, "kind": "approval"}],
+                "error": "it broke",
+                "created_at": 1_764_000_000_123_456_i64, "updated_at": 1_764_000_001_000_001_i64,
+            }),
+            // Optional fields are omitted, never null.
+            serde_json::json!({
+                "session_id": "s2", "conversation_id": "s1", "session_type": "agent",
+                "transport": "sse", "status": "created",
+                "created_at": 1_764_000_000_123_456_i64, "updated_at": 1_764_000_001_000_001_i64,
+            }),
+        ];
+        for (full, expected) in [true, false].into_iter().zip(expected) {
+            let dto = SessionDto::from(session(full));
             let json = dto.to_json().unwrap();
-            assert_eq!(normalized(json.clone()), normalized(domain.clone()));
-            let parsed = SessionDto::parse_from_json(Some(domain)).unwrap();
-            assert_eq!(parsed, dto);
-            if !full {
-                // Optional fields are omitted, never null.
-                assert!(json.as_object().unwrap().values().all(|v| !v.is_null()));
-            }
+            assert_eq!(normalized(json.clone()), expected);
+            assert_eq!(SessionDto::parse_from_json(Some(json)).unwrap(), dto);
         }
     }
 

@@ -99,7 +99,6 @@ pub(super) struct Prepared {
     pub resolutions: Resolutions,
     pub user_text: String,
     pub started: Instant,
-    pub subagent_name: Option<String>,
 }
 
 /// What setup resolved before opening the environment.
@@ -117,9 +116,8 @@ impl Resolved {
             session_id: session_id.to_owned(),
             parent_session_id: self.place.parent.as_ref().map(|p| p.session_id.clone()),
             conversation_id: self.place.conversation_id.clone(),
-            session_type: self.place.session_type,
+            kind: self.place.kind.clone(),
             transport,
-            spawned_by: self.place.spawned_by.clone(),
             preset_id: Some(self.preset.preset_id.clone()),
             status: SessionStatus::Created,
             run_summary: None,
@@ -184,7 +182,7 @@ impl RunEngine {
                 env,
                 session_id: &session_id,
                 conversation_id: &resolved.place.conversation_id,
-                session_type: resolved.place.session_type,
+                session_type: resolved.place.kind.session_type(),
                 external_tools: req.external_tools,
                 prompt_field: prompt_field(req.config_override.as_ref()),
             })
@@ -212,7 +210,6 @@ impl RunEngine {
             resolutions: req.resolutions,
             user_text: materialized.display_text,
             started: Instant::now(),
-            subagent_name: resolved.place.subagent_name,
         };
         let this = Arc::clone(self);
         self.tasks
@@ -342,7 +339,7 @@ impl RunEngine {
         let handle = Arc::new(RunHandle::new(
             record.session_id.clone(),
             record.conversation_id.clone(),
-            record.session_type,
+            record.session_type(),
             record.transport,
             RunControl::new(),
             log.clone(),
@@ -352,7 +349,7 @@ impl RunEngine {
             MAIN_AGENT,
             EventPayload::RunStarted(RunStarted {
                 conversation_id: record.conversation_id.clone(),
-                session_type: record.session_type,
+                session_type: record.session_type(),
                 transport: record.transport,
                 parent_session_id: record.parent_session_id.clone(),
                 preset_id: record.preset_id.clone(),
@@ -379,7 +376,6 @@ impl RunEngine {
             resolutions,
             user_text,
             started,
-            subagent_name,
         } = p;
         let control = handle.control.clone();
         let sink = handle.log.clone();
@@ -389,15 +385,8 @@ impl RunEngine {
                 .await
         })
         .await;
-        self.finalize(
-            &handle,
-            &record,
-            result,
-            &user_text,
-            started,
-            subagent_name.as_deref(),
-        )
-        .await;
+        self.finalize(&handle, &record, result, &user_text, started)
+            .await;
     }
 
     /// Stops taking runs, lets running ones finish for up to `grace`, then interrupts the

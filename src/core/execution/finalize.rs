@@ -182,7 +182,6 @@ impl RunEngine {
         result: Result<RunOutcome, JoinError>,
         user_text: &str,
         started: Instant,
-        subagent_name: Option<&str>,
     ) {
         let session_id = record.session_id.as_str();
         let events = handle.log.snapshot();
@@ -210,7 +209,7 @@ impl RunEngine {
             },
         )
         .await;
-        if let Some(name) = subagent_name {
+        if let Some(name) = record.kind.subagent_name() {
             // Before the terminal event: whoever fires on seeing it finds the message.
             self.post_outcome(record, name, ending.status).await;
         }

@@ -2,7 +2,7 @@
 //! fork, an explicit parent, or the next session of an async subagent's chain.
 
 use ports::{
-    Conversation, ConversationStatus, SessionRecord, SessionStatus, SessionType, StorageError, now,
+    Conversation, ConversationStatus, SessionKind, SessionRecord, SessionStatus, StorageError, now,
 };
 
 use super::engine::RunEngine;
@@ -15,10 +15,7 @@ pub(super) struct Placement {
     pub new_conversation: Option<Conversation>,
     /// The conversation's default preset, for runs that name none.
     pub default_preset: Option<String>,
-    pub session_type: SessionType,
-    pub spawned_by: Option<String>,
-    /// The async subagent's name, for its mailbox message.
-    pub subagent_name: Option<String>,
+    pub kind: SessionKind,
 }
 
 impl Placement {
@@ -33,9 +30,7 @@ impl Placement {
             parent,
             new_conversation: None,
             default_preset,
-            session_type: SessionType::Agent,
-            spawned_by: None,
-            subagent_name: None,
+            kind: SessionKind::Agent,
         }
     }
 
@@ -55,9 +50,7 @@ impl Placement {
             parent,
             default_preset: conversation.default_preset_id.clone(),
             new_conversation: Some(conversation),
-            session_type: SessionType::Agent,
-            spawned_by: None,
-            subagent_name: None,
+            kind: SessionKind::Agent,
         }
     }
 }
@@ -99,9 +92,10 @@ impl RunEngine {
                     None => None,
                 };
                 Ok(Placement {
-                    session_type: SessionType::AsyncSubagent,
-                    spawned_by: Some(spawned_by.clone()),
-                    subagent_name: Some(name.clone()),
+                    kind: SessionKind::AsyncSubagent {
+                        spawned_by: spawned_by.clone(),
+                        subagent_name: name.clone(),
+                    },
                     ..Placement::within(conversation_id.clone(), parent, None)
                 })
             }
@@ -180,14 +174,11 @@ impl RunEngine {
         if fork {
             return Ok(Placement::fork(session_id, parent, conversation));
         }
-        if parent.session_type == SessionType::AsyncSubagent {
+        if let SessionKind::AsyncSubagent { .. } = &parent.kind {
             // Continuing a subagent's session (e.g. resolving its pending calls) stays in
-            // its chain and reports to the mailbox like it.
-            let name = self.subagent_name_of(&parent).await?;
+            // its chain and reports to the mailbox under its name.
             return Ok(Placement {
-                session_type: SessionType::AsyncSubagent,
-                spawned_by: parent.spawned_by.clone(),
-                subagent_name: Some(name),
+                kind: parent.kind.clone(),
                 ..Placement::within(parent.conversation_id.clone(), Some(parent), None)
             });
         }
@@ -236,19 +227,6 @@ impl RunEngine {
             }
         }
         Ok(None)
-    }
-
-    /// The name an async subagent session reported under, from its mailbox message.
-    async fn subagent_name_of(&self, session: &SessionRecord) -> Result<String, RunError> {
-        let messages = self
-            .ports
-            .mailbox
-            .list_messages(&session.conversation_id)
-            .await?;
-        Ok(messages
-            .into_iter()
-            .find(|m| m.source_session_id == session.session_id)
-            .map_or_else(|| "subagent".to_owned(), |m| m.subagent_name))
     }
 
     pub(super) async fn conversation(

@@ -36,9 +36,8 @@ fn committed(id: &str, conversation_id: &str) -> SessionRecord {
         session_id: id.into(),
         parent_session_id: None,
         conversation_id: conversation_id.into(),
-        session_type: SessionType::Agent,
+        kind: SessionKind::Agent,
         transport: Transport::Sse,
-        spawned_by: None,
         preset_id: Some("p".into()),
         status: SessionStatus::Committed,
         run_summary: None,
@@ -740,8 +739,13 @@ async fn subagent_outcome(model: Model) -> (SessionRecord, MailboxMessage, bool)
 #[tokio::test]
 async fn an_async_subagent_posts_its_result_before_its_terminal_event() {
     let (record, message, in_order) = subagent_outcome(Model::Answer(&["done"])).await;
-    assert_eq!(record.session_type, SessionType::AsyncSubagent);
-    assert_eq!(record.spawned_by.as_deref(), Some("boss"));
+    assert_eq!(
+        record.kind,
+        SessionKind::AsyncSubagent {
+            spawned_by: "boss".into(),
+            subagent_name: "alpha".into(),
+        }
+    );
     assert_eq!(record.conversation_id, "c");
     assert_eq!(record.parent_session_id, None);
     assert_eq!(message.source_type, MailboxSource::SubagentResult);
