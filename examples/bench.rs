@@ -436,7 +436,10 @@ async fn planted(svc: &Service, store: &OpendalStateStore, messages: usize) -> (
         message_history: history,
         ..SessionState::default()
     };
-    store.save_state(&session, &state).await.unwrap();
+    store
+        .save_state(&session.as_str().into(), &state)
+        .await
+        .unwrap();
     (conversation, session)
 }
 

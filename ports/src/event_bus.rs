@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{BoxError, EventEnvelope};
+use crate::{BoxError, EventEnvelope, SessionId};
 
 /// Name of one run's stream, e.g. `runs:{session_id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -13,7 +13,7 @@ pub struct StreamKey(pub String);
 
 impl StreamKey {
     /// The key of a session's stream.
-    pub fn for_session(session_id: &str) -> Self {
+    pub fn for_session(session_id: &SessionId) -> Self {
         Self(format!("runs:{session_id}"))
     }
 

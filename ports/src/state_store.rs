@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::{BoxError, DisplayMessage, SessionState};
+use crate::{BoxError, DisplayMessage, SessionId, SessionState};
 
 /// Errors of the state store.
 #[derive(Debug, thiserror::Error)]
@@ -28,18 +28,18 @@ pub trait StateStore: Send + Sync {
     /// previous content (or nothing) or the whole new document, never a part.
     async fn save_state(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         state: &SessionState,
     ) -> Result<(), StateStoreError>;
 
     /// # Errors
     /// `NotFound` when the session has no state.
-    async fn load_state(&self, session_id: &str) -> Result<SessionState, StateStoreError>;
+    async fn load_state(&self, session_id: &SessionId) -> Result<SessionState, StateStoreError>;
 
     /// Writes display_messages.json, all-or-nothing like `save_state`.
     async fn save_display_messages(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         messages: &[DisplayMessage],
     ) -> Result<(), StateStoreError>;
 
@@ -47,7 +47,7 @@ pub trait StateStore: Send + Sync {
     /// `NotFound` when the session has none.
     async fn load_display_messages(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
     ) -> Result<Vec<DisplayMessage>, StateStoreError>;
 
     /// `Ok` when the store can be read and written.

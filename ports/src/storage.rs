@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 
 use crate::{
-    BoxError, Conversation, ConversationPatch, ConversationStatus, MailboxMessage, Page, Preset,
-    SessionOutcome, SessionRecord, SessionType, Timestamp,
+    BoxError, Conversation, ConversationId, ConversationPatch, ConversationStatus, MailboxMessage,
+    Page, Preset, PresetId, SessionId, SessionOutcome, SessionRecord, SessionType, Timestamp,
 };
 
 /// Errors of every storage port, sorted by what the caller decides.
@@ -24,7 +24,7 @@ pub enum StorageError {
     PresetInUse,
     /// The conversation already has a running agent session, `session_id`.
     #[error("conversation is busy with session {session_id}")]
-    ConversationBusy { session_id: String },
+    ConversationBusy { session_id: SessionId },
     /// The row is not in a state that allows the change (e.g. finishing a finished session).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -55,7 +55,7 @@ pub trait PresetRepo: Send + Sync {
 
     /// # Errors
     /// `NotFound` when no such preset exists.
-    async fn get_preset(&self, preset_id: &str) -> Result<Preset, StorageError>;
+    async fn get_preset(&self, preset_id: &PresetId) -> Result<Preset, StorageError>;
 
     /// All presets ordered by `preset_id`.
     async fn list_presets(&self) -> Result<Vec<Preset>, StorageError>;
@@ -67,7 +67,7 @@ pub trait PresetRepo: Send + Sync {
     /// (`created`) session uses it; the check and the delete are one unit.
     /// # Errors
     /// `NotFound`, or `PresetInUse`.
-    async fn delete_preset(&self, preset_id: &str) -> Result<(), StorageError>;
+    async fn delete_preset(&self, preset_id: &PresetId) -> Result<(), StorageError>;
 
     /// True when the table holds no preset at all (first start).
     async fn presets_empty(&self) -> Result<bool, StorageError>;
@@ -82,7 +82,10 @@ pub trait PresetRepo: Send + Sync {
 pub trait ConversationRepo: Send + Sync {
     /// # Errors
     /// `NotFound`.
-    async fn get_conversation(&self, conversation_id: &str) -> Result<Conversation, StorageError>;
+    async fn get_conversation(
+        &self,
+        conversation_id: &ConversationId,
+    ) -> Result<Conversation, StorageError>;
 
     /// Conversations newest activity first (ties broken by id, descending), optionally only
     /// those with `status`.
@@ -97,7 +100,7 @@ pub trait ConversationRepo: Send + Sync {
     /// `NotFound`.
     async fn update_conversation(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         patch: &ConversationPatch,
         at: Timestamp,
     ) -> Result<Conversation, StorageError>;
@@ -107,7 +110,7 @@ pub trait ConversationRepo: Send + Sync {
     /// `NotFound`.
     async fn touch_conversation(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         at: Timestamp,
     ) -> Result<(), StorageError>;
 }
@@ -131,21 +134,21 @@ pub trait SessionRepo: Send + Sync {
 
     /// # Errors
     /// `NotFound`.
-    async fn get_session(&self, session_id: &str) -> Result<SessionRecord, StorageError>;
+    async fn get_session(&self, session_id: &SessionId) -> Result<SessionRecord, StorageError>;
 
     /// Moves a `created` session to its final state and touches its conversation, in one unit.
     /// # Errors
     /// `NotFound`; `Conflict` when the session is no longer `created`.
     async fn finish_session(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         outcome: &SessionOutcome,
     ) -> Result<(), StorageError>;
 
     /// Sessions of a conversation, oldest first, optionally only one type.
     async fn list_sessions(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         session_type: Option<SessionType>,
         page: Page,
     ) -> Result<Vec<SessionRecord>, StorageError>;
@@ -154,24 +157,28 @@ pub trait SessionRepo: Send + Sync {
     /// `awaiting_tool_results` (the parent of a continue).
     async fn latest_continuable(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
     ) -> Result<Option<SessionRecord>, StorageError>;
 
     /// The newest session of the conversation of `session_type`, whatever its status.
     async fn latest_session(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         session_type: SessionType,
     ) -> Result<Option<SessionRecord>, StorageError>;
 
     /// The `created` agent session of the conversation, if any.
     async fn running_agent_session(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
     ) -> Result<Option<SessionRecord>, StorageError>;
 
     /// Marks every `created` session `failed` with `reason` (startup recovery); returns their ids.
-    async fn fail_orphans(&self, reason: &str, at: Timestamp) -> Result<Vec<String>, StorageError>;
+    async fn fail_orphans(
+        &self,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<Vec<SessionId>, StorageError>;
 }
 
 /// The mailbox of async-subagent outcomes.
@@ -185,22 +192,22 @@ pub trait MailboxRepo: Send + Sync {
     /// All messages of a conversation, oldest first, delivered or not.
     async fn list_messages(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
     ) -> Result<Vec<MailboxMessage>, StorageError>;
 
     /// How many messages wait undelivered.
-    async fn pending_count(&self, conversation_id: &str) -> Result<u64, StorageError>;
+    async fn pending_count(&self, conversation_id: &ConversationId) -> Result<u64, StorageError>;
 
     /// Atomically marks every undelivered message of the conversation delivered to
     /// `session_id` and returns them, oldest first. Concurrent calls never return the same
     /// message twice.
     async fn take_undelivered(
         &self,
-        conversation_id: &str,
-        session_id: &str,
+        conversation_id: &ConversationId,
+        session_id: &SessionId,
     ) -> Result<Vec<MailboxMessage>, StorageError>;
 
     /// Returns messages delivered to `session_id` to the pending state (a continuation that
     /// could not start); returns how many.
-    async fn release_delivered(&self, session_id: &str) -> Result<u64, StorageError>;
+    async fn release_delivered(&self, session_id: &SessionId) -> Result<u64, StorageError>;
 }

@@ -10,7 +10,7 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
-use ports::Transport;
+use ports::{ConversationId, Transport};
 
 use super::{
     ApiState, Tag,
@@ -79,14 +79,14 @@ impl From<ports::MailboxMessage> for MailboxMessageDto {
     fn from(m: ports::MailboxMessage) -> Self {
         Self {
             message_id: m.message_id,
-            source_session_id: m.source_session_id,
+            source_session_id: m.source_session_id.into(),
             source_type: match m.source_type {
                 ports::MailboxSource::SubagentResult => MailboxSourceType::SubagentResult,
                 ports::MailboxSource::SubagentFailed => MailboxSourceType::SubagentFailed,
             },
             subagent_name: m.subagent_name,
             created_at: m.created_at,
-            delivered_to: m.delivered_to,
+            delivered_to: m.delivered_to.map(Into::into),
         }
     }
 }
@@ -158,7 +158,7 @@ impl ConversationsApi {
         let body = body.0;
         let target = match body.conversation_id {
             Some(id) => RunTarget::Continue {
-                conversation_id: id.0,
+                conversation_id: id.0.into(),
             },
             None => RunTarget::NewConversation,
         };
@@ -188,10 +188,10 @@ impl ConversationsApi {
         let body = body.0;
         let request = RunRequest {
             target: RunTarget::Fork {
-                conversation_id: conversation_id.0,
-                from_session_id: body.from_session_id.map(|s| s.0),
+                conversation_id: conversation_id.0.into(),
+                from_session_id: body.from_session_id.map(|s| s.0.into()),
             },
-            preset_id: body.preset_id.map(|p| p.0),
+            preset_id: body.preset_id.map(|p| p.0.into()),
             config_override: body.config_override.map(Into::into),
             input: runs::input_of(Some(body.input)),
             resolutions: Resolutions::default(),
@@ -220,7 +220,7 @@ impl ConversationsApi {
     ) -> Result<RunResponse> {
         let body = body.0;
         let target = RunTarget::Continue {
-            conversation_id: conversation_id.0,
+            conversation_id: conversation_id.0.into(),
         };
         let options = RunOptions {
             preset_id: body.preset_id,
@@ -245,7 +245,10 @@ impl ConversationsApi {
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
     ) -> Result<Json<MailboxList>> {
-        let messages = state.queries.mailbox(&conversation_id.0).await?;
+        let messages = state
+            .queries
+            .mailbox(&ConversationId::from(conversation_id.0))
+            .await?;
         let pending_count = messages.iter().filter(|m| m.delivered_to.is_none()).count() as u64;
         Ok(Json(MailboxList {
             messages: messages.into_iter().map(Into::into).collect(),
@@ -267,13 +270,14 @@ impl ConversationsApi {
         conversation_id: Path<String>,
         reason: Query<Option<String>>,
     ) -> Result<Json<ConversationInterrupted>> {
+        let conversation_id = ConversationId::from(conversation_id.0);
         let interrupted = state
             .live
-            .interrupt_conversation(&conversation_id.0, reason.0)
+            .interrupt_conversation(&conversation_id, reason.0)
             .await?;
         Ok(Json(ConversationInterrupted {
-            conversation_id: conversation_id.0,
-            interrupted,
+            conversation_id: conversation_id.into(),
+            interrupted: interrupted.into_iter().map(Into::into).collect(),
         }))
     }
 
@@ -294,7 +298,7 @@ impl ConversationsApi {
         let steered = state
             .live
             .steer_conversation(
-                &conversation_id.0,
+                &ConversationId::from(conversation_id.0),
                 body.input.0,
                 body.message_id.map(|m| m.0),
             )
@@ -317,7 +321,7 @@ impl ConversationsApi {
     ) -> Result<Json<ConversationDto>> {
         let updated = state
             .queries
-            .update_conversation(&conversation_id.0, body.0.into())
+            .update_conversation(&ConversationId::from(conversation_id.0), body.0.into())
             .await?;
         Ok(Json(updated.into()))
     }
@@ -362,13 +366,16 @@ impl ConversationsApi {
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
     ) -> Result<Json<ConversationDetail>> {
-        let view = state.queries.conversation_view(&conversation_id.0).await?;
+        let view = state
+            .queries
+            .conversation_view(&ConversationId::from(conversation_id.0))
+            .await?;
         Ok(Json(ConversationDetail {
             conversation: view.conversation.into(),
             latest_session: view
                 .latest_session
                 .map(|(session_id, status)| LatestSession {
-                    session_id,
+                    session_id: session_id.into(),
                     status: status.into(),
                 }),
             active_session: view.active_session.map(Into::into),
@@ -401,7 +408,7 @@ impl ConversationsApi {
         let turns = state
             .queries
             .turns(
-                &conversation_id.0,
+                &ConversationId::from(conversation_id.0),
                 session_type.0.map(Into::into),
                 runs::page(limit.0, offset.0),
             )
@@ -411,7 +418,7 @@ impl ConversationsApi {
                 .into_iter()
                 .map(|t| TurnDto {
                     session_type: t.session.session_type().into(),
-                    session_id: t.session.session_id,
+                    session_id: t.session.session_id.into(),
                     status: t.session.status.into(),
                     created_at: t.session.created_at,
                     display_messages: t.display_messages.into_iter().map(Into::into).collect(),
@@ -442,7 +449,7 @@ impl ConversationsApi {
         let sessions = state
             .queries
             .conversation_sessions(
-                &conversation_id.0,
+                &ConversationId::from(conversation_id.0),
                 session_type.0.map(Into::into),
                 runs::page(limit.0, offset.0),
             )
@@ -479,7 +486,7 @@ impl ConversationsApi {
         let after = runs::cursor(last_event_id_header.0, last_event_id.0);
         let events = state
             .live
-            .attach_conversation(&conversation_id.0, after)
+            .attach_conversation(&ConversationId::from(conversation_id.0), after)
             .await?;
         Ok(EventsResponse::Events(Sse::new(events, KEEP_ALIVE)))
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use poem::web::Data;
 use poem_openapi::{OpenApi, param::Path, payload::Json};
+use ports::PresetId;
 
 use super::{
     ApiState, Tag,
@@ -70,7 +71,13 @@ impl PresetsApi {
         state: Data<&Arc<ApiState>>,
         preset_id: Path<String>,
     ) -> Result<PresetDto> {
-        Ok(Json(state.presets.get(&preset_id.0).await?.into()))
+        Ok(Json(
+            state
+                .presets
+                .get(&PresetId::from(preset_id.0))
+                .await?
+                .into(),
+        ))
     }
 
     /// Change some fields of a preset; the result must still be valid.
@@ -86,7 +93,10 @@ impl PresetsApi {
         preset_id: Path<String>,
         body: Json<PresetUpdateRequest>,
     ) -> Result<PresetDto> {
-        let updated = state.presets.update(&preset_id.0, body.0.into()).await?;
+        let updated = state
+            .presets
+            .update(&PresetId::from(preset_id.0), body.0.into())
+            .await?;
         Ok(Json(updated.into()))
     }
 
@@ -102,9 +112,10 @@ impl PresetsApi {
         state: Data<&Arc<ApiState>>,
         preset_id: Path<String>,
     ) -> Result<PresetDeleted> {
-        state.presets.delete(&preset_id.0).await?;
+        let preset_id = PresetId::from(preset_id.0);
+        state.presets.delete(&preset_id).await?;
         Ok(Json(PresetDeleted {
-            preset_id: preset_id.0,
+            preset_id: preset_id.into(),
             deleted: true,
         }))
     }

@@ -9,7 +9,7 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
-use ports::Transport;
+use ports::{SessionId, Transport};
 
 use super::{
     ApiState, Tag,
@@ -102,7 +102,10 @@ impl SessionsApi {
         include_display_messages: Query<Option<bool>>,
     ) -> Result<Json<SessionDto>> {
         let with_display = include_display_messages.0.unwrap_or(true);
-        let (record, display) = state.queries.session(&session_id.0, with_display).await?;
+        let (record, display) = state
+            .queries
+            .session(&SessionId::from(session_id.0), with_display)
+            .await?;
         let dto = SessionDto::from(record);
         Ok(Json(match display {
             Some(messages) => dto.with_display_messages(messages),
@@ -122,9 +125,10 @@ impl SessionsApi {
         state: Data<&Arc<ApiState>>,
         session_id: Path<String>,
     ) -> Result<Json<SessionStatusResponse>> {
-        let status = state.queries.session_status(&session_id.0).await?;
+        let session_id = SessionId::from(session_id.0);
+        let status = state.queries.session_status(&session_id).await?;
         Ok(Json(SessionStatusResponse {
-            session_id: session_id.0,
+            session_id: session_id.into(),
             status: status.into(),
         }))
     }
@@ -153,7 +157,10 @@ impl SessionsApi {
         last_event_id: Query<Option<u64>>,
     ) -> Result<EventsResponse> {
         let after = runs::cursor(last_event_id_header.0, last_event_id.0);
-        let events = state.live.attach_session(&session_id.0, after).await?;
+        let events = state
+            .live
+            .attach_session(&SessionId::from(session_id.0), after)
+            .await?;
         Ok(EventsResponse::Events(Sse::new(events, KEEP_ALIVE)))
     }
 
@@ -171,12 +178,10 @@ impl SessionsApi {
         session_id: Path<String>,
         reason: Query<Option<String>>,
     ) -> Result<Json<SessionInterrupted>> {
-        state
-            .live
-            .interrupt_session(&session_id.0, reason.0)
-            .await?;
+        let session_id = SessionId::from(session_id.0);
+        state.live.interrupt_session(&session_id, reason.0).await?;
         Ok(Json(SessionInterrupted {
-            session_id: session_id.0,
+            session_id: session_id.into(),
             interrupted: true,
         }))
     }
@@ -197,7 +202,11 @@ impl SessionsApi {
         let body = body.0;
         let steered = state
             .live
-            .steer_session(&session_id.0, body.input.0, body.message_id.map(|m| m.0))
+            .steer_session(
+                &SessionId::from(session_id.0),
+                body.input.0,
+                body.message_id.map(|m| m.0),
+            )
             .await;
         runs::steer_response(steered)
     }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use ports::PresetId;
 use ports::{
     EnvironmentFactory, ModelSettings, Preset, PresetPatch, PresetRepo, StorageError, ToolsetSpec,
     now,
@@ -69,7 +70,11 @@ impl PresetService {
     }
 
     /// Applies a partial update; the result must pass validation as a whole.
-    pub async fn update(&self, preset_id: &str, patch: PresetPatch) -> Result<Preset, PresetError> {
+    pub async fn update(
+        &self,
+        preset_id: &PresetId,
+        patch: PresetPatch,
+    ) -> Result<Preset, PresetError> {
         let mut preset = self.repo.get_preset(preset_id).await?;
         patch.apply(&mut preset);
         self.check(&preset).await?;
@@ -78,7 +83,7 @@ impl PresetService {
         Ok(preset)
     }
 
-    pub async fn get(&self, preset_id: &str) -> Result<Preset, PresetError> {
+    pub async fn get(&self, preset_id: &PresetId) -> Result<Preset, PresetError> {
         Ok(self.repo.get_preset(preset_id).await?)
     }
 
@@ -86,7 +91,7 @@ impl PresetService {
         Ok(self.repo.list_presets().await?)
     }
 
-    pub async fn delete(&self, preset_id: &str) -> Result<(), PresetError> {
+    pub async fn delete(&self, preset_id: &PresetId) -> Result<(), PresetError> {
         Ok(self.repo.delete_preset(preset_id).await?)
     }
 
@@ -109,7 +114,7 @@ impl PresetService {
         };
         let at = now();
         let preset = Preset {
-            preset_id: SEEDED_PRESET_ID.to_owned(),
+            preset_id: PresetId::from(SEEDED_PRESET_ID),
             name: "Default agent".to_owned(),
             description: Some("Seeded on first start; edit or replace it.".to_owned()),
             model: ModelSettings {
@@ -195,7 +200,7 @@ mod tests {
     async fn create_rejects_a_missing_subagent_ref_without_storing() {
         let mut repo = MockPresetRepo::new();
         repo.expect_get_preset()
-            .with(eq("ghost"))
+            .with(eq(PresetId::from("ghost")))
             .returning(|_| Err(StorageError::NotFound));
         repo.expect_create_preset().never();
         let mut p = preset("main");
@@ -233,7 +238,7 @@ mod tests {
         let svc = PresetService::new(Arc::new(repo), no_protected_paths());
         let out = svc
             .update(
-                "p",
+                &"p".into(),
                 PresetPatch {
                     name: Some("renamed".into()),
                     ..Default::default()
@@ -258,7 +263,7 @@ mod tests {
             ..Default::default()
         };
         let err = PresetService::new(Arc::new(repo), no_protected_paths())
-            .update("p", patch)
+            .update(&"p".into(), patch)
             .await
             .unwrap_err();
         assert!(
@@ -275,8 +280,14 @@ mod tests {
         repo.expect_get_preset()
             .returning(|_| Err(StorageError::NotFound));
         let svc = PresetService::new(Arc::new(repo), no_protected_paths());
-        assert!(matches!(svc.delete("p").await, Err(PresetError::InUse)));
-        assert!(matches!(svc.get("p").await, Err(PresetError::NotFound)));
+        assert!(matches!(
+            svc.delete(&"p".into()).await,
+            Err(PresetError::InUse)
+        ));
+        assert!(matches!(
+            svc.get(&"p".into()).await,
+            Err(PresetError::NotFound)
+        ));
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use ports::SessionId;
 use ports::{
     EventBus, EventBusError, EventEnvelope, EventPayload, MAIN_AGENT, MailboxMessage, MailboxRepo,
     MailboxSource, RunFailed, SessionRepo, StorageError, StreamKey, now,
@@ -46,7 +47,7 @@ pub async fn fail_orphaned_sessions(r: &Recovery<'_>) -> Result<u64, StorageErro
 
 /// Posts `subagent_failed` for an orphaned async subagent session, under the name stored
 /// on it.
-async fn report_subagent(r: &Recovery<'_>, session_id: &str) -> Result<(), StorageError> {
+async fn report_subagent(r: &Recovery<'_>, session_id: &SessionId) -> Result<(), StorageError> {
     let session = r.sessions.get_session(session_id).await?;
     let Some(name) = session.kind.subagent_name() else {
         return Ok(());
@@ -65,7 +66,7 @@ async fn report_subagent(r: &Recovery<'_>, session_id: &str) -> Result<(), Stora
 }
 
 /// Appends `run_failed` after the last event the stream holds, unless it already ended.
-async fn end_stream(bus: &dyn EventBus, session_id: &str) -> Result<(), EventBusError> {
+async fn end_stream(bus: &dyn EventBus, session_id: &SessionId) -> Result<(), EventBusError> {
     let key = StreamKey::for_session(session_id);
     let held = match bus.read_after(&key, 0, std::time::Duration::ZERO).await {
         Ok(held) => held,
@@ -80,7 +81,7 @@ async fn end_stream(bus: &dyn EventBus, session_id: &str) -> Result<(), EventBus
     }
     let ending = EventEnvelope {
         event_id: last.event_id + 1,
-        session_id: session_id.to_owned(),
+        session_id: session_id.to_string(),
         agent_id: MAIN_AGENT.to_owned(),
         timestamp: now(),
         payload: EventPayload::RunFailed(RunFailed {

@@ -180,7 +180,7 @@ async fn sessions_orphaned_by_a_crash_fail_at_the_next_start() {
 
     let running = start(dir.path(), &[("PORT", "0"), ("HOST", "127.0.0.1")]);
     // `listening on` is printed only after recovery, so the row is already failed.
-    let orphan = storage.get_session("c1").await.unwrap();
+    let orphan = storage.get_session(&"c1".into()).await.unwrap();
     assert_eq!(orphan.status, SessionStatus::Failed);
     assert!(orphan.error.unwrap().contains("stopped"));
     storage

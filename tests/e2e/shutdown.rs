@@ -222,7 +222,7 @@ async fn sigterm_leaves_every_event_on_the_bus(ending: Ending) {
     assert!(exit.success(), "{exit:?}");
 
     let bus = RedisBus::new(&test_redis_url(), BusSettings::default()).unwrap();
-    let key = StreamKey::for_session(&session);
+    let key = StreamKey::for_session(&session.as_str().into());
     let stored = bus.read_after(&key, 0, Duration::ZERO).await.unwrap();
     let ids: Vec<u64> = stored.iter().map(|e| e.event_id).collect();
     let expected: Vec<u64> = (1..=stored.len() as u64).collect();

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use ports::ConversationId;
 use ports::{
     Conversation, ConversationPatch, ConversationRepo, ConversationStatus, Page, StorageError,
     Timestamp,
@@ -17,7 +18,11 @@ use super::{
 
 #[async_trait]
 impl ConversationRepo for SqlStorage {
-    async fn get_conversation(&self, conversation_id: &str) -> Result<Conversation, StorageError> {
+    async fn get_conversation(
+        &self,
+        conversation_id: &ConversationId,
+    ) -> Result<Conversation, StorageError> {
+        let conversation_id = conversation_id.as_str();
         let row: ConversationRow = with_conn!(self, read, |c| {
             conversations::table
                 .find(conversation_id)
@@ -54,10 +59,11 @@ impl ConversationRepo for SqlStorage {
 
     async fn update_conversation(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         patch: &ConversationPatch,
         at: Timestamp,
     ) -> Result<Conversation, StorageError> {
+        let conversation_id = conversation_id.as_str();
         let at = at.timestamp_micros();
         let row: ConversationRow = with_conn!(self, write, |c| {
             c.transaction::<_, TxError, _>(async |c| {
@@ -68,7 +74,7 @@ impl ConversationRepo for SqlStorage {
                     current.title = title.clone();
                 }
                 if let Some(preset) = &patch.default_preset_id {
-                    current.default_preset_id = preset.clone();
+                    current.default_preset_id = preset.clone().map(String::from);
                 }
                 if let Some(status) = patch.status {
                     current.status = status.as_str().to_owned();
@@ -93,9 +99,10 @@ impl ConversationRepo for SqlStorage {
 
     async fn touch_conversation(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         at: Timestamp,
     ) -> Result<(), StorageError> {
+        let conversation_id = conversation_id.as_str();
         let at = at.timestamp_micros();
         with_conn!(self, write, |c| {
             let exists: i64 = conversations::table

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use ports::{ConversationId, SessionId};
 use ports::{MailboxMessage, MailboxRepo, StorageError};
 
 use super::{
@@ -30,8 +31,9 @@ impl MailboxRepo for SqlStorage {
 
     async fn list_messages(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
     ) -> Result<Vec<MailboxMessage>, StorageError> {
+        let conversation_id = conversation_id.as_str();
         let found: Vec<MailboxRow> = with_conn!(self, read, |c| {
             mailbox::table
                 .filter(mailbox::conversation_id.eq(conversation_id))
@@ -44,7 +46,8 @@ impl MailboxRepo for SqlStorage {
         rows::all(found, MailboxRow::into_domain)
     }
 
-    async fn pending_count(&self, conversation_id: &str) -> Result<u64, StorageError> {
+    async fn pending_count(&self, conversation_id: &ConversationId) -> Result<u64, StorageError> {
+        let conversation_id = conversation_id.as_str();
         let n: i64 = with_conn!(self, read, |c| {
             mailbox::table
                 .filter(mailbox::conversation_id.eq(conversation_id))
@@ -59,9 +62,11 @@ impl MailboxRepo for SqlStorage {
 
     async fn take_undelivered(
         &self,
-        conversation_id: &str,
-        session_id: &str,
+        conversation_id: &ConversationId,
+        session_id: &SessionId,
     ) -> Result<Vec<MailboxMessage>, StorageError> {
+        let conversation_id = conversation_id.as_str();
+        let session_id = session_id.as_str();
         let mut taken: Vec<MailboxRow> = with_conn!(self, write, |c| {
             diesel::update(
                 mailbox::table
@@ -78,7 +83,8 @@ impl MailboxRepo for SqlStorage {
         rows::all(taken, MailboxRow::into_domain)
     }
 
-    async fn release_delivered(&self, session_id: &str) -> Result<u64, StorageError> {
+    async fn release_delivered(&self, session_id: &SessionId) -> Result<u64, StorageError> {
+        let session_id = session_id.as_str();
         let n = with_conn!(self, write, |c| {
             diesel::update(mailbox::table.filter(mailbox::delivered_to.eq(session_id)))
                 .set(mailbox::delivered_to.eq(None::<String>))

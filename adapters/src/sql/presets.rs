@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use ports::PresetId;
 use ports::{Preset, PresetRepo, StorageError};
 
 use super::{
@@ -81,7 +82,8 @@ impl PresetRepo for SqlStorage {
         })
     }
 
-    async fn get_preset(&self, preset_id: &str) -> Result<Preset, StorageError> {
+    async fn get_preset(&self, preset_id: &PresetId) -> Result<Preset, StorageError> {
+        let preset_id = preset_id.as_str();
         let row: PresetRow = with_conn!(self, read, |c| {
             presets::table
                 .find(preset_id)
@@ -118,7 +120,8 @@ impl PresetRepo for SqlStorage {
         found.map(PresetRow::into_domain).transpose()
     }
 
-    async fn delete_preset(&self, preset_id: &str) -> Result<(), StorageError> {
+    async fn delete_preset(&self, preset_id: &PresetId) -> Result<(), StorageError> {
+        let preset_id = preset_id.as_str();
         with_conn!(self, write, |c| {
             c.transaction::<_, TxError, _>(async |c| {
                 let exists: i64 = presets::table.find(preset_id).count().get_result(c).await?;

@@ -43,7 +43,7 @@ pub struct PresetRow {
 impl PresetRow {
     pub fn from_domain(p: &Preset) -> Result<Self, StorageError> {
         Ok(Self {
-            preset_id: p.preset_id.clone(),
+            preset_id: p.preset_id.to_string(),
             name: p.name.clone(),
             description: p.description.clone(),
             model: to_json(&p.model)?,
@@ -65,7 +65,7 @@ impl PresetRow {
             environment: from_json("preset.environment", &self.environment)?,
             subagents: from_json("preset.subagents", &self.subagents)?,
             tool_config: from_json("preset.tool_config", &self.tool_config)?,
-            preset_id: self.preset_id,
+            preset_id: self.preset_id.into(),
             name: self.name,
             description: self.description,
             system_prompt: self.system_prompt,
@@ -91,9 +91,9 @@ pub struct ConversationRow {
 impl ConversationRow {
     pub fn from_domain(c: &Conversation) -> Self {
         Self {
-            conversation_id: c.conversation_id.clone(),
+            conversation_id: c.conversation_id.to_string(),
             title: c.title.clone(),
-            default_preset_id: c.default_preset_id.clone(),
+            default_preset_id: c.default_preset_id.clone().map(String::from),
             status: c.status.as_str().to_owned(),
             created_at: c.created_at.timestamp_micros(),
             updated_at: c.updated_at.timestamp_micros(),
@@ -104,9 +104,9 @@ impl ConversationRow {
         Ok(Conversation {
             status: ConversationStatus::parse(&self.status)
                 .ok_or_else(|| corrupt("conversation.status", &self.status))?,
-            conversation_id: self.conversation_id,
+            conversation_id: self.conversation_id.into(),
             title: self.title,
-            default_preset_id: self.default_preset_id,
+            default_preset_id: self.default_preset_id.map(Into::into),
             created_at: from_micros(self.created_at),
             updated_at: from_micros(self.updated_at),
         })
@@ -136,14 +136,14 @@ pub struct SessionRow {
 impl SessionRow {
     pub fn from_domain(s: &SessionRecord) -> Result<Self, StorageError> {
         Ok(Self {
-            session_id: s.session_id.clone(),
-            parent_session_id: s.parent_session_id.clone(),
-            conversation_id: s.conversation_id.clone(),
+            session_id: s.session_id.to_string(),
+            parent_session_id: s.parent_session_id.clone().map(String::from),
+            conversation_id: s.conversation_id.to_string(),
             session_type: s.session_type().as_str().to_owned(),
             transport: s.transport.as_str().to_owned(),
-            spawned_by: s.kind.spawned_by().map(str::to_owned),
+            spawned_by: s.kind.spawned_by().map(ToString::to_string),
             subagent_name: s.kind.subagent_name().map(str::to_owned),
-            preset_id: s.preset_id.clone(),
+            preset_id: s.preset_id.clone().map(String::from),
             status: s.status.as_str().to_owned(),
             run_summary: s.run_summary.as_ref().map(to_json).transpose()?,
             pending_tool_calls: to_json(&s.pending_tool_calls)?,
@@ -160,7 +160,7 @@ impl SessionRow {
             (SessionType::Agent, _, _) => SessionKind::Agent,
             (SessionType::AsyncSubagent, Some(spawned_by), Some(subagent_name)) => {
                 SessionKind::AsyncSubagent {
-                    spawned_by,
+                    spawned_by: spawned_by.into(),
                     subagent_name,
                 }
             }
@@ -185,10 +185,10 @@ impl SessionRow {
                 .map(|t| from_json("session.run_summary", t))
                 .transpose()?,
             pending_tool_calls: from_json("session.pending_tool_calls", &self.pending_tool_calls)?,
-            session_id: self.session_id,
-            parent_session_id: self.parent_session_id,
-            conversation_id: self.conversation_id,
-            preset_id: self.preset_id,
+            session_id: self.session_id.into(),
+            parent_session_id: self.parent_session_id.map(Into::into),
+            conversation_id: self.conversation_id.into(),
+            preset_id: self.preset_id.map(Into::into),
             error: self.error,
             created_at: from_micros(self.created_at),
             updated_at: from_micros(self.updated_at),
@@ -213,12 +213,12 @@ impl MailboxRow {
     pub fn from_domain(m: &MailboxMessage) -> Self {
         Self {
             message_id: m.message_id.clone(),
-            conversation_id: m.conversation_id.clone(),
-            source_session_id: m.source_session_id.clone(),
+            conversation_id: m.conversation_id.to_string(),
+            source_session_id: m.source_session_id.to_string(),
             source_type: m.source_type.as_str().to_owned(),
             subagent_name: m.subagent_name.clone(),
             created_at: m.created_at.timestamp_micros(),
-            delivered_to: m.delivered_to.clone(),
+            delivered_to: m.delivered_to.clone().map(String::from),
         }
     }
 
@@ -227,11 +227,11 @@ impl MailboxRow {
             source_type: MailboxSource::parse(&self.source_type)
                 .ok_or_else(|| corrupt("mailbox.source_type", &self.source_type))?,
             message_id: self.message_id,
-            conversation_id: self.conversation_id,
-            source_session_id: self.source_session_id,
+            conversation_id: self.conversation_id.into(),
+            source_session_id: self.source_session_id.into(),
             subagent_name: self.subagent_name,
             created_at: from_micros(self.created_at),
-            delivered_to: self.delivered_to,
+            delivered_to: self.delivered_to.map(Into::into),
         })
     }
 }

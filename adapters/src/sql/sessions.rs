@@ -8,6 +8,7 @@ use ports::{
     Conversation, Page, SessionOutcome, SessionRecord, SessionRepo, SessionStatus, SessionType,
     StorageError, Timestamp,
 };
+use ports::{ConversationId, SessionId};
 
 use super::{
     SqlStorage, TxError, db_err,
@@ -97,11 +98,12 @@ impl SessionRepo for SqlStorage {
             }
         }
         Err(StorageError::ConversationBusy {
-            session_id: String::new(),
+            session_id: SessionId::from(String::new()),
         })
     }
 
-    async fn get_session(&self, session_id: &str) -> Result<SessionRecord, StorageError> {
+    async fn get_session(&self, session_id: &SessionId) -> Result<SessionRecord, StorageError> {
+        let session_id = session_id.as_str();
         let row: SessionRow = with_conn!(self, read, |c| {
             sessions::table
                 .find(session_id)
@@ -115,9 +117,10 @@ impl SessionRepo for SqlStorage {
 
     async fn finish_session(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         outcome: &SessionOutcome,
     ) -> Result<(), StorageError> {
+        let session_id = session_id.as_str();
         if outcome.status == SessionStatus::Created {
             return Err(StorageError::Conflict(
                 "created is not a final state".into(),
@@ -173,10 +176,11 @@ impl SessionRepo for SqlStorage {
 
     async fn list_sessions(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         session_type: Option<SessionType>,
         page: Page,
     ) -> Result<Vec<SessionRecord>, StorageError> {
+        let conversation_id = conversation_id.as_str();
         let found: Vec<SessionRow> = with_conn!(self, read, |c| {
             let mut query = sessions::table
                 .filter(sessions::conversation_id.eq(conversation_id))
@@ -195,8 +199,9 @@ impl SessionRepo for SqlStorage {
 
     async fn latest_continuable(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
     ) -> Result<Option<SessionRecord>, StorageError> {
+        let conversation_id = conversation_id.as_str();
         let found: Option<SessionRow> = with_conn!(self, read, |c| {
             sessions::table
                 .filter(sessions::conversation_id.eq(conversation_id))
@@ -217,9 +222,10 @@ impl SessionRepo for SqlStorage {
 
     async fn latest_session(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         session_type: SessionType,
     ) -> Result<Option<SessionRecord>, StorageError> {
+        let conversation_id = conversation_id.as_str();
         let found: Option<SessionRow> = with_conn!(self, read, |c| {
             sessions::table
                 .filter(sessions::conversation_id.eq(conversation_id))
@@ -236,8 +242,9 @@ impl SessionRepo for SqlStorage {
 
     async fn running_agent_session(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
     ) -> Result<Option<SessionRecord>, StorageError> {
+        let conversation_id = conversation_id.as_str();
         let found: Option<SessionRow> = with_conn!(self, read, |c| {
             sessions::table
                 .filter(sessions::conversation_id.eq(conversation_id))
@@ -252,7 +259,11 @@ impl SessionRepo for SqlStorage {
         found.map(SessionRow::into_domain).transpose()
     }
 
-    async fn fail_orphans(&self, reason: &str, at: Timestamp) -> Result<Vec<String>, StorageError> {
+    async fn fail_orphans(
+        &self,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<Vec<SessionId>, StorageError> {
         let ids: Vec<String> = with_conn!(self, write, |c| {
             diesel::update(
                 sessions::table.filter(sessions::status.eq(SessionStatus::Created.as_str())),
@@ -267,6 +278,6 @@ impl SessionRepo for SqlStorage {
             .await
             .map_err(db_err)?
         });
-        Ok(ids)
+        Ok(ids.into_iter().map(SessionId::from).collect())
     }
 }

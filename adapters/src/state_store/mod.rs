@@ -12,6 +12,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use opendal::{ErrorKind, Operator, services};
+use ports::SessionId;
 use ports::{DisplayMessage, SessionState, StateStore, StateStoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -155,29 +156,33 @@ impl OpendalStateStore {
 impl StateStore for OpendalStateStore {
     async fn save_state(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         state: &SessionState,
     ) -> Result<(), StateStoreError> {
+        let session_id = session_id.as_str();
         self.put(&keys::state(session_id)?, state).await
     }
 
-    async fn load_state(&self, session_id: &str) -> Result<SessionState, StateStoreError> {
+    async fn load_state(&self, session_id: &SessionId) -> Result<SessionState, StateStoreError> {
+        let session_id = session_id.as_str();
         self.get(&keys::state(session_id)?).await
     }
 
     async fn save_display_messages(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         messages: &[DisplayMessage],
     ) -> Result<(), StateStoreError> {
+        let session_id = session_id.as_str();
         self.put(&keys::display_messages(session_id)?, &messages)
             .await
     }
 
     async fn load_display_messages(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
     ) -> Result<Vec<DisplayMessage>, StateStoreError> {
+        let session_id = session_id.as_str();
         self.get(&keys::display_messages(session_id)?).await
     }
 

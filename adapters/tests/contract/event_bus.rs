@@ -35,7 +35,7 @@ impl Fixture {
 
     /// A stream key no other test uses.
     fn key(&self) -> StreamKey {
-        let key = StreamKey::for_session(&support::unique("evbus"));
+        let key = StreamKey::for_session(&support::unique("evbus").into());
         self.keys.lock().unwrap().push(key.clone());
         key
     }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use adapters::state_store::{OpendalStateStore, S3Settings};
 use ports::{
     AssistantPart, ContextState, DisplayMessage, EnvironmentState, ModelMessage, PendingKind,
-    PendingToolCall, SessionState, ShellMode, StateStore, StateStoreError, Task, TaskStatus,
-    ToolCallStatus, ToolResult, Usage, UserPart,
+    PendingToolCall, SessionId, SessionState, ShellMode, StateStore, StateStoreError, Task,
+    TaskStatus, ToolCallStatus, ToolResult, Usage, UserPart,
 };
 use tempfile::TempDir;
 
@@ -303,7 +303,7 @@ fn sample_display_messages() -> Vec<DisplayMessage> {
 
 async fn state_round_trip(f: &Fixture) {
     let store = f.store();
-    let id = support::unique("sess");
+    let id = SessionId::from(support::unique("sess"));
     let state = sample_state("round");
     store.save_state(&id, &state).await.unwrap();
     assert_eq!(store.load_state(&id).await.unwrap(), state);
@@ -317,7 +317,7 @@ async fn state_round_trip(f: &Fixture) {
 
 async fn display_messages_round_trip(f: &Fixture) {
     let store = f.store();
-    let id = support::unique("sess");
+    let id = SessionId::from(support::unique("sess"));
     let messages = sample_display_messages();
     store.save_display_messages(&id, &messages).await.unwrap();
     assert_eq!(store.load_display_messages(&id).await.unwrap(), messages);
@@ -331,7 +331,7 @@ async fn display_messages_round_trip(f: &Fixture) {
 
 async fn never_saved_is_not_found(f: &Fixture) {
     let store = f.store();
-    let id = support::unique("sess");
+    let id = SessionId::from(support::unique("sess"));
     let state = store.load_state(&id).await;
     assert!(matches!(state, Err(StateStoreError::NotFound)), "{state:?}");
     let messages = store.load_display_messages(&id).await;
@@ -344,7 +344,7 @@ async fn never_saved_is_not_found(f: &Fixture) {
 /// A shorter document over a longer one: leftover bytes of the old one would show.
 async fn overwrite_replaces_whole_document(f: &Fixture) {
     let store = f.store();
-    let id = support::unique("sess");
+    let id = SessionId::from(support::unique("sess"));
     store.save_state(&id, &large_state('a')).await.unwrap();
     let small = sample_state("second");
     store.save_state(&id, &small).await.unwrap();
@@ -362,6 +362,7 @@ async fn unsafe_ids_are_invalid_keys(f: &Fixture) {
     let state = sample_state("unsafe");
     let messages = sample_display_messages();
     for id in ["../x", "a/b", "", ".", "..", "a\\b", "a.b"] {
+        let id = &SessionId::from(id);
         let saved = store.save_state(id, &state).await;
         assert!(
             matches!(saved, Err(StateStoreError::InvalidKey)),
@@ -387,7 +388,7 @@ async fn unsafe_ids_are_invalid_keys(f: &Fixture) {
 }
 
 async fn undecodable_bytes_are_corrupt(f: &Fixture) {
-    let id = support::unique("sess");
+    let id = SessionId::from(support::unique("sess"));
     if !f.plant(&state_key(&id), b"{\"context_state\": tru").await {
         eprintln!("note: this backend cannot hold foreign bytes; Corrupt not provoked");
         return;
@@ -411,7 +412,7 @@ async fn undecodable_bytes_are_corrupt(f: &Fixture) {
 async fn readers_see_whole_documents_during_writes(f: &Fixture) {
     const WRITES: usize = 16;
     const READERS: usize = 4;
-    let id = support::unique("sess");
+    let id = SessionId::from(support::unique("sess"));
     let docs = Arc::new([large_state('a'), large_state('b')]);
     f.store().save_state(&id, &docs[0]).await.unwrap();
 

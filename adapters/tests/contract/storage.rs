@@ -97,7 +97,7 @@ fn id(prefix: &str) -> String {
 fn preset(preset_id: &str, is_default: bool) -> Preset {
     let now = now();
     Preset {
-        preset_id: preset_id.to_owned(),
+        preset_id: preset_id.into(),
         name: format!("Preset {preset_id}"),
         description: Some("for tests".into()),
         model: ModelSettings {
@@ -138,7 +138,7 @@ fn preset(preset_id: &str, is_default: bool) -> Preset {
 fn conversation(conversation_id: &str) -> Conversation {
     let now = now();
     Conversation {
-        conversation_id: conversation_id.to_owned(),
+        conversation_id: conversation_id.into(),
         title: None,
         default_preset_id: None,
         status: ConversationStatus::Active,
@@ -150,13 +150,13 @@ fn conversation(conversation_id: &str) -> Conversation {
 fn session(session_id: &str, conversation_id: &str, kind: SessionType) -> SessionRecord {
     let now = now();
     SessionRecord {
-        session_id: session_id.to_owned(),
+        session_id: session_id.into(),
         parent_session_id: None,
-        conversation_id: conversation_id.to_owned(),
+        conversation_id: conversation_id.into(),
         kind: match kind {
             SessionType::Agent => SessionKind::Agent,
             SessionType::AsyncSubagent => SessionKind::AsyncSubagent {
-                spawned_by: "spawner".to_owned(),
+                spawned_by: "spawner".into(),
                 subagent_name: "helper".to_owned(),
             },
         },
@@ -208,7 +208,7 @@ async fn preset_crud_round_trip(f: &StorageFixture) {
     let p = preset(&id("p"), false);
     repo.create_preset(&p).await.unwrap();
     assert!(!repo.presets_empty().await.unwrap());
-    assert_eq!(repo.get_preset(&p.preset_id).await.unwrap(), p);
+    assert_eq!(repo.get_preset(&as_preset(&p.preset_id)).await.unwrap(), p);
     assert!(matches!(
         repo.create_preset(&p).await,
         Err(StorageError::AlreadyExists)
@@ -221,7 +221,7 @@ async fn preset_crud_round_trip(f: &StorageFixture) {
     changed.updated_at = p.updated_at + Duration::seconds(5);
     changed.created_at = p.created_at + Duration::days(1); // must be ignored
     repo.update_preset(&changed).await.unwrap();
-    let stored = repo.get_preset(&p.preset_id).await.unwrap();
+    let stored = repo.get_preset(&as_preset(&p.preset_id)).await.unwrap();
     assert_eq!(stored.name, "renamed");
     assert_eq!(stored.description, None);
     assert_eq!(stored.model.temperature, None);
@@ -242,13 +242,13 @@ async fn preset_crud_round_trip(f: &StorageFixture) {
     assert_eq!(ids, sorted, "list is ordered by id");
     assert_eq!(ids.len(), 2);
 
-    repo.delete_preset(&p.preset_id).await.unwrap();
+    repo.delete_preset(&as_preset(&p.preset_id)).await.unwrap();
     assert!(matches!(
-        repo.get_preset(&p.preset_id).await,
+        repo.get_preset(&as_preset(&p.preset_id)).await,
         Err(StorageError::NotFound)
     ));
     assert!(matches!(
-        repo.delete_preset(&p.preset_id).await,
+        repo.delete_preset(&as_preset(&p.preset_id)).await,
         Err(StorageError::NotFound)
     ));
     assert!(matches!(
@@ -272,7 +272,13 @@ async fn at_most_one_default(f: &StorageFixture) {
         repo.default_preset().await.unwrap().unwrap().preset_id,
         b.preset_id
     );
-    assert!(!repo.get_preset(&a.preset_id).await.unwrap().is_default);
+    assert!(
+        !repo
+            .get_preset(&as_preset(&a.preset_id))
+            .await
+            .unwrap()
+            .is_default
+    );
 
     repo.update_preset(&a).await.unwrap(); // a marked default again
     let defaults: Vec<_> = repo
@@ -314,7 +320,7 @@ async fn preset_in_use_blocks_delete(f: &StorageFixture) {
     // An active conversation using it as default blocks the delete; archiving releases it.
     let conv = root(f).await;
     f.sessions()
-        .finish_session(&conv, &outcome(SessionStatus::Committed))
+        .finish_session(&as_session(&conv), &outcome(SessionStatus::Committed))
         .await
         .unwrap();
     let patch = ConversationPatch {
@@ -322,11 +328,11 @@ async fn preset_in_use_blocks_delete(f: &StorageFixture) {
         ..Default::default()
     };
     f.conversations()
-        .update_conversation(&conv, &patch, now())
+        .update_conversation(&as_conversation(&conv), &patch, now())
         .await
         .unwrap();
     assert!(matches!(
-        f.presets().delete_preset(&p.preset_id).await,
+        f.presets().delete_preset(&as_preset(&p.preset_id)).await,
         Err(StorageError::PresetInUse)
     ));
     let archive = ConversationPatch {
@@ -334,7 +340,7 @@ async fn preset_in_use_blocks_delete(f: &StorageFixture) {
         ..Default::default()
     };
     f.conversations()
-        .update_conversation(&conv, &archive, now())
+        .update_conversation(&as_conversation(&conv), &archive, now())
         .await
         .unwrap();
 
@@ -347,17 +353,20 @@ async fn preset_in_use_blocks_delete(f: &StorageFixture) {
         .await
         .unwrap();
     assert!(matches!(
-        f.presets().delete_preset(&p.preset_id).await,
+        f.presets().delete_preset(&as_preset(&p.preset_id)).await,
         Err(StorageError::PresetInUse)
     ));
     f.sessions()
-        .finish_session(&sid, &outcome(SessionStatus::Committed))
+        .finish_session(&as_session(&sid), &outcome(SessionStatus::Committed))
         .await
         .unwrap();
 
-    f.presets().delete_preset(&p.preset_id).await.unwrap();
+    f.presets()
+        .delete_preset(&as_preset(&p.preset_id))
+        .await
+        .unwrap();
     assert!(matches!(
-        f.presets().get_preset(&p.preset_id).await,
+        f.presets().get_preset(&as_preset(&p.preset_id)).await,
         Err(StorageError::NotFound)
     ));
 }
@@ -372,7 +381,10 @@ async fn conversation_round_trip_and_patch(f: &StorageFixture) {
         .await
         .unwrap();
     assert_eq!(
-        f.conversations().get_conversation(&sid).await.unwrap(),
+        f.conversations()
+            .get_conversation(&as_conversation(&sid))
+            .await
+            .unwrap(),
         conv
     );
 
@@ -383,7 +395,7 @@ async fn conversation_round_trip_and_patch(f: &StorageFixture) {
     };
     let updated = f
         .conversations()
-        .update_conversation(&sid, &patch, later)
+        .update_conversation(&as_conversation(&sid), &patch, later)
         .await
         .unwrap();
     assert_eq!(updated.title.as_deref(), Some("second"));
@@ -394,7 +406,10 @@ async fn conversation_round_trip_and_patch(f: &StorageFixture) {
     );
     assert_eq!(updated.updated_at, later);
     assert_eq!(
-        f.conversations().get_conversation(&sid).await.unwrap(),
+        f.conversations()
+            .get_conversation(&as_conversation(&sid))
+            .await
+            .unwrap(),
         updated
     );
 
@@ -405,7 +420,7 @@ async fn conversation_round_trip_and_patch(f: &StorageFixture) {
     };
     let cleared = f
         .conversations()
-        .update_conversation(&sid, &clear, later)
+        .update_conversation(&as_conversation(&sid), &clear, later)
         .await
         .unwrap();
     assert_eq!(cleared.default_preset_id, None);
@@ -413,12 +428,12 @@ async fn conversation_round_trip_and_patch(f: &StorageFixture) {
 
     // touch never moves updated_at backwards
     f.conversations()
-        .touch_conversation(&sid, conv.created_at)
+        .touch_conversation(&as_conversation(&sid), conv.created_at)
         .await
         .unwrap();
     assert_eq!(
         f.conversations()
-            .get_conversation(&sid)
+            .get_conversation(&as_conversation(&sid))
             .await
             .unwrap()
             .updated_at,
@@ -426,12 +441,12 @@ async fn conversation_round_trip_and_patch(f: &StorageFixture) {
     );
     let latest = later + Duration::seconds(1);
     f.conversations()
-        .touch_conversation(&sid, latest)
+        .touch_conversation(&as_conversation(&sid), latest)
         .await
         .unwrap();
     assert_eq!(
         f.conversations()
-            .get_conversation(&sid)
+            .get_conversation(&as_conversation(&sid))
             .await
             .unwrap()
             .updated_at,
@@ -440,17 +455,21 @@ async fn conversation_round_trip_and_patch(f: &StorageFixture) {
 
     let missing = id("nope");
     assert!(matches!(
-        f.conversations().get_conversation(&missing).await,
-        Err(StorageError::NotFound)
-    ));
-    assert!(matches!(
         f.conversations()
-            .update_conversation(&missing, &patch, later)
+            .get_conversation(&as_conversation(&missing))
             .await,
         Err(StorageError::NotFound)
     ));
     assert!(matches!(
-        f.conversations().touch_conversation(&missing, later).await,
+        f.conversations()
+            .update_conversation(&as_conversation(&missing), &patch, later)
+            .await,
+        Err(StorageError::NotFound)
+    ));
+    assert!(matches!(
+        f.conversations()
+            .touch_conversation(&as_conversation(&missing), later)
+            .await,
         Err(StorageError::NotFound)
     ));
 }
@@ -464,7 +483,7 @@ async fn conversations_list_newest_first_with_paging(f: &StorageFixture) {
     let base = now() + Duration::seconds(100);
     for (i, cid) in ids.iter().enumerate() {
         f.conversations()
-            .touch_conversation(cid, base + Duration::seconds(i as i64))
+            .touch_conversation(&as_conversation(cid), base + Duration::seconds(i as i64))
             .await
             .unwrap();
     }
@@ -473,7 +492,7 @@ async fn conversations_list_newest_first_with_paging(f: &StorageFixture) {
         ..Default::default()
     };
     f.conversations()
-        .update_conversation(&ids[1], &archive, base)
+        .update_conversation(&as_conversation(&ids[1]), &archive, base)
         .await
         .unwrap();
 
@@ -482,7 +501,7 @@ async fn conversations_list_newest_first_with_paging(f: &StorageFixture) {
         .list_conversations(None, Page::clamped(100, 0))
         .await
         .unwrap();
-    let got: Vec<_> = all.iter().map(|c| c.conversation_id.clone()).collect();
+    let got: Vec<_> = all.iter().map(|c| c.conversation_id.to_string()).collect();
     let expected: Vec<_> = ids.iter().rev().cloned().collect();
     assert_eq!(got, expected, "newest activity first");
 
@@ -491,7 +510,7 @@ async fn conversations_list_newest_first_with_paging(f: &StorageFixture) {
         .list_conversations(None, Page::clamped(2, 1))
         .await
         .unwrap();
-    let got: Vec<_> = page.iter().map(|c| c.conversation_id.clone()).collect();
+    let got: Vec<_> = page.iter().map(|c| c.conversation_id.to_string()).collect();
     assert_eq!(got, vec![ids[3].clone(), ids[2].clone()]);
 
     let active = f
@@ -500,7 +519,7 @@ async fn conversations_list_newest_first_with_paging(f: &StorageFixture) {
         .await
         .unwrap();
     assert_eq!(active.len(), 4);
-    assert!(active.iter().all(|c| c.conversation_id != ids[1]));
+    assert!(active.iter().all(|c| c.conversation_id != ids[1].as_str()));
     let archived = f
         .conversations()
         .list_conversations(Some(ConversationStatus::Archived), Page::clamped(100, 0))
@@ -509,9 +528,9 @@ async fn conversations_list_newest_first_with_paging(f: &StorageFixture) {
     assert_eq!(
         archived
             .iter()
-            .map(|c| &c.conversation_id)
+            .map(|c| c.conversation_id.as_str())
             .collect::<Vec<_>>(),
-        vec![&ids[1]]
+        vec![ids[1].as_str()]
     );
 }
 
@@ -519,7 +538,7 @@ async fn one_running_agent_session_per_conversation(f: &StorageFixture) {
     let conv = root(f).await;
     let second = session(&id("s"), &conv, SessionType::Agent);
     match f.sessions().create_session(&second, None).await {
-        Err(StorageError::ConversationBusy { session_id }) => assert_eq!(session_id, conv),
+        Err(StorageError::ConversationBusy { session_id }) => assert_eq!(session_id, conv.as_str()),
         other => panic!("expected busy, got {other:?}"),
     }
     // async subagents run beside the agent session
@@ -529,13 +548,13 @@ async fn one_running_agent_session_per_conversation(f: &StorageFixture) {
     f.sessions().create_session(&sub2, None).await.unwrap();
 
     f.sessions()
-        .finish_session(&conv, &outcome(SessionStatus::Committed))
+        .finish_session(&as_session(&conv), &outcome(SessionStatus::Committed))
         .await
         .unwrap();
     f.sessions().create_session(&second, None).await.unwrap();
     let running = f
         .sessions()
-        .running_agent_session(&conv)
+        .running_agent_session(&as_conversation(&conv))
         .await
         .unwrap()
         .unwrap();
@@ -546,7 +565,7 @@ async fn concurrent_inserts_one_wins(f: &StorageFixture) {
     for _ in 0..5 {
         let conv = root(f).await;
         f.sessions()
-            .finish_session(&conv, &outcome(SessionStatus::Committed))
+            .finish_session(&as_session(&conv), &outcome(SessionStatus::Committed))
             .await
             .unwrap();
         let a = session(&id("a"), &conv, SessionType::Agent);
@@ -573,7 +592,7 @@ async fn finish_session_once(f: &StorageFixture) {
     let conv = root(f).await;
     let before = f
         .conversations()
-        .get_conversation(&conv)
+        .get_conversation(&as_conversation(&conv))
         .await
         .unwrap()
         .updated_at;
@@ -585,16 +604,19 @@ async fn finish_session_once(f: &StorageFixture) {
         args: serde_json::json!({"command": "ls"}),
         kind: PendingKind::Approval,
     }];
-    f.sessions().finish_session(&conv, &done).await.unwrap();
+    f.sessions()
+        .finish_session(&as_session(&conv), &done)
+        .await
+        .unwrap();
 
-    let stored = f.sessions().get_session(&conv).await.unwrap();
+    let stored = f.sessions().get_session(&as_session(&conv)).await.unwrap();
     assert_eq!(stored.status, SessionStatus::AwaitingToolResults);
     assert_eq!(stored.run_summary, done.run_summary);
     assert_eq!(stored.pending_tool_calls, done.pending_tool_calls);
     assert_eq!(stored.updated_at, done.finished_at);
     assert_eq!(
         f.conversations()
-            .get_conversation(&conv)
+            .get_conversation(&as_conversation(&conv))
             .await
             .unwrap()
             .updated_at,
@@ -604,18 +626,22 @@ async fn finish_session_once(f: &StorageFixture) {
 
     assert!(matches!(
         f.sessions()
-            .finish_session(&conv, &outcome(SessionStatus::Failed))
+            .finish_session(&as_session(&conv), &outcome(SessionStatus::Failed))
             .await,
         Err(StorageError::Conflict(_))
     ));
     assert!(matches!(
         f.sessions()
-            .finish_session(&id("nope"), &outcome(SessionStatus::Failed))
+            .finish_session(&as_session(&id("nope")), &outcome(SessionStatus::Failed))
             .await,
         Err(StorageError::NotFound)
     ));
     assert_eq!(
-        f.sessions().get_session(&conv).await.unwrap().status,
+        f.sessions()
+            .get_session(&as_session(&conv))
+            .await
+            .unwrap()
+            .status,
         SessionStatus::AwaitingToolResults
     );
 
@@ -623,21 +649,30 @@ async fn finish_session_once(f: &StorageFixture) {
     let mut failed = outcome(SessionStatus::Failed);
     failed.error = Some("state write failed".into());
     failed.run_summary = None;
-    f.sessions().finish_session(&other, &failed).await.unwrap();
-    let stored = f.sessions().get_session(&other).await.unwrap();
+    f.sessions()
+        .finish_session(&as_session(&other), &failed)
+        .await
+        .unwrap();
+    let stored = f.sessions().get_session(&as_session(&other)).await.unwrap();
     assert_eq!(stored.error.as_deref(), Some("state write failed"));
     assert_eq!(stored.run_summary, None);
 }
 
 async fn session_lists_and_lookups(f: &StorageFixture) {
     let conv = root(f).await;
-    assert_eq!(f.sessions().latest_continuable(&conv).await.unwrap(), None);
+    assert_eq!(
+        f.sessions()
+            .latest_continuable(&as_conversation(&conv))
+            .await
+            .unwrap(),
+        None
+    );
     f.sessions()
-        .finish_session(&conv, &outcome(SessionStatus::Committed))
+        .finish_session(&as_session(&conv), &outcome(SessionStatus::Committed))
         .await
         .unwrap();
 
-    let mut chain = vec![conv.clone()];
+    let mut chain = vec![as_session(&conv)];
     let mut t = now();
     for status in [SessionStatus::Committed, SessionStatus::Failed] {
         t += Duration::seconds(1);
@@ -646,7 +681,7 @@ async fn session_lists_and_lookups(f: &StorageFixture) {
         s.created_at = t;
         f.sessions().create_session(&s, None).await.unwrap();
         f.sessions()
-            .finish_session(&s.session_id, &outcome(status))
+            .finish_session(&as_session(&s.session_id), &outcome(status))
             .await
             .unwrap();
         chain.push(s.session_id);
@@ -660,13 +695,16 @@ async fn session_lists_and_lookups(f: &StorageFixture) {
     };
     f.sessions().create_session(&sub, None).await.unwrap();
     f.sessions()
-        .finish_session(&sub.session_id, &outcome(SessionStatus::Committed))
+        .finish_session(
+            &as_session(&sub.session_id),
+            &outcome(SessionStatus::Committed),
+        )
         .await
         .unwrap();
 
     let latest = f
         .sessions()
-        .latest_continuable(&conv)
+        .latest_continuable(&as_conversation(&conv))
         .await
         .unwrap()
         .unwrap();
@@ -677,7 +715,7 @@ async fn session_lists_and_lookups(f: &StorageFixture) {
     assert_eq!(latest.parent_session_id.as_deref(), Some(conv.as_str()));
     let newest_agent = f
         .sessions()
-        .latest_session(&conv, SessionType::Agent)
+        .latest_session(&as_conversation(&conv), SessionType::Agent)
         .await
         .unwrap()
         .unwrap();
@@ -687,14 +725,14 @@ async fn session_lists_and_lookups(f: &StorageFixture) {
     );
     let newest_sub = f
         .sessions()
-        .latest_session(&conv, SessionType::AsyncSubagent)
+        .latest_session(&as_conversation(&conv), SessionType::AsyncSubagent)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(newest_sub.session_id, sub.session_id);
     assert_eq!(
         f.sessions()
-            .latest_session(&id("none"), SessionType::Agent)
+            .latest_session(&as_conversation(&id("none")), SessionType::Agent)
             .await
             .unwrap(),
         None
@@ -702,7 +740,7 @@ async fn session_lists_and_lookups(f: &StorageFixture) {
 
     let all = f
         .sessions()
-        .list_sessions(&conv, None, Page::clamped(100, 0))
+        .list_sessions(&as_conversation(&conv), None, Page::clamped(100, 0))
         .await
         .unwrap();
     let ids: Vec<_> = all.iter().map(|s| s.session_id.clone()).collect();
@@ -711,7 +749,11 @@ async fn session_lists_and_lookups(f: &StorageFixture) {
     assert_eq!(ids, expected, "oldest first");
     let agents = f
         .sessions()
-        .list_sessions(&conv, Some(SessionType::Agent), Page::clamped(2, 1))
+        .list_sessions(
+            &as_conversation(&conv),
+            Some(SessionType::Agent),
+            Page::clamped(2, 1),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -724,7 +766,7 @@ async fn session_lists_and_lookups(f: &StorageFixture) {
     let subs = f
         .sessions()
         .list_sessions(
-            &conv,
+            &as_conversation(&conv),
             Some(SessionType::AsyncSubagent),
             Page::clamped(10, 0),
         )
@@ -740,11 +782,14 @@ async fn session_lists_and_lookups(f: &StorageFixture) {
         "an async subagent's spawner and name are stored on its session"
     );
     assert_eq!(
-        f.sessions().running_agent_session(&conv).await.unwrap(),
+        f.sessions()
+            .running_agent_session(&as_conversation(&conv))
+            .await
+            .unwrap(),
         None
     );
     assert!(matches!(
-        f.sessions().get_session(&id("nope")).await,
+        f.sessions().get_session(&as_session(&id("nope"))).await,
         Err(StorageError::NotFound)
     ));
 }
@@ -754,7 +799,7 @@ async fn orphans_become_failed(f: &StorageFixture) {
     let b = root(f).await;
     let done = root(f).await;
     f.sessions()
-        .finish_session(&done, &outcome(SessionStatus::Committed))
+        .finish_session(&as_session(&done), &outcome(SessionStatus::Committed))
         .await
         .unwrap();
     let mut failed = f
@@ -763,16 +808,20 @@ async fn orphans_become_failed(f: &StorageFixture) {
         .await
         .unwrap();
     failed.sort();
-    let mut expected = vec![a.clone(), b.clone()];
+    let mut expected = vec![as_session(&a), as_session(&b)];
     expected.sort();
     assert_eq!(failed, expected);
     for sid in [&a, &b] {
-        let s = f.sessions().get_session(sid).await.unwrap();
+        let s = f.sessions().get_session(&as_session(sid)).await.unwrap();
         assert_eq!(s.status, SessionStatus::Failed);
         assert_eq!(s.error.as_deref(), Some("process restarted"));
     }
     assert_eq!(
-        f.sessions().get_session(&done).await.unwrap().status,
+        f.sessions()
+            .get_session(&as_session(&done))
+            .await
+            .unwrap()
+            .status,
         SessionStatus::Committed
     );
     assert!(
@@ -792,8 +841,8 @@ async fn orphans_become_failed(f: &StorageFixture) {
 fn message(conversation_id: &str, n: i64, source: MailboxSource) -> MailboxMessage {
     MailboxMessage {
         message_id: id("m"),
-        conversation_id: conversation_id.to_owned(),
-        source_session_id: id("src"),
+        conversation_id: conversation_id.into(),
+        source_session_id: id("src").into(),
         source_type: source,
         subagent_name: format!("worker{n}"),
         created_at: now() + Duration::milliseconds(n),
@@ -830,13 +879,26 @@ async fn mailbox_drain_and_release(f: &StorageFixture) {
     ));
 
     assert_eq!(
-        f.mailbox().list_messages(&conv).await.unwrap(),
+        f.mailbox()
+            .list_messages(&as_conversation(&conv))
+            .await
+            .unwrap(),
         msgs,
         "oldest first"
     );
-    assert_eq!(f.mailbox().pending_count(&conv).await.unwrap(), 3);
+    assert_eq!(
+        f.mailbox()
+            .pending_count(&as_conversation(&conv))
+            .await
+            .unwrap(),
+        3
+    );
 
-    let taken = f.mailbox().take_undelivered(&conv, "next").await.unwrap();
+    let taken = f
+        .mailbox()
+        .take_undelivered(&as_conversation(&conv), &as_session("next"))
+        .await
+        .unwrap();
     let expected: Vec<_> = msgs
         .iter()
         .cloned()
@@ -846,23 +908,50 @@ async fn mailbox_drain_and_release(f: &StorageFixture) {
         })
         .collect();
     assert_eq!(taken, expected);
-    assert_eq!(f.mailbox().pending_count(&conv).await.unwrap(), 0);
+    assert_eq!(
+        f.mailbox()
+            .pending_count(&as_conversation(&conv))
+            .await
+            .unwrap(),
+        0
+    );
     assert!(
         f.mailbox()
-            .take_undelivered(&conv, "again")
+            .take_undelivered(&as_conversation(&conv), &as_session("again"))
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        f.mailbox().pending_count(&other).await.unwrap(),
+        f.mailbox()
+            .pending_count(&as_conversation(&other))
+            .await
+            .unwrap(),
         1,
         "other conversations untouched"
     );
 
-    assert_eq!(f.mailbox().release_delivered("next").await.unwrap(), 3);
-    assert_eq!(f.mailbox().pending_count(&conv).await.unwrap(), 3);
-    assert_eq!(f.mailbox().list_messages(&conv).await.unwrap(), msgs);
+    assert_eq!(
+        f.mailbox()
+            .release_delivered(&as_session("next"))
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        f.mailbox()
+            .pending_count(&as_conversation(&conv))
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        f.mailbox()
+            .list_messages(&as_conversation(&conv))
+            .await
+            .unwrap(),
+        msgs
+    );
 }
 
 async fn concurrent_drains_deliver_each_message_once(f: &StorageFixture) {
@@ -876,19 +965,24 @@ async fn concurrent_drains_deliver_each_message_once(f: &StorageFixture) {
     let conv_ref = &conv;
     let drains = futures::future::join_all((0..8).map(|i| async move {
         f.mailbox()
-            .take_undelivered(conv_ref, &format!("fire{i}"))
+            .take_undelivered(&as_conversation(conv_ref), &as_session(&format!("fire{i}")))
             .await
     }))
     .await;
     let mut seen = HashSet::new();
     for (i, drain) in drains.into_iter().enumerate() {
         for m in drain.unwrap() {
-            assert_eq!(m.delivered_to, Some(format!("fire{i}")));
+            assert_eq!(m.delivered_to, Some(as_session(&format!("fire{i}"))));
             assert!(seen.insert(m.message_id), "a message was delivered twice");
         }
     }
     assert_eq!(seen, posted, "every message delivered exactly once");
-    for m in f.mailbox().list_messages(&conv).await.unwrap() {
+    for m in f
+        .mailbox()
+        .list_messages(&as_conversation(&conv))
+        .await
+        .unwrap()
+    {
         assert!(m.delivered_to.is_some());
     }
 }
@@ -923,11 +1017,25 @@ async fn create_session_errors(f: &StorageFixture) {
             .is_err()
     );
     assert!(matches!(
-        f.conversations().get_conversation(&fresh).await,
+        f.conversations()
+            .get_conversation(&as_conversation(&fresh))
+            .await,
         Err(StorageError::NotFound)
     ));
 }
 
 async fn health_answers(f: &StorageFixture) {
     f.presets().health().await.unwrap();
+}
+
+fn as_session(id: &str) -> SessionId {
+    SessionId::from(id)
+}
+
+fn as_conversation(id: &str) -> ConversationId {
+    ConversationId::from(id)
+}
+
+fn as_preset(id: &str) -> PresetId {
+    PresetId::from(id)
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
+use super::{ConversationId, PresetId, Timestamp};
 
 /// Whether a conversation is in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -33,11 +33,11 @@ impl ConversationStatus {
 /// A conversation row. Its id is the id of its root (or fork) session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_preset_id: Option<String>,
+    pub default_preset_id: Option<PresetId>,
     pub status: ConversationStatus,
     pub created_at: Timestamp,
     /// Last activity; lists are ordered by it, newest first.
@@ -48,7 +48,7 @@ pub struct Conversation {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConversationPatch {
     pub title: Option<Option<String>>,
-    pub default_preset_id: Option<Option<String>>,
+    pub default_preset_id: Option<Option<PresetId>>,
     pub status: Option<ConversationStatus>,
 }
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
+use super::{ConversationId, SessionId, Timestamp};
 
 /// What kind of outcome a mailbox message reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,12 +34,12 @@ impl MailboxSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MailboxMessage {
     pub message_id: String,
-    pub conversation_id: String,
-    pub source_session_id: String,
+    pub conversation_id: ConversationId,
+    pub source_session_id: SessionId,
     pub source_type: MailboxSource,
     pub subagent_name: String,
     pub created_at: Timestamp,
     /// The session that consumed it; `None` while pending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delivered_to: Option<String>,
+    pub delivered_to: Option<SessionId>,
 }

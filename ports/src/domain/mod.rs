@@ -2,6 +2,7 @@
 
 mod conversation;
 mod event;
+mod ids;
 mod input;
 mod mailbox;
 mod message;
@@ -13,6 +14,7 @@ mod time;
 
 pub use conversation::*;
 pub use event::*;
+pub use ids::*;
 pub use input::*;
 pub use mailbox::*;
 pub use message::*;

@@ -2,13 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
+use super::{PresetId, Timestamp};
 
 /// An agent preset as stored in SQL. Holds no secrets: credentials come from the environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preset {
     /// Slug, primary key.
-    pub preset_id: String,
+    pub preset_id: PresetId,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -34,7 +34,7 @@ impl Preset {
     /// A preset calling `model` with every other field at its default (no tools, an empty
     /// prompt, not the default preset), created now.
     pub fn new(
-        preset_id: impl Into<String>,
+        preset_id: impl Into<PresetId>,
         name: impl Into<String>,
         model: impl Into<String>,
     ) -> Self {
@@ -178,7 +178,7 @@ pub struct SubagentSpec {
 /// A named subagent backed by another preset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubagentRef {
-    pub preset_id: String,
+    pub preset_id: PresetId,
     pub name: String,
     #[serde(default)]
     pub description: String,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
+use super::{ConversationId, PresetId, SessionId, Timestamp};
 
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -101,7 +101,7 @@ pub enum SessionKind {
     Agent,
     AsyncSubagent {
         /// The session whose `async_delegate` call started the chain.
-        spawned_by: String,
+        spawned_by: SessionId,
         /// The name the spawner dispatched it under; its mailbox messages carry it.
         subagent_name: String,
     },
@@ -115,7 +115,7 @@ impl SessionKind {
         }
     }
 
-    pub fn spawned_by(&self) -> Option<&str> {
+    pub fn spawned_by(&self) -> Option<&SessionId> {
         match self {
             Self::Agent => None,
             Self::AsyncSubagent { spawned_by, .. } => Some(spawned_by),
@@ -133,12 +133,12 @@ impl SessionKind {
 /// The queryable part of a session, kept in SQL.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
-    pub session_id: String,
-    pub parent_session_id: Option<String>,
-    pub conversation_id: String,
+    pub session_id: SessionId,
+    pub parent_session_id: Option<SessionId>,
+    pub conversation_id: ConversationId,
     pub kind: SessionKind,
     pub transport: Transport,
-    pub preset_id: Option<String>,
+    pub preset_id: Option<PresetId>,
     pub status: SessionStatus,
     pub run_summary: Option<RunSummary>,
     pub pending_tool_calls: Vec<PendingToolCall>,

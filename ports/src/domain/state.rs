@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ModelMessage, PendingToolCall, ShellMode, Usage};
+use super::{ModelMessage, PendingToolCall, SessionId, ShellMode, Usage};
 
 /// Everything a later run needs to continue exactly where this one stopped.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -28,7 +28,7 @@ pub struct ContextState {
     pub subagent_histories: BTreeMap<String, Vec<ModelMessage>>,
     /// Async subagent name → its latest session id.
     #[serde(default)]
-    pub async_subagents: BTreeMap<String, String>,
+    pub async_subagents: BTreeMap<String, SessionId>,
     /// Usage accumulated over the whole chain.
     #[serde(default)]
     pub usage: Usage,

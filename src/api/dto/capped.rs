@@ -88,6 +88,18 @@ impl<const N: usize> From<Capped<N>> for String {
     }
 }
 
+impl<const N: usize> From<ports::PresetId> for Capped<N> {
+    fn from(id: ports::PresetId) -> Self {
+        Self(id.into())
+    }
+}
+
+impl<const N: usize> From<Capped<N>> for ports::PresetId {
+    fn from(c: Capped<N>) -> Self {
+        c.0.into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

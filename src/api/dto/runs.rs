@@ -245,7 +245,7 @@ impl RunInputsDto {
     ) -> RunRequest {
         RunRequest {
             target,
-            preset_id: options.preset_id.map(|p| p.0),
+            preset_id: options.preset_id.map(|p| p.0.into()),
             config_override: options.config_override.map(Into::into),
             input: self
                 .input
@@ -334,7 +334,7 @@ impl ExecuteRequestDto {
         match &self.parent_session_id {
             None => RunTarget::NewConversation,
             Some(parent) => RunTarget::Parent {
-                parent_session_id: parent.0.clone(),
+                parent_session_id: parent.0.clone().into(),
                 fork: self.fork.unwrap_or(false),
             },
         }
@@ -355,8 +355,8 @@ pub struct RunAccepted {
 impl From<&StartedRun> for RunAccepted {
     fn from(r: &StartedRun) -> Self {
         Self {
-            session_id: r.session_id.clone(),
-            conversation_id: r.conversation_id.clone(),
+            session_id: r.session_id.to_string(),
+            conversation_id: r.conversation_id.to_string(),
             stream_key: r.stream_key.0.clone(),
         }
     }
@@ -374,7 +374,7 @@ pub struct ActiveSessionDto {
 impl From<ActiveSession> for ActiveSessionDto {
     fn from(a: ActiveSession) -> Self {
         Self {
-            session_id: a.session_id,
+            session_id: a.session_id.into(),
             stream_key: a.stream_key.0,
             transport: a.transport.into(),
         }
@@ -404,7 +404,7 @@ pub struct SteerAccepted {
 impl From<Steered> for SteerAccepted {
     fn from(s: Steered) -> Self {
         Self {
-            session_id: s.session_id,
+            session_id: s.session_id.into(),
             message_id: s.message_id,
             queued: s.outcome == SteerOutcome::Queued,
         }
@@ -442,7 +442,7 @@ pub struct ConversationUpdateRequest {
 
 impl From<ConversationUpdateRequest> for ports::ConversationPatch {
     fn from(r: ConversationUpdateRequest) -> Self {
-        fn opt<T: Into<String>>(v: MaybeUndefined<T>) -> Option<Option<String>> {
+        fn opt<T: Into<U>, U>(v: MaybeUndefined<T>) -> Option<Option<U>> {
             match v {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),

@@ -161,14 +161,14 @@ pub struct SessionDto {
 impl From<ports::SessionRecord> for SessionDto {
     fn from(s: ports::SessionRecord) -> Self {
         Self {
-            session_id: s.session_id,
-            parent_session_id: s.parent_session_id,
-            conversation_id: s.conversation_id,
+            session_id: s.session_id.into(),
+            parent_session_id: s.parent_session_id.map(Into::into),
+            conversation_id: s.conversation_id.into(),
             session_type: s.kind.session_type().into(),
             transport: s.transport.into(),
-            spawned_by: s.kind.spawned_by().map(str::to_owned),
+            spawned_by: s.kind.spawned_by().map(ToString::to_string),
             subagent_name: s.kind.subagent_name().map(str::to_owned),
-            preset_id: s.preset_id,
+            preset_id: s.preset_id.map(Into::into),
             status: s.status.into(),
             run_summary: s.run_summary.map(Into::into),
             pending_tool_calls: s.pending_tool_calls.into_iter().map(Into::into).collect(),
@@ -232,9 +232,9 @@ pub struct ConversationDto {
 impl From<ports::Conversation> for ConversationDto {
     fn from(c: ports::Conversation) -> Self {
         Self {
-            conversation_id: c.conversation_id,
+            conversation_id: c.conversation_id.into(),
             title: c.title,
-            default_preset_id: c.default_preset_id,
+            default_preset_id: c.default_preset_id.map(Into::into),
             status: c.status.into(),
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -344,7 +344,7 @@ mod tests {
         let opt = |s: &str| full.then(|| s.to_owned());
         ports::SessionRecord {
             session_id: "s2".into(),
-            parent_session_id: opt("s1"),
+            parent_session_id: opt("s1").map(Into::into),
             conversation_id: "s1".into(),
             kind: if full {
                 ports::SessionKind::AsyncSubagent {
@@ -359,7 +359,7 @@ mod tests {
             } else {
                 ports::Transport::Sse
             },
-            preset_id: opt("p"),
+            preset_id: opt("p").map(Into::into),
             status: if full {
                 ports::SessionStatus::AwaitingToolResults
             } else {

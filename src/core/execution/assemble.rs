@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ports::{MAIN_AGENT, Preset, SessionType, ToolSchema, now};
+use ports::{ConversationId, MAIN_AGENT, Preset, SessionId, SessionType, ToolSchema, now};
 
 use super::engine::RunEngine;
 use super::launch::EngineLauncher;
@@ -18,8 +18,8 @@ use crate::core::tools::Toolbox;
 pub(super) struct AgentPlan<'a> {
     pub preset: &'a Preset,
     pub env: Arc<Environment>,
-    pub session_id: &'a str,
-    pub conversation_id: &'a str,
+    pub session_id: &'a SessionId,
+    pub conversation_id: &'a ConversationId,
     pub session_type: SessionType,
     pub external_tools: Vec<ToolSchema>,
     /// The request field the template came from, for a render error: `system_prompt`, or
@@ -55,9 +55,9 @@ impl RunEngine {
                 .collect(),
             tools: Vec::new(),
             model: preset.model.name.clone(),
-            preset_id: preset.preset_id.clone(),
-            session_id: session_id.to_owned(),
-            conversation_id: conversation_id.to_owned(),
+            preset_id: preset.preset_id.to_string(),
+            session_id: session_id.to_string(),
+            conversation_id: conversation_id.to_string(),
         };
         let kit = Kit {
             presets: self.ports.presets.clone(),
@@ -70,8 +70,8 @@ impl RunEngine {
         // conversation's mailbox, which only the conversation's agent is fired with.
         let dispatcher = (session_type == SessionType::Agent).then(|| Dispatcher {
             launcher: Arc::new(EngineLauncher::new(self)),
-            conversation_id: conversation_id.to_owned(),
-            session_id: session_id.to_owned(),
+            conversation_id: conversation_id.clone(),
+            session_id: session_id.clone(),
         });
         let caller = Caller {
             preset,

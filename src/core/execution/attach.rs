@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, BoxStream, StreamExt};
+use ports::{ConversationId, SessionId};
 use ports::{EventBus, EventBusError, EventEnvelope, SessionType, StorageError, StreamKey};
 
 use super::control::LiveRuns;
@@ -37,7 +38,7 @@ impl LiveRuns {
     /// `NotFound` for an unknown session, `Gone` once its stream expired.
     pub async fn attach_session(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         after: u64,
     ) -> Result<BoxStream<'static, Arc<EventEnvelope>>, AttachError> {
         if let Some(log) = self.registry.log(session_id) {
@@ -54,7 +55,7 @@ impl LiveRuns {
         let key = StreamKey::for_session(session_id);
         let bus = self.bus.clone();
         if !bus.exists(&key).await.map_err(AttachError::Unavailable)? {
-            return Err(AttachError::Gone(session_id.to_owned()));
+            return Err(AttachError::Gone(session_id.to_string()));
         }
         if after > 0 {
             // A cursor on the terminal event means the caller has seen everything.
@@ -79,7 +80,7 @@ impl LiveRuns {
     /// `NotFound` for an unknown conversation, `Gone` when nothing can be attached.
     pub async fn attach_conversation(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         after: u64,
     ) -> Result<BoxStream<'static, Arc<EventEnvelope>>, AttachError> {
         if let Some(handle) = self.registry.agent_run_of(conversation_id) {
@@ -95,7 +96,7 @@ impl LiveRuns {
             .await?;
         match latest {
             Some(session) => self.attach_session(&session.session_id, after).await,
-            None => Err(AttachError::Gone(conversation_id.to_owned())),
+            None => Err(AttachError::Gone(conversation_id.to_string())),
         }
     }
 }

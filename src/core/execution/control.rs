@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use ports::{ConversationId, SessionId};
 use ports::{ConversationRepo, EventBus, SessionRepo, StorageError};
 
 use super::engine::Ports;
@@ -39,7 +40,7 @@ pub enum SteerError {
 /// A steer that was accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Steered {
-    pub session_id: String,
+    pub session_id: SessionId,
     pub message_id: String,
     pub outcome: SteerOutcome,
 }
@@ -68,7 +69,7 @@ impl LiveRuns {
     /// `NotFound` for an unknown session, `NotRunning` for a finished one.
     pub async fn interrupt_session(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         reason: Option<String>,
     ) -> Result<(), ControlError> {
         let handle = self.running(session_id).await?;
@@ -83,9 +84,9 @@ impl LiveRuns {
     /// `NotFound` for an unknown conversation.
     pub async fn interrupt_conversation(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         reason: Option<String>,
-    ) -> Result<Vec<String>, ControlError> {
+    ) -> Result<Vec<SessionId>, ControlError> {
         let runs = self.registry.runs_of(conversation_id);
         if runs.is_empty() {
             self.known_conversation(conversation_id).await?;
@@ -107,7 +108,7 @@ impl LiveRuns {
     /// `Invalid` for an empty or oversize steer; `TooMany` while its queue is full.
     pub async fn steer_session(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         text: String,
         message_id: Option<String>,
     ) -> Result<Steered, SteerError> {
@@ -123,7 +124,7 @@ impl LiveRuns {
     /// otherwise as [`Self::steer_session`].
     pub async fn steer_conversation(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         text: String,
         message_id: Option<String>,
     ) -> Result<Steered, SteerError> {
@@ -138,7 +139,7 @@ impl LiveRuns {
         steer(&handle, text, message_id)
     }
 
-    async fn running(&self, session_id: &str) -> Result<Arc<RunHandle>, ControlError> {
+    async fn running(&self, session_id: &SessionId) -> Result<Arc<RunHandle>, ControlError> {
         if let Some(handle) = self.registry.get(session_id) {
             return Ok(handle);
         }
@@ -152,7 +153,10 @@ impl LiveRuns {
         }
     }
 
-    async fn known_conversation(&self, conversation_id: &str) -> Result<(), ControlError> {
+    async fn known_conversation(
+        &self,
+        conversation_id: &ConversationId,
+    ) -> Result<(), ControlError> {
         match self.conversations.get_conversation(conversation_id).await {
             Ok(_) => Ok(()),
             Err(StorageError::NotFound) => Err(ControlError::NotFound("conversation")),

@@ -12,6 +12,7 @@ use ports::{
     PresetRepo, RunStarted, SessionRecord, SessionRepo, SessionState, SessionStatus, StateStore,
     StateStoreError, StorageError, StreamKey, Transport, UserPart, Warning, now,
 };
+use ports::{PresetId, SessionId};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
@@ -110,10 +111,10 @@ struct Resolved {
 
 impl Resolved {
     /// The `created` row of the new session.
-    fn record(&self, session_id: &str, transport: Transport) -> SessionRecord {
+    fn record(&self, session_id: &SessionId, transport: Transport) -> SessionRecord {
         let at = now();
         SessionRecord {
-            session_id: session_id.to_owned(),
+            session_id: session_id.clone(),
             parent_session_id: self.place.parent.as_ref().map(|p| p.session_id.clone()),
             conversation_id: self.place.conversation_id.clone(),
             kind: self.place.kind.clone(),
@@ -146,8 +147,7 @@ impl RunEngine {
     /// # Errors
     /// See [`RunError`]; nothing is created when one is returned.
     pub async fn start(self: &Arc<Self>, req: RunRequest) -> Result<StartedRun, RunError> {
-        self.start_as(uuid::Uuid::now_v7().to_string(), req, None)
-            .await
+        self.start_as(SessionId::generate(), req, None).await
     }
 
     /// [`Self::start`] with the session id chosen by the caller (fire marks mailbox
@@ -155,7 +155,7 @@ impl RunEngine {
     /// the caller's input.
     pub(super) async fn start_as(
         self: &Arc<Self>,
-        session_id: String,
+        session_id: SessionId,
         req: RunRequest,
         prelude: Option<String>,
     ) -> Result<StartedRun, RunError> {
@@ -231,11 +231,13 @@ impl RunEngine {
 
     /// Where the session goes, the preset it runs and the state it starts from, with the
     /// request's resolutions and external tools checked against them.
-    async fn resolve(&self, req: &RunRequest, session_id: &str) -> Result<Resolved, RunError> {
+    async fn resolve(
+        &self,
+        req: &RunRequest,
+        session_id: &SessionId,
+    ) -> Result<Resolved, RunError> {
         let mut place = self.place(&req.target, session_id).await?;
-        let preset = self
-            .preset_for(req, place.default_preset.as_deref())
-            .await?;
+        let preset = self.preset_for(req, place.default_preset.as_ref()).await?;
         if let Some(conversation) = &mut place.new_conversation {
             // A new conversation keeps running the preset it started with.
             conversation.default_preset_id = Some(preset.preset_id.clone());
@@ -348,11 +350,11 @@ impl RunEngine {
         log.push(
             MAIN_AGENT,
             EventPayload::RunStarted(RunStarted {
-                conversation_id: record.conversation_id.clone(),
+                conversation_id: record.conversation_id.to_string(),
                 session_type: record.session_type(),
                 transport: record.transport,
-                parent_session_id: record.parent_session_id.clone(),
-                preset_id: record.preset_id.clone(),
+                parent_session_id: record.parent_session_id.clone().map(String::from),
+                preset_id: record.preset_id.clone().map(String::from),
             }),
         );
         self.tasks.spawn(forward::forward(
@@ -430,7 +432,7 @@ impl RunEngine {
     async fn preset_for(
         &self,
         req: &RunRequest,
-        conversation_default: Option<&str>,
+        conversation_default: Option<&PresetId>,
     ) -> Result<Preset, RunError> {
         let presets = &self.ports.presets;
         let preset = match (&req.preset_id, conversation_default) {
@@ -480,7 +482,7 @@ impl RunEngine {
         })
     }
 
-    async fn load_state(&self, session_id: &str) -> Result<SessionState, RunError> {
+    async fn load_state(&self, session_id: &SessionId) -> Result<SessionState, RunError> {
         self.ports
             .state_store
             .load_state(session_id)
@@ -495,7 +497,7 @@ impl RunEngine {
 
     /// The running session reported with a 409: live details from the registry, else what
     /// the session row says (it may be registering right now).
-    async fn active_session(&self, session_id: &str) -> ActiveSession {
+    async fn active_session(&self, session_id: &SessionId) -> ActiveSession {
         if let Some(h) = self.registry.get(session_id) {
             return ActiveSession {
                 session_id: h.session_id.clone(),

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ports::SessionId;
 use ports::{
     DisplayMessage, EventEnvelope, EventPayload, MAIN_AGENT, MailboxMessage, MailboxSource,
     PendingToolCall, RunCompleted, RunFailed, RunSummary, SessionOutcome, SessionRecord,
@@ -84,7 +85,7 @@ impl Verdict {
 
 /// The verdict on a finished (or panicked) agent task, and its outcome when it returned one.
 fn judge(
-    session_id: &str,
+    session_id: &SessionId,
     result: Result<RunOutcome, JoinError>,
     events: &[Arc<EventEnvelope>],
 ) -> (Verdict, Option<RunOutcome>) {
@@ -94,7 +95,7 @@ fn judge(
             Some(outcome),
         ),
         Err(e) => {
-            tracing::error!(session_id, error = %e, "the agent task failed");
+            tracing::error!(%session_id, error = %e, "the agent task failed");
             let verdict = Verdict::Fail {
                 code: "internal".to_owned(),
                 message: "the run stopped unexpectedly; see the service log".to_owned(),
@@ -183,7 +184,7 @@ impl RunEngine {
         user_text: &str,
         started: Instant,
     ) {
-        let session_id = record.session_id.as_str();
+        let session_id = &record.session_id;
         let events = handle.log.snapshot();
         let (verdict, outcome) = judge(session_id, result, &events);
         let summary = RunSummary {
@@ -224,7 +225,7 @@ impl RunEngine {
     /// is the verdict returned then.
     async fn store_snapshot(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         verdict: Verdict,
         outcome: Option<&RunOutcome>,
         transcript: &Transcript<'_>,
@@ -240,7 +241,7 @@ impl RunEngine {
                 match state_saved {
                     Ok(()) => (verdict, display_saved),
                     Err(e) => {
-                        tracing::error!(session_id, error = %e, "writing the session state failed");
+                        tracing::error!(%session_id, error = %e, "writing the session state failed");
                         let failed = Verdict::Fail {
                             code: "state_write_failed".to_owned(),
                             message: format!("the session state could not be stored: {e}"),
@@ -257,14 +258,14 @@ impl RunEngine {
             }
         };
         if let Err(e) = display_saved {
-            tracing::warn!(session_id, error = %e, "writing display_messages failed");
+            tracing::warn!(%session_id, error = %e, "writing display_messages failed");
         }
         verdict
     }
 
     /// Sets the final status (retried, see [`Self::write_final`]); a row left `created`
     /// after that is failed by startup recovery.
-    async fn finish_row(&self, session_id: &str, outcome: &SessionOutcome) {
+    async fn finish_row(&self, session_id: &SessionId, outcome: &SessionOutcome) {
         self.write_final(session_id, "finishing the session", || {
             self.ports.sessions.finish_session(session_id, outcome)
         })
@@ -273,7 +274,7 @@ impl RunEngine {
 
     /// Runs one of finalize's database writes, retrying with backoff while the database is
     /// unreachable, for up to `finish_retry_for`; a write that still fails is logged.
-    async fn write_final<F, Fut>(&self, session_id: &str, what: &str, write: F)
+    async fn write_final<F, Fut>(&self, session_id: &SessionId, what: &str, write: F)
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<(), StorageError>>,
@@ -284,12 +285,12 @@ impl RunEngine {
             match write().await {
                 Ok(()) => return,
                 Err(StorageError::Unavailable(e)) if Instant::now() < deadline => {
-                    tracing::warn!(session_id, error = %e, "{what} failed; retrying");
+                    tracing::warn!(%session_id, error = %e, "{what} failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => {
-                    tracing::error!(session_id, error = %e, "{what} failed");
+                    tracing::error!(%session_id, error = %e, "{what} failed");
                     return;
                 }
             }
@@ -324,9 +325,9 @@ impl RunEngine {
     }
 }
 
-fn log_end(session_id: &str, status: SessionStatus, usage: &Usage) {
+fn log_end(session_id: &SessionId, status: SessionStatus, usage: &Usage) {
     tracing::info!(
-        session_id,
+        %session_id,
         status = status.as_str(),
         tokens = usage.total_tokens,
         model_requests = usage.model_requests,

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use ports::{DisplayMessage, MAIN_AGENT, MailboxMessage, MailboxSource, SessionStatus};
+use ports::{DisplayMessage, MAIN_AGENT, MailboxMessage, MailboxSource, SessionId, SessionStatus};
 
 use super::engine::RunEngine;
 use super::request::{ActiveSession, RunError, RunRequest, RunTarget, StartedRun};
@@ -19,7 +19,7 @@ const MAX_ANSWER_CHARS: usize = 20_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Outcome {
     pub name: String,
-    pub session_id: String,
+    pub session_id: SessionId,
     pub state: OutcomeState,
 }
 
@@ -131,7 +131,7 @@ impl RunEngine {
                 transport: h.transport,
             }));
         }
-        let session_id = uuid::Uuid::now_v7().to_string();
+        let session_id = SessionId::generate();
         let taken = self
             .ports
             .mailbox
@@ -218,7 +218,7 @@ mod tests {
     fn outcome(name: &str, state: OutcomeState) -> Outcome {
         Outcome {
             name: name.into(),
-            session_id: format!("s-{name}"),
+            session_id: format!("s-{name}").into(),
             state,
         }
     }

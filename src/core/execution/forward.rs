@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use ports::{EventBus, EventBusError, EventEnvelope, StreamKey};
+use ports::{EventBus, EventBusError, EventEnvelope, SessionId, StreamKey};
 use tokio::time::Instant;
 
 use super::registry::Registry;
@@ -50,7 +50,7 @@ pub async fn forward(
     if !delivered {
         tracing::warn!(session_id = %log.session_id(), stream = %key, "gave up forwarding events to the bus");
     }
-    registry.flushed(log.session_id());
+    registry.flushed(&SessionId::from(log.session_id()));
 }
 
 /// Appends one batch, retrying while the bus is unavailable. False when giving up.
@@ -138,7 +138,13 @@ mod tests {
                 message: "m".into(),
             }),
         );
-        forward(log, Arc::new(bus), StreamKey::for_session("s"), registry).await;
+        forward(
+            log,
+            Arc::new(bus),
+            StreamKey::for_session(&"s".into()),
+            registry,
+        )
+        .await;
         assert_eq!(*seen.lock().unwrap(), [1, 2, 3, 4]);
     }
 
@@ -157,7 +163,13 @@ mod tests {
             }),
         );
         let started = Instant::now();
-        forward(log, Arc::new(bus), StreamKey::for_session("s"), registry).await;
+        forward(
+            log,
+            Arc::new(bus),
+            StreamKey::for_session(&"s".into()),
+            registry,
+        )
+        .await;
         assert!(started.elapsed() >= GIVE_UP_AFTER_END);
     }
 
@@ -194,7 +206,7 @@ mod tests {
         forward(
             log,
             Arc::new(bus),
-            StreamKey::for_session("s"),
+            StreamKey::for_session(&"s".into()),
             Arc::new(Registry::new()),
         )
         .await;

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use ports::SessionId;
 use ports::{DownloadError, Downloader, InputPart, UserPart, Workspace, WorkspaceError};
 
 use crate::core::preset_validation::FieldError;
@@ -177,7 +178,7 @@ pub async fn materialize(
     parts: Vec<InputPart>,
     workspace: &dyn Workspace,
     downloader: &dyn Downloader,
-    session_id: &str,
+    session_id: &SessionId,
     limits: &InputLimits,
 ) -> Result<Materialized, Vec<FieldError>> {
     let mut run = Materializer {
@@ -901,7 +902,7 @@ mod tests {
         ws: &MockWorkspace,
         d: &MockDownloader,
     ) -> Result<Materialized, Vec<FieldError>> {
-        materialize(parts, ws, d, SID, &defaults()).await
+        materialize(parts, ws, d, &SID.into(), &defaults()).await
     }
 
     fn stat_ok(ws: &mut MockWorkspace, expected: &'static str, size: u64, is_dir: bool) {
@@ -1182,7 +1183,7 @@ mod tests {
             vec![file("big.jpg")],
             &ws,
             &MockDownloader::new(),
-            SID,
+            &SID.into(),
             &limits,
         )
         .await
@@ -1214,7 +1215,7 @@ mod tests {
             vec![file("grows.png")],
             &ws,
             &MockDownloader::new(),
-            SID,
+            &SID.into(),
             &limits,
         )
         .await

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
-use ports::{InputPart, Transport};
+use ports::{InputPart, SessionId, Transport};
 
 use super::engine::RunEngine;
 use super::request::{ConfigOverride, ModelOverride, RunError, RunRequest, RunTarget};
@@ -21,7 +21,7 @@ impl EngineLauncher {
 
 #[async_trait]
 impl Launcher for EngineLauncher {
-    async fn launch(&self, launch: Launch) -> Result<String, String> {
+    async fn launch(&self, launch: Launch) -> Result<SessionId, String> {
         let Some(engine) = self.0.upgrade() else {
             return Err("the service is shutting down".to_owned());
         };

@@ -2,7 +2,8 @@
 //! fork, an explicit parent, or the next session of an async subagent's chain.
 
 use ports::{
-    Conversation, ConversationStatus, SessionKind, SessionRecord, SessionStatus, StorageError, now,
+    Conversation, ConversationId, ConversationStatus, PresetId, SessionId, SessionKind,
+    SessionRecord, SessionStatus, StorageError, now,
 };
 
 use super::engine::RunEngine;
@@ -10,20 +11,20 @@ use super::request::{ActiveSession, RunError, RunTarget};
 
 /// Where a new session goes in the DAG.
 pub(super) struct Placement {
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     pub parent: Option<SessionRecord>,
     pub new_conversation: Option<Conversation>,
     /// The conversation's default preset, for runs that name none.
-    pub default_preset: Option<String>,
+    pub default_preset: Option<PresetId>,
     pub kind: SessionKind,
 }
 
 impl Placement {
     /// An agent session of an existing conversation.
     fn within(
-        conversation_id: String,
+        conversation_id: ConversationId,
         parent: Option<SessionRecord>,
-        default_preset: Option<String>,
+        default_preset: Option<PresetId>,
     ) -> Self {
         Self {
             conversation_id,
@@ -35,18 +36,26 @@ impl Placement {
     }
 
     /// A new conversation continuing `parent`, titled and defaulted like the original.
-    fn fork(session_id: &str, parent: SessionRecord, original: Conversation) -> Self {
+    fn fork(session_id: &SessionId, parent: SessionRecord, original: Conversation) -> Self {
         Self::root(
             session_id,
             Some(parent),
-            new_conversation(session_id, original.title, original.default_preset_id),
+            new_conversation(
+                ConversationId::rooted_at(session_id),
+                original.title,
+                original.default_preset_id,
+            ),
         )
     }
 
     /// The root of a new conversation (`parent` for a fork).
-    fn root(session_id: &str, parent: Option<SessionRecord>, conversation: Conversation) -> Self {
+    fn root(
+        session_id: &SessionId,
+        parent: Option<SessionRecord>,
+        conversation: Conversation,
+    ) -> Self {
         Self {
-            conversation_id: session_id.to_owned(),
+            conversation_id: ConversationId::rooted_at(session_id),
             parent,
             default_preset: conversation.default_preset_id.clone(),
             new_conversation: Some(conversation),
@@ -60,20 +69,20 @@ impl RunEngine {
     pub(super) async fn place(
         &self,
         target: &RunTarget,
-        session_id: &str,
+        session_id: &SessionId,
     ) -> Result<Placement, RunError> {
         match target {
             RunTarget::NewConversation => Ok(Placement::root(
                 session_id,
                 None,
-                new_conversation(session_id, None, None),
+                new_conversation(ConversationId::rooted_at(session_id), None, None),
             )),
             RunTarget::Continue { conversation_id } => self.place_continue(conversation_id).await,
             RunTarget::Fork {
                 conversation_id,
                 from_session_id,
             } => {
-                self.place_fork(session_id, conversation_id, from_session_id.as_deref())
+                self.place_fork(session_id, conversation_id, from_session_id.as_ref())
                     .await
             }
             RunTarget::Parent {
@@ -103,7 +112,10 @@ impl RunEngine {
     }
 
     /// The next agent session of an idle conversation, after its latest committed one.
-    async fn place_continue(&self, conversation_id: &str) -> Result<Placement, RunError> {
+    async fn place_continue(
+        &self,
+        conversation_id: &ConversationId,
+    ) -> Result<Placement, RunError> {
         let conversation = self.conversation(conversation_id).await?;
         if let Some(h) = self.registry.agent_run_of(conversation_id) {
             return Err(RunError::Busy(ActiveSession {
@@ -128,15 +140,15 @@ impl RunEngine {
     /// when none is named).
     async fn place_fork(
         &self,
-        session_id: &str,
-        conversation_id: &str,
-        from_session_id: Option<&str>,
+        session_id: &SessionId,
+        conversation_id: &ConversationId,
+        from_session_id: Option<&SessionId>,
     ) -> Result<Placement, RunError> {
         let conversation = self.conversation(conversation_id).await?;
         let parent = match from_session_id {
             Some(id) => {
                 let parent = self.parent_session(id, "from_session_id").await?;
-                if parent.conversation_id != conversation_id {
+                if parent.conversation_id != *conversation_id {
                     return Err(RunError::invalid(
                         "from_session_id",
                         "the session belongs to another conversation",
@@ -163,8 +175,8 @@ impl RunEngine {
     /// session, in its chain), or in a new conversation when forking.
     async fn place_under(
         &self,
-        session_id: &str,
-        parent_session_id: &str,
+        session_id: &SessionId,
+        parent_session_id: &SessionId,
         fork: bool,
     ) -> Result<Placement, RunError> {
         let parent = self
@@ -193,7 +205,7 @@ impl RunEngine {
     /// The session an async subagent's next task continues from: its latest session when
     /// that committed, else the last committed one before it (a failed task leaves no
     /// snapshot); `None` starts the chain afresh.
-    async fn chain_tip(&self, previous: &str) -> Result<Option<SessionRecord>, RunError> {
+    async fn chain_tip(&self, previous: &SessionId) -> Result<Option<SessionRecord>, RunError> {
         let mut id = previous.to_owned();
         // Chains are short; the bound only guards against a cycle in corrupt data.
         for _ in 0..64 {
@@ -231,7 +243,7 @@ impl RunEngine {
 
     pub(super) async fn conversation(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
     ) -> Result<Conversation, RunError> {
         match self
             .ports
@@ -247,7 +259,7 @@ impl RunEngine {
     /// A session a new run may start from: committed (or waiting for tool results).
     async fn parent_session(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         field: &str,
     ) -> Result<SessionRecord, RunError> {
         let parent = match self.ports.sessions.get_session(session_id).await {
@@ -270,13 +282,13 @@ impl RunEngine {
 }
 
 fn new_conversation(
-    conversation_id: &str,
+    conversation_id: ConversationId,
     title: Option<String>,
-    default_preset_id: Option<String>,
+    default_preset_id: Option<PresetId>,
 ) -> Conversation {
     let at = now();
     Conversation {
-        conversation_id: conversation_id.to_owned(),
+        conversation_id,
         title,
         default_preset_id,
         status: ConversationStatus::Active,

@@ -6,6 +6,7 @@ use ports::{
     MailboxMessage, MailboxRepo, Page, PresetRepo, SessionRecord, SessionRepo, SessionStatus,
     SessionType, StateStore, StateStoreError, StorageError, now,
 };
+use ports::{ConversationId, SessionId};
 
 use std::sync::Arc;
 
@@ -41,7 +42,7 @@ pub enum LiveStatus {
 pub struct ConversationView {
     pub conversation: Conversation,
     /// The newest agent session, whatever its status.
-    pub latest_session: Option<(String, SessionStatus)>,
+    pub latest_session: Option<(SessionId, SessionStatus)>,
     pub active_session: Option<ActiveSession>,
     pub pending_mailbox: u64,
 }
@@ -83,7 +84,7 @@ impl Queries {
     /// `NotFound` for an unknown session.
     pub async fn session(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         with_display: bool,
     ) -> Result<(SessionRecord, Option<Vec<DisplayMessage>>), QueryError> {
         let record = self.session_row(session_id).await?;
@@ -99,7 +100,7 @@ impl Queries {
     ///
     /// # Errors
     /// `NotFound` for an unknown session.
-    pub async fn session_status(&self, session_id: &str) -> Result<LiveStatus, QueryError> {
+    pub async fn session_status(&self, session_id: &SessionId) -> Result<LiveStatus, QueryError> {
         if self.registry.get(session_id).is_some() {
             return Ok(LiveStatus::Executing);
         }
@@ -121,7 +122,7 @@ impl Queries {
     /// `NotFound` for an unknown conversation.
     pub async fn conversation_view(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
     ) -> Result<ConversationView, QueryError> {
         let conversation = self.conversation_row(conversation_id).await?;
         let latest = self
@@ -152,20 +153,24 @@ impl Queries {
     /// exist.
     pub async fn update_conversation(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         patch: ConversationPatch,
     ) -> Result<Conversation, QueryError> {
         let too_long = [
-            ("title", &patch.title, limits::MAX_TITLE_CHARS),
+            (
+                "title",
+                patch.title.as_ref().and_then(Option::as_deref),
+                limits::MAX_TITLE_CHARS,
+            ),
             (
                 "default_preset_id",
-                &patch.default_preset_id,
+                patch.default_preset_id.as_ref().and_then(Option::as_deref),
                 limits::MAX_IDENT_CHARS,
             ),
         ]
         .into_iter()
         .filter_map(|(field, value, max)| {
-            let message = preset_lengths::too_long(value.as_ref()?.as_deref()?, max)?;
+            let message = preset_lengths::too_long(value?, max)?;
             Some(FieldError {
                 field: field.to_owned(),
                 message,
@@ -204,7 +209,7 @@ impl Queries {
     /// `NotFound` for an unknown conversation.
     pub async fn conversation_sessions(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         session_type: Option<SessionType>,
         page: Page,
     ) -> Result<Vec<SessionRecord>, QueryError> {
@@ -222,7 +227,7 @@ impl Queries {
     /// `NotFound` for an unknown conversation.
     pub async fn turns(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         session_type: Option<SessionType>,
         page: Page,
     ) -> Result<Vec<Turn>, QueryError> {
@@ -247,7 +252,10 @@ impl Queries {
     ///
     /// # Errors
     /// `NotFound` for an unknown conversation.
-    pub async fn mailbox(&self, conversation_id: &str) -> Result<Vec<MailboxMessage>, QueryError> {
+    pub async fn mailbox(
+        &self,
+        conversation_id: &ConversationId,
+    ) -> Result<Vec<MailboxMessage>, QueryError> {
         self.conversation_row(conversation_id).await?;
         Ok(self.mailbox.list_messages(conversation_id).await?)
     }
@@ -265,14 +273,17 @@ impl Queries {
         }
     }
 
-    async fn session_row(&self, session_id: &str) -> Result<SessionRecord, QueryError> {
+    async fn session_row(&self, session_id: &SessionId) -> Result<SessionRecord, QueryError> {
         match self.sessions.get_session(session_id).await {
             Err(StorageError::NotFound) => Err(QueryError::NotFound("session")),
             other => Ok(other?),
         }
     }
 
-    async fn conversation_row(&self, conversation_id: &str) -> Result<Conversation, QueryError> {
+    async fn conversation_row(
+        &self,
+        conversation_id: &ConversationId,
+    ) -> Result<Conversation, QueryError> {
         match self.conversations.get_conversation(conversation_id).await {
             Err(StorageError::NotFound) => Err(QueryError::NotFound("conversation")),
             other => Ok(other?),

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use ports::{SessionType, StreamKey, Transport};
+use ports::{ConversationId, SessionId, SessionType, StreamKey, Transport};
 use tokio::sync::Notify;
 
 use super::run_log::RunLog;
@@ -17,8 +17,8 @@ use crate::core::run::{RunControl, Steer, SteerRefused};
 
 /// A running session as callers see it.
 pub struct RunHandle {
-    pub session_id: String,
-    pub conversation_id: String,
+    pub session_id: SessionId,
+    pub conversation_id: ConversationId,
     pub session_type: SessionType,
     pub transport: Transport,
     pub stream_key: StreamKey,
@@ -38,8 +38,8 @@ pub enum SteerOutcome {
 
 impl RunHandle {
     pub fn new(
-        session_id: String,
-        conversation_id: String,
+        session_id: SessionId,
+        conversation_id: ConversationId,
         session_type: SessionType,
         transport: Transport,
         control: RunControl,
@@ -78,9 +78,9 @@ impl RunHandle {
 
 #[derive(Default)]
 struct Maps {
-    running: HashMap<String, Arc<RunHandle>>,
+    running: HashMap<SessionId, Arc<RunHandle>>,
     /// Logs of finished runs whose events are still on their way to the bus.
-    flushing: HashMap<String, Arc<RunLog>>,
+    flushing: HashMap<SessionId, Arc<RunLog>>,
 }
 
 /// Running sessions by id.
@@ -110,41 +110,41 @@ impl Registry {
 
     /// The session stops counting as running; its log stays reachable until
     /// [`Self::flushed`].
-    pub fn finish(&self, session_id: &str) {
+    pub fn finish(&self, session_id: &SessionId) {
         self.lock().running.remove(session_id);
         self.left.notify_waiters();
     }
 
     /// The run's events reached the bus (or the forwarder gave up): drop its log.
-    pub fn flushed(&self, session_id: &str) {
+    pub fn flushed(&self, session_id: &SessionId) {
         self.lock().flushing.remove(session_id);
     }
 
-    pub fn get(&self, session_id: &str) -> Option<Arc<RunHandle>> {
+    pub fn get(&self, session_id: &SessionId) -> Option<Arc<RunHandle>> {
         self.lock().running.get(session_id).cloned()
     }
 
     /// The log of a running session, or of a finished one not yet forwarded to the bus.
-    pub fn log(&self, session_id: &str) -> Option<Arc<RunLog>> {
+    pub fn log(&self, session_id: &SessionId) -> Option<Arc<RunLog>> {
         self.lock().flushing.get(session_id).cloned()
     }
 
     /// The running `agent` session of a conversation (there is at most one).
-    pub fn agent_run_of(&self, conversation_id: &str) -> Option<Arc<RunHandle>> {
+    pub fn agent_run_of(&self, conversation_id: &ConversationId) -> Option<Arc<RunHandle>> {
         self.lock()
             .running
             .values()
-            .find(|h| h.conversation_id == conversation_id && h.session_type == SessionType::Agent)
+            .find(|h| h.conversation_id == *conversation_id && h.session_type == SessionType::Agent)
             .cloned()
     }
 
     /// Every running session of a conversation, agents and async subagents.
-    pub fn runs_of(&self, conversation_id: &str) -> Vec<Arc<RunHandle>> {
+    pub fn runs_of(&self, conversation_id: &ConversationId) -> Vec<Arc<RunHandle>> {
         let mut runs: Vec<_> = self
             .lock()
             .running
             .values()
-            .filter(|h| h.conversation_id == conversation_id)
+            .filter(|h| h.conversation_id == *conversation_id)
             .cloned()
             .collect();
         runs.sort_by(|a, b| a.session_id.cmp(&b.session_id));
@@ -192,17 +192,17 @@ mod tests {
         let r = Registry::new();
         r.insert(handle("a", "c", SessionType::Agent));
         r.insert(handle("b", "c", SessionType::AsyncSubagent));
-        assert_eq!(r.agent_run_of("c").unwrap().session_id, "a");
-        assert_eq!(r.runs_of("c").len(), 2);
-        r.finish("a");
-        assert!(r.get("a").is_none());
+        assert_eq!(r.agent_run_of(&"c".into()).unwrap().session_id, "a");
+        assert_eq!(r.runs_of(&"c".into()).len(), 2);
+        r.finish(&"a".into());
+        assert!(r.get(&"a".into()).is_none());
         assert!(
-            r.agent_run_of("c").is_none(),
+            r.agent_run_of(&"c".into()).is_none(),
             "async subagents do not count"
         );
-        assert!(r.log("a").is_some());
-        r.flushed("a");
-        assert!(r.log("a").is_none());
+        assert!(r.log(&"a".into()).is_some());
+        r.flushed(&"a".into());
+        assert!(r.log(&"a".into()).is_none());
     }
 
     #[test]
@@ -227,7 +227,7 @@ mod tests {
         });
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
-        r.finish("a");
+        r.finish(&"a".into());
         tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
             .await
             .unwrap()

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use ports::{
-    InputPart, ModelSettings, Preset, StorageError, StreamKey, ToolSchema, ToolsetSpec, Transport,
+    ConversationId, InputPart, ModelSettings, Preset, PresetId, SessionId, StorageError, StreamKey,
+    ToolSchema, ToolsetSpec, Transport,
 };
 
 use super::run_log::RunLog;
@@ -16,26 +17,26 @@ pub enum RunTarget {
     /// A root session: a new conversation whose id is the session id.
     NewConversation,
     /// Continue the conversation from its latest committed agent session.
-    Continue { conversation_id: String },
+    Continue { conversation_id: ConversationId },
     /// A new conversation from a session of `conversation_id` (default: its latest
     /// committed agent session).
     Fork {
-        conversation_id: String,
-        from_session_id: Option<String>,
+        conversation_id: ConversationId,
+        from_session_id: Option<SessionId>,
     },
     /// An explicit parent (`sessions/execute`); `fork` starts a new conversation from it.
     /// Without `fork`, a parent in an async subagent's chain continues that chain.
     Parent {
-        parent_session_id: String,
+        parent_session_id: SessionId,
         fork: bool,
     },
     /// An async subagent session in the spawner's conversation (spec 05), continuing the
     /// subagent's chain after `previous` when given.
     AsyncSubagent {
-        conversation_id: String,
-        spawned_by: String,
+        conversation_id: ConversationId,
+        spawned_by: SessionId,
         name: String,
-        previous: Option<String>,
+        previous: Option<SessionId>,
     },
 }
 
@@ -94,7 +95,7 @@ impl ConfigOverride {
 pub struct RunRequest {
     pub target: RunTarget,
     /// The preset to run; default: the conversation's default preset, else the default one.
-    pub preset_id: Option<String>,
+    pub preset_id: Option<PresetId>,
     pub config_override: Option<ConfigOverride>,
     pub input: Vec<InputPart>,
     /// Answers to the calls the parent session left pending.
@@ -122,8 +123,8 @@ impl RunRequest {
 /// A run that has started: its first event (`run_started`) is already in `log`.
 #[derive(Clone)]
 pub struct StartedRun {
-    pub session_id: String,
-    pub conversation_id: String,
+    pub session_id: SessionId,
+    pub conversation_id: ConversationId,
     pub stream_key: StreamKey,
     pub transport: Transport,
     pub log: Arc<RunLog>,
@@ -132,7 +133,7 @@ pub struct StartedRun {
 /// The conversation's running agent session, reported with a 409.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveSession {
-    pub session_id: String,
+    pub session_id: SessionId,
     pub stream_key: StreamKey,
     pub transport: Transport,
 }

@@ -219,7 +219,8 @@ async fn a_root_run_creates_its_conversation_and_commits_state_then_status_then_
         .await
         .unwrap();
     assert_eq!(
-        run.conversation_id, run.session_id,
+        run.conversation_id,
+        ConversationId::rooted_at(&run.session_id),
         "a root names its conversation"
     );
     let events = events_of(&run).await;
@@ -235,7 +236,10 @@ async fn a_root_run_creates_its_conversation_and_commits_state_then_status_then_
     assert_eq!(record.status, SessionStatus::Created);
     assert_eq!(record.parent_session_id, None);
     let new_conversation = new_conversation.unwrap();
-    assert_eq!(new_conversation.conversation_id, run.session_id);
+    assert_eq!(
+        new_conversation.conversation_id,
+        ConversationId::rooted_at(&run.session_id)
+    );
     assert_eq!(new_conversation.default_preset_id.as_deref(), Some("p"));
     assert_eq!(seen.requests[0].system, "Work in /w.");
     let state = seen.saved_state.clone().unwrap();
@@ -351,7 +355,7 @@ async fn a_busy_conversation_is_a_conflict_naming_the_running_session() {
     match err {
         RunError::Busy(active) => {
             assert_eq!(active.session_id, "running");
-            assert_eq!(active.stream_key, StreamKey::for_session("running"));
+            assert_eq!(active.stream_key, StreamKey::for_session(&"running".into()));
             assert_eq!(active.transport, Transport::Stream);
         }
         other => panic!("{other:?}"),
@@ -550,7 +554,7 @@ fn fire_request() -> RunRequest {
 /// A world where conversation `c` exists, continues from `parent`, and whose mailbox
 /// holds a result of `alpha` and a failure of `beta`, drained into the session recorded
 /// in the returned cell.
-fn fire_world(model: Model) -> (World, Arc<Mutex<Option<String>>>) {
+fn fire_world(model: Model) -> (World, Arc<Mutex<Option<SessionId>>>) {
     let mut world = World::new(model, false);
     world
         .conversations

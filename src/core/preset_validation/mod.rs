@@ -1,7 +1,7 @@
 //! The rules a preset must follow beyond its schema (spec 02). Every broken rule is
 //! reported with the field it concerns, so a caller can fix them all at once.
 
-use ports::{Preset, ShellMode};
+use ports::{Preset, PresetId, ShellMode};
 
 pub mod lengths;
 
@@ -38,7 +38,7 @@ const PROVIDERS: &[&str] = &["openai", "anthropic", "test"];
 
 /// Checks everything that needs no storage; `missing_refs` lists subagent preset ids that
 /// do not exist (the caller looked them up).
-pub fn validate(preset: &Preset, missing_refs: &[String]) -> Vec<FieldError> {
+pub fn validate(preset: &Preset, missing_refs: &[PresetId]) -> Vec<FieldError> {
     let mut errors = preset_lengths::check(preset);
     if !errors.is_empty() {
         return errors; // the other rules would only parse or echo the oversize values
@@ -91,7 +91,11 @@ fn validate_environment(preset: &Preset, errors: &mut Vec<FieldError>) {
     }
 }
 
-fn validate_subagent_refs(preset: &Preset, missing_refs: &[String], errors: &mut Vec<FieldError>) {
+fn validate_subagent_refs(
+    preset: &Preset,
+    missing_refs: &[PresetId],
+    errors: &mut Vec<FieldError>,
+) {
     let mut names = std::collections::HashSet::new();
     for (i, r) in preset.subagents.refs.iter().enumerate() {
         if r.name.trim().is_empty() {
@@ -222,7 +226,7 @@ mod tests {
         }
     }
 
-    fn fields(p: &Preset, missing: &[String]) -> Vec<String> {
+    fn fields(p: &Preset, missing: &[PresetId]) -> Vec<String> {
         validate(p, missing).into_iter().map(|e| e.field).collect()
     }
 

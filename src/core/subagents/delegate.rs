@@ -114,7 +114,7 @@ impl Delegate {
         let section = equip(&mut toolbox, &self.kit, &caller, None);
         let mut vars = self.kit.vars.clone();
         vars.model.clone_from(&preset.model.name);
-        vars.preset_id.clone_from(&preset.preset_id);
+        vars.preset_id = preset.preset_id.to_string();
         vars.toolsets = preset
             .toolsets
             .iter()

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use ports::{Preset, SubagentSpec, ToolsetSpec};
+use ports::{Preset, PresetId, SubagentSpec, ToolsetSpec};
 
 use crate::core::tools::ToolError;
 
@@ -21,7 +21,7 @@ pub struct Subagent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// A stored preset, by id: its model, system prompt and toolsets.
-    Preset(String),
+    Preset(PresetId),
     Builtin(Builtin),
 }
 

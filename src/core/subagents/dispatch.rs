@@ -5,7 +5,7 @@
 //! same name continues that subagent's chain.
 
 use async_trait::async_trait;
-use ports::{Preset, ToolsetSpec};
+use ports::{ConversationId, Preset, PresetId, SessionId, ToolsetSpec};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -20,10 +20,10 @@ pub(super) const NAME: &str = "async_delegate";
 #[derive(Debug, Clone, PartialEq)]
 pub enum LaunchConfig {
     /// A stored preset.
-    Preset(String),
+    Preset(PresetId),
     /// A built-in subagent: the caller's preset with the built-in's prompt and toolsets.
     Builtin {
-        base_preset: String,
+        base_preset: PresetId,
         model: String,
         system_prompt: String,
         toolsets: Vec<ToolsetSpec>,
@@ -33,13 +33,13 @@ pub enum LaunchConfig {
 /// One async subagent session to start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Launch {
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// The session whose agent dispatched it.
-    pub spawned_by: String,
+    pub spawned_by: SessionId,
     pub name: String,
     pub config: LaunchConfig,
     /// The subagent's previous session, whose chain this one continues.
-    pub previous: Option<String>,
+    pub previous: Option<SessionId>,
     pub task: String,
 }
 
@@ -50,15 +50,15 @@ pub trait Launcher: Send + Sync {
     ///
     /// # Errors
     /// Why it could not start, worded for the model.
-    async fn launch(&self, launch: Launch) -> Result<String, String>;
+    async fn launch(&self, launch: Launch) -> Result<SessionId, String>;
 }
 
 /// Where dispatched sessions go: the launcher and the dispatching session.
 #[derive(Clone)]
 pub struct Dispatcher {
     pub launcher: Arc<dyn Launcher>,
-    pub conversation_id: String,
-    pub session_id: String,
+    pub conversation_id: ConversationId,
+    pub session_id: SessionId,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -200,7 +200,7 @@ mod tests {
 
     #[async_trait]
     impl Launcher for Gate {
-        async fn launch(&self, launch: Launch) -> Result<String, String> {
+        async fn launch(&self, launch: Launch) -> Result<SessionId, String> {
             let n = {
                 let mut launches = self.launches.lock().unwrap();
                 launches.push(launch);
@@ -209,7 +209,7 @@ mod tests {
             if n == 1 {
                 self.go.notified().await;
             }
-            Ok(format!("s{n}"))
+            Ok(format!("s{n}").into())
         }
     }
 

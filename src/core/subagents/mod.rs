@@ -122,7 +122,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Launcher for NoLaunch {
-        async fn launch(&self, _: Launch) -> Result<String, String> {
+        async fn launch(&self, _: Launch) -> Result<ports::SessionId, String> {
             Err("not in this test".into())
         }
     }

@@ -65,7 +65,7 @@ pub struct Scratch {
     /// Sync subagent histories by name (`delegate` continues them).
     pub subagent_histories: BTreeMap<String, Vec<ModelMessage>>,
     /// Async subagent name → its latest session (`async_delegate` continues the chain).
-    pub async_subagents: BTreeMap<String, String>,
+    pub async_subagents: BTreeMap<String, ports::SessionId>,
     /// What nested agents used; the loop adds it to the run's usage after the turn.
     pub nested_usage: Usage,
 }
