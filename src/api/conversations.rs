@@ -26,7 +26,7 @@ use super::{
     sse::Sse,
 };
 use crate::core::execution::Resolutions;
-use crate::core::execution::{RunRequest, RunTarget};
+use crate::core::execution::{ExternalTools, RunRequest, RunTarget, SteerInput};
 
 pub struct ConversationsApi;
 
@@ -167,7 +167,7 @@ impl ConversationsApi {
             config_override: body.config_override,
             transport: body.transport,
         };
-        let request = body.inputs.into_request(target, options, Transport::Sse);
+        let request = body.inputs.into_request(target, options, Transport::Sse)?;
         runs::start(&state, request).await
     }
 
@@ -195,7 +195,7 @@ impl ConversationsApi {
             config_override: body.config_override.map(Into::into),
             input: runs::input_of(Some(body.input)),
             resolutions: Resolutions::default(),
-            external_tools: Vec::new(),
+            external_tools: ExternalTools::default(),
             transport: body.transport.map_or(Transport::Sse, Into::into),
         };
         runs::start(&state, request).await
@@ -227,7 +227,9 @@ impl ConversationsApi {
             config_override: body.config_override,
             transport: body.transport,
         };
-        let request = body.inputs.into_request(target, options, Transport::Stream);
+        let request = body
+            .inputs
+            .into_request(target, options, Transport::Stream)?;
         let started = state.runs.fire(request).await?;
         Ok(runs::respond(&started))
     }
@@ -295,14 +297,13 @@ impl ConversationsApi {
         body: Json<SteerRequestDto>,
     ) -> Result<SteerResponse> {
         let body = body.0;
-        let steered = state
-            .live
-            .steer_conversation(
-                &ConversationId::from(conversation_id.0),
-                body.input.0,
-                body.message_id.map(|m| m.0),
-            )
-            .await;
+        let steered = match SteerInput::parse(body.input.0, body.message_id.map(|m| m.0)) {
+            Ok(input) => {
+                let conversation_id = ConversationId::from(conversation_id.0);
+                state.live.steer_conversation(&conversation_id, input).await
+            }
+            Err(invalid) => Err(invalid.into()),
+        };
         runs::steer_response(steered)
     }
 

@@ -20,7 +20,7 @@ use super::{
     runs::{self, EventsResponse, KEEP_ALIVE, RunResponse, SteerResponse},
     sse::Sse,
 };
-use crate::core::execution::LiveStatus;
+use crate::core::execution::{LiveStatus, SteerInput};
 
 pub struct SessionsApi;
 
@@ -83,7 +83,7 @@ impl SessionsApi {
             config_override: body.config_override,
             transport: body.transport,
         };
-        let request = body.inputs.into_request(target, options, Transport::Sse);
+        let request = body.inputs.into_request(target, options, Transport::Sse)?;
         runs::start(&state, request).await
     }
 
@@ -200,14 +200,13 @@ impl SessionsApi {
         body: Json<SteerRequestDto>,
     ) -> Result<SteerResponse> {
         let body = body.0;
-        let steered = state
-            .live
-            .steer_session(
-                &SessionId::from(session_id.0),
-                body.input.0,
-                body.message_id.map(|m| m.0),
-            )
-            .await;
+        let steered = match SteerInput::parse(body.input.0, body.message_id.map(|m| m.0)) {
+            Ok(input) => {
+                let session_id = SessionId::from(session_id.0);
+                state.live.steer_session(&session_id, input).await
+            }
+            Err(invalid) => Err(invalid.into()),
+        };
         runs::steer_response(steered)
     }
 }

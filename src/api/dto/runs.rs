@@ -12,7 +12,7 @@ use crate::core::execution::{
     ActiveSession, ConfigOverride, ModelOverride, RunRequest, RunTarget, StartedRun, SteerOutcome,
     Steered,
 };
-use crate::core::execution::{ExternalResult, Interaction, Resolutions};
+use crate::core::execution::{ExternalResult, ExternalTools, Interaction, Resolutions, RunError};
 use ports::ToolSchema;
 
 /// Plain text.
@@ -242,8 +242,10 @@ impl RunInputsDto {
         target: RunTarget,
         options: RunOptions,
         default_transport: ports::Transport,
-    ) -> RunRequest {
-        RunRequest {
+    ) -> Result<RunRequest, RunError> {
+        let external_tools =
+            ExternalTools::parse(external_tools(self.external_tools)).map_err(RunError::Invalid)?;
+        Ok(RunRequest {
             target,
             preset_id: options.preset_id.map(|p| p.0.into()),
             config_override: options.config_override.map(Into::into),
@@ -254,9 +256,9 @@ impl RunInputsDto {
                 .map(Into::into)
                 .collect(),
             resolutions: resolutions(self.user_interactions, self.tool_results),
-            external_tools: external_tools(self.external_tools),
+            external_tools,
             transport: options.transport.map_or(default_transport, Into::into),
-        }
+        })
     }
 }
 

@@ -109,12 +109,10 @@ impl LiveRuns {
     pub async fn steer_session(
         &self,
         session_id: &SessionId,
-        text: String,
-        message_id: Option<String>,
+        input: SteerInput,
     ) -> Result<Steered, SteerError> {
-        check_steer(&text, message_id.as_deref())?;
         let handle = self.running(session_id).await?;
-        steer(&handle, text, message_id)
+        steer(&handle, input)
     }
 
     /// Steers the conversation's running agent session.
@@ -125,10 +123,8 @@ impl LiveRuns {
     pub async fn steer_conversation(
         &self,
         conversation_id: &ConversationId,
-        text: String,
-        message_id: Option<String>,
+        input: SteerInput,
     ) -> Result<Steered, SteerError> {
-        check_steer(&text, message_id.as_deref())?;
         let Some(handle) = self.registry.agent_run_of(conversation_id) else {
             self.known_conversation(conversation_id).await?;
             return Err(ControlError::NotRunning(
@@ -136,7 +132,7 @@ impl LiveRuns {
             )
             .into());
         };
-        steer(&handle, text, message_id)
+        steer(&handle, input)
     }
 
     async fn running(&self, session_id: &SessionId) -> Result<Arc<RunHandle>, ControlError> {
@@ -165,38 +161,48 @@ impl LiveRuns {
     }
 }
 
-/// What can be refused before looking the run up: empty or oversize text, an oversize
-/// message id.
-fn check_steer(text: &str, message_id: Option<&str>) -> Result<(), ControlError> {
-    let mut errors = Vec::new();
-    if text.trim().is_empty() {
-        errors.push(field_error("input", "input is empty".to_owned()));
-    } else if text.len() > limits::MAX_STEER_BYTES {
-        errors.push(field_error(
-            "input",
-            format!(
-                "is {} bytes; at most {} are allowed",
-                text.len(),
-                limits::MAX_STEER_BYTES
-            ),
-        ));
-    }
-    if let Some(id) = message_id
-        && id.len() > limits::MAX_STEER_ID_BYTES
-    {
-        errors.push(field_error(
-            "message_id",
-            format!(
-                "is {} bytes; at most {} are allowed",
-                id.len(),
-                limits::MAX_STEER_ID_BYTES
-            ),
-        ));
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ControlError::Invalid(errors))
+/// A steer that keeps the rules: text neither blank nor over its cap, a message id within
+/// its cap. Made where the request arrives; live control takes nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SteerInput {
+    text: String,
+    message_id: Option<String>,
+}
+
+impl SteerInput {
+    /// # Errors
+    /// `Invalid`, naming every broken rule.
+    pub fn parse(text: String, message_id: Option<String>) -> Result<Self, ControlError> {
+        let mut errors = Vec::new();
+        if text.trim().is_empty() {
+            errors.push(field_error("input", "input is empty".to_owned()));
+        } else if text.len() > limits::MAX_STEER_BYTES {
+            errors.push(field_error(
+                "input",
+                format!(
+                    "is {} bytes; at most {} are allowed",
+                    text.len(),
+                    limits::MAX_STEER_BYTES
+                ),
+            ));
+        }
+        if let Some(id) = &message_id
+            && id.len() > limits::MAX_STEER_ID_BYTES
+        {
+            errors.push(field_error(
+                "message_id",
+                format!(
+                    "is {} bytes; at most {} are allowed",
+                    id.len(),
+                    limits::MAX_STEER_ID_BYTES
+                ),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(Self { text, message_id })
+        } else {
+            Err(ControlError::Invalid(errors))
+        }
     }
 }
 
@@ -207,16 +213,14 @@ fn field_error(field: &str, message: String) -> FieldError {
     }
 }
 
-fn steer(
-    handle: &RunHandle,
-    text: String,
-    message_id: Option<String>,
-) -> Result<Steered, SteerError> {
-    let message_id = message_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+fn steer(handle: &RunHandle, input: SteerInput) -> Result<Steered, SteerError> {
+    let message_id = input
+        .message_id
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let outcome = handle
         .steer(Steer {
             message_id: message_id.clone(),
-            text,
+            text: input.text,
         })
         .map_err(|e| match e {
             SteerRefused::Closed => SteerError::Control(ControlError::NotRunning(e.to_string())),
@@ -227,4 +231,29 @@ fn steer(
         message_id,
         outcome,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(e: ControlError) -> Vec<String> {
+        match e {
+            ControlError::Invalid(fields) => fields.into_iter().map(|f| f.field).collect(),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_steer_is_parsed_once_with_every_broken_rule_named() {
+        assert!(SteerInput::parse("go left".into(), Some("m1".into())).is_ok());
+        let blank = SteerInput::parse(" \n".into(), None).unwrap_err();
+        assert_eq!(fields(blank), ["input"]);
+        let both = SteerInput::parse(
+            "x".repeat(limits::MAX_STEER_BYTES + 1),
+            Some("i".repeat(limits::MAX_STEER_ID_BYTES + 1)),
+        )
+        .unwrap_err();
+        assert_eq!(fields(both), ["input", "message_id"]);
+    }
 }

@@ -17,7 +17,6 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use super::assemble::AgentPlan;
-use super::external;
 use super::forward;
 use super::input::{self, InputLimits};
 use super::placement::Placement;
@@ -183,7 +182,7 @@ impl RunEngine {
                 session_id: &session_id,
                 conversation_id: &resolved.place.conversation_id,
                 session_type: resolved.place.kind.session_type(),
-                external_tools: req.external_tools,
+                external_tools: req.external_tools.into_inner(),
                 prompt_field: prompt_field(req.config_override.as_ref()),
             })
             .await?;
@@ -251,7 +250,6 @@ impl RunEngine {
         if !unresolvable.is_empty() {
             return Err(RunError::Invalid(unresolvable));
         }
-        external::check(&req.external_tools).map_err(RunError::Invalid)?;
         Ok(Resolved {
             place,
             preset,

@@ -1,6 +1,6 @@
 //! External tools (spec 05): tools a caller declares for one run and executes itself.
-//! They are checked before the run starts, so the model is never offered a tool a provider
-//! would refuse or one that shadows a built-in.
+//! They are parsed where the request arrives, so the model is never offered a tool a
+//! provider would refuse or one that shadows a built-in.
 
 use ports::ToolSchema;
 
@@ -10,12 +10,26 @@ use crate::core::preset_validation::FieldError;
 /// Longest tool name the providers accept.
 const MAX_NAME: usize = 64;
 
-/// Every broken rule: names of 1-64 characters of `a-z A-Z 0-9 _ -`, unique, not a
-/// built-in tool's name; parameters a JSON schema of an object.
-///
-/// # Errors
-/// The broken rules, by field.
-pub fn check(tools: &[ToolSchema]) -> Result<(), Vec<FieldError>> {
+/// A run's external tools, each keeping the rules: a name of 1-64 characters of
+/// `a-z A-Z 0-9 _ -`, unique, not a built-in tool's name; parameters a JSON schema of an
+/// object.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExternalTools(Vec<ToolSchema>);
+
+impl ExternalTools {
+    /// # Errors
+    /// Every broken rule, by field.
+    pub fn parse(tools: Vec<ToolSchema>) -> Result<Self, Vec<FieldError>> {
+        check(&tools)?;
+        Ok(Self(tools))
+    }
+
+    pub fn into_inner(self) -> Vec<ToolSchema> {
+        self.0
+    }
+}
+
+fn check(tools: &[ToolSchema]) -> Result<(), Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, tool) in tools.iter().enumerate() {
@@ -77,8 +91,8 @@ mod tests {
     #[test]
     fn names_must_be_well_formed_unique_and_not_built_in() {
         let object = json!({"type": "object", "properties": {}});
-        assert!(check(&[tool("lookup_order", object.clone())]).is_ok());
-        let errors = check(&[
+        assert!(ExternalTools::parse(vec![tool("lookup_order", object.clone())]).is_ok());
+        let errors = ExternalTools::parse(vec![
             tool("bad name", object.clone()),
             tool("shell", object.clone()),
             tool("x", object),

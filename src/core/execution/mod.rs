@@ -29,8 +29,9 @@ mod tests;
 /// name it through `execution` and never reach into the agent loop.
 pub use crate::core::agent::{ExternalResult, Interaction, Resolutions};
 pub use attach::AttachError;
-pub use control::{ControlError, LiveRuns, SteerError, Steered};
+pub use control::{ControlError, LiveRuns, SteerError, SteerInput, Steered};
 pub use engine::{Ports, RunEngine, Settings};
+pub use external::ExternalTools;
 pub use queries::{ConversationView, LiveStatus, Queries, QueryError, Turn};
 pub use registry::SteerOutcome;
 pub use request::{

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use ports::{
     ConversationId, InputPart, ModelSettings, Preset, PresetId, SessionId, StorageError, StreamKey,
-    ToolSchema, ToolsetSpec, Transport,
+    ToolsetSpec, Transport,
 };
 
+use super::external::ExternalTools;
 use super::run_log::RunLog;
 use crate::core::agent::Resolutions;
 use crate::core::preset_validation::FieldError;
@@ -101,7 +102,7 @@ pub struct RunRequest {
     /// Answers to the calls the parent session left pending.
     pub resolutions: Resolutions,
     /// Caller-executed tools offered to the model for this run only.
-    pub external_tools: Vec<ToolSchema>,
+    pub external_tools: ExternalTools,
     pub transport: Transport,
 }
 
@@ -114,7 +115,7 @@ impl RunRequest {
             config_override: None,
             input,
             resolutions: Resolutions::default(),
-            external_tools: Vec::new(),
+            external_tools: ExternalTools::default(),
             transport,
         }
     }
