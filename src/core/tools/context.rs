@@ -14,10 +14,10 @@ pub struct ThinkingArgs {
     thought: String,
 }
 
-pub struct Thinking;
+pub struct ThinkingTool;
 
 #[async_trait]
-impl TypedTool for Thinking {
+impl TypedTool for ThinkingTool {
     type Args = ThinkingArgs;
     const NAME: &'static str = "thinking";
     const DESCRIPTION: &'static str = "Think out loud: write down reasoning or a plan before \
@@ -39,10 +39,10 @@ pub struct HandoffArgs {
     summary: String,
 }
 
-pub struct Handoff;
+pub struct HandoffTool;
 
 #[async_trait]
-impl TypedTool for Handoff {
+impl TypedTool for HandoffTool {
     type Args = HandoffArgs;
     const NAME: &'static str = "handoff";
     const DESCRIPTION: &'static str = "Restart with a fresh context: write a complete summary \

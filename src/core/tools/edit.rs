@@ -23,10 +23,10 @@ pub struct WriteArgs {
     content: String,
 }
 
-pub struct Write;
+pub struct WriteTool;
 
 #[async_trait]
-impl TypedTool for Write {
+impl TypedTool for WriteTool {
     type Args = WriteArgs;
     const NAME: &'static str = "write";
     const DESCRIPTION: &'static str = "Create a file or replace its whole contents. \
@@ -76,10 +76,10 @@ pub struct EditArgs {
     replace_all: bool,
 }
 
-pub struct Edit;
+pub struct EditTool;
 
 #[async_trait]
-impl TypedTool for Edit {
+impl TypedTool for EditTool {
     type Args = EditArgs;
     const NAME: &'static str = "edit";
     const DESCRIPTION: &'static str = "Replace an exact string in a file. `old_string` \
@@ -117,10 +117,10 @@ pub struct MultiEditArgs {
     edits: Vec<EditOp>,
 }
 
-pub struct MultiEdit;
+pub struct MultiEditTool;
 
 #[async_trait]
-impl TypedTool for MultiEdit {
+impl TypedTool for MultiEditTool {
     type Args = MultiEditArgs;
     const NAME: &'static str = "multi_edit";
     const DESCRIPTION: &'static str = "Apply several exact string replacements to one \

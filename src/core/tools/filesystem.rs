@@ -17,10 +17,10 @@ pub struct LsArgs {
     path: Option<String>,
 }
 
-pub struct Ls;
+pub struct LsTool;
 
 #[async_trait]
-impl TypedTool for Ls {
+impl TypedTool for LsTool {
     type Args = LsArgs;
     const NAME: &'static str = "ls";
     const DESCRIPTION: &'static str = "List a directory: one entry per line, directories \
@@ -57,10 +57,10 @@ pub struct MkdirArgs {
     path: String,
 }
 
-pub struct Mkdir;
+pub struct MkdirTool;
 
 #[async_trait]
-impl TypedTool for Mkdir {
+impl TypedTool for MkdirTool {
     type Args = MkdirArgs;
     const NAME: &'static str = "mkdir";
     const DESCRIPTION: &'static str =
@@ -82,10 +82,10 @@ pub struct TransferArgs {
     destination: String,
 }
 
-pub struct Move;
+pub struct MoveTool;
 
 #[async_trait]
-impl TypedTool for Move {
+impl TypedTool for MoveTool {
     type Args = TransferArgs;
     const NAME: &'static str = "move";
     const DESCRIPTION: &'static str = "Move or rename a file or directory. The destination \
@@ -108,10 +108,10 @@ impl TypedTool for Move {
     }
 }
 
-pub struct Copy;
+pub struct CopyTool;
 
 #[async_trait]
-impl TypedTool for Copy {
+impl TypedTool for CopyTool {
     type Args = TransferArgs;
     const NAME: &'static str = "copy";
     const DESCRIPTION: &'static str = "Copy a file, or a directory with everything in it. \

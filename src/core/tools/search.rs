@@ -21,10 +21,10 @@ pub struct GlobArgs {
     path: Option<String>,
 }
 
-pub struct Glob;
+pub struct GlobTool;
 
 #[async_trait]
-impl TypedTool for Glob {
+impl TypedTool for GlobTool {
     type Args = GlobArgs;
     const NAME: &'static str = "glob";
     const DESCRIPTION: &'static str = "Find files by glob pattern (`**/*.rs`, `docs/*.md`). \
@@ -72,10 +72,10 @@ pub struct GrepArgs {
     max_matches: Option<usize>,
 }
 
-pub struct Grep;
+pub struct GrepTool;
 
 #[async_trait]
-impl TypedTool for Grep {
+impl TypedTool for GrepTool {
     type Args = GrepArgs;
     const NAME: &'static str = "grep";
     const DESCRIPTION: &'static str = "Search file contents with a regular expression. \

@@ -35,10 +35,10 @@ struct ShellReport {
     timed_out: bool,
 }
 
-pub struct Shell;
+pub struct ShellTool;
 
 #[async_trait]
-impl TypedTool for Shell {
+impl TypedTool for ShellTool {
     type Args = ShellArgs;
     const NAME: &'static str = "shell";
     const DESCRIPTION: &'static str = "Run a shell command (bash) and get its exit code, \

@@ -22,10 +22,10 @@ pub struct TaskCreateArgs {
     description: String,
 }
 
-pub struct TaskCreate;
+pub struct TaskCreateTool;
 
 #[async_trait]
-impl TypedTool for TaskCreate {
+impl TypedTool for TaskCreateTool {
     type Args = TaskCreateArgs;
     const NAME: &'static str = "task_create";
     const DESCRIPTION: &'static str = "Add a task to your task list (status pending). Use \
@@ -70,10 +70,10 @@ pub struct TaskUpdateArgs {
     description: Option<String>,
 }
 
-pub struct TaskUpdate;
+pub struct TaskUpdateTool;
 
 #[async_trait]
-impl TypedTool for TaskUpdate {
+impl TypedTool for TaskUpdateTool {
     type Args = TaskUpdateArgs;
     const NAME: &'static str = "task_update";
     const DESCRIPTION: &'static str = "Change a task's status (pending, in_progress, \
@@ -108,10 +108,10 @@ impl TypedTool for TaskUpdate {
 #[serde(deny_unknown_fields)]
 pub struct NoArgs {}
 
-pub struct TaskList;
+pub struct TaskListTool;
 
 #[async_trait]
-impl TypedTool for TaskList {
+impl TypedTool for TaskListTool {
     type Args = NoArgs;
     const NAME: &'static str = "task_list";
     const DESCRIPTION: &'static str = "Show every task with its id and status.";
@@ -145,10 +145,10 @@ pub struct TaskGetArgs {
     id: String,
 }
 
-pub struct TaskGet;
+pub struct TaskGetTool;
 
 #[async_trait]
-impl TypedTool for TaskGet {
+impl TypedTool for TaskGetTool {
     type Args = TaskGetArgs;
     const NAME: &'static str = "task_get";
     const DESCRIPTION: &'static str = "Show one task in full, description included.";

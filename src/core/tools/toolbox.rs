@@ -18,27 +18,27 @@ pub struct Toolbox {
 fn builtin(toolset: &str) -> Vec<Arc<dyn Tool>> {
     match toolset {
         "core" => vec![
-            Arc::new(view::View),
-            Arc::new(edit::Edit),
-            Arc::new(edit::MultiEdit),
-            Arc::new(edit::Write),
-            Arc::new(filesystem::Ls),
-            Arc::new(search::Glob),
-            Arc::new(search::Grep),
+            Arc::new(view::ViewTool),
+            Arc::new(edit::EditTool),
+            Arc::new(edit::MultiEditTool),
+            Arc::new(edit::WriteTool),
+            Arc::new(filesystem::LsTool),
+            Arc::new(search::GlobTool),
+            Arc::new(search::GrepTool),
         ],
         "filesystem" => vec![
-            Arc::new(filesystem::Mkdir),
-            Arc::new(filesystem::Move),
-            Arc::new(filesystem::Copy),
+            Arc::new(filesystem::MkdirTool),
+            Arc::new(filesystem::MoveTool),
+            Arc::new(filesystem::CopyTool),
         ],
-        "shell" => vec![Arc::new(shell::Shell)],
+        "shell" => vec![Arc::new(shell::ShellTool)],
         "task" => vec![
-            Arc::new(tasks::TaskCreate),
-            Arc::new(tasks::TaskUpdate),
-            Arc::new(tasks::TaskList),
-            Arc::new(tasks::TaskGet),
+            Arc::new(tasks::TaskCreateTool),
+            Arc::new(tasks::TaskUpdateTool),
+            Arc::new(tasks::TaskListTool),
+            Arc::new(tasks::TaskGetTool),
         ],
-        "context" => vec![Arc::new(context::Thinking), Arc::new(context::Handoff)],
+        "context" => vec![Arc::new(context::ThinkingTool), Arc::new(context::HandoffTool)],
         _ => Vec::new(),
     }
 }

@@ -31,10 +31,10 @@ pub struct ViewArgs {
     limit: Option<usize>,
 }
 
-pub struct View;
+pub struct ViewTool;
 
 #[async_trait]
-impl TypedTool for View {
+impl TypedTool for ViewTool {
     type Args = ViewArgs;
     const NAME: &'static str = "view";
     const DESCRIPTION: &'static str = "Read a file. Text comes back with line numbers \
@@ -213,7 +213,7 @@ mod tests {
             control: &control,
             sink: &sink,
         };
-        crate::core::tools::Tool::call(&View, &ctx, args).await
+        crate::core::tools::Tool::call(&ViewTool, &ctx, args).await
     }
 
     #[tokio::test]
