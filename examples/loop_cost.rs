@@ -113,7 +113,7 @@ fn agent(provider: Arc<dyn ModelProvider>, model: &str) -> Agent {
     let env = Arc::new(Environment {
         workspace: Arc::new(adapters::workspace::LocalWorkspace::new(&dir, &[], None).unwrap()),
         shell: Arc::new(adapters::shell::LocalShell::new()),
-        shell_env: vec![],
+        command_vars: vec![],
         limits: ShellLimits::default(),
         redactor: Default::default(),
         files: Default::default(),

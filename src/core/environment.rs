@@ -1,5 +1,7 @@
-//! What the tools act on: the workspace (files under the path policy) and the shell, plus
-//! the environment a command may see. Built once per run by the run engine.
+//! A run's environment: what its tools act on, the workspace (files under the path policy)
+//! and the shell, with the variables every command gets. Built once per run by the run
+//! engine from the preset's environment section ([`EnvironmentSpec`]) and what the
+//! environment factory opened.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +19,8 @@ const BASE_VARS: &[&str] = &["PATH", "HOME", "LANG"];
 pub struct Environment {
     pub workspace: Arc<dyn Workspace>,
     pub shell: Arc<dyn Shell>,
-    /// The complete environment of every command: nothing else is inherited.
-    pub shell_env: Vec<(String, String)>,
+    /// Every variable a command gets: nothing else is inherited.
+    pub command_vars: Vec<(String, String)>,
     pub limits: ShellLimits,
     /// Scrubs the service's secret values from tool output.
     pub redactor: Redactor,
@@ -44,11 +46,11 @@ impl Default for ShellLimits {
     }
 }
 
-/// Builds a command's environment: PATH, HOME, LANG (local mode only: the host's values
+/// The variables a command gets: PATH, HOME, LANG (local mode only: the host's values
 /// mean nothing inside a container) and the preset's `env_allow` names, read through
-/// `lookup` (the service's environment). Names that hold credentials are never passed, even
+/// `lookup` (the service's own variables). Names that hold credentials are never passed, even
 /// when a preset asks: API keys must not reach a tool (spec 02).
-pub fn shell_env(
+pub fn command_vars(
     spec: &EnvironmentSpec,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Vec<(String, String)> {
@@ -106,7 +108,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let env = shell_env(&spec, lookup);
+        let env = command_vars(&spec, lookup);
         assert_eq!(
             env,
             vec![
@@ -126,7 +128,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            shell_env(&spec, lookup),
+            command_vars(&spec, lookup),
             vec![("EDITOR".to_owned(), "vi".to_owned())]
         );
     }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use adapters::shell::LocalShell;
 use adapters::workspace::LocalWorkspace;
-use agent_runtime::core::environment::{Environment, ShellLimits, shell_env};
+use agent_runtime::core::environment::{Environment, ShellLimits, command_vars};
 use agent_runtime::core::run::{CollectingSink, RunControl};
 use agent_runtime::core::tools::{Scratch, ToolContext, Toolbox};
 use ports::{EnvironmentSpec, ToolsetSpec};
@@ -33,7 +33,7 @@ pub fn local_env(
     Arc::new(Environment {
         workspace: Arc::new(LocalWorkspace::new(dir, &[], None).unwrap()),
         shell: Arc::new(LocalShell::new()),
-        shell_env: shell_env(spec, lookup),
+        command_vars: command_vars(spec, lookup),
         limits: ShellLimits::default(),
         redactor: Default::default(),
         files: Default::default(),

@@ -67,7 +67,7 @@ pub struct WarningMessage {
     pub message: String,
 }
 
-/// One entry of the caller-facing transcript, compressed from a run's events so a UI can
+/// One entry of the caller-facing transcript, written from a run's events so a UI can
 /// render it without replaying deltas; discriminated on `kind`.
 #[derive(Union, Debug, Clone, PartialEq)]
 #[oai(discriminator_name = "kind", one_of)]

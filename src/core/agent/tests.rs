@@ -122,7 +122,7 @@ fn env(workspace: MockWorkspace, shell: MockShell) -> Arc<Environment> {
     Arc::new(Environment {
         workspace: Arc::new(workspace),
         shell: Arc::new(shell),
-        shell_env: vec![("PATH".into(), "/usr/bin".into())],
+        command_vars: vec![("PATH".into(), "/usr/bin".into())],
         limits: ShellLimits::default(),
         redactor: Default::default(),
         files: Default::default(),

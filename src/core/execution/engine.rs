@@ -24,7 +24,7 @@ use super::registry::{Registry, RunHandle};
 use super::request::{ActiveSession, ConfigOverride, RunError, RunRequest, StartedRun};
 use super::run_log::RunLog;
 use crate::core::agent::{Agent, Resolutions, RetryPolicy, RunLimits, check_resolutions};
-use crate::core::environment::{Environment, ShellLimits, shell_env};
+use crate::core::environment::{Environment, ShellLimits, command_vars};
 use crate::core::limits::FileLimits;
 use crate::core::preset_validation::{self, FieldError};
 use crate::core::redact::Redactor;
@@ -301,7 +301,7 @@ impl RunEngine {
         let env = Environment {
             workspace: opened.workspace,
             shell: opened.shell,
-            shell_env: shell_env(&preset.environment, |name| {
+            command_vars: command_vars(&preset.environment, |name| {
                 self.ports.environments.host_var(name)
             }),
             limits: self.settings.shell,

@@ -1,5 +1,5 @@
 //! Finalize, the last phase of every run (spec 01 and 03), also after an interrupt, a
-//! provider failure or a panic: compress the events into display_messages, write the
+//! provider failure or a panic: write the events' transcript (display_messages), write the
 //! snapshot, set the final status, leave the registry, and only then emit the terminal
 //! event, so a client that continues as soon as it sees it is never told 409.
 
@@ -15,7 +15,7 @@ use ports::{
 use tokio::task::JoinError;
 use tokio::time::Instant;
 
-use super::compress;
+use super::transcript;
 use super::engine::RunEngine;
 use super::registry::RunHandle;
 use crate::core::agent::{RunEnd, RunOutcome};
@@ -167,7 +167,7 @@ struct Transcript<'a> {
 
 impl Transcript<'_> {
     fn display_messages(&self, verdict: &Verdict) -> Vec<DisplayMessage> {
-        compress::display_messages(
+        transcript::display_messages(
             Some(self.user_text),
             self.events.iter().map(|e| &**e),
             verdict.failure(),

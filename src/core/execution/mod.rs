@@ -1,13 +1,13 @@
 //! Execution (spec 03), cut in three over one registry of running sessions:
 //! - [`RunEngine`] runs a session in three phases (setup in `engine.rs`, execute, finalize
-//!   in `finalize.rs`), with the event processor (run log, compression, forwarding to the
+//!   in `finalize.rs`), with the event processor (run log, transcript, forwarding to the
 //!   bus) and fire;
 //! - [`LiveRuns`] acts on runs while they go: interrupt, steer, attach to their events;
 //! - [`Queries`] is the read side: conversations, sessions, transcripts, mailboxes.
 
 mod assemble;
 mod attach;
-mod compress;
+mod transcript;
 mod control;
 mod engine;
 mod external;

@@ -243,7 +243,7 @@ mod tests {
         let env = Arc::new(Environment {
             workspace: Arc::new(MockWorkspace::new()),
             shell: Arc::new(MockShell::new()),
-            shell_env: vec![],
+            command_vars: vec![],
             limits: ShellLimits::default(),
             redactor: Default::default(),
             files: Default::default(),

@@ -61,7 +61,7 @@ impl TypedTool for ShellTool {
             .run(ShellRequest {
                 command: args.command,
                 cwd,
-                env: env.shell_env.clone(),
+                env: env.command_vars.clone(),
                 timeout,
                 output_cap: env.limits.output_cap,
             })

@@ -196,7 +196,7 @@ mod tests {
         let env = Arc::new(Environment {
             workspace: Arc::new(workspace),
             shell: Arc::new(MockShell::new()),
-            shell_env: vec![],
+            command_vars: vec![],
             limits: ShellLimits::default(),
             files: Default::default(),
             redactor: Default::default(),

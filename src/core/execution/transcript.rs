@@ -1,5 +1,5 @@
-//! Compression of a run's events into `display_messages` (spec 04): the transcript a UI or
-//! an IM gateway renders without replaying deltas. Entries keep the order in which they
+//! The transcript of a run: its events written as `display_messages` (spec 04), which a UI
+//! or an IM gateway renders without replaying deltas. Entries keep the order in which they
 //! started streaming; a text block cut by an interrupt keeps what arrived.
 
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ pub fn display_messages<'a>(
     events: impl IntoIterator<Item = &'a EventEnvelope>,
     failure: Option<(&str, &str)>,
 ) -> Vec<DisplayMessage> {
-    let mut c = Compressor::default();
+    let mut c = TranscriptBuilder::default();
     if let Some(text) = user_text.filter(|t| !t.is_empty()) {
         c.out.push(DisplayMessage::User {
             text: text.to_owned(),
@@ -36,7 +36,7 @@ pub fn display_messages<'a>(
 }
 
 #[derive(Default)]
-struct Compressor {
+struct TranscriptBuilder {
     out: Vec<DisplayMessage>,
     /// Open text/thinking block per (agent, kind): index into `out`.
     open: HashMap<(String, ContentKind), usize>,
@@ -46,7 +46,7 @@ struct Compressor {
     subagents: HashMap<String, usize>,
 }
 
-impl Compressor {
+impl TranscriptBuilder {
     fn add(&mut self, event: &EventEnvelope) {
         let agent = event.agent_id.as_str();
         match &event.payload {
@@ -208,7 +208,7 @@ mod tests {
     }
 
     #[test]
-    fn a_turn_with_thinking_text_and_a_tool_call_compresses_in_order() {
+    fn thinking_text_and_a_tool_call_are_transcribed_in_order() {
         let events = vec![
             ev(
                 MAIN_AGENT,
