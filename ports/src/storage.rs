@@ -71,7 +71,12 @@ pub trait PresetRepo: Send + Sync {
 
     /// True when the table holds no preset at all (first start).
     async fn presets_empty(&self) -> Result<bool, StorageError>;
+}
 
+/// The database as a whole, apart from any one table: what health reports.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait Database: Send + Sync {
     /// Reaches the database: `Ok` when a round trip succeeds.
     async fn health(&self) -> Result<(), StorageError>;
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ports::{EventBus, PresetRepo, StateStore};
+use ports::{Database, EventBus, StateStore};
 
 /// Whether each backend answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub struct HealthReport {
 
 /// Asks every backend at once; a slow backend cannot hold the others up.
 pub struct HealthCheck {
-    database: Arc<dyn PresetRepo>,
+    database: Arc<dyn Database>,
     event_bus: Arc<dyn EventBus>,
     state_store: Arc<dyn StateStore>,
     timeout: std::time::Duration,
@@ -25,7 +25,7 @@ pub struct HealthCheck {
 
 impl HealthCheck {
     pub fn new(
-        database: Arc<dyn PresetRepo>,
+        database: Arc<dyn Database>,
         event_bus: Arc<dyn EventBus>,
         state_store: Arc<dyn StateStore>,
         timeout: std::time::Duration,

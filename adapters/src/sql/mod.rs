@@ -235,6 +235,13 @@ impl SqlStorage {
     }
 }
 
+#[async_trait::async_trait]
+impl ports::Database for SqlStorage {
+    async fn health(&self) -> Result<(), StorageError> {
+        self.ping().await
+    }
+}
+
 async fn sqlite_setup(url: String) -> diesel::ConnectionResult<SqliteConn> {
     let mut conn = SqliteConn::establish(&url).await?;
     conn.batch_execute(SQLITE_PRAGMAS)

@@ -159,8 +159,4 @@ impl PresetRepo for SqlStorage {
         });
         Ok(n == 0)
     }
-
-    async fn health(&self) -> Result<(), StorageError> {
-        self.ping().await
-    }
 }

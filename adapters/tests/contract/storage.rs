@@ -1025,7 +1025,8 @@ async fn create_session_errors(f: &StorageFixture) {
 }
 
 async fn health_answers(f: &StorageFixture) {
-    f.presets().health().await.unwrap();
+    let database: &dyn Database = &*f.storage;
+    database.health().await.unwrap();
 }
 
 fn as_session(id: &str) -> SessionId {

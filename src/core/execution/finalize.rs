@@ -15,9 +15,9 @@ use ports::{
 use tokio::task::JoinError;
 use tokio::time::Instant;
 
-use super::transcript;
 use super::engine::RunEngine;
 use super::registry::RunHandle;
+use super::transcript;
 use crate::core::agent::{RunEnd, RunOutcome};
 
 /// What a run's end means for its session.

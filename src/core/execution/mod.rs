@@ -7,7 +7,6 @@
 
 mod assemble;
 mod attach;
-mod transcript;
 mod control;
 mod engine;
 mod external;
@@ -21,6 +20,7 @@ mod queries;
 mod registry;
 mod request;
 mod run_log;
+mod transcript;
 
 #[cfg(test)]
 mod tests;

@@ -38,7 +38,10 @@ fn builtin(toolset: &str) -> Vec<Arc<dyn Tool>> {
             Arc::new(tasks::TaskListTool),
             Arc::new(tasks::TaskGetTool),
         ],
-        "context" => vec![Arc::new(context::ThinkingTool), Arc::new(context::HandoffTool)],
+        "context" => vec![
+            Arc::new(context::ThinkingTool),
+            Arc::new(context::HandoffTool),
+        ],
         _ => Vec::new(),
     }
 }
