@@ -46,7 +46,7 @@ pub enum SteerResponse {
     /// Queued (or, for a repeated `message_id`, already queued before).
     #[oai(status = 200)]
     Accepted(Json<SteerAccepted>),
-    /// `too_many_steers`: 32 steering messages already wait for the session's next turn
+    /// `too_many_steers`: 32 steering messages already wait for the session's next step
     /// boundary; retry once the run has taken them.
     #[oai(status = 429)]
     TooManySteers(Json<ApiError>),

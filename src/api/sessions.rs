@@ -186,7 +186,7 @@ impl SessionsApi {
         }))
     }
 
-    /// Queue guidance for a running session's next turn boundary.
+    /// Queue guidance for a running session's next step boundary.
     #[oai(
         path = "/sessions/:session_id/steer",
         method = "post",

@@ -46,7 +46,7 @@ pub const MAX_STEER_BYTES: usize = 64 * 1024;
 pub const MAX_STEER_ID_BYTES: usize = 256;
 
 /// Steering messages queued and not yet taken by the run, per session; more are refused
-/// with 429 `too_many_steers` until the run reaches its next turn boundary.
+/// with 429 `too_many_steers` until the run reaches its next step boundary.
 pub const MAX_QUEUED_STEERS: usize = 32;
 
 /// Bounds on the file tools; `max_file_bytes` comes from `MAX_FILE_BYTES`.

@@ -363,7 +363,7 @@ async fn interrupt_answers_every_call_in_order_local() {
     }
 }
 
-/// Steering while a tool runs: queued once per message id, injected at the turn boundary
+/// Steering while a tool runs: queued once per message id, injected at the step boundary
 /// (steering_injected), and sent to the model in its next request; refused when empty
 /// (422) and when the session is not running (404).
 async fn steer_mid_run(app: MockApp) {

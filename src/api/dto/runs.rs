@@ -383,7 +383,7 @@ impl From<ActiveSession> for ActiveSessionDto {
     }
 }
 
-/// Body of the steer operations: guidance injected at the next turn boundary.
+/// Body of the steer operations: guidance injected at the next step boundary (the next model request).
 #[derive(Object, Debug, Clone)]
 #[oai(rename = "SteerRequest")]
 pub struct SteerRequestDto {

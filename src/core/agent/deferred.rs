@@ -262,9 +262,9 @@ pub(super) fn args_value(arguments: &str) -> serde_json::Value {
     serde_json::from_str(arguments).unwrap_or_else(|_| serde_json::Value::String(arguments.into()))
 }
 
-/// Puts the results of resolved calls next to the results of the same model turn: into
+/// Puts the results of resolved calls next to the results of the same step: into
 /// the tool message that follows the assistant message which made the calls (created when
-/// every call of that turn was deferred), ordered as the calls were made.
+/// every call of that step was deferred), ordered as the calls were made.
 pub(super) fn insert_results(history: &mut Vec<ModelMessage>, results: Vec<ToolResult>) {
     if results.is_empty() {
         return;
@@ -488,7 +488,7 @@ mod tests {
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(history[2], steer);
 
-        // Every call of the turn was deferred: the tool message is created.
+        // Every call of the step was deferred: the tool message is created.
         let mut history = vec![
             ModelMessage::Assistant {
                 parts: vec![call("x")],

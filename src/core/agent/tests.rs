@@ -576,7 +576,7 @@ async fn steering_is_injected_at_turn_boundaries_and_keeps_the_run_going() {
     let mut toolbox = Toolbox::default();
     toolbox.insert(Arc::new(probe));
     let agent = Agent::new(provider(&script), quiet_env(), spec(toolbox));
-    // Queued before the first request, it waits for the first turn boundary (after the
+    // Queued before the first request, it waits for the first step boundary (after the
     // tool results), together with the one sent while the tool ran.
     control
         .steer(Steer {

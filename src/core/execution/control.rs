@@ -32,7 +32,7 @@ pub enum ControlError {
 pub enum SteerError {
     #[error(transparent)]
     Control(#[from] ControlError),
-    /// The session already holds the most queued steers; retry after its next turn.
+    /// The session already holds the most queued steers; retry after its next step.
     #[error("{0}")]
     TooMany(String),
 }
@@ -100,7 +100,7 @@ impl LiveRuns {
             .collect())
     }
 
-    /// Queues guidance for a running session's next turn boundary; a repeated
+    /// Queues guidance for a running session's next step boundary; a repeated
     /// `message_id` is queued once.
     ///
     /// # Errors

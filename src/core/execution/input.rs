@@ -1,4 +1,4 @@
-//! Input parts (spec 03): the caller's user turn, checked, then turned into the user
+//! Input parts (spec 03): the caller's user message, checked, then turned into the user
 //! message.
 //!
 //! Two steps, because the spec answers every cheap mistake (empty input, bad base64,
@@ -57,7 +57,7 @@ const EXTENSIONS: &[(&str, &str)] = &[
     ("text/html", "html"),
 ];
 
-/// Bounds on one user turn, so a single request cannot exhaust memory or the context.
+/// Bounds on one user message, so a single request cannot exhaust memory or the context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InputLimits {
     pub max_parts: usize,
@@ -233,7 +233,7 @@ struct Materializer<'a> {
     texts: Vec<String>,
     /// One display line per attachment.
     attachments: Vec<String>,
-    /// Names already saved in `dir` by this turn.
+    /// Names already saved in `dir` by this run.
     names: HashSet<String>,
 }
 

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::limits;
 
-/// A steering message waiting for the next turn boundary.
+/// A steering message waiting for the next step boundary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Steer {
     pub message_id: String,
@@ -23,7 +23,7 @@ pub enum SteerRefused {
     Closed,
     /// The queue holds [`limits::MAX_QUEUED_STEERS`] messages the run has not taken yet.
     #[error(
-        "{max} steering messages already wait for the run's next turn; retry once it took them"
+        "{max} steering messages already wait for the run's next step; retry once it took them"
     )]
     QueueFull { max: usize },
 }
@@ -93,9 +93,9 @@ impl RunControl {
         self.cancel.cancelled().await;
     }
 
-    /// Queues a steering message for the next turn boundary; at most
+    /// Queues a steering message for the next step boundary; at most
     /// [`limits::MAX_QUEUED_STEERS`] wait at once, so a flood of steers cannot grow the
-    /// run's memory (and its next turn) without bound.
+    /// run's memory (and its next step) without bound.
     ///
     /// # Errors
     /// [`SteerRefused::Closed`] once the run has decided to finish,

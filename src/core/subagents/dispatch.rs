@@ -76,7 +76,7 @@ pub struct AsyncDelegate {
     directory: Directory,
     caller: Preset,
     dispatcher: Dispatcher,
-    /// Names being dispatched right now: two calls of one turn must not both start a
+    /// Names being dispatched right now: two calls of one step must not both start a
     /// session of the same chain.
     in_flight: Mutex<HashSet<String>>,
 }
@@ -146,7 +146,7 @@ impl TypedTool for AsyncDelegate {
             .insert(name.clone())
         {
             return Err(ToolError(format!(
-                "{name:?} is already being given a task in this turn; dispatch to it again \
+                "{name:?} is already being given a task in this step; dispatch to it again \
                  after its result arrives"
             )));
         }

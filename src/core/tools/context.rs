@@ -1,5 +1,5 @@
 //! The context toolset: `thinking` (a scratchpad with no side effects) and `handoff`
-//! (summarize, then restart the context from the summary after this turn).
+//! (summarize, then restart the context from the summary after this step).
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -46,7 +46,7 @@ impl TypedTool for HandoffTool {
     type Args = HandoffArgs;
     const NAME: &'static str = "handoff";
     const DESCRIPTION: &'static str = "Restart with a fresh context: write a complete summary \
-        of the task and its state; after this turn the conversation so far is replaced by \
+        of the task and its state; after this step the conversation so far is replaced by \
         that summary. Use when the context is long or cluttered.";
 
     async fn run(&self, ctx: &ToolContext<'_>, args: HandoffArgs) -> Result<ToolOutput, ToolError> {
@@ -55,7 +55,7 @@ impl TypedTool for HandoffTool {
         }
         ctx.with_scratch(|s| s.handoff = Some(args.summary));
         Ok(ToolOutput::text(
-            "Handoff recorded: the context restarts from your summary after this turn.",
+            "Handoff recorded: the context restarts from your summary after this step.",
         ))
     }
 }

@@ -60,13 +60,13 @@ impl From<WorkspaceError> for ToolError {
 #[derive(Debug, Default)]
 pub struct Scratch {
     pub tasks: Vec<Task>,
-    /// Set by `handoff`: the loop restarts the context from this summary after the turn.
+    /// Set by `handoff`: the loop restarts the context from this summary after the step.
     pub handoff: Option<String>,
     /// Sync subagent histories by name (`delegate` continues them).
     pub subagent_histories: BTreeMap<String, Vec<ModelMessage>>,
     /// Async subagent name → its latest session (`async_delegate` continues the chain).
     pub async_subagents: BTreeMap<String, ports::SessionId>,
-    /// What nested agents used; the loop adds it to the run's usage after the turn.
+    /// What nested agents used; the loop adds it to the run's usage after the step.
     pub nested_usage: Usage,
 }
 
