@@ -17,29 +17,28 @@ use super::{
     auth::BearerAuth,
     dto::events::{SessionStatus, SessionType},
     dto::runs::{
-        ActiveSessionDto, ConversationInterrupted, ConversationUpdateRequest, FireRequestDto,
-        ForkRequestDto, RunOptions, RunRequestDto, SteerRequestDto,
+        ActiveSession, ConversationInterrupted, ConversationUpdateRequest, FireRequest,
+        ForkRequest, RunOptions, RunRequest, SteerRequest,
     },
-    dto::sessions::{ConversationDto, ConversationStatus, DisplayMessage, SessionDto},
+    dto::sessions::{Conversation, ConversationStatus, DisplayMessage, Session},
     error::ErrorResponse,
     runs::{self, EventsResponse, KEEP_ALIVE, RunResponse, SteerResponse},
     sse::Sse,
 };
+use crate::core::execution;
 use crate::core::execution::Resolutions;
-use crate::core::execution::{ExternalTools, RunRequest, RunTarget, SteerInput};
+use crate::core::execution::{ExternalTools, RunTarget, SteerInput};
 
 pub struct ConversationsApi;
 
 /// A page of conversations, newest activity first.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "ConversationList")]
 pub struct ConversationList {
-    pub conversations: Vec<ConversationDto>,
+    pub conversations: Vec<Conversation>,
 }
 
 /// The newest agent session of a conversation.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "LatestSession")]
 pub struct LatestSession {
     pub session_id: String,
     pub status: SessionStatus,
@@ -47,7 +46,6 @@ pub struct LatestSession {
 
 /// The conversation's mailbox of async-subagent results.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "MailboxSummary")]
 pub struct MailboxSummary {
     /// Results not yet delivered to a run.
     pub pending_count: u64,
@@ -55,8 +53,8 @@ pub struct MailboxSummary {
 
 /// One outcome of an async subagent.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "MailboxMessage", skip_serializing_if_is_none)]
-pub struct MailboxMessageDto {
+#[oai(skip_serializing_if_is_none)]
+pub struct MailboxMessage {
     pub message_id: String,
     /// The subagent session that produced it; its transcript holds the text.
     pub source_session_id: String,
@@ -69,13 +67,13 @@ pub struct MailboxMessageDto {
 
 /// Whether the subagent's session committed or failed.
 #[derive(poem_openapi::Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[oai(rename = "MailboxSourceType", rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
 pub enum MailboxSourceType {
     SubagentResult,
     SubagentFailed,
 }
 
-impl From<ports::MailboxMessage> for MailboxMessageDto {
+impl From<ports::MailboxMessage> for MailboxMessage {
     fn from(m: ports::MailboxMessage) -> Self {
         Self {
             message_id: m.message_id,
@@ -93,28 +91,26 @@ impl From<ports::MailboxMessage> for MailboxMessageDto {
 
 /// The conversation's mailbox.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "MailboxList")]
 pub struct MailboxList {
-    pub messages: Vec<MailboxMessageDto>,
+    pub messages: Vec<MailboxMessage>,
     /// Messages not yet delivered (what the next fire takes).
     pub pending_count: u64,
 }
 
 /// A conversation with its latest and active sessions.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "ConversationDetail", skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConversationDetail {
     #[oai(flatten)]
-    pub conversation: ConversationDto,
+    pub conversation: Conversation,
     pub latest_session: Option<LatestSession>,
-    pub active_session: Option<ActiveSessionDto>,
+    pub active_session: Option<ActiveSession>,
     pub mailbox: MailboxSummary,
 }
 
 /// One session's part of the conversation's transcript.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "Turn")]
-pub struct TurnDto {
+pub struct Turn {
     pub session_id: String,
     pub session_type: SessionType,
     pub status: SessionStatus,
@@ -124,16 +120,14 @@ pub struct TurnDto {
 
 /// The conversation's transcript, oldest session first.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "TurnList")]
 pub struct TurnList {
-    pub turns: Vec<TurnDto>,
+    pub turns: Vec<Turn>,
 }
 
 /// The conversation's sessions, oldest first.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "SessionList")]
 pub struct SessionList {
-    pub sessions: Vec<SessionDto>,
+    pub sessions: Vec<Session>,
 }
 
 type Result<T> = std::result::Result<T, ErrorResponse>;
@@ -153,7 +147,7 @@ impl ConversationsApi {
         &self,
         _auth: BearerAuth,
         state: Data<&Arc<ApiState>>,
-        body: Json<RunRequestDto>,
+        body: Json<RunRequest>,
     ) -> Result<RunResponse> {
         let body = body.0;
         let target = match body.conversation_id {
@@ -183,10 +177,10 @@ impl ConversationsApi {
         _auth: BearerAuth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
-        body: Json<ForkRequestDto>,
+        body: Json<ForkRequest>,
     ) -> Result<RunResponse> {
         let body = body.0;
-        let request = RunRequest {
+        let request = execution::RunRequest {
             target: RunTarget::Fork {
                 conversation_id: conversation_id.0.into(),
                 from_session_id: body.from_session_id.map(|s| s.0.into()),
@@ -216,7 +210,7 @@ impl ConversationsApi {
         _auth: BearerAuth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
-        body: Json<FireRequestDto>,
+        body: Json<FireRequest>,
     ) -> Result<RunResponse> {
         let body = body.0;
         let target = RunTarget::Continue {
@@ -294,7 +288,7 @@ impl ConversationsApi {
         _auth: BearerAuth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
-        body: Json<SteerRequestDto>,
+        body: Json<SteerRequest>,
     ) -> Result<SteerResponse> {
         let body = body.0;
         let steered = match SteerInput::parse(body.input.0, body.message_id.map(|m| m.0)) {
@@ -319,7 +313,7 @@ impl ConversationsApi {
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         body: Json<ConversationUpdateRequest>,
-    ) -> Result<Json<ConversationDto>> {
+    ) -> Result<Json<Conversation>> {
         let updated = state
             .queries
             .update_conversation(&ConversationId::from(conversation_id.0), body.0.into())
@@ -417,7 +411,7 @@ impl ConversationsApi {
         Ok(Json(TurnList {
             turns: turns
                 .into_iter()
-                .map(|t| TurnDto {
+                .map(|t| Turn {
                     session_type: t.session.session_type().into(),
                     session_id: t.session.session_id.into(),
                     status: t.session.status.into(),

@@ -4,10 +4,10 @@
 
 use poem_openapi::{ApiResponse, Object, payload::Json};
 
-use super::dto::runs::ActiveSessionDto;
+use super::dto::runs::ActiveSession;
 use crate::core::{
     execution::{AttachError, ControlError, QueryError, RunError},
-    preset_validation::FieldError,
+    preset_validation,
     presets::PresetError,
 };
 
@@ -24,8 +24,7 @@ pub const HEADERS_TOO_LARGE: &str = "headers_too_large";
 
 /// One broken rule of a `validation_failed` error.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "FieldError")]
-pub struct FieldErrorDto {
+pub struct FieldError {
     /// Path of the field, e.g. `toolsets[0].toolset_name`.
     pub field: String,
     pub message: String,
@@ -33,16 +32,16 @@ pub struct FieldErrorDto {
 
 /// Extra, code-specific information.
 #[derive(Object, Debug, Clone, PartialEq, Default)]
-#[oai(rename = "ErrorDetails", skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ErrorDetails {
     /// `validation_failed`: every broken rule.
-    pub fields: Option<Vec<FieldErrorDto>>,
-    pub active_session: Option<ActiveSessionDto>,
+    pub fields: Option<Vec<FieldError>>,
+    pub active_session: Option<ActiveSession>,
 }
 
 /// Every non-2xx body.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "ApiError", skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiError {
     /// A stable snake_case code, e.g. `not_found`, `validation_failed`.
     pub error: String,
@@ -122,7 +121,7 @@ impl ErrorResponse {
         )))
     }
 
-    fn validation(fields: Vec<FieldError>) -> Self {
+    fn validation(fields: Vec<preset_validation::FieldError>) -> Self {
         let summary = fields
             .iter()
             .map(|f| format!("{}: {}", f.field, f.message))
@@ -136,7 +135,7 @@ impl ErrorResponse {
                 fields: Some(
                     fields
                         .into_iter()
-                        .map(|f| FieldErrorDto {
+                        .map(|f| FieldError {
                             field: f.field,
                             message: f.message,
                         })

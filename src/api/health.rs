@@ -9,7 +9,7 @@ use super::{ApiState, Tag};
 
 /// One backend's state.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[oai(rename = "ComponentStatus", rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
 pub enum ComponentStatus {
     Connected,
     Error,
@@ -19,7 +19,7 @@ pub enum ComponentStatus {
 /// (this kernel does not enforce Landlock: commands run without it, or are refused when
 /// `SANDBOX_REQUIRED=true`).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[oai(rename = "SandboxStatus", rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
 pub enum SandboxStatus {
     Available,
     Unavailable,
@@ -28,7 +28,7 @@ pub enum SandboxStatus {
 /// Overall state: `ok`, `degraded` (event bus or state store down) or `unavailable`
 /// (database down).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[oai(rename = "HealthStatus", rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
 pub enum HealthStatus {
     Ok,
     Degraded,
@@ -37,7 +37,6 @@ pub enum HealthStatus {
 
 /// Health of the service and its backends.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "Health")]
 pub struct Health {
     pub status: HealthStatus,
     pub database: ComponentStatus,

@@ -9,7 +9,7 @@ use ports::PresetId;
 use super::{
     ApiState, Tag,
     auth::BearerAuth,
-    dto::presets::{PresetCreateRequest, PresetDto, PresetUpdateRequest},
+    dto::presets::{Preset, PresetCreateRequest, PresetUpdateRequest},
     error::ErrorResponse,
 };
 
@@ -17,7 +17,6 @@ pub struct PresetsApi;
 
 /// Result of `presets_delete`.
 #[derive(poem_openapi::Object, Debug, Clone, PartialEq)]
-#[oai(rename = "PresetDeleted")]
 pub struct PresetDeleted {
     pub preset_id: String,
     pub deleted: bool,
@@ -25,9 +24,8 @@ pub struct PresetDeleted {
 
 /// All presets.
 #[derive(poem_openapi::Object, Debug, Clone, PartialEq)]
-#[oai(rename = "PresetList")]
 pub struct PresetList {
-    pub presets: Vec<PresetDto>,
+    pub presets: Vec<Preset>,
 }
 
 type Result<T> = std::result::Result<Json<T>, ErrorResponse>;
@@ -45,7 +43,7 @@ impl PresetsApi {
         _auth: BearerAuth,
         state: Data<&Arc<ApiState>>,
         body: Json<PresetCreateRequest>,
-    ) -> Result<PresetDto> {
+    ) -> Result<Preset> {
         let created = state.presets.create(body.0.into_domain()).await?;
         Ok(Json(created.into()))
     }
@@ -70,7 +68,7 @@ impl PresetsApi {
         _auth: BearerAuth,
         state: Data<&Arc<ApiState>>,
         preset_id: Path<String>,
-    ) -> Result<PresetDto> {
+    ) -> Result<Preset> {
         Ok(Json(
             state
                 .presets
@@ -92,7 +90,7 @@ impl PresetsApi {
         state: Data<&Arc<ApiState>>,
         preset_id: Path<String>,
         body: Json<PresetUpdateRequest>,
-    ) -> Result<PresetDto> {
+    ) -> Result<Preset> {
         let updated = state
             .presets
             .update(&PresetId::from(preset_id.0), body.0.into())

@@ -12,7 +12,8 @@ use super::{
     error::{ApiError, ErrorResponse},
     sse::Sse,
 };
-use crate::core::execution::{RunRequest, StartedRun, SteerError, Steered};
+use crate::core::execution;
+use crate::core::execution::{StartedRun, SteerError, Steered};
 
 /// Silence after which an SSE response sends a keep-alive comment (spec 04: ~15 s).
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -69,7 +70,10 @@ pub fn steer_response(result: Result<Steered, SteerError>) -> Result<SteerRespon
 }
 
 /// Starts a run and answers in the transport it asked for.
-pub async fn start(state: &ApiState, request: RunRequest) -> Result<RunResponse, ErrorResponse> {
+pub async fn start(
+    state: &ApiState,
+    request: execution::RunRequest,
+) -> Result<RunResponse, ErrorResponse> {
     let started = state.runs.start(request).await?;
     Ok(respond(&started))
 }

@@ -14,8 +14,8 @@ use ports::{SessionId, Transport};
 use super::{
     ApiState, Tag,
     auth::BearerAuth,
-    dto::runs::{ExecuteRequestDto, RunOptions, SessionInterrupted, SteerRequestDto},
-    dto::sessions::SessionDto,
+    dto::runs::{ExecuteRequest, RunOptions, SessionInterrupted, SteerRequest},
+    dto::sessions::Session,
     error::ErrorResponse,
     runs::{self, EventsResponse, KEEP_ALIVE, RunResponse, SteerResponse},
     sse::Sse,
@@ -27,7 +27,7 @@ pub struct SessionsApi;
 /// A session's status as callers see it: `executing` while it runs in this service, else
 /// its stored status.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[oai(rename = "SessionLiveStatus", rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
 pub enum SessionLiveStatus {
     Executing,
     Created,
@@ -53,7 +53,6 @@ impl From<LiveStatus> for SessionLiveStatus {
 
 /// Answer of `sessions_status`.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "SessionStatusResponse")]
 pub struct SessionStatusResponse {
     pub session_id: String,
     pub status: SessionLiveStatus,
@@ -74,7 +73,7 @@ impl SessionsApi {
         &self,
         _auth: BearerAuth,
         state: Data<&Arc<ApiState>>,
-        body: Json<ExecuteRequestDto>,
+        body: Json<ExecuteRequest>,
     ) -> Result<RunResponse> {
         let body = body.0;
         let target = body.target();
@@ -100,13 +99,13 @@ impl SessionsApi {
         state: Data<&Arc<ApiState>>,
         session_id: Path<String>,
         include_display_messages: Query<Option<bool>>,
-    ) -> Result<Json<SessionDto>> {
+    ) -> Result<Json<Session>> {
         let with_display = include_display_messages.0.unwrap_or(true);
         let (record, display) = state
             .queries
             .session(&SessionId::from(session_id.0), with_display)
             .await?;
-        let dto = SessionDto::from(record);
+        let dto = Session::from(record);
         Ok(Json(match display {
             Some(messages) => dto.with_display_messages(messages),
             None => dto,
@@ -197,7 +196,7 @@ impl SessionsApi {
         _auth: BearerAuth,
         state: Data<&Arc<ApiState>>,
         session_id: Path<String>,
-        body: Json<SteerRequestDto>,
+        body: Json<SteerRequest>,
     ) -> Result<SteerResponse> {
         let body = body.0;
         let steered = match SteerInput::parse(body.input.0, body.message_id.map(|m| m.0)) {

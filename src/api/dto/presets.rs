@@ -7,10 +7,7 @@ use poem_openapi::{Enum, Object, types::MaybeUndefined};
 use super::capped::{Description, Ident, Instruction, Name, PathText, Template};
 use super::strict::no_null;
 use super::text::{strings, texts};
-use ports::{
-    EnvironmentSpec, ModelSettings, Preset, PresetPatch, SandboxMode, SandboxSpec, ShellMode,
-    SubagentRef, SubagentSpec, ToolConfig, ToolsetSpec,
-};
+use ports::{EnvironmentSpec, PresetPatch, SandboxSpec, SubagentSpec, ToolsetSpec};
 
 fn yes() -> bool {
     true
@@ -22,8 +19,8 @@ fn dot() -> PathText {
 
 /// Which model a preset calls and with which settings.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "ModelSettings", skip_serializing_if_is_none)]
-pub struct ModelSettingsDto {
+#[oai(skip_serializing_if_is_none)]
+pub struct ModelSettings {
     /// `provider:model`, `gateway@provider:model`, or a built-in `test:` model such as `test:echo`.
     pub name: Ident,
     /// Context window in tokens; compaction starts near 80 % of it.
@@ -43,8 +40,7 @@ pub struct ModelSettingsDto {
 
 /// A toolset switched on, minus some of its tools.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "Toolset")]
-pub struct ToolsetDto {
+pub struct Toolset {
     /// core, filesystem, shell, web, task, context, subagent, media or document.
     pub toolset_name: Ident,
     #[oai(default = "yes")]
@@ -55,8 +51,8 @@ pub struct ToolsetDto {
 
 /// Where the agent's shell runs.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[oai(rename = "ShellMode", rename_all = "snake_case")]
-pub enum ShellModeDto {
+#[oai(rename_all = "snake_case")]
+pub enum ShellMode {
     Local,
     Docker,
 }
@@ -65,8 +61,8 @@ pub enum ShellModeDto {
 /// Landlock: read-only system directories, read-write `default_path`, `allowed_paths` and a
 /// per-run temp dir) or `off` (no filesystem or network rules; each run gets a `warning`).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[oai(rename = "SandboxMode", rename_all = "snake_case")]
-pub enum SandboxModeDto {
+#[oai(rename_all = "snake_case")]
+pub enum SandboxMode {
     Workspace,
     Off,
 }
@@ -74,10 +70,10 @@ pub enum SandboxModeDto {
 /// The shell sandbox: `mode` (default `workspace`) and `network` (default true; false denies
 /// TCP connect and bind).
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "Sandbox", skip_serializing_if_is_none)]
-pub struct SandboxDto {
+#[oai(skip_serializing_if_is_none)]
+pub struct Sandbox {
     #[oai(deserialize_with = "no_null")]
-    pub mode: Option<SandboxModeDto>,
+    pub mode: Option<SandboxMode>,
     #[oai(default = "yes")]
     pub network: bool,
 }
@@ -86,10 +82,10 @@ pub struct SandboxDto {
 /// it may touch (relative ones are taken from the service's `WORKSPACE_ROOT`; none may reach
 /// the service's own files) and the shell `sandbox`.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "Environment", skip_serializing_if_is_none)]
-pub struct EnvironmentDto {
+#[oai(skip_serializing_if_is_none)]
+pub struct Environment {
     #[oai(deserialize_with = "no_null")]
-    pub shell_mode: Option<ShellModeDto>,
+    pub shell_mode: Option<ShellMode>,
     /// Required in docker mode: the running container to `docker exec` into.
     #[oai(nullable)]
     pub container_id: Option<Ident>,
@@ -103,13 +99,13 @@ pub struct EnvironmentDto {
     #[oai(default)]
     pub env_allow: Vec<Ident>,
     #[oai(deserialize_with = "no_null")]
-    pub sandbox: Option<SandboxDto>,
+    pub sandbox: Option<Sandbox>,
 }
 
 /// A named subagent backed by another preset.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "SubagentRef", skip_serializing_if_is_none)]
-pub struct SubagentRefDto {
+#[oai(skip_serializing_if_is_none)]
+pub struct SubagentRef {
     pub preset_id: Ident,
     pub name: Ident,
     #[oai(default)]
@@ -121,20 +117,18 @@ pub struct SubagentRefDto {
 
 /// Subagents a preset may call.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "Subagents")]
-pub struct SubagentsDto {
+pub struct Subagents {
     #[oai(default)]
     pub include_builtin: bool,
     #[oai(default)]
     pub async_enabled: bool,
     #[oai(default)]
-    pub refs: Vec<SubagentRefDto>,
+    pub refs: Vec<SubagentRef>,
 }
 
 /// Per-tool behaviour.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "ToolConfig")]
-pub struct ToolConfigDto {
+pub struct ToolConfig {
     /// Tools whose calls wait for a human's approval.
     #[oai(default)]
     pub require_approval: Vec<Ident>,
@@ -142,18 +136,18 @@ pub struct ToolConfigDto {
 
 /// An agent preset.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "Preset", skip_serializing_if_is_none)]
-pub struct PresetDto {
+#[oai(skip_serializing_if_is_none)]
+pub struct Preset {
     pub preset_id: Ident,
     pub name: Name,
     pub description: Option<Description>,
-    pub model: ModelSettingsDto,
+    pub model: ModelSettings,
     /// A minijinja template.
     pub system_prompt: Template,
-    pub toolsets: Vec<ToolsetDto>,
-    pub environment: EnvironmentDto,
-    pub subagents: SubagentsDto,
-    pub tool_config: ToolConfigDto,
+    pub toolsets: Vec<Toolset>,
+    pub environment: Environment,
+    pub subagents: Subagents,
+    pub tool_config: ToolConfig,
     pub is_default: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -161,53 +155,62 @@ pub struct PresetDto {
 
 /// Body of `presets_create`: a whole preset; omitted parts take their defaults.
 #[derive(Object, Debug, Clone)]
-#[oai(rename = "PresetCreateRequest")]
 pub struct PresetCreateRequest {
     /// Slug: a-z, 0-9, '-' and '_'.
     pub preset_id: Ident,
     pub name: Name,
     #[oai(nullable)]
     pub description: Option<Description>,
-    pub model: ModelSettingsDto,
+    pub model: ModelSettings,
     #[oai(nullable)]
     pub system_prompt: Option<Template>,
     #[oai(nullable)]
-    pub toolsets: Option<Vec<ToolsetDto>>,
+    pub toolsets: Option<Vec<Toolset>>,
     #[oai(deserialize_with = "no_null")]
-    pub environment: Option<EnvironmentDto>,
+    pub environment: Option<Environment>,
     #[oai(deserialize_with = "no_null")]
-    pub subagents: Option<SubagentsDto>,
+    pub subagents: Option<Subagents>,
     #[oai(deserialize_with = "no_null")]
-    pub tool_config: Option<ToolConfigDto>,
+    pub tool_config: Option<ToolConfig>,
     #[oai(nullable)]
     pub is_default: Option<bool>,
 }
 
 /// Body of `presets_update`: only the given fields change; `description: null` clears it.
 #[derive(Object, Debug, Clone, Default)]
-#[oai(rename = "PresetUpdateRequest")]
 pub struct PresetUpdateRequest {
     #[oai(nullable)]
     pub name: Option<Name>,
     #[oai(nullable)]
     pub description: MaybeUndefined<Description>,
     #[oai(deserialize_with = "no_null")]
-    pub model: Option<ModelSettingsDto>,
+    pub model: Option<ModelSettings>,
     #[oai(nullable)]
     pub system_prompt: Option<Template>,
     #[oai(nullable)]
-    pub toolsets: Option<Vec<ToolsetDto>>,
+    pub toolsets: Option<Vec<Toolset>>,
     #[oai(deserialize_with = "no_null")]
-    pub environment: Option<EnvironmentDto>,
+    pub environment: Option<Environment>,
     #[oai(deserialize_with = "no_null")]
-    pub subagents: Option<SubagentsDto>,
+    pub subagents: Option<Subagents>,
     #[oai(deserialize_with = "no_null")]
-    pub tool_config: Option<ToolConfigDto>,
+    pub tool_config: Option<ToolConfig>,
     #[oai(nullable)]
     pub is_default: Option<bool>,
 }
 
-impl From<ModelSettings> for ModelSettingsDto {
+impl From<ports::ModelSettings> for ModelSettings {
+    fn from(m: ports::ModelSettings) -> Self {
+        Self {
+            name: m.name.into(),
+            context_window: m.context_window,
+            temperature: m.temperature,
+            max_tokens: m.max_tokens,
+        }
+    }
+}
+
+impl From<ModelSettings> for ports::ModelSettings {
     fn from(m: ModelSettings) -> Self {
         Self {
             name: m.name.into(),
@@ -218,18 +221,7 @@ impl From<ModelSettings> for ModelSettingsDto {
     }
 }
 
-impl From<ModelSettingsDto> for ModelSettings {
-    fn from(m: ModelSettingsDto) -> Self {
-        Self {
-            name: m.name.into(),
-            context_window: m.context_window,
-            temperature: m.temperature,
-            max_tokens: m.max_tokens,
-        }
-    }
-}
-
-impl From<ToolsetSpec> for ToolsetDto {
+impl From<ToolsetSpec> for Toolset {
     fn from(t: ToolsetSpec) -> Self {
         Self {
             toolset_name: t.toolset_name.into(),
@@ -239,8 +231,8 @@ impl From<ToolsetSpec> for ToolsetDto {
     }
 }
 
-impl From<ToolsetDto> for ToolsetSpec {
-    fn from(t: ToolsetDto) -> Self {
+impl From<Toolset> for ToolsetSpec {
+    fn from(t: Toolset) -> Self {
         Self {
             toolset_name: t.toolset_name.into(),
             enabled: t.enabled,
@@ -249,7 +241,16 @@ impl From<ToolsetDto> for ToolsetSpec {
     }
 }
 
-impl From<ShellMode> for ShellModeDto {
+impl From<ports::ShellMode> for ShellMode {
+    fn from(m: ports::ShellMode) -> Self {
+        match m {
+            ports::ShellMode::Local => Self::Local,
+            ports::ShellMode::Docker => Self::Docker,
+        }
+    }
+}
+
+impl From<ShellMode> for ports::ShellMode {
     fn from(m: ShellMode) -> Self {
         match m {
             ShellMode::Local => Self::Local,
@@ -258,16 +259,7 @@ impl From<ShellMode> for ShellModeDto {
     }
 }
 
-impl From<ShellModeDto> for ShellMode {
-    fn from(m: ShellModeDto) -> Self {
-        match m {
-            ShellModeDto::Local => Self::Local,
-            ShellModeDto::Docker => Self::Docker,
-        }
-    }
-}
-
-impl From<EnvironmentSpec> for EnvironmentDto {
+impl From<EnvironmentSpec> for Environment {
     fn from(e: EnvironmentSpec) -> Self {
         Self {
             shell_mode: Some(e.shell_mode.into()),
@@ -281,32 +273,32 @@ impl From<EnvironmentSpec> for EnvironmentDto {
     }
 }
 
-impl From<SandboxSpec> for SandboxDto {
+impl From<SandboxSpec> for Sandbox {
     fn from(s: SandboxSpec) -> Self {
         Self {
             mode: Some(match s.mode {
-                SandboxMode::Workspace => SandboxModeDto::Workspace,
-                SandboxMode::Off => SandboxModeDto::Off,
+                ports::SandboxMode::Workspace => SandboxMode::Workspace,
+                ports::SandboxMode::Off => SandboxMode::Off,
             }),
             network: s.network,
         }
     }
 }
 
-impl From<SandboxDto> for SandboxSpec {
-    fn from(s: SandboxDto) -> Self {
+impl From<Sandbox> for SandboxSpec {
+    fn from(s: Sandbox) -> Self {
         Self {
             mode: match s.mode {
-                None | Some(SandboxModeDto::Workspace) => SandboxMode::Workspace,
-                Some(SandboxModeDto::Off) => SandboxMode::Off,
+                None | Some(SandboxMode::Workspace) => ports::SandboxMode::Workspace,
+                Some(SandboxMode::Off) => ports::SandboxMode::Off,
             },
             network: s.network,
         }
     }
 }
 
-impl From<EnvironmentDto> for EnvironmentSpec {
-    fn from(e: EnvironmentDto) -> Self {
+impl From<Environment> for EnvironmentSpec {
+    fn from(e: Environment) -> Self {
         Self {
             shell_mode: e.shell_mode.map(Into::into).unwrap_or_default(),
             container_id: e.container_id.map(Into::into),
@@ -319,7 +311,18 @@ impl From<EnvironmentDto> for EnvironmentSpec {
     }
 }
 
-impl From<SubagentRef> for SubagentRefDto {
+impl From<ports::SubagentRef> for SubagentRef {
+    fn from(r: ports::SubagentRef) -> Self {
+        Self {
+            preset_id: r.preset_id.into(),
+            name: r.name.into(),
+            description: r.description.into(),
+            instruction: r.instruction.map(Into::into),
+        }
+    }
+}
+
+impl From<SubagentRef> for ports::SubagentRef {
     fn from(r: SubagentRef) -> Self {
         Self {
             preset_id: r.preset_id.into(),
@@ -330,18 +333,7 @@ impl From<SubagentRef> for SubagentRefDto {
     }
 }
 
-impl From<SubagentRefDto> for SubagentRef {
-    fn from(r: SubagentRefDto) -> Self {
-        Self {
-            preset_id: r.preset_id.into(),
-            name: r.name.into(),
-            description: r.description.into(),
-            instruction: r.instruction.map(Into::into),
-        }
-    }
-}
-
-impl From<SubagentSpec> for SubagentsDto {
+impl From<SubagentSpec> for Subagents {
     fn from(s: SubagentSpec) -> Self {
         Self {
             include_builtin: s.include_builtin,
@@ -351,8 +343,8 @@ impl From<SubagentSpec> for SubagentsDto {
     }
 }
 
-impl From<SubagentsDto> for SubagentSpec {
-    fn from(s: SubagentsDto) -> Self {
+impl From<Subagents> for SubagentSpec {
+    fn from(s: Subagents) -> Self {
         Self {
             include_builtin: s.include_builtin,
             async_enabled: s.async_enabled,
@@ -361,24 +353,24 @@ impl From<SubagentsDto> for SubagentSpec {
     }
 }
 
-impl From<ToolConfig> for ToolConfigDto {
-    fn from(t: ToolConfig) -> Self {
+impl From<ports::ToolConfig> for ToolConfig {
+    fn from(t: ports::ToolConfig) -> Self {
         Self {
             require_approval: texts(t.require_approval),
         }
     }
 }
 
-impl From<ToolConfigDto> for ToolConfig {
-    fn from(t: ToolConfigDto) -> Self {
+impl From<ToolConfig> for ports::ToolConfig {
+    fn from(t: ToolConfig) -> Self {
         Self {
             require_approval: strings(t.require_approval),
         }
     }
 }
 
-impl From<Preset> for PresetDto {
-    fn from(p: Preset) -> Self {
+impl From<ports::Preset> for Preset {
+    fn from(p: ports::Preset) -> Self {
         Self {
             preset_id: p.preset_id.into(),
             name: p.name.into(),
@@ -398,9 +390,9 @@ impl From<Preset> for PresetDto {
 
 impl PresetCreateRequest {
     /// The domain preset; timestamps are placeholders the service overwrites.
-    pub fn into_domain(self) -> Preset {
+    pub fn into_domain(self) -> ports::Preset {
         let at = ports::now();
-        Preset {
+        ports::Preset {
             preset_id: self.preset_id.into(),
             name: self.name.into(),
             description: self.description.map(Into::into),
@@ -449,13 +441,13 @@ mod tests {
 
     use super::*;
 
-    fn full_preset() -> Preset {
+    fn full_preset() -> ports::Preset {
         let at = from_micros(1_764_000_000_123_456);
-        Preset {
+        ports::Preset {
             preset_id: "p".into(),
             name: "P".into(),
             description: Some("d".into()),
-            model: ModelSettings {
+            model: ports::ModelSettings {
                 name: "openai:gpt-4o-mini".into(),
                 context_window: Some(128_000),
                 temperature: Some(0.5),
@@ -468,28 +460,28 @@ mod tests {
                 exclude_tools: vec!["grep".into()],
             }],
             environment: EnvironmentSpec {
-                shell_mode: ShellMode::Docker,
+                shell_mode: ports::ShellMode::Docker,
                 container_id: Some("c".into()),
                 container_workdir: Some("/w".into()),
                 default_path: "/srv".into(),
                 allowed_paths: vec!["/tmp".into()],
                 env_allow: vec!["TZ".into()],
                 sandbox: SandboxSpec {
-                    mode: SandboxMode::Off,
+                    mode: ports::SandboxMode::Off,
                     network: false,
                 },
             },
             subagents: SubagentSpec {
                 include_builtin: true,
                 async_enabled: true,
-                refs: vec![SubagentRef {
+                refs: vec![ports::SubagentRef {
                     preset_id: "q".into(),
                     name: "q".into(),
                     description: "qq".into(),
                     instruction: Some("ask q".into()),
                 }],
             },
-            tool_config: ToolConfig {
+            tool_config: ports::ToolConfig {
                 require_approval: vec!["shell".into()],
             },
             is_default: true,
@@ -514,7 +506,7 @@ mod tests {
         for preset in [full_preset(), {
             let mut p = full_preset();
             p.description = None;
-            p.model = ModelSettings {
+            p.model = ports::ModelSettings {
                 name: "test:echo".into(),
                 ..Default::default()
             };
@@ -523,7 +515,7 @@ mod tests {
             p
         }] {
             let domain = serde_json::to_value(&preset).unwrap();
-            let dto = PresetDto::from(preset).to_json().unwrap();
+            let dto = super::Preset::from(preset).to_json().unwrap();
             assert_eq!(normalized(dto), normalized(domain));
         }
     }
@@ -537,7 +529,7 @@ mod tests {
         let mut with_times = body;
         with_times["created_at"] = serde_json::json!(from_dto.created_at);
         with_times["updated_at"] = serde_json::json!(from_dto.updated_at);
-        let from_serde: Preset = serde_json::from_value(with_times).unwrap();
+        let from_serde: ports::Preset = serde_json::from_value(with_times).unwrap();
         assert_eq!(from_dto, from_serde);
     }
 

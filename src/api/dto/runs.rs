@@ -5,19 +5,16 @@ use poem_openapi::{Object, Union, types::MaybeUndefined};
 
 use super::capped::{Ident, Template, Title};
 use super::events::Transport;
-use super::presets::ToolsetDto;
+use super::presets::Toolset;
 use super::strict::no_null;
 use super::text::Text;
-use crate::core::execution::{
-    ActiveSession, ConfigOverride, ModelOverride, RunRequest, RunTarget, StartedRun, SteerOutcome,
-    Steered,
-};
+use crate::core::execution;
 use crate::core::execution::{ExternalResult, ExternalTools, Interaction, Resolutions, RunError};
+use crate::core::execution::{RunTarget, StartedRun, SteerOutcome, Steered};
 use ports::ToolSchema;
 
 /// Plain text.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "TextInput")]
 pub struct TextInput {
     pub text: Text,
 }
@@ -25,21 +22,18 @@ pub struct TextInput {
 /// A remote resource (http or https): image URLs are passed to vision models, anything
 /// else is downloaded into the agent's environment.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "UrlInput")]
 pub struct UrlInput {
     pub url: Text,
 }
 
 /// A file inside the agent's environment (relative to its working directory).
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "FileInput")]
 pub struct FileInput {
     pub path: Text,
 }
 
 /// Inline data, written to a file in the agent's environment.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "BinaryInput")]
 pub struct BinaryInput {
     /// Base64, standard alphabet.
     pub data: Text,
@@ -52,7 +46,7 @@ pub struct BinaryInput {
 
 /// One part of the user's input, tagged by `type`.
 #[derive(Union, Debug, Clone, PartialEq)]
-#[oai(rename = "InputPart", discriminator_name = "type", one_of)]
+#[oai(discriminator_name = "type", one_of)]
 pub enum InputPart {
     #[oai(mapping = "text")]
     Text(TextInput),
@@ -81,8 +75,7 @@ impl From<InputPart> for ports::InputPart {
 
 /// Model settings changed for one run; absent fields keep the preset's value.
 #[derive(Object, Debug, Clone, PartialEq, Default)]
-#[oai(rename = "ModelOverride")]
-pub struct ModelOverrideDto {
+pub struct ModelOverride {
     #[oai(nullable)]
     pub name: Option<Ident>,
     #[oai(
@@ -102,20 +95,19 @@ pub struct ModelOverrideDto {
 /// Changes to the preset for one run: model settings field by field, and the system
 /// prompt and toolsets wholesale. Checked like a preset.
 #[derive(Object, Debug, Clone, PartialEq, Default)]
-#[oai(rename = "ConfigOverride")]
-pub struct ConfigOverrideDto {
+pub struct ConfigOverride {
     #[oai(deserialize_with = "no_null")]
-    pub model: Option<ModelOverrideDto>,
+    pub model: Option<ModelOverride>,
     #[oai(nullable)]
     pub system_prompt: Option<Template>,
     #[oai(nullable)]
-    pub toolsets: Option<Vec<ToolsetDto>>,
+    pub toolsets: Option<Vec<Toolset>>,
 }
 
-impl From<ConfigOverrideDto> for ConfigOverride {
-    fn from(c: ConfigOverrideDto) -> Self {
+impl From<ConfigOverride> for execution::ConfigOverride {
+    fn from(c: ConfigOverride) -> Self {
         Self {
-            model: c.model.map(|m| ModelOverride {
+            model: c.model.map(|m| execution::ModelOverride {
                 name: m.name.map(|n| n.0),
                 context_window: m.context_window,
                 temperature: m.temperature,
@@ -129,8 +121,7 @@ impl From<ConfigOverrideDto> for ConfigOverride {
 
 /// A decision on a tool call that waited for approval.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "UserInteraction")]
-pub struct UserInteractionDto {
+pub struct UserInteraction {
     /// A pending call of the parent session (see its `pending_tool_calls`).
     pub tool_call_id: Text,
     /// True runs the call now; false returns the denial (and `reason`) to the model.
@@ -141,8 +132,7 @@ pub struct UserInteractionDto {
 
 /// The value of an external tool call, which the caller executed itself.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "ToolResultInput")]
-pub struct ToolResultDto {
+pub struct ToolResultInput {
     /// A pending external call of the parent session.
     pub tool_call_id: Text,
     /// What the model receives as the tool's output.
@@ -155,8 +145,7 @@ pub struct ToolResultDto {
 /// A tool the caller executes itself, offered to the model for this run only. Its calls
 /// end the run with status `awaiting_tool_results`; return their values in `tool_results`.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "ExternalTool")]
-pub struct ExternalToolDto {
+pub struct ExternalTool {
     /// 1-64 characters of a-z, A-Z, 0-9, `_`, `-`; not a built-in tool's name.
     pub name: Text,
     /// What the tool does, written for the model.
@@ -169,8 +158,8 @@ pub struct ExternalToolDto {
 
 /// The pending-call answers of a request, for the run engine.
 fn resolutions(
-    interactions: Option<Vec<UserInteractionDto>>,
-    results: Option<Vec<ToolResultDto>>,
+    interactions: Option<Vec<UserInteraction>>,
+    results: Option<Vec<ToolResultInput>>,
 ) -> Resolutions {
     Resolutions {
         interactions: interactions
@@ -195,7 +184,7 @@ fn resolutions(
 }
 
 /// The declared external tools as the model is offered them.
-fn external_tools(tools: Option<Vec<ExternalToolDto>>) -> Vec<ToolSchema> {
+fn external_tools(tools: Option<Vec<ExternalTool>>) -> Vec<ToolSchema> {
     tools
         .unwrap_or_default()
         .into_iter()
@@ -213,28 +202,27 @@ fn external_tools(tools: Option<Vec<ExternalToolDto>>) -> Vec<ToolSchema> {
 /// `user_interactions` (approve or deny the calls the parent session waits on) and
 /// `tool_results` (values of its external calls); and the external tools of this run.
 #[derive(Object, Debug, Clone, Default)]
-#[oai(rename = "RunInputs")]
-pub struct RunInputsDto {
+pub struct RunInputs {
     #[oai(nullable)]
     pub input: Option<Vec<InputPart>>,
     /// Approve or deny the calls the parent session waits on.
     #[oai(nullable)]
-    pub user_interactions: Option<Vec<UserInteractionDto>>,
+    pub user_interactions: Option<Vec<UserInteraction>>,
     /// Values of the external calls the parent session waits on.
     #[oai(nullable)]
-    pub tool_results: Option<Vec<ToolResultDto>>,
+    pub tool_results: Option<Vec<ToolResultInput>>,
     #[oai(nullable)]
-    pub external_tools: Option<Vec<ExternalToolDto>>,
+    pub external_tools: Option<Vec<ExternalTool>>,
 }
 
 /// The fields every run-starting body shares besides its inputs.
 pub struct RunOptions {
     pub preset_id: Option<Text>,
-    pub config_override: Option<ConfigOverrideDto>,
+    pub config_override: Option<ConfigOverride>,
     pub transport: Option<Transport>,
 }
 
-impl RunInputsDto {
+impl RunInputs {
     /// The domain request: these inputs with `options`, run at `target`; `transport`
     /// defaults to `default_transport`.
     pub fn into_request(
@@ -242,10 +230,10 @@ impl RunInputsDto {
         target: RunTarget,
         options: RunOptions,
         default_transport: ports::Transport,
-    ) -> Result<RunRequest, RunError> {
+    ) -> Result<execution::RunRequest, RunError> {
         let external_tools =
             ExternalTools::parse(external_tools(self.external_tools)).map_err(RunError::Invalid)?;
-        Ok(RunRequest {
+        Ok(execution::RunRequest {
             target,
             preset_id: options.preset_id.map(|p| p.0.into()),
             config_override: options.config_override.map(Into::into),
@@ -266,16 +254,15 @@ impl RunInputsDto {
 /// `preset_id`, else the default preset); with it, the run continues the conversation's
 /// latest committed session. `transport` defaults to `sse`.
 #[derive(Object, Debug, Clone, Default)]
-#[oai(rename = "RunRequest")]
-pub struct RunRequestDto {
+pub struct RunRequest {
     #[oai(nullable)]
     pub conversation_id: Option<Text>,
     #[oai(nullable)]
     pub preset_id: Option<Text>,
     #[oai(deserialize_with = "no_null")]
-    pub config_override: Option<ConfigOverrideDto>,
+    pub config_override: Option<ConfigOverride>,
     #[oai(flatten)]
-    pub inputs: RunInputsDto,
+    pub inputs: RunInputs,
     #[oai(deserialize_with = "no_null")]
     pub transport: Option<Transport>,
 }
@@ -284,14 +271,13 @@ pub struct RunRequestDto {
 /// waiting in the mailbox, with optional input after them. `transport` defaults to
 /// `stream`.
 #[derive(Object, Debug, Clone, Default)]
-#[oai(rename = "FireRequest")]
-pub struct FireRequestDto {
+pub struct FireRequest {
     #[oai(nullable)]
     pub preset_id: Option<Text>,
     #[oai(flatten)]
-    pub inputs: RunInputsDto,
+    pub inputs: RunInputs,
     #[oai(deserialize_with = "no_null")]
-    pub config_override: Option<ConfigOverrideDto>,
+    pub config_override: Option<ConfigOverride>,
     #[oai(deserialize_with = "no_null")]
     pub transport: Option<Transport>,
 }
@@ -299,15 +285,14 @@ pub struct FireRequestDto {
 /// Body of `conversations_fork`: a new conversation from a session of this one (default:
 /// its latest committed session). `transport` defaults to `sse`.
 #[derive(Object, Debug, Clone)]
-#[oai(rename = "ForkRequest")]
-pub struct ForkRequestDto {
+pub struct ForkRequest {
     #[oai(nullable)]
     pub preset_id: Option<Text>,
     pub input: Vec<InputPart>,
     #[oai(nullable)]
     pub from_session_id: Option<Text>,
     #[oai(deserialize_with = "no_null")]
-    pub config_override: Option<ConfigOverrideDto>,
+    pub config_override: Option<ConfigOverride>,
     #[oai(deserialize_with = "no_null")]
     pub transport: Option<Transport>,
 }
@@ -315,22 +300,21 @@ pub struct ForkRequestDto {
 /// Body of `sessions_execute`: a run from an explicit parent (or a new conversation when
 /// there is none); `fork: true` puts it in a new conversation. `transport` defaults to `sse`.
 #[derive(Object, Debug, Clone)]
-#[oai(rename = "ExecuteRequest")]
-pub struct ExecuteRequestDto {
+pub struct ExecuteRequest {
     pub preset_id: Text,
     #[oai(nullable)]
     pub parent_session_id: Option<Text>,
     #[oai(nullable)]
     pub fork: Option<bool>,
     #[oai(deserialize_with = "no_null")]
-    pub config_override: Option<ConfigOverrideDto>,
+    pub config_override: Option<ConfigOverride>,
     #[oai(flatten)]
-    pub inputs: RunInputsDto,
+    pub inputs: RunInputs,
     #[oai(deserialize_with = "no_null")]
     pub transport: Option<Transport>,
 }
 
-impl ExecuteRequestDto {
+impl ExecuteRequest {
     /// Where the run goes in the session DAG.
     pub fn target(&self) -> RunTarget {
         match &self.parent_session_id {
@@ -346,7 +330,6 @@ impl ExecuteRequestDto {
 /// Answer of a run started with transport `stream`: attach to its events with
 /// `sessions_events` (or `conversations_events`).
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "RunAccepted")]
 pub struct RunAccepted {
     pub session_id: String,
     pub conversation_id: String,
@@ -366,15 +349,14 @@ impl From<&StartedRun> for RunAccepted {
 
 /// A running agent session: where its events are and how its starter receives them.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "ActiveSession")]
-pub struct ActiveSessionDto {
+pub struct ActiveSession {
     pub session_id: String,
     pub stream_key: String,
     pub transport: Transport,
 }
 
-impl From<ActiveSession> for ActiveSessionDto {
-    fn from(a: ActiveSession) -> Self {
+impl From<execution::ActiveSession> for ActiveSession {
+    fn from(a: execution::ActiveSession) -> Self {
         Self {
             session_id: a.session_id.into(),
             stream_key: a.stream_key.0,
@@ -385,8 +367,7 @@ impl From<ActiveSession> for ActiveSessionDto {
 
 /// Body of the steer operations: guidance injected at the next step boundary (the next model request).
 #[derive(Object, Debug, Clone)]
-#[oai(rename = "SteerRequest")]
-pub struct SteerRequestDto {
+pub struct SteerRequest {
     pub input: Text,
     /// A client id for this message: repeating a steer with the same id queues it once.
     #[oai(nullable)]
@@ -395,7 +376,6 @@ pub struct SteerRequestDto {
 
 /// Answer of a steer.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "SteerAccepted")]
 pub struct SteerAccepted {
     pub session_id: String,
     pub message_id: String,
@@ -415,7 +395,6 @@ impl From<Steered> for SteerAccepted {
 
 /// Answer of `sessions_interrupt`.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "SessionInterrupted")]
 pub struct SessionInterrupted {
     pub session_id: String,
     pub interrupted: bool,
@@ -423,7 +402,6 @@ pub struct SessionInterrupted {
 
 /// Answer of `conversations_interrupt`: the sessions that were running and are stopping.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "ConversationInterrupted")]
 pub struct ConversationInterrupted {
     pub conversation_id: String,
     pub interrupted: Vec<String>,
@@ -432,7 +410,6 @@ pub struct ConversationInterrupted {
 /// Body of `conversations_update`: only given fields change; `null` clears title or
 /// default preset.
 #[derive(Object, Debug, Clone, Default)]
-#[oai(rename = "ConversationUpdateRequest")]
 pub struct ConversationUpdateRequest {
     #[oai(nullable)]
     pub title: MaybeUndefined<Title>,
@@ -504,15 +481,15 @@ mod tests {
 
     #[test]
     fn an_override_changes_only_what_it_names() {
-        let dto = ConfigOverrideDto::parse_from_json(Some(
+        let dto = ConfigOverride::parse_from_json(Some(
             serde_json::json!({"model": {"temperature": 0.5}}),
         ))
         .unwrap();
-        let over = ConfigOverride::from(dto);
+        let over = execution::ConfigOverride::from(dto);
         assert_eq!(
             over,
-            ConfigOverride {
-                model: Some(ModelOverride {
+            execution::ConfigOverride {
+                model: Some(execution::ModelOverride {
                     temperature: Some(0.5),
                     ..Default::default()
                 }),

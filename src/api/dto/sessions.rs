@@ -131,8 +131,8 @@ impl From<ports::DisplayMessage> for DisplayMessage {
 
 /// One run of an agent: an immutable snapshot linked to its parent like a commit.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "Session", skip_serializing_if_is_none)]
-pub struct SessionDto {
+#[oai(skip_serializing_if_is_none)]
+pub struct Session {
     pub session_id: String,
     /// The session this one continues; absent for a conversation's first session.
     pub parent_session_id: Option<String>,
@@ -158,7 +158,7 @@ pub struct SessionDto {
     pub display_messages: Option<Vec<DisplayMessage>>,
 }
 
-impl From<ports::SessionRecord> for SessionDto {
+impl From<ports::SessionRecord> for Session {
     fn from(s: ports::SessionRecord) -> Self {
         Self {
             session_id: s.session_id.into(),
@@ -180,7 +180,7 @@ impl From<ports::SessionRecord> for SessionDto {
     }
 }
 
-impl SessionDto {
+impl Session {
     /// Adds the transcript.
     pub fn with_display_messages(mut self, messages: Vec<ports::DisplayMessage>) -> Self {
         self.display_messages = Some(messages.into_iter().map(Into::into).collect());
@@ -217,8 +217,8 @@ impl From<ConversationStatus> for ports::ConversationStatus {
 /// A conversation: the user-facing thread over a chain of sessions. Its id is the id of
 /// its root (or fork) session.
 #[derive(Object, Debug, Clone, PartialEq)]
-#[oai(rename = "Conversation", skip_serializing_if_is_none)]
-pub struct ConversationDto {
+#[oai(skip_serializing_if_is_none)]
+pub struct Conversation {
     pub conversation_id: String,
     pub title: Option<String>,
     /// The preset runs use when they name none.
@@ -229,7 +229,7 @@ pub struct ConversationDto {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<ports::Conversation> for ConversationDto {
+impl From<ports::Conversation> for Conversation {
     fn from(c: ports::Conversation) -> Self {
         Self {
             conversation_id: c.conversation_id.into(),
@@ -414,23 +414,23 @@ mod tests {
             }),
         ];
         for (full, expected) in [true, false].into_iter().zip(expected) {
-            let dto = SessionDto::from(session(full));
+            let dto = Session::from(session(full));
             let json = dto.to_json().unwrap();
             assert_eq!(normalized(json.clone()), expected);
-            assert_eq!(SessionDto::parse_from_json(Some(json)).unwrap(), dto);
+            assert_eq!(Session::parse_from_json(Some(json)).unwrap(), dto);
         }
     }
 
     #[test]
     fn session_dto_carries_display_messages_when_asked() {
-        let dto = SessionDto::from(session(false)).with_display_messages(display_messages(true));
+        let dto = Session::from(session(false)).with_display_messages(display_messages(true));
         let json = dto.to_json().unwrap();
         let expected: Vec<serde_json::Value> = display_messages(true)
             .iter()
             .map(|m| serde_json::to_value(m).unwrap())
             .collect();
         assert_eq!(json["display_messages"], serde_json::json!(expected));
-        assert_eq!(SessionDto::parse_from_json(Some(json)).unwrap(), dto);
+        assert_eq!(Session::parse_from_json(Some(json)).unwrap(), dto);
     }
 
     #[test]
@@ -449,12 +449,12 @@ mod tests {
                 updated_at: from_micros(1_764_000_000_999_999),
             };
             let domain = serde_json::to_value(&conversation).unwrap();
-            let dto = ConversationDto::from(conversation);
+            let dto = Conversation::from(conversation);
             assert_eq!(
                 normalized(dto.to_json().unwrap()),
                 normalized(domain.clone())
             );
-            assert_eq!(ConversationDto::parse_from_json(Some(domain)).unwrap(), dto);
+            assert_eq!(Conversation::parse_from_json(Some(domain)).unwrap(), dto);
         }
         for s in [
             ports::ConversationStatus::Active,
