@@ -200,6 +200,13 @@ mod tests {
         })
     }
 
+    fn shell_call_start(id: &str) -> EventPayload {
+        EventPayload::ToolCallStart(ToolCallStart {
+            tool_call_id: id.into(),
+            tool_name: "shell".into(),
+        })
+    }
+
     fn done(kind: ContentKind, t: &str) -> EventPayload {
         EventPayload::ContentDone(ContentDone {
             kind,
@@ -221,13 +228,7 @@ mod tests {
             ev(MAIN_AGENT, delta(ContentKind::Text, "Let me ")),
             ev(MAIN_AGENT, delta(ContentKind::Text, "look.")),
             ev(MAIN_AGENT, done(ContentKind::Text, "Let me look.")),
-            ev(
-                MAIN_AGENT,
-                EventPayload::ToolCallStart(ToolCallStart {
-                    tool_call_id: "c1".into(),
-                    tool_name: "shell".into(),
-                }),
-            ),
+            ev(MAIN_AGENT, shell_call_start("c1")),
             ev(
                 MAIN_AGENT,
                 EventPayload::ToolCallArgsDelta(ToolCallArgsDelta {
@@ -313,13 +314,7 @@ mod tests {
         let events = vec![
             ev(MAIN_AGENT, delta(ContentKind::Text, "partial ")),
             ev(MAIN_AGENT, delta(ContentKind::Text, "answer")),
-            ev(
-                MAIN_AGENT,
-                EventPayload::ToolCallStart(ToolCallStart {
-                    tool_call_id: "c1".into(),
-                    tool_name: "shell".into(),
-                }),
-            ),
+            ev(MAIN_AGENT, shell_call_start("c1")),
             ev(
                 MAIN_AGENT,
                 EventPayload::ToolCallEnd(ToolCallEnd {
