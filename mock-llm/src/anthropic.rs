@@ -85,36 +85,7 @@ pub(crate) fn render(steps: &[Step], tokens: Tokens, finish: &str, model: &str) 
     )];
     let mut content_end = frames.len();
     for (i, block) in blocks(steps).into_iter().enumerate() {
-        let (start, deltas): (Value, Vec<Value>) = match block {
-            Block::Text(parts) => (
-                json!({"type": "text", "text": ""}),
-                parts
-                    .into_iter()
-                    .map(|t| json!({"type": "text_delta", "text": t}))
-                    .collect(),
-            ),
-            Block::Thinking { deltas, signature } => (
-                json!({"type": "thinking", "thinking": ""}),
-                deltas
-                    .into_iter()
-                    .map(|t| json!({"type": "thinking_delta", "thinking": t}))
-                    .chain(signature.map(|s| json!({"type": "signature_delta", "signature": s})))
-                    .collect(),
-            ),
-            Block::Redacted(data) => (json!({"type": "redacted_thinking", "data": data}), vec![]),
-            Block::Tool {
-                index: _,
-                id,
-                name,
-                fragments,
-            } => (
-                json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
-                fragments
-                    .into_iter()
-                    .map(|f| json!({"type": "input_json_delta", "partial_json": f}))
-                    .collect(),
-            ),
-        };
+        let (start, deltas) = block_frames(block);
         frames.push(frame(
             "content_block_start",
             &json!({"type": "content_block_start", "index": i, "content_block": start}),
@@ -144,6 +115,40 @@ pub(crate) fn render(steps: &[Step], tokens: Tokens, finish: &str, model: &str) 
     Rendered {
         frames,
         content_end,
+    }
+}
+
+/// A content block's `content_block_start` body and its deltas.
+fn block_frames(block: Block) -> (Value, Vec<Value>) {
+    match block {
+        Block::Text(parts) => (
+            json!({"type": "text", "text": ""}),
+            parts
+                .into_iter()
+                .map(|t| json!({"type": "text_delta", "text": t}))
+                .collect(),
+        ),
+        Block::Thinking { deltas, signature } => (
+            json!({"type": "thinking", "thinking": ""}),
+            deltas
+                .into_iter()
+                .map(|t| json!({"type": "thinking_delta", "thinking": t}))
+                .chain(signature.map(|s| json!({"type": "signature_delta", "signature": s})))
+                .collect(),
+        ),
+        Block::Redacted(data) => (json!({"type": "redacted_thinking", "data": data}), vec![]),
+        Block::Tool {
+            index: _,
+            id,
+            name,
+            fragments,
+        } => (
+            json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
+            fragments
+                .into_iter()
+                .map(|f| json!({"type": "input_json_delta", "partial_json": f}))
+                .collect(),
+        ),
     }
 }
 

@@ -39,14 +39,7 @@ pub(crate) fn read_window(mut reader: impl BufRead, window: &LineWindow) -> io::
             break;
         }
         if budget == 0 {
-            // Stopped mid-file: what was read so far, the line in progress cut.
-            if line_no >= first && current.started {
-                current.cut = true;
-                push(&mut out, current);
-            }
-            out.more = true;
-            out.scan_capped = true;
-            return Ok(out);
+            return Ok(scan_capped(out, current, line_no >= first));
         }
         let buf = &buf[..buf.len().min(usize::try_from(budget).unwrap_or(usize::MAX))];
         let head = usize::try_from(HEAD_BYTES.saturating_sub(scanned)).unwrap_or(usize::MAX);
@@ -95,6 +88,18 @@ pub(crate) fn read_window(mut reader: impl BufRead, window: &LineWindow) -> io::
     }
     out.total = Some(line_no - 1);
     Ok(out)
+}
+
+/// Stopped mid-file by the scan cap: what was read so far, the line in progress (when it is
+/// in the window) cut.
+fn scan_capped(mut out: LineSlice, mut current: Current, in_window: bool) -> LineSlice {
+    if in_window && current.started {
+        current.cut = true;
+        push(&mut out, current);
+    }
+    out.more = true;
+    out.scan_capped = true;
+    out
 }
 
 /// Adds a piece of the current line, keeping at most `max` bytes of it.

@@ -161,7 +161,7 @@ impl TypedTool for Delegate {
         let subagent = self.directory.resolve(&args.subagent, &args.task)?;
         let name = subagent.name.clone();
         let lock = self.lock_for(&name);
-        let _turn = lock.lock().await;
+        let _busy = lock.lock().await;
         let preset = self.preset_of(&name, &subagent.source).await?;
         let agent_id = self.subagent_id(&name);
         let spec = self.spec_of(&preset, agent_id.clone()).await?;
@@ -192,25 +192,7 @@ impl TypedTool for Delegate {
             s.nested_usage.add(&out.usage);
         });
 
-        let (status, result) = match out.end {
-            RunEnd::Completed | RunEnd::AwaitingToolResults { .. } => {
-                (ToolCallStatus::Success, Ok(answer))
-            }
-            RunEnd::LimitReached { message, .. } => (
-                ToolCallStatus::Success,
-                Ok(format!(
-                    "{answer}\n\n[the subagent stopped early: {message}]"
-                )),
-            ),
-            RunEnd::Interrupted { .. } => (
-                ToolCallStatus::Cancelled,
-                Err(format!("subagent {name} was interrupted")),
-            ),
-            RunEnd::Failed { code, message } => (
-                ToolCallStatus::Error,
-                Err(format!("subagent {name} failed ({code}): {message}")),
-            ),
-        };
+        let (status, result) = verdict(out.end, answer, &name);
         ctx.sink.emit(
             &self.agent_id,
             EventPayload::SubagentCompleted(SubagentCompleted {
@@ -239,4 +221,28 @@ pub(crate) fn final_text(history: &[ModelMessage]) -> String {
             _ => None,
         })
         .unwrap_or_else(|| "(the subagent gave no answer)".to_owned())
+}
+
+/// What the caller's tool call says about the subagent's run: its status and the text the
+/// caller's model reads (the answer, or why there is none).
+fn verdict(end: RunEnd, answer: String, name: &str) -> (ToolCallStatus, Result<String, String>) {
+    match end {
+        RunEnd::Completed | RunEnd::AwaitingToolResults { .. } => {
+            (ToolCallStatus::Success, Ok(answer))
+        }
+        RunEnd::LimitReached { message, .. } => (
+            ToolCallStatus::Success,
+            Ok(format!(
+                "{answer}\n\n[the subagent stopped early: {message}]"
+            )),
+        ),
+        RunEnd::Interrupted { .. } => (
+            ToolCallStatus::Cancelled,
+            Err(format!("subagent {name} was interrupted")),
+        ),
+        RunEnd::Failed { code, message } => (
+            ToolCallStatus::Error,
+            Err(format!("subagent {name} failed ({code}): {message}")),
+        ),
+    }
 }
