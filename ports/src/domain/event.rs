@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{PendingToolCall, RunSummary, SessionStatus, SessionType, Timestamp, Transport, Usage};
+use super::{
+    ConversationId, PendingToolCall, PresetId, RunSummary, SessionId, SessionStatus, SessionType,
+    Timestamp, Transport, Usage,
+};
 
 /// The agent id of the top-level agent; subagents carry their own.
 pub const MAIN_AGENT: &str = "main";
@@ -94,13 +97,13 @@ pub enum ContentKind {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunStarted {
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     pub session_type: SessionType,
     pub transport: Transport,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_session_id: Option<String>,
+    pub parent_session_id: Option<SessionId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preset_id: Option<String>,
+    pub preset_id: Option<PresetId>,
 }
 
 /// Why a run that committed stopped.

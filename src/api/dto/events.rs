@@ -319,11 +319,11 @@ pub struct WarningPayload {
 impl From<ports::RunStarted> for RunStartedPayload {
     fn from(p: ports::RunStarted) -> Self {
         Self {
-            conversation_id: p.conversation_id,
+            conversation_id: p.conversation_id.into(),
             session_type: p.session_type.into(),
             transport: p.transport.into(),
-            parent_session_id: p.parent_session_id,
-            preset_id: p.preset_id,
+            parent_session_id: p.parent_session_id.map(Into::into),
+            preset_id: p.preset_id.map(Into::into),
         }
     }
 }
@@ -692,8 +692,8 @@ pub(crate) mod tests {
                 } else {
                     ports::Transport::Sse
                 },
-                parent_session_id: some(full, "parent"),
-                preset_id: some(full, "preset"),
+                parent_session_id: some(full, "parent").map(Into::into),
+                preset_id: some(full, "preset").map(Into::into),
             }),
             P::RunCompleted(ports::RunCompleted {
                 status: if full {

@@ -348,11 +348,11 @@ impl RunEngine {
         log.push(
             MAIN_AGENT,
             EventPayload::RunStarted(RunStarted {
-                conversation_id: record.conversation_id.to_string(),
+                conversation_id: record.conversation_id.clone(),
                 session_type: record.session_type(),
                 transport: record.transport,
-                parent_session_id: record.parent_session_id.clone().map(String::from),
-                preset_id: record.preset_id.clone().map(String::from),
+                parent_session_id: record.parent_session_id.clone(),
+                preset_id: record.preset_id.clone(),
             }),
         );
         self.tasks.spawn(forward::forward(
