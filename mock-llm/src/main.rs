@@ -36,7 +36,9 @@ async fn main() -> std::io::Result<()> {
     if args.accept_any_history {
         mock.accept_any_history();
     }
-    println!("listening on http://{}", mock.addr());
-    mock.serve_forever().await;
+    println!("listening on {}", mock.base_url());
+    // The server runs until the mock is dropped, which is never.
+    std::future::pending::<()>().await;
+    drop(mock);
     Ok(())
 }

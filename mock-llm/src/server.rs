@@ -170,11 +170,6 @@ impl MockLlm {
         })
     }
 
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// `http://ADDR/v1`: usable as both `OPENAI_BASE_URL` and `ANTHROPIC_BASE_URL`, since
     /// the adapters append `/chat/completions` or `/messages`.
     pub fn base_url(&self) -> String {
@@ -225,16 +220,6 @@ impl MockLlm {
     /// the request.
     pub fn open_streams(&self) -> usize {
         self.shared.open_bodies.load(Ordering::SeqCst)
-    }
-
-    /// The most recent request, if any.
-    pub fn last_request(&self) -> Option<RecordedRequest> {
-        lock(&self.shared.requests).last().cloned()
-    }
-
-    /// Waits until the server task ends (it does not on its own; for the binary).
-    pub async fn serve_forever(mut self) {
-        let _ = (&mut self.server).await;
     }
 }
 

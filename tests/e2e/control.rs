@@ -114,7 +114,7 @@ async fn interrupt_mid_stream(app: MockApp) {
         .await;
     assert_eq!(next[0].payload()["parent_session_id"], session.as_str());
     assert_eq!(
-        dialogue(&app.mock.last_request().unwrap()),
+        dialogue(&app.mock.requests().pop().unwrap()),
         crate::support::turns(&[
             ("user", "Talk forever"),
             ("assistant", partial.as_str()),
@@ -345,7 +345,7 @@ async fn interrupt_answers_every_call_in_order(app: MockApp) {
         .await;
     let terminal = events.last().unwrap();
     assert!(terminal.is("run_completed"), "{terminal:?}");
-    let seen = dialogue(&app.mock.last_request().unwrap());
+    let seen = dialogue(&app.mock.requests().pop().unwrap());
     let tools: Vec<&str> = seen
         .iter()
         .filter(|(role, _)| role == "tool")

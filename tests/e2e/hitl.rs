@@ -74,7 +74,7 @@ fn results(events: &[SseEvent]) -> Vec<(String, String, bool)> {
 
 /// The last model request's messages after the system prompt.
 fn last_dialogue(app: &MockApp) -> Vec<(String, String)> {
-    dialogue(&app.mock.last_request().unwrap())
+    dialogue(&app.mock.requests().pop().unwrap())
 }
 
 /// Approval: the call waits (nothing runs, the session and the terminal event list it);
@@ -245,7 +245,7 @@ async fn external_tool(app: MockApp) {
     )
     .await;
     let (first, _) = ids(&events);
-    let offered = app.mock.last_request().unwrap().body["tools"]
+    let offered = app.mock.requests().pop().unwrap().body["tools"]
         .as_array()
         .unwrap()
         .iter()

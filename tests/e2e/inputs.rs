@@ -33,7 +33,7 @@ async fn every_part_kind_reaches_the_model_and_the_environment() {
     let saved = app.work.join(".uploads").join(&session_id).join("h.txt");
     assert_eq!(std::fs::read_to_string(&saved).unwrap(), "hello bytes");
 
-    let request = app.mock.last_request().unwrap();
+    let request = app.mock.requests().pop().unwrap();
     let user = chat(&request)
         .into_iter()
         .filter(|(role, _)| role == "user")

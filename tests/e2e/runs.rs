@@ -97,7 +97,7 @@ async fn run_continue_and_fork(app: MockApp) {
         ])
     );
     assert_eq!(app.status(&s1).await, "committed");
-    let sent = app.mock.last_request().unwrap();
+    let sent = app.mock.requests().pop().unwrap();
     assert_eq!(sent.body["model"], "gpt-test");
     assert_eq!(dialogue(&sent), turns(&[("user", "Say hello")]));
 
@@ -121,7 +121,7 @@ async fn run_continue_and_fork(app: MockApp) {
     assert_eq!(text_of(&events), "Second answer.");
     assert_eq!(app.mock.requests().len(), 2);
     assert_eq!(
-        dialogue(&app.mock.last_request().unwrap()),
+        dialogue(&app.mock.requests().pop().unwrap()),
         turns(&[
             ("user", "Say hello"),
             ("assistant", "Hello there, friend!"),
@@ -195,7 +195,7 @@ async fn run_continue_and_fork(app: MockApp) {
     assert_eq!(events.last().unwrap().payload()["status"], "committed");
     assert_eq!(app.mock.requests().len(), 3);
     assert_eq!(
-        dialogue(&app.mock.last_request().unwrap()),
+        dialogue(&app.mock.requests().pop().unwrap()),
         turns(&[
             ("user", "Say hello"),
             ("assistant", "Hello there, friend!"),
@@ -231,7 +231,7 @@ async fn run_continue_and_fork(app: MockApp) {
     assert_eq!(app.wait_finished(&s4).await, "committed");
     assert_eq!(app.session(&s4).await["parent_session_id"], s2.as_str());
     assert_eq!(
-        dialogue(&app.mock.last_request().unwrap()),
+        dialogue(&app.mock.requests().pop().unwrap()),
         turns(&[
             ("user", "Say hello"),
             ("assistant", "Hello there, friend!"),

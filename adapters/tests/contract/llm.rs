@@ -864,7 +864,7 @@ async fn sent(
         [],
         "the mapped history is one the provider accepts"
     );
-    mock.last_request().expect("a request was recorded")
+    mock.requests().pop().expect("a request was recorded")
 }
 
 /// A history whose second call has no result: what an agent loop that lost a result
@@ -1036,14 +1036,14 @@ async fn router_sends_gateway_models_to_the_gateway_with_its_key() {
 
     gateway.push(Script::text("hi", 1));
     deltas(&router, request("MyGw@openai:qwen3:8b", vec![user("x")])).await;
-    let got = gateway.last_request().unwrap();
+    let got = gateway.requests().pop().unwrap();
     assert_eq!(got.path, "/v1/chat/completions");
     assert_eq!(got.header("authorization"), Some("Bearer gw-key"));
     assert_eq!(got.body["model"], "qwen3:8b");
 
     gateway.push(Script::text("hi", 1));
     deltas(&router, request("mygw@anthropic:claude-x", vec![user("x")])).await;
-    let got = gateway.last_request().unwrap();
+    let got = gateway.requests().pop().unwrap();
     assert_eq!(got.path, "/v1/messages");
     assert_eq!(got.header("x-api-key"), Some("gw-key"));
     assert_eq!(got.body["model"], "claude-x");
@@ -1069,13 +1069,13 @@ async fn router_uses_provider_endpoints_and_allows_keyless_local_openai() {
 
     mock.push(Script::text("hi", 1));
     deltas(&router, request("openai:llama3", vec![user("x")])).await;
-    let got = mock.last_request().unwrap();
+    let got = mock.requests().pop().unwrap();
     assert_eq!(got.header("authorization"), None);
     assert_eq!(got.body["model"], "llama3");
 
     mock.push(Script::text("hi", 1));
     deltas(&router, request("anthropic:claude-haiku", vec![user("x")])).await;
-    let got = mock.last_request().unwrap();
+    let got = mock.requests().pop().unwrap();
     assert_eq!(got.header("x-api-key"), Some("sk-ant"));
     assert_eq!(got.body["model"], "claude-haiku");
 
