@@ -107,6 +107,24 @@ mod tests {
         })
     }
 
+    fn run_failed() -> EventPayload {
+        EventPayload::RunFailed(RunFailed {
+            code: "c".into(),
+            message: "m".into(),
+        })
+    }
+
+    /// Forwards session `s`'s log to `bus` until it gives up or the terminal event is on it.
+    async fn forward_to(bus: MockEventBus, log: Arc<RunLog>, registry: Arc<Registry>) {
+        forward(
+            log,
+            Arc::new(bus),
+            StreamKey::for_session(&"s".into()),
+            registry,
+        )
+        .await;
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_outage_delays_events_but_loses_none() {
         let log = RunLog::new("s");
@@ -131,20 +149,8 @@ mod tests {
         log.push(MAIN_AGENT, usage());
         log.push(MAIN_AGENT, usage());
         log.push(MAIN_AGENT, usage());
-        log.push(
-            MAIN_AGENT,
-            EventPayload::RunFailed(RunFailed {
-                code: "c".into(),
-                message: "m".into(),
-            }),
-        );
-        forward(
-            log,
-            Arc::new(bus),
-            StreamKey::for_session(&"s".into()),
-            registry,
-        )
-        .await;
+        log.push(MAIN_AGENT, run_failed());
+        forward_to(bus, log, registry).await;
         assert_eq!(*seen.lock().unwrap(), [1, 2, 3, 4]);
     }
 
@@ -155,21 +161,9 @@ mod tests {
         let mut bus = MockEventBus::new();
         bus.expect_append_batch()
             .returning(|_, _| Err(EventBusError::Unavailable("down".into())));
-        log.push(
-            MAIN_AGENT,
-            EventPayload::RunFailed(RunFailed {
-                code: "c".into(),
-                message: "m".into(),
-            }),
-        );
+        log.push(MAIN_AGENT, run_failed());
         let started = Instant::now();
-        forward(
-            log,
-            Arc::new(bus),
-            StreamKey::for_session(&"s".into()),
-            registry,
-        )
-        .await;
+        forward_to(bus, log, registry).await;
         assert!(started.elapsed() >= GIVE_UP_AFTER_END);
     }
 
@@ -178,13 +172,7 @@ mod tests {
         let log = RunLog::new("s");
         log.push(MAIN_AGENT, usage());
         log.push(MAIN_AGENT, usage());
-        log.push(
-            MAIN_AGENT,
-            EventPayload::RunFailed(RunFailed {
-                code: "c".into(),
-                message: "m".into(),
-            }),
-        );
+        log.push(MAIN_AGENT, run_failed());
         let sent = Arc::new(Mutex::new(Vec::new()));
         let mut bus = MockEventBus::new();
         {
@@ -203,13 +191,7 @@ mod tests {
                 Ok(())
             });
         }
-        forward(
-            log,
-            Arc::new(bus),
-            StreamKey::for_session(&"s".into()),
-            Arc::new(Registry::new()),
-        )
-        .await;
+        forward_to(bus, log, Arc::new(Registry::new())).await;
         assert_eq!(*sent.lock().unwrap(), vec![vec![1, 2, 3], vec![3]]);
     }
 }
