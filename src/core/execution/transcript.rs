@@ -207,6 +207,20 @@ mod tests {
         })
     }
 
+    fn args_delta(id: &str, d: &str) -> EventPayload {
+        EventPayload::ToolCallArgsDelta(ToolCallArgsDelta {
+            tool_call_id: id.into(),
+            delta: d.into(),
+        })
+    }
+
+    fn call_end(id: &str, status: ToolCallStatus) -> EventPayload {
+        EventPayload::ToolCallEnd(ToolCallEnd {
+            tool_call_id: id.into(),
+            status,
+        })
+    }
+
     fn done(kind: ContentKind, t: &str) -> EventPayload {
         EventPayload::ContentDone(ContentDone {
             kind,
@@ -229,20 +243,8 @@ mod tests {
             ev(MAIN_AGENT, delta(ContentKind::Text, "look.")),
             ev(MAIN_AGENT, done(ContentKind::Text, "Let me look.")),
             ev(MAIN_AGENT, shell_call_start("c1")),
-            ev(
-                MAIN_AGENT,
-                EventPayload::ToolCallArgsDelta(ToolCallArgsDelta {
-                    tool_call_id: "c1".into(),
-                    delta: "{\"command\":".into(),
-                }),
-            ),
-            ev(
-                MAIN_AGENT,
-                EventPayload::ToolCallArgsDelta(ToolCallArgsDelta {
-                    tool_call_id: "c1".into(),
-                    delta: "\"ls\"}".into(),
-                }),
-            ),
+            ev(MAIN_AGENT, args_delta("c1", "{\"command\":")),
+            ev(MAIN_AGENT, args_delta("c1", "\"ls\"}")),
             ev(
                 MAIN_AGENT,
                 EventPayload::MessageEnd(MessageEnd {
@@ -258,13 +260,7 @@ mod tests {
                     is_error: false,
                 }),
             ),
-            ev(
-                MAIN_AGENT,
-                EventPayload::ToolCallEnd(ToolCallEnd {
-                    tool_call_id: "c1".into(),
-                    status: ToolCallStatus::Success,
-                }),
-            ),
+            ev(MAIN_AGENT, call_end("c1", ToolCallStatus::Success)),
             ev(
                 MAIN_AGENT,
                 EventPayload::SteeringInjected(SteeringInjected {
@@ -315,13 +311,7 @@ mod tests {
             ev(MAIN_AGENT, delta(ContentKind::Text, "partial ")),
             ev(MAIN_AGENT, delta(ContentKind::Text, "answer")),
             ev(MAIN_AGENT, shell_call_start("c1")),
-            ev(
-                MAIN_AGENT,
-                EventPayload::ToolCallEnd(ToolCallEnd {
-                    tool_call_id: "c1".into(),
-                    status: ToolCallStatus::Cancelled,
-                }),
-            ),
+            ev(MAIN_AGENT, call_end("c1", ToolCallStatus::Cancelled)),
         ];
         let out = display_messages(None, &events, Some(("model_error", "boom")));
         assert_eq!(out.len(), 3);
