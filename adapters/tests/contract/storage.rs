@@ -886,13 +886,7 @@ async fn mailbox_drain_and_release(f: &StorageFixture) {
         msgs,
         "oldest first"
     );
-    assert_eq!(
-        f.mailbox()
-            .pending_count(&as_conversation(&conv))
-            .await
-            .unwrap(),
-        3
-    );
+    assert_eq!(pending(f, &conv).await, 3);
 
     let taken = f
         .mailbox()
@@ -908,13 +902,7 @@ async fn mailbox_drain_and_release(f: &StorageFixture) {
         })
         .collect();
     assert_eq!(taken, expected);
-    assert_eq!(
-        f.mailbox()
-            .pending_count(&as_conversation(&conv))
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(pending(f, &conv).await, 0);
     assert!(
         f.mailbox()
             .take_undelivered(&as_conversation(&conv), &as_session("again"))
@@ -922,14 +910,7 @@ async fn mailbox_drain_and_release(f: &StorageFixture) {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(
-        f.mailbox()
-            .pending_count(&as_conversation(&other))
-            .await
-            .unwrap(),
-        1,
-        "other conversations untouched"
-    );
+    assert_eq!(pending(f, &other).await, 1, "other conversations untouched");
 
     assert_eq!(
         f.mailbox()
@@ -938,13 +919,7 @@ async fn mailbox_drain_and_release(f: &StorageFixture) {
             .unwrap(),
         3
     );
-    assert_eq!(
-        f.mailbox()
-            .pending_count(&as_conversation(&conv))
-            .await
-            .unwrap(),
-        3
-    );
+    assert_eq!(pending(f, &conv).await, 3);
     assert_eq!(
         f.mailbox()
             .list_messages(&as_conversation(&conv))
@@ -1039,4 +1014,12 @@ fn as_conversation(id: &str) -> ConversationId {
 
 fn as_preset(id: &str) -> PresetId {
     PresetId::from(id)
+}
+
+/// How many messages of `conversation` wait undelivered.
+async fn pending(f: &StorageFixture, conversation: &str) -> u64 {
+    f.mailbox()
+        .pending_count(&as_conversation(conversation))
+        .await
+        .unwrap()
 }
