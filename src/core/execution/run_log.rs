@@ -6,12 +6,11 @@
 //! The log holds one run's events until the run is finalized and forwarded; its size is
 //! bounded by the run's own limits (model requests per run).
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::stream::{self, BoxStream, StreamExt};
 use ports::{EventEnvelope, EventPayload, now};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use crate::core::run::EventSink;
 
@@ -19,8 +18,17 @@ use crate::core::run::EventSink;
 pub struct RunLog {
     session_id: String,
     events: Mutex<Vec<Arc<EventEnvelope>>>,
-    /// The id of the newest event; readers wait for it to change.
-    last_id: watch::Sender<u64>,
+    /// Wakes the readers waiting for the next event.
+    appended: Notify,
+}
+
+/// What a reader finds after its cursor.
+enum Next {
+    Event(Arc<EventEnvelope>),
+    /// Nothing after the cursor, and nothing will come: the terminal event is in.
+    Finished,
+    /// Nothing after the cursor yet.
+    Pending,
 }
 
 impl RunLog {
@@ -28,7 +36,7 @@ impl RunLog {
         Arc::new(Self {
             session_id: session_id.into(),
             events: Mutex::new(Vec::with_capacity(64)),
-            last_id: watch::Sender::new(0),
+            appended: Notify::new(),
         })
     }
 
@@ -58,8 +66,19 @@ impl RunLog {
             payload,
         }));
         drop(events);
-        self.last_id.send_replace(event_id);
+        self.appended.notify_waiters();
         Some(event_id)
+    }
+
+    /// The event after `cursor` (one lock, no copy but the `Arc`).
+    fn next_after(&self, cursor: u64) -> Next {
+        let events = self.lock();
+        let at = usize::try_from(cursor).unwrap_or(usize::MAX);
+        match events.get(at) {
+            Some(event) => Next::Event(Arc::clone(event)),
+            None if events.last().is_some_and(|e| e.is_terminal()) => Next::Finished,
+            None => Next::Pending,
+        }
     }
 
     /// Events with id > `after`, oldest first.
@@ -83,43 +102,38 @@ impl RunLog {
 
     /// The events after `after`, then live ones as they come, ending after the terminal
     /// event (at once when the cursor is already at or past it).
+    ///
+    /// A reader takes one event per step straight from the log: nothing is allocated per
+    /// event or per wake-up, however often the run appends.
     pub fn subscribe(self: &Arc<Self>, after: u64) -> BoxStream<'static, Arc<EventEnvelope>> {
         struct Reader {
             log: Arc<RunLog>,
             cursor: u64,
-            pending: VecDeque<Arc<EventEnvelope>>,
             done: bool,
         }
         let reader = Reader {
             log: Arc::clone(self),
             cursor: after,
-            pending: VecDeque::new(),
             done: false,
         };
         stream::unfold(reader, |mut r| async move {
+            if r.done {
+                return None;
+            }
             loop {
-                if let Some(event) = r.pending.pop_front() {
-                    r.cursor = event.event_id;
-                    r.done = event.is_terminal();
-                    return Some((event, r));
-                }
-                if r.done {
-                    return None;
-                }
-                // Subscribing before looking means no append can slip in between.
-                let mut changed = r.log.last_id.subscribe();
-                let batch = r.log.after(r.cursor);
-                if batch.is_empty() {
-                    if r.log.is_finished() {
-                        return None;
+                // Created before looking, so no append can slip in between: a `Notified`
+                // hears every `notify_waiters` made after its creation.
+                let appended = r.log.appended.notified();
+                match r.log.next_after(r.cursor) {
+                    Next::Event(event) => {
+                        drop(appended);
+                        r.cursor = event.event_id;
+                        r.done = event.is_terminal();
+                        return Some((event, r));
                     }
-                    // The sender lives as long as the log we hold: this cannot fail.
-                    if changed.changed().await.is_err() {
-                        return None;
-                    }
-                    continue;
+                    Next::Finished => return None,
+                    Next::Pending => appended.await,
                 }
-                r.pending.extend(batch);
             }
         })
         .boxed()
