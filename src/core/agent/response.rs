@@ -222,10 +222,13 @@ pub async fn consume(
         usage: Usage::default(),
     };
     let mut finished = false;
+    // One wait for the interrupt across the whole response, not a new one per delta.
+    let interrupted = control.interrupted();
+    tokio::pin!(interrupted);
     let end = loop {
         let next = tokio::select! {
             biased;
-            () = control.interrupted() => break StreamEnd::Interrupted,
+            () = &mut interrupted => break StreamEnd::Interrupted,
             next = stream.next() => next,
         };
         match next {
