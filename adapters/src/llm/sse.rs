@@ -6,11 +6,15 @@
 //! connection and aborts the request, as the port requires.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use eventsource_stream::{Event, EventStreamError, Eventsource};
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::{self, BoxStream, Stream, StreamExt};
 use ports::{ModelDelta, ModelError, ModelStream};
+use tokio::time::{Instant, Sleep};
 
 use super::http_error::{describe, from_response, send_error};
 
@@ -74,20 +78,66 @@ where
     B: Send + 'static,
     E: std::error::Error + 'static,
 {
-    stream::unfold(Some(body.boxed()), move |body| async move {
-        let mut body = body?;
-        match tokio::time::timeout(idle, body.next()).await {
-            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
-            Ok(Some(Err(e))) => Some((Err(BodyError::Transport(describe(&e))), None)),
-            Ok(None) => None,
-            Err(_) => Some((Err(BodyError::Idle(idle)), None)),
+    Guarded {
+        body: Some(body.boxed()),
+        idle,
+        deadline: Instant::now() + idle,
+        timer: Box::pin(tokio::time::sleep(idle)),
+    }
+}
+
+/// A body with an idle deadline. A chunk only moves the deadline; the timer is re-armed when
+/// it fires early, so a fast stream costs no timer work per chunk.
+struct Guarded<B, E> {
+    /// `None` once the body ended or failed.
+    body: Option<BoxStream<'static, Result<B, E>>>,
+    idle: Duration,
+    /// `idle` after the last chunk.
+    deadline: Instant,
+    /// Fires at or before `deadline`.
+    timer: Pin<Box<Sleep>>,
+}
+
+impl<B, E: std::error::Error + 'static> Stream for Guarded<B, E> {
+    type Item = Result<B, BodyError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(body) = this.body.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match body.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                this.deadline = Instant::now() + this.idle;
+                return Poll::Ready(Some(Ok(chunk)));
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.body = None;
+                return Poll::Ready(Some(Err(BodyError::Transport(describe(&e)))));
+            }
+            Poll::Ready(None) => {
+                this.body = None;
+                return Poll::Ready(None);
+            }
+            Poll::Pending => {}
         }
-    })
+        while this.timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= this.deadline {
+                this.body = None;
+                return Poll::Ready(Some(Err(BodyError::Idle(this.idle))));
+            }
+            let deadline = this.deadline;
+            this.timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    }
 }
 
 struct State<S, D> {
     events: S,
     decoder: D,
+    /// What the decoder made of the last event; kept to reuse its buffer.
+    out: Vec<ModelDelta>,
     pending: VecDeque<Result<ModelDelta, ModelError>>,
     done: bool,
 }
@@ -103,6 +153,7 @@ pub(crate) fn deltas<D: Decoder>(
             .eventsource()
             .boxed(),
         decoder,
+        out: Vec::new(),
         pending: VecDeque::new(),
         done: false,
     };
@@ -114,13 +165,12 @@ pub(crate) fn deltas<D: Decoder>(
             if st.done {
                 return None;
             }
-            let mut out = Vec::new();
             let mut failure = None;
             match st.events.next().await {
-                Some(Ok(event)) => match st.decoder.event(&event, &mut out) {
+                Some(Ok(event)) => match st.decoder.event(&event, &mut st.out) {
                     Ok(false) => {}
                     Ok(true) => {
-                        st.decoder.finish(&mut out);
+                        st.decoder.finish(&mut st.out);
                         st.done = true;
                     }
                     Err(e) => failure = Some(e),
@@ -128,13 +178,13 @@ pub(crate) fn deltas<D: Decoder>(
                 Some(Err(e)) => failure = Some(ModelError::StreamCut(read_error(e))),
                 None => match st.decoder.eof() {
                     Ok(()) => {
-                        st.decoder.finish(&mut out);
+                        st.decoder.finish(&mut st.out);
                         st.done = true;
                     }
                     Err(e) => failure = Some(e),
                 },
             }
-            st.pending.extend(out.into_iter().map(Ok));
+            st.pending.extend(st.out.drain(..).map(Ok));
             if let Some(e) = failure {
                 st.pending.push_back(Err(e));
                 st.done = true;

@@ -100,6 +100,11 @@ fn non_empty(s: Option<&String>) -> Option<&str> {
     s.map(String::as_str).filter(|s| !s.is_empty())
 }
 
+/// [`non_empty`] for a string the caller owns.
+fn owned_non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
+}
+
 impl Decoder for ChunkDecoder {
     fn event(&mut self, event: &Event, out: &mut Vec<ModelDelta>) -> Result<bool, ModelError> {
         let data = event.data.trim();
@@ -117,13 +122,14 @@ impl Decoder for ChunkDecoder {
         }
         for choice in chunk.choices.unwrap_or_default() {
             let delta = choice.delta.unwrap_or_default();
-            let reasoning = non_empty(delta.reasoning_content.as_ref())
-                .or_else(|| non_empty(delta.reasoning.as_ref()));
+            // The texts move into the deltas: a chunk's content is not copied.
+            let reasoning = owned_non_empty(delta.reasoning_content)
+                .or_else(|| owned_non_empty(delta.reasoning));
             if let Some(text) = reasoning {
-                out.push(ModelDelta::Thinking(text.to_owned()));
+                out.push(ModelDelta::Thinking(text));
             }
-            if let Some(text) = non_empty(delta.content.as_ref()) {
-                out.push(ModelDelta::Text(text.to_owned()));
+            if let Some(text) = owned_non_empty(delta.content) {
+                out.push(ModelDelta::Text(text));
             }
             for (pos, call) in delta.tool_calls.unwrap_or_default().into_iter().enumerate() {
                 let wire_index = call
