@@ -87,7 +87,7 @@ pub enum RunEnd {
         message: String,
     },
     /// The model called tools that wait for a human's approval or for the caller; the
-    /// other calls of that turn ran.
+    /// other calls of that step ran.
     AwaitingToolResults {
         pending: Vec<PendingToolCall>,
     },
@@ -184,7 +184,7 @@ impl Agent {
         if !input.is_empty() {
             run.history.push(ModelMessage::User { parts: input });
         }
-        let end = self.turns(&mut run).await;
+        let end = self.steps(&mut run).await;
 
         let leftover = control.close_steering();
         self.inject(&mut run, leftover);
@@ -220,8 +220,8 @@ impl Agent {
         }
     }
 
-    /// Model request, tools, steering; repeated until something ends the run.
-    async fn turns(&self, run: &mut Run<'_>) -> RunEnd {
+    /// Steps (model request, tools, steering), repeated until something ends the run.
+    async fn steps(&self, run: &mut Run<'_>) -> RunEnd {
         let toolbox = &self.spec.toolbox;
         let mut schemas = toolbox.schemas();
         schemas.extend(self.spec.deferral.external.iter().cloned());
@@ -275,7 +275,7 @@ impl Agent {
                 self.inject(run, steers);
                 continue;
             }
-            let pending = self.tool_turn(run, calls).await;
+            let pending = self.run_calls(run, calls).await;
             if run.control.is_interrupted() {
                 return self.interrupted(run);
             }
@@ -288,11 +288,11 @@ impl Agent {
         }
     }
 
-    /// Runs the calls of one model turn that need nothing, answers refused ones, and
+    /// Runs the calls of one step that need nothing, answers refused ones, and
     /// returns the deferred ones. Appends one tool message with every result, in call
     /// order; after an interrupt the deferred calls are answered as cancelled instead, so
     /// the history stays valid.
-    async fn tool_turn(&self, run: &mut Run<'_>, calls: Vec<CallRequest>) -> Vec<PendingToolCall> {
+    async fn run_calls(&self, run: &mut Run<'_>, calls: Vec<CallRequest>) -> Vec<PendingToolCall> {
         let agent_id = self.spec.agent_id.as_str();
         let mut results: Vec<(usize, ToolResult)> = Vec::new();
         let mut to_run = Vec::new();
