@@ -985,7 +985,7 @@ fn hitl_agent(script: &Arc<Script>, probe: Probe) -> Agent {
     Agent::new(provider(script), quiet_env(), spec)
 }
 
-/// A first run whose one model turn calls `read` (runs), `danger` (approval) and `lookup`
+/// A first run whose one step calls `read` (runs), `danger` (approval) and `lookup`
 /// (external); it must stop awaiting the last two.
 async fn awaiting_run(script: &Arc<Script>, agent: &Agent) -> RunOutcome {
     script.push(calls(&[
