@@ -13,7 +13,7 @@ use std::{
     io::Write,
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll, Waker},
+    task::{Context, Poll},
     time::Duration,
 };
 
@@ -34,8 +34,8 @@ use super::dto::events::RunEvent;
 ///
 /// Events that are ready together are written as one body chunk, so a consumer that falls
 /// behind catches up in few large writes instead of one write (and one flush) per event;
-/// while events stream, a chunk waits [`COALESCE`] after the previous one, so the deltas
-/// of an answer leave a few per write.
+/// a run's log paces its readers, so the deltas of a streaming answer are ready a few at a
+/// time.
 pub struct Sse {
     events: BoxStream<'static, Arc<EventEnvelope>>,
     keep_alive: Duration,
@@ -93,12 +93,6 @@ pub fn write_frame(buf: &mut Vec<u8>, event: &EventEnvelope) {
 /// chunks.
 const MAX_EVENTS_PER_CHUNK: usize = 256;
 
-/// After a chunk goes out, the next one waits this long. A streaming answer (a delta every
-/// few milliseconds) then leaves a few events per socket write instead of one write, one
-/// flush and one wake-up of the connection per event. An event after a quiet spell goes
-/// out at once, and no event waits longer than this.
-const COALESCE: Duration = Duration::from_millis(20);
-
 /// The body: the events ready together as one chunk, a `:` comment after `keep_alive` of
 /// silence. Frames are written straight into the chunk as events are taken from the
 /// stream: no batch vector is built per chunk (under load that allocation, repeated per
@@ -111,30 +105,19 @@ struct Frames {
     /// Fires at or before the keep-alive comment is due; re-armed only when it fires, so
     /// writing a chunk costs no timer work.
     idle: Pin<Box<Sleep>>,
-    /// The end of the hold after the last chunk, while it lasts.
-    hold: Option<Instant>,
-    hold_timer: Pin<Box<Sleep>>,
     /// The stream ended after the events of the last chunk.
     ended: bool,
 }
 
 impl Frames {
     /// Writes the events that are ready, up to [`MAX_EVENTS_PER_CHUNK`]; `None` when none
-    /// was, else the chunk and whether it is full. Sets `ended` when the stream ends.
-    ///
-    /// Only a poll that finds nothing leaves the body's waker with the stream: once a chunk
-    /// is taken, the hold timer wakes the body next, not every event that arrives during
-    /// the hold.
-    fn ready_frames(&mut self, cx: &mut Context<'_>) -> Option<(Vec<u8>, bool)> {
-        let mut quiet = Context::from_waker(Waker::noop());
+    /// was. Sets `ended` when the stream ends.
+    fn ready_frames(&mut self, cx: &mut Context<'_>) -> Option<Vec<u8>> {
         let mut buf: Option<Vec<u8>> = None;
-        let mut count = 0;
-        while count < MAX_EVENTS_PER_CHUNK {
-            let cx = if buf.is_some() { &mut quiet } else { &mut *cx };
+        for _ in 0..MAX_EVENTS_PER_CHUNK {
             match self.events.poll_next_unpin(cx) {
                 Poll::Ready(Some(event)) => {
                     write_frame(buf.get_or_insert_with(|| Vec::with_capacity(1024)), &event);
-                    count += 1;
                 }
                 Poll::Ready(None) => {
                     self.ended = true;
@@ -143,24 +126,7 @@ impl Frames {
                 Poll::Pending => break,
             }
         }
-        buf.map(|buf| (buf, count == MAX_EVENTS_PER_CHUNK))
-    }
-
-    /// Pending while the hold after the last chunk lasts (the timer armed to end it).
-    fn poll_hold(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(until) = self.hold else {
-            return Poll::Ready(());
-        };
-        if Instant::now() < until {
-            if self.hold_timer.deadline() != until {
-                self.hold_timer.as_mut().reset(until);
-            }
-            if self.hold_timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
-        self.hold = None;
-        Poll::Ready(())
+        buf
     }
 
     /// Ready when a keep-alive comment is due (`keep_alive` after the last write).
@@ -184,29 +150,21 @@ impl Stream for Frames {
         if this.ended {
             return Poll::Ready(None);
         }
-        if this.poll_hold(cx).is_pending() {
-            return Poll::Pending;
-        }
-        if let Some((buf, full)) = this.ready_frames(cx) {
-            let now = Instant::now();
-            this.last_write = now;
-            // A full chunk means more may be ready: a reader catching up is not held.
-            if !full && !this.ended {
-                this.hold = Some(now + COALESCE);
+        match this.ready_frames(cx) {
+            Some(buf) => {
+                this.last_write = Instant::now();
+                Poll::Ready(Some(Ok(Bytes::from(buf))))
             }
-            return Poll::Ready(Some(Ok(Bytes::from(buf))));
-        }
-        if this.ended {
-            return Poll::Ready(None);
-        }
-        match this.poll_keep_alive(cx) {
-            Poll::Ready(()) => {
-                let now = Instant::now();
-                this.last_write = now;
-                this.idle.as_mut().reset(now + this.keep_alive);
-                Poll::Ready(Some(Ok(Bytes::from_static(b":\n\n"))))
-            }
-            Poll::Pending => Poll::Pending,
+            None if this.ended => Poll::Ready(None),
+            None => match this.poll_keep_alive(cx) {
+                Poll::Ready(()) => {
+                    let now = Instant::now();
+                    this.last_write = now;
+                    this.idle.as_mut().reset(now + this.keep_alive);
+                    Poll::Ready(Some(Ok(Bytes::from_static(b":\n\n"))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 }
@@ -254,8 +212,6 @@ impl IntoResponse for Sse {
             keep_alive: self.keep_alive,
             last_write: Instant::now(),
             idle: Box::pin(tokio::time::sleep(self.keep_alive)),
-            hold: None,
-            hold_timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             ended: false,
         };
         Response::builder()

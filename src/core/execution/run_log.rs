@@ -7,12 +7,22 @@
 //! bounded by the run's own limits (model requests per run).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use futures::stream::{self, BoxStream, StreamExt};
 use ports::{EventEnvelope, EventPayload, now};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::core::run::EventSink;
+
+/// While deltas stream, a reader that has just taken one is woken for the next delta at
+/// most this much later: what arrives meanwhile (the deltas of an answer come every few
+/// milliseconds) is taken together, so an SSE body writes it as one chunk (one socket
+/// write) and its connection is woken once instead of once per event. Every other event
+/// (the terminal one included) wakes readers at once, with the deltas before it, and so
+/// does the first delta after another event (`message_start`) or after a quiet spell.
+pub const PACE: Duration = Duration::from_millis(20);
 
 /// One run's events, in order, ending with exactly one terminal event.
 pub struct RunLog {
@@ -20,6 +30,8 @@ pub struct RunLog {
     events: Mutex<Vec<Arc<EventEnvelope>>>,
     /// Wakes the readers waiting for the next event.
     appended: Notify,
+    /// Wakes the readers pacing themselves (see [`PACE`]) for an event that is not a delta.
+    urgent: Notify,
 }
 
 /// What a reader finds after its cursor.
@@ -37,6 +49,7 @@ impl RunLog {
             session_id: session_id.into(),
             events: Mutex::new(Vec::with_capacity(64)),
             appended: Notify::new(),
+            urgent: Notify::new(),
         })
     }
 
@@ -58,6 +71,7 @@ impl RunLog {
             return None;
         }
         let event_id = events.len() as u64 + 1;
+        let urgent = !is_delta(&payload);
         events.push(Arc::new(EventEnvelope {
             event_id,
             session_id: self.session_id.clone(),
@@ -66,6 +80,9 @@ impl RunLog {
             payload,
         }));
         drop(events);
+        if urgent {
+            self.urgent.notify_waiters();
+        }
         self.appended.notify_waiters();
         Some(event_id)
     }
@@ -101,7 +118,8 @@ impl RunLog {
     }
 
     /// The events after `after`, then live ones as they come, ending after the terminal
-    /// event (at once when the cursor is already at or past it).
+    /// event (at once when the cursor is already at or past it). Live events are paced:
+    /// see [`PACE`].
     ///
     /// A reader takes one event per step straight from the log: nothing is allocated per
     /// event or per wake-up, however often the run appends.
@@ -110,11 +128,14 @@ impl RunLog {
             log: Arc<RunLog>,
             cursor: u64,
             done: bool,
+            /// When the reader took the last event, if that was a delta.
+            took: Option<Instant>,
         }
         let reader = Reader {
             log: Arc::clone(self),
             cursor: after,
             done: false,
+            took: None,
         };
         stream::unfold(reader, |mut r| async move {
             if r.done {
@@ -124,20 +145,40 @@ impl RunLog {
                 // Created before looking, so no append can slip in between: a `Notified`
                 // hears every `notify_waiters` made after its creation.
                 let appended = r.log.appended.notified();
+                let urgent = r.log.urgent.notified();
                 match r.log.next_after(r.cursor) {
                     Next::Event(event) => {
-                        drop(appended);
+                        drop((appended, urgent));
                         r.cursor = event.event_id;
                         r.done = event.is_terminal();
+                        r.took = is_delta(&event.payload).then(Instant::now);
                         return Some((event, r));
                     }
                     Next::Finished => return None,
-                    Next::Pending => appended.await,
+                    Next::Pending => match r.took.map(|took| took + PACE) {
+                        // Deltas stream: the next ones are taken together at the pace, or
+                        // with the first other event if it comes before.
+                        Some(paced) if Instant::now() < paced => {
+                            tokio::select! {
+                                () = urgent => {}
+                                () = tokio::time::sleep_until(paced) => {}
+                            }
+                        }
+                        _ => appended.await,
+                    },
                 }
             }
         })
         .boxed()
     }
+}
+
+/// The events a streaming answer is made of.
+fn is_delta(payload: &EventPayload) -> bool {
+    matches!(
+        payload,
+        EventPayload::ContentDelta(_) | EventPayload::ToolCallArgsDelta(_)
+    )
 }
 
 impl EventSink for RunLog {
@@ -156,6 +197,12 @@ mod tests {
         EventPayload::ContentDelta(ContentDelta {
             kind: ContentKind::Text,
             delta: text.into(),
+        })
+    }
+
+    fn usage() -> EventPayload {
+        EventPayload::UsageSnapshot(ports::UsageSnapshot {
+            usage: ports::Usage::default(),
         })
     }
 
@@ -196,6 +243,59 @@ mod tests {
         log.push(MAIN_AGENT, delta("c"));
         log.push(MAIN_AGENT, failed());
         assert_eq!(reader.await.unwrap(), [2, 3, 4]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deltas_are_paced_but_not_other_events_nor_after_a_quiet_spell_nor_the_terminal() {
+        let log = RunLog::new("s");
+        let mut reader = log.subscribe(0);
+        let next = |mut reader: BoxStream<'static, Arc<EventEnvelope>>| {
+            tokio::spawn(async move {
+                let id = reader.next().await.map(|e| e.event_id);
+                (id, Instant::now(), reader)
+            })
+        };
+        log.push(MAIN_AGENT, delta("a"));
+        let t0 = Instant::now();
+        assert_eq!(reader.next().await.map(|e| e.event_id), Some(1));
+
+        // A delta right after a delta waits for the pace.
+        let waiting = next(reader);
+        tokio::task::yield_now().await;
+        log.push(MAIN_AGENT, delta("b"));
+        let (id, at, reader) = waiting.await.unwrap();
+        assert_eq!((id, at - t0), (Some(2), PACE));
+
+        // Any other event goes at once, and so does the delta after it.
+        let waiting = next(reader);
+        tokio::task::yield_now().await;
+        let pushed = Instant::now();
+        log.push(MAIN_AGENT, usage());
+        let (id, at, reader) = waiting.await.unwrap();
+        assert_eq!((id, at), (Some(3), pushed));
+        let waiting = next(reader);
+        tokio::task::yield_now().await;
+        log.push(MAIN_AGENT, delta("c"));
+        let (id, at, reader) = waiting.await.unwrap();
+        assert_eq!((id, at), (Some(4), pushed));
+
+        // So does a delta after a quiet spell.
+        tokio::time::sleep(PACE * 3).await;
+        let waiting = next(reader);
+        tokio::task::yield_now().await;
+        let pushed = Instant::now();
+        log.push(MAIN_AGENT, delta("d"));
+        let (id, at, reader) = waiting.await.unwrap();
+        assert_eq!((id, at), (Some(5), pushed));
+
+        // The terminal event is never held.
+        let waiting = next(reader);
+        tokio::task::yield_now().await;
+        let pushed = Instant::now();
+        log.push(MAIN_AGENT, failed());
+        let (id, at, reader) = waiting.await.unwrap();
+        assert_eq!((id, at), (Some(6), pushed));
+        assert_eq!(next(reader).await.unwrap().0, None);
     }
 
     #[tokio::test]
