@@ -5,7 +5,7 @@
 //! (`WORKSPACE_ROOT`), never from the service's own directory, and no root may overlap the
 //! service's protected files.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,6 +13,7 @@ use ports::{
     EnvironmentError, EnvironmentFactory, EnvironmentSpec, EnvironmentWarning, OpenedEnvironment,
     PathProblem, SandboxMode, Shell, ShellMode,
 };
+use tokio::sync::OnceCell;
 
 use crate::protected::ProtectedPaths;
 use crate::shell::sandbox::cgroup::CgroupRoot;
@@ -155,15 +156,7 @@ impl HostEnvironments {
                 false
             }
         };
-        let temp_dir = tempfile::Builder::new()
-            .prefix("agent-runtime-run-")
-            .tempdir()
-            .map_err(|e| EnvironmentError::WorkingDir {
-                path: std::env::temp_dir().display().to_string(),
-                reason: format!("cannot create the run's temp dir: {e}"),
-            })?;
-        let mut write_paths = workspace.policy().roots().to_vec();
-        write_paths.push(temp_dir.path().to_path_buf());
+        let write_paths = workspace.policy().roots().to_vec();
         Ok(shell.sandboxed(Sandbox {
             helper: settings.helper.clone(),
             policy: SandboxPolicy {
@@ -176,7 +169,7 @@ impl HostEnvironments {
                 cgroup: None,
             },
             cgroups: settings.cgroups.clone(),
-            temp_dir: Some(temp_dir),
+            temp_dir: OnceCell::new(),
         }))
     }
 
@@ -199,6 +192,63 @@ impl HostEnvironments {
             .collect()
     }
 
+    /// [`EnvironmentFactory::open`], blocking.
+    fn open_now(&self, spec: &EnvironmentSpec) -> Result<OpenedEnvironment, EnvironmentError> {
+        if let Some(problem) = self.problems(spec).into_iter().next() {
+            return Err(EnvironmentError::Protected(problem));
+        }
+        let workspace = self.workspace(spec)?;
+        let mut warnings = Vec::new();
+        let shell: Arc<dyn Shell> = match spec.shell_mode {
+            ShellMode::Local => Arc::new(self.local_shell(spec, &workspace, &mut warnings)?),
+            ShellMode::Docker => Arc::new(self.docker_shell(spec)?),
+        };
+        Ok(OpenedEnvironment {
+            workspace: Arc::new(workspace),
+            shell,
+            warnings,
+        })
+    }
+
+    /// The workspace of `spec`, its roots resolved on disk.
+    fn workspace(&self, spec: &EnvironmentSpec) -> Result<LocalWorkspace, EnvironmentError> {
+        let container_workdir = match spec.shell_mode {
+            ShellMode::Local => None,
+            ShellMode::Docker => Some(
+                spec.container_workdir
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_CONTAINER_WORKDIR.to_owned()),
+            ),
+        };
+        let allowed: Vec<PathBuf> = spec
+            .allowed_paths
+            .iter()
+            .map(|p| self.host_path(p))
+            .collect();
+        LocalWorkspace::new(
+            &self.host_path(&spec.default_path),
+            &allowed,
+            container_workdir,
+        )
+        .and_then(|ws| ws.with_protected(self.protected.paths().to_vec()))
+        .map_err(|e| EnvironmentError::WorkingDir {
+            path: spec.default_path.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn docker_shell(&self, spec: &EnvironmentSpec) -> Result<DockerShell, EnvironmentError> {
+        let id = spec
+            .container_id
+            .as_deref()
+            .ok_or(EnvironmentError::MissingContainer)?;
+        let shell = DockerShell::new(id);
+        Ok(match &self.docker_bin {
+            Some(bin) => shell.with_docker_bin(bin),
+            None => shell,
+        })
+    }
+
     /// Uses this `docker` executable instead of the one on PATH.
     pub fn with_docker_bin(mut self, docker_bin: impl Into<PathBuf>) -> Self {
         self.docker_bin = Some(docker_bin.into());
@@ -208,57 +258,18 @@ impl HostEnvironments {
 
 #[async_trait]
 impl EnvironmentFactory for HostEnvironments {
+    /// Everything here touches the filesystem (resolving the roots, the protected-path
+    /// check): one trip off the async runtime for all of it.
     async fn open(&self, spec: &EnvironmentSpec) -> Result<OpenedEnvironment, EnvironmentError> {
-        let container_workdir = match spec.shell_mode {
-            ShellMode::Local => None,
-            ShellMode::Docker => Some(
-                spec.container_workdir
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_CONTAINER_WORKDIR.to_owned()),
-            ),
-        };
-        if let Some(problem) = self.check_paths(spec).await.into_iter().next() {
-            return Err(EnvironmentError::Protected(problem));
-        }
-        let allowed: Vec<PathBuf> = spec
-            .allowed_paths
-            .iter()
-            .map(|p| self.host_path(p))
-            .collect();
-        let default_path = self.host_path(&spec.default_path);
-        let protected = self.protected.paths().to_vec();
-        let working_dir_error = |reason: String| EnvironmentError::WorkingDir {
-            path: spec.default_path.clone(),
-            reason,
-        };
-        // Resolving the paths touches the filesystem: off the async runtime.
-        let workspace = tokio::task::spawn_blocking(move || {
-            LocalWorkspace::new(Path::new(&default_path), &allowed, container_workdir)
-                .and_then(|ws| ws.with_protected(protected))
-        })
-        .await
-        .map_err(|e| working_dir_error(e.to_string()))?
-        .map_err(|e| working_dir_error(e.to_string()))?;
-        let mut warnings = Vec::new();
-        let shell: Arc<dyn Shell> = match spec.shell_mode {
-            ShellMode::Local => Arc::new(self.local_shell(spec, &workspace, &mut warnings)?),
-            ShellMode::Docker => {
-                let id = spec
-                    .container_id
-                    .as_deref()
-                    .ok_or(EnvironmentError::MissingContainer)?;
-                let shell = DockerShell::new(id);
-                Arc::new(match &self.docker_bin {
-                    Some(bin) => shell.with_docker_bin(bin),
-                    None => shell,
-                })
-            }
-        };
-        Ok(OpenedEnvironment {
-            workspace: Arc::new(workspace),
-            shell,
-            warnings,
-        })
+        let this = self.clone();
+        let spec = spec.clone();
+        let default_path = spec.default_path.clone();
+        tokio::task::spawn_blocking(move || this.open_now(&spec))
+            .await
+            .map_err(|e| EnvironmentError::WorkingDir {
+                path: default_path,
+                reason: e.to_string(),
+            })?
     }
 
     async fn check_paths(&self, spec: &EnvironmentSpec) -> Vec<PathProblem> {

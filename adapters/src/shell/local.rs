@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use ports::{Shell, ShellError, ShellOutput, ShellRequest};
@@ -38,9 +38,13 @@ enum Confinement {
 
 impl LocalShell {
     /// Uses `bash` from the service's `PATH`, or `/bin/sh` when there is none. The lookup
-    /// happens here, once: the command's own environment may have no `PATH` at all.
+    /// happens once per process, not per command or run: the command's own environment may
+    /// have no `PATH` at all, and every run opens a shell.
     pub fn new() -> Self {
-        let shell = find_on_path("bash").unwrap_or_else(|| PathBuf::from("/bin/sh"));
+        static DEFAULT_SHELL: OnceLock<PathBuf> = OnceLock::new();
+        let shell = DEFAULT_SHELL
+            .get_or_init(|| find_on_path("bash").unwrap_or_else(|| PathBuf::from("/bin/sh")))
+            .clone();
         Self {
             shell,
             confinement: Confinement::None,

@@ -164,7 +164,10 @@ impl SqlStorage {
                 let pool = |size| {
                     let mut config = ManagerConfig::<SqliteConn>::default();
                     config.custom_setup = Box::new(|url| sqlite_setup(url.to_owned()).boxed());
+                    // A connection to a local file does not go stale, and the check would
+                    // cost every query an extra trip to the blocking pool.
                     Pool::builder()
+                        .test_on_check_out(false)
                         .max_size(size)
                         .connection_timeout(settings.busy_timeout)
                         .error_sink(Box::new(reachability.clone()))

@@ -2,13 +2,14 @@
 //! tells the helper to kill the command's tree), and clean up the process group and cgroup
 //! whatever way the call ends.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ports::{ShellError, ShellOutput, ShellRequest};
 use tokio::process::ChildStdin;
+use tokio::sync::OnceCell;
 
 use super::HELPER_SUBCOMMAND;
 use super::cgroup::{CgroupRoot, CommandCgroup};
@@ -25,12 +26,13 @@ const HELPER_GRACE: Duration = Duration::from_secs(2);
 pub struct Sandbox {
     /// The service binary (it runs the helper subcommand).
     pub helper: PathBuf,
-    /// The policy of every command; the cgroup is filled in per command.
+    /// The policy of every command; the cgroup and the temp dir are filled in per command.
     pub policy: SandboxPolicy,
     /// Where per-command cgroups go, when the machine has them.
     pub cgroups: Option<CgroupRoot>,
-    /// The run's temp dir (`TMPDIR` of every command), removed with the environment.
-    pub temp_dir: Option<tempfile::TempDir>,
+    /// The run's temp dir (`TMPDIR` of every command, writable), made by the first command
+    /// (most runs never call the shell) and removed with the environment.
+    pub temp_dir: OnceCell<tempfile::TempDir>,
 }
 
 impl Sandbox {
@@ -40,8 +42,10 @@ impl Sandbox {
         shell: &std::path::Path,
         request: ShellRequest,
     ) -> Result<ShellOutput, ShellError> {
+        let temp_dir = self.temp_dir().await?;
         let cgroup = self.command_cgroup().await;
         let mut policy = self.policy.clone();
+        policy.write_paths.push(temp_dir.to_path_buf());
         policy.cgroup = cgroup.as_ref().map(|c| c.dir().to_path_buf());
         let policy_json =
             serde_json::to_string(&policy).map_err(|e| ShellError::Other(Box::new(e)))?;
@@ -55,10 +59,8 @@ impl Sandbox {
             .arg("-c")
             .arg(&request.command)
             .stdin(Stdio::piped())
+            .env("TMPDIR", temp_dir)
             .kill_on_drop(false);
-        if let Some(tmp) = &self.temp_dir {
-            command.env("TMPDIR", tmp.path());
-        }
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -80,6 +82,23 @@ impl Sandbox {
         capture::supervise(&mut child, &mut guard, request.timeout, request.output_cap)
             .await
             .map_err(|e| ShellError::Other(Box::new(e)))
+    }
+
+    async fn temp_dir(&self) -> Result<&Path, ShellError> {
+        let made = self
+            .temp_dir
+            .get_or_try_init(|| async {
+                tokio::task::spawn_blocking(|| {
+                    tempfile::Builder::new()
+                        .prefix("agent-runtime-run-")
+                        .tempdir()
+                })
+                .await
+                .map_err(|e| ShellError::Other(Box::new(e)))?
+                .map_err(|e| ShellError::Spawn(format!("cannot create the run's temp dir: {e}")))
+            })
+            .await?;
+        Ok(made.path())
     }
 
     async fn command_cgroup(&self) -> Option<CommandCgroup> {
@@ -184,5 +203,64 @@ fn remove_later(cgroup: CommandCgroup) {
             handle.spawn_blocking(move || cgroup.remove());
         }
         Err(_) => cgroup.remove(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::shell::sandbox::Rlimits;
+
+    fn sandbox() -> Arc<Sandbox> {
+        Arc::new(Sandbox {
+            helper: PathBuf::from("/nonexistent/agent-runtime"),
+            policy: SandboxPolicy {
+                landlock: false,
+                read_paths: Vec::new(),
+                write_paths: Vec::new(),
+                devices: Vec::new(),
+                network: false,
+                rlimits: Rlimits::default(),
+                cgroup: None,
+            },
+            cgroups: None,
+            temp_dir: OnceCell::new(),
+        })
+    }
+
+    fn request() -> ShellRequest {
+        ShellRequest {
+            command: "true".into(),
+            cwd: "/".into(),
+            env: Vec::new(),
+            timeout: Duration::from_secs(5),
+            output_cap: 1024,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_temp_dir_is_made_by_the_first_command_kept_and_removed_with_the_sandbox() {
+        let sandbox = sandbox();
+        assert!(sandbox.temp_dir.get().is_none(), "no command, no temp dir");
+
+        // The helper does not exist, so the command fails, but only after the temp dir.
+        let err = sandbox.run(Path::new("/bin/sh"), request()).await;
+        assert!(matches!(err, Err(ShellError::Spawn(_))), "{err:?}");
+        let made = sandbox.temp_dir.get().unwrap().path().to_path_buf();
+        assert!(made.is_dir());
+        assert!(
+            made.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("agent-runtime-run-")
+        );
+
+        let _ = sandbox.run(Path::new("/bin/sh"), request()).await;
+        assert_eq!(sandbox.temp_dir.get().unwrap().path(), made, "one per run");
+
+        drop(sandbox);
+        assert!(!made.exists(), "removed with the sandbox");
     }
 }
