@@ -249,7 +249,7 @@ async fn direct(client: &reqwest::Client, mock: &MockLlm) -> Read {
 
 /// A run through the service over sse, read to its end; `Err` unless it completed.
 async fn run(svc: &Service, body: Value) -> Result<Read, String> {
-    run_at(svc, "/api/conversations/run", body).await
+    run_at(svc, "/api/conversations/run/stream", body).await
 }
 
 /// A run started at `path` over sse, read to its end; `Err` unless it completed.
@@ -396,8 +396,7 @@ async fn planted(svc: &Service, store: &OpendalStateStore, messages: usize) -> (
     let resp = svc
         .json(
             "/api/conversations/run",
-            json!({"preset_id": "bench", "transport": "stream",
-                   "input": [{"type": "text", "text": "plant"}]}),
+            json!({"preset_id": "bench", "input": [{"type": "text", "text": "plant"}]}),
         )
         .await;
     let session = resp["session_id"].as_str().unwrap().to_owned();
@@ -447,7 +446,7 @@ async fn planted(svc: &Service, store: &OpendalStateStore, messages: usize) -> (
 async fn fork(svc: &Service, conversation: &str, session: &str) -> Result<Read, String> {
     run_at(
         svc,
-        &format!("/api/conversations/{conversation}/fork"),
+        &format!("/api/conversations/{conversation}/fork/stream"),
         json!({"from_session_id": session, "input": [{"type": "text", "text": "more"}]}),
     )
     .await

@@ -82,7 +82,7 @@ async fn direct(client: &reqwest::Client, mock: &MockLlm) -> Run {
 async fn through_service(client: &reqwest::Client, base: &str) -> Run {
     let started = Instant::now();
     let resp = client
-        .post(format!("{base}/api/conversations/run"))
+        .post(format!("{base}/api/conversations/run/stream"))
         .bearer_auth(TOKEN)
         .json(&serde_json::json!({
             "preset_id": "bench",

@@ -52,7 +52,7 @@ api -d '{"preset_id":"lead","name":"Lead","model":{"name":"test:call:async_deleg
   "subagents":{"async_enabled":true,"refs":[{"preset_id":"worker","name":"worker"}]}}' \
   "$BASE/api/presets/create" >/dev/null
 DISPATCH='[{"type":"text","text":"{\"subagent\":\"worker\",\"task\":\"look\"}"}]'
-CONVERSATION=$(api -d "{\"preset_id\":\"lead\",\"transport\":\"stream\",\"input\":$DISPATCH}" \
+CONVERSATION=$(api -d "{\"preset_id\":\"lead\",\"input\":$DISPATCH}" \
   "$BASE/api/conversations/run" | python3 -c 'import json,sys; print(json.load(sys.stdin)["conversation_id"])')
 for _ in $(seq 1 10); do
   for _ in $(seq 1 50); do # wait until the conversation takes a next run

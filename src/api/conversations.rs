@@ -22,8 +22,10 @@ use super::{
     },
     dto::sessions::{Conversation, ConversationStatus, DisplayMessage, Session},
     error::ErrorResponse,
-    runs::{self, EventsResponse, KEEP_ALIVE, RunResponse, SteerResponse},
-    sse::Sse,
+    runs::{
+        self, AcceptedResponse, Delivery, EventsResponse, SteerResponse, StreamResponse,
+        WaitResponse,
+    },
 };
 use crate::core::execution;
 use crate::core::execution::Resolutions;
@@ -134,10 +136,9 @@ type Result<T> = std::result::Result<T, ErrorResponse>;
 
 #[OpenApi(tag = "Tag::Conversations")]
 impl ConversationsApi {
-    /// Run the agent: a new conversation without `conversation_id`, else a continuation
-    /// of its latest committed session. Transport `sse` (default) answers with the event
-    /// stream; `stream` answers 202 at once. 409 `conversation_busy` while a run is going.
-    /// A client that loses an sse stream re-attaches with `conversations_events`.
+    /// Run the agent: a new conversation without `conversation_id`, else a continuation of its
+    /// latest committed session. 409 `conversation_busy` while a run is going.
+    /// Answers 202 with the run's ids; its events are read with `sessions_events`.
     #[oai(
         path = "/conversations/run",
         method = "post",
@@ -147,26 +148,59 @@ impl ConversationsApi {
         &self,
         _auth: BearerAuth,
         state: Data<&Arc<ApiState>>,
+
         body: Json<RunRequest>,
-    ) -> Result<RunResponse> {
-        let body = body.0;
-        let target = match body.conversation_id {
-            Some(id) => RunTarget::Continue {
-                conversation_id: id.0.into(),
-            },
-            None => RunTarget::NewConversation,
-        };
-        let options = RunOptions {
-            preset_id: body.preset_id,
-            config_override: body.config_override,
-            transport: body.transport,
-        };
-        let request = body.inputs.into_request(target, options, Transport::Sse)?;
-        runs::start(&state, request).await
+    ) -> Result<AcceptedResponse> {
+        let transport = Delivery::Accepted.transport();
+        let started = state.runs.start(run_request(body.0, transport)?).await?;
+        Ok(runs::accepted(&started))
+    }
+
+    /// Run the agent: a new conversation without `conversation_id`, else a continuation of its
+    /// latest committed session. 409 `conversation_busy` while a run is going.
+    /// Answers with the run's events (SSE). A client that loses the stream re-attaches
+    /// with `sessions_events`; it never re-sends the run.
+    #[oai(
+        path = "/conversations/run/stream",
+        method = "post",
+        operation_id = "conversations_run_stream"
+    )]
+    async fn run_stream(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+
+        body: Json<RunRequest>,
+    ) -> Result<StreamResponse> {
+        let transport = Delivery::Stream.transport();
+        let started = state.runs.start(run_request(body.0, transport)?).await?;
+        Ok(runs::stream(&started))
+    }
+
+    /// Run the agent: a new conversation without `conversation_id`, else a continuation of its
+    /// latest committed session. 409 `conversation_busy` while a run is going.
+    /// Answers when the run has ended, with its outcome; the run goes on if the client
+    /// leaves.
+    #[oai(
+        path = "/conversations/run/wait",
+        method = "post",
+        operation_id = "conversations_run_wait"
+    )]
+    async fn run_wait(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+
+        body: Json<RunRequest>,
+    ) -> Result<WaitResponse> {
+        let transport = Delivery::Wait.transport();
+        let started = state.runs.start(run_request(body.0, transport)?).await?;
+        Ok(runs::wait(&started).await)
     }
 
     /// Start a new conversation from a session of this one (default: its latest committed
     /// session); the original is left untouched.
+    /// Answers 202 with the run's ids; its events are read with `sessions_events`.
     #[oai(
         path = "/conversations/:conversation_id/fork",
         method = "post",
@@ -178,28 +212,69 @@ impl ConversationsApi {
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         body: Json<ForkRequest>,
-    ) -> Result<RunResponse> {
-        let body = body.0;
-        let request = execution::RunRequest {
-            target: RunTarget::Fork {
-                conversation_id: conversation_id.0.into(),
-                from_session_id: body.from_session_id.map(|s| s.0.into()),
-            },
-            preset_id: body.preset_id.map(|p| p.0.into()),
-            config_override: body.config_override.map(Into::into),
-            input: runs::input_of(Some(body.input)),
-            resolutions: Resolutions::default(),
-            external_tools: ExternalTools::default(),
-            transport: body.transport.map_or(Transport::Sse, Into::into),
-        };
-        runs::start(&state, request).await
+    ) -> Result<AcceptedResponse> {
+        let transport = Delivery::Accepted.transport();
+        let started = state
+            .runs
+            .start(fork_request(conversation_id.0, body.0, transport))
+            .await?;
+        Ok(runs::accepted(&started))
+    }
+
+    /// Start a new conversation from a session of this one (default: its latest committed
+    /// session); the original is left untouched.
+    /// Answers with the run's events (SSE). A client that loses the stream re-attaches
+    /// with `sessions_events`; it never re-sends the run.
+    #[oai(
+        path = "/conversations/:conversation_id/fork/stream",
+        method = "post",
+        operation_id = "conversations_fork_stream"
+    )]
+    async fn fork_stream(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+        body: Json<ForkRequest>,
+    ) -> Result<StreamResponse> {
+        let transport = Delivery::Stream.transport();
+        let started = state
+            .runs
+            .start(fork_request(conversation_id.0, body.0, transport))
+            .await?;
+        Ok(runs::stream(&started))
+    }
+
+    /// Start a new conversation from a session of this one (default: its latest committed
+    /// session); the original is left untouched.
+    /// Answers when the run has ended, with its outcome; the run goes on if the client
+    /// leaves.
+    #[oai(
+        path = "/conversations/:conversation_id/fork/wait",
+        method = "post",
+        operation_id = "conversations_fork_wait"
+    )]
+    async fn fork_wait(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+        body: Json<ForkRequest>,
+    ) -> Result<WaitResponse> {
+        let transport = Delivery::Wait.transport();
+        let started = state
+            .runs
+            .start(fork_request(conversation_id.0, body.0, transport))
+            .await?;
+        Ok(runs::wait(&started).await)
     }
 
     /// Deliver the async subagents' outcomes waiting in the mailbox: a continuation of the
     /// latest committed session whose message renders every undelivered outcome (one
     /// paragraph, or one section per subagent) followed by the optional input. The
     /// messages are marked delivered to the new session; they stay pending when it cannot
-    /// start. 422 `mailbox_empty` when nothing waits. Transport defaults to `stream`.
+    /// start. 422 `mailbox_empty` when nothing waits.
+    /// Answers 202 with the run's ids; its events are read with `sessions_events`.
     #[oai(
         path = "/conversations/:conversation_id/fire",
         method = "post",
@@ -211,21 +286,67 @@ impl ConversationsApi {
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         body: Json<FireRequest>,
-    ) -> Result<RunResponse> {
-        let body = body.0;
-        let target = RunTarget::Continue {
-            conversation_id: conversation_id.0.into(),
-        };
-        let options = RunOptions {
-            preset_id: body.preset_id,
-            config_override: body.config_override,
-            transport: body.transport,
-        };
-        let request = body
-            .inputs
-            .into_request(target, options, Transport::Stream)?;
-        let started = state.runs.fire(request).await?;
-        Ok(runs::respond(&started))
+    ) -> Result<AcceptedResponse> {
+        let transport = Delivery::Accepted.transport();
+        let started = state
+            .runs
+            .fire(fire_request(conversation_id.0, body.0, transport)?)
+            .await?;
+        Ok(runs::accepted(&started))
+    }
+
+    /// Deliver the async subagents' outcomes waiting in the mailbox: a continuation of the
+    /// latest committed session whose message renders every undelivered outcome (one
+    /// paragraph, or one section per subagent) followed by the optional input. The
+    /// messages are marked delivered to the new session; they stay pending when it cannot
+    /// start. 422 `mailbox_empty` when nothing waits.
+    /// Answers with the run's events (SSE). A client that loses the stream re-attaches
+    /// with `sessions_events`; it never re-sends the run.
+    #[oai(
+        path = "/conversations/:conversation_id/fire/stream",
+        method = "post",
+        operation_id = "conversations_fire_stream"
+    )]
+    async fn fire_stream(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+        body: Json<FireRequest>,
+    ) -> Result<StreamResponse> {
+        let transport = Delivery::Stream.transport();
+        let started = state
+            .runs
+            .fire(fire_request(conversation_id.0, body.0, transport)?)
+            .await?;
+        Ok(runs::stream(&started))
+    }
+
+    /// Deliver the async subagents' outcomes waiting in the mailbox: a continuation of the
+    /// latest committed session whose message renders every undelivered outcome (one
+    /// paragraph, or one section per subagent) followed by the optional input. The
+    /// messages are marked delivered to the new session; they stay pending when it cannot
+    /// start. 422 `mailbox_empty` when nothing waits.
+    /// Answers when the run has ended, with its outcome; the run goes on if the client
+    /// leaves.
+    #[oai(
+        path = "/conversations/:conversation_id/fire/wait",
+        method = "post",
+        operation_id = "conversations_fire_wait"
+    )]
+    async fn fire_wait(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+        body: Json<FireRequest>,
+    ) -> Result<WaitResponse> {
+        let transport = Delivery::Wait.transport();
+        let started = state
+            .runs
+            .fire(fire_request(conversation_id.0, body.0, transport)?)
+            .await?;
+        Ok(runs::wait(&started).await)
     }
 
     /// The conversation's mailbox: async subagent outcomes, oldest first, with whether and
@@ -291,7 +412,10 @@ impl ConversationsApi {
         body: Json<SteerRequest>,
     ) -> Result<SteerResponse> {
         let body = body.0;
-        let steered = match SteerInput::parse(body.input.0, body.message_id.map(|m| m.0)) {
+        let steered = match SteerInput::parse(
+            runs::input_of(Some(body.input)),
+            body.message_id.map(|m| m.0),
+        ) {
             Ok(input) => {
                 let conversation_id = ConversationId::from(conversation_id.0);
                 state.live.steer_conversation(&conversation_id, input).await
@@ -479,10 +603,64 @@ impl ConversationsApi {
         last_event_id: Query<Option<u64>>,
     ) -> Result<EventsResponse> {
         let after = runs::cursor(last_event_id_header.0, last_event_id.0);
-        let events = state
+        let attached = state
             .live
             .attach_conversation(&ConversationId::from(conversation_id.0), after)
             .await?;
-        Ok(EventsResponse::Events(Sse::new(events, KEEP_ALIVE)))
+        Ok(attached.into())
     }
+}
+
+/// The domain request of `conversations_run*`.
+fn run_request(
+    body: RunRequest,
+    transport: Transport,
+) -> std::result::Result<execution::RunRequest, execution::RunError> {
+    let target = match body.conversation_id {
+        Some(id) => RunTarget::Continue {
+            conversation_id: id.0.into(),
+        },
+        None => RunTarget::NewConversation,
+    };
+    let options = RunOptions {
+        preset_id: body.preset_id,
+        config_override: body.config_override,
+    };
+    body.inputs.into_request(target, options, transport)
+}
+
+/// The domain request of `conversations_fork*`.
+fn fork_request(
+    conversation_id: String,
+    body: ForkRequest,
+    transport: Transport,
+) -> execution::RunRequest {
+    execution::RunRequest {
+        target: RunTarget::Fork {
+            conversation_id: conversation_id.into(),
+            from_session_id: body.from_session_id.map(|s| s.0.into()),
+        },
+        preset_id: body.preset_id.map(|p| p.0.into()),
+        config_override: body.config_override.map(Into::into),
+        input: runs::input_of(Some(body.input)),
+        resolutions: Resolutions::default(),
+        external_tools: ExternalTools::default(),
+        transport,
+    }
+}
+
+/// The domain request of `conversations_fire*`.
+fn fire_request(
+    conversation_id: String,
+    body: FireRequest,
+    transport: Transport,
+) -> std::result::Result<execution::RunRequest, execution::RunError> {
+    let target = RunTarget::Continue {
+        conversation_id: conversation_id.into(),
+    };
+    let options = RunOptions {
+        preset_id: body.preset_id,
+        config_override: body.config_override,
+    };
+    body.inputs.into_request(target, options, transport)
 }

@@ -1,19 +1,20 @@
-//! What the run-starting and event operations share: the sse-or-202 response, the events
-//! response, the resume cursor and paging.
+//! What the run-starting and event operations share: the three ways a starter receives a
+//! run (one operation each, spec 06: `<op>` 202, `<op>/stream` SSE, `<op>/wait` JSON), the
+//! events response, the resume cursor and paging.
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use poem_openapi::{ApiResponse, payload::Json};
 use ports::{Page, Transport};
 
 use super::{
-    ApiState,
+    dto::run_result::{RunEnding, RunResult},
     dto::runs::{InputPart, RunAccepted, SteerAccepted},
     error::{ApiError, ErrorResponse},
     sse::Sse,
 };
-use crate::core::execution;
-use crate::core::execution::{StartedRun, SteerError, Steered};
+use crate::core::execution::{Attached, StartedRun, SteerError, Steered};
 
 /// Silence after which an SSE response sends a keep-alive comment (spec 04: ~15 s).
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -21,16 +22,49 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Default page size of list operations.
 const DEFAULT_LIMIT: u64 = 20;
 
-/// A started run, as its starter receives it.
+/// Answer of `<op>`: the run started.
 #[derive(ApiResponse, Debug)]
-pub enum RunResponse {
-    /// Transport `sse`: the run's events, ending with exactly one terminal event
-    /// (`run_completed` or `run_failed`).
-    #[oai(status = 200)]
-    Events(Sse),
-    /// Transport `stream`: the run started; read its events with `sessions_events`.
+pub enum AcceptedResponse {
+    /// The run started; read its events with `sessions_events` (or `conversations_events`).
     #[oai(status = 202)]
     Accepted(Json<RunAccepted>),
+}
+
+/// Answer of `<op>/stream`.
+#[derive(ApiResponse, Debug)]
+pub enum StreamResponse {
+    /// The run's events, ending with exactly one terminal event (`run_completed` or
+    /// `run_failed`). A client that loses the stream re-attaches with `sessions_events`
+    /// and `Last-Event-ID`; it never re-sends the run.
+    #[oai(status = 200)]
+    Events(Sse),
+}
+
+/// Answer of `<op>/wait`.
+#[derive(ApiResponse, Debug)]
+pub enum WaitResponse {
+    /// How the run ended. The run goes on if the client leaves before.
+    #[oai(status = 200)]
+    Finished(Json<RunResult>),
+}
+
+/// How the operation hands the run to its starter, as the domain's transport: the 202
+/// operation leaves the events to the event bus; the stream and wait operations read them
+/// from the run itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Accepted,
+    Stream,
+    Wait,
+}
+
+impl Delivery {
+    pub fn transport(self) -> Transport {
+        match self {
+            Self::Accepted => Transport::Stream,
+            Self::Stream | Self::Wait => Transport::Sse,
+        }
+    }
 }
 
 /// An attached event stream.
@@ -39,6 +73,19 @@ pub enum EventsResponse {
     /// The events after the cursor, then live ones, ending after the terminal event.
     #[oai(status = 200)]
     Events(Sse),
+    /// The cursor (`Last-Event-ID`) is the run's terminal event: nothing more will come,
+    /// and a browser's `EventSource` stops reconnecting.
+    #[oai(status = 204)]
+    Finished,
+}
+
+impl From<Attached> for EventsResponse {
+    fn from(attached: Attached) -> Self {
+        match attached {
+            Attached::Events(events) => Self::Events(Sse::new(events, KEEP_ALIVE)),
+            Attached::Finished => Self::Finished,
+        }
+    }
 }
 
 /// Answers of the steer operations.
@@ -69,21 +116,24 @@ pub fn steer_response(result: Result<Steered, SteerError>) -> Result<SteerRespon
     }
 }
 
-/// Starts a run and answers in the transport it asked for.
-pub async fn start(
-    state: &ApiState,
-    request: execution::RunRequest,
-) -> Result<RunResponse, ErrorResponse> {
-    let started = state.runs.start(request).await?;
-    Ok(respond(&started))
+/// `<op>`: the started run's ids.
+pub fn accepted(started: &StartedRun) -> AcceptedResponse {
+    AcceptedResponse::Accepted(Json(started.into()))
 }
 
-/// A started run in the transport it asked for.
-pub fn respond(started: &StartedRun) -> RunResponse {
-    match started.transport {
-        Transport::Sse => RunResponse::Events(Sse::new(started.log.subscribe(0), KEEP_ALIVE)),
-        Transport::Stream => RunResponse::Accepted(Json(started.into())),
+/// `<op>/stream`: the started run's events.
+pub fn stream(started: &StartedRun) -> StreamResponse {
+    StreamResponse::Events(Sse::new(started.log.subscribe(0), KEEP_ALIVE))
+}
+
+/// `<op>/wait`: the started run's outcome, once it has one.
+pub async fn wait(started: &StartedRun) -> WaitResponse {
+    let mut ending = RunEnding::default();
+    let mut events = started.log.subscribe(0);
+    while let Some(event) = events.next().await {
+        ending.see(&event);
     }
+    WaitResponse::Finished(Json(ending.result(started)))
 }
 
 /// The domain input parts (absent input is empty input, which validation refuses).

@@ -17,10 +17,12 @@ use super::{
     dto::runs::{ExecuteRequest, RunOptions, SessionInterrupted, SteerRequest},
     dto::sessions::Session,
     error::ErrorResponse,
-    runs::{self, EventsResponse, KEEP_ALIVE, RunResponse, SteerResponse},
-    sse::Sse,
+    runs::{
+        self, AcceptedResponse, Delivery, EventsResponse, SteerResponse, StreamResponse,
+        WaitResponse,
+    },
 };
-use crate::core::execution::{LiveStatus, SteerInput};
+use crate::core::execution::{self, LiveStatus, SteerInput};
 
 pub struct SessionsApi;
 
@@ -63,7 +65,7 @@ type Result<T> = std::result::Result<T, ErrorResponse>;
 #[OpenApi(tag = "Tag::Sessions")]
 impl SessionsApi {
     /// Run an agent from an explicit parent session (or as a new conversation without
-    /// one). Transport `sse` answers with the event stream, `stream` with 202.
+    /// one). Answers 202 with the run's ids; its events are read with `sessions_events`.
     #[oai(
         path = "/sessions/execute",
         method = "post",
@@ -74,16 +76,48 @@ impl SessionsApi {
         _auth: BearerAuth,
         state: Data<&Arc<ApiState>>,
         body: Json<ExecuteRequest>,
-    ) -> Result<RunResponse> {
-        let body = body.0;
-        let target = body.target();
-        let options = RunOptions {
-            preset_id: Some(body.preset_id),
-            config_override: body.config_override,
-            transport: body.transport,
-        };
-        let request = body.inputs.into_request(target, options, Transport::Sse)?;
-        runs::start(&state, request).await
+    ) -> Result<AcceptedResponse> {
+        let request = execute_request(body.0, Delivery::Accepted.transport())?;
+        let started = state.runs.start(request).await?;
+        Ok(runs::accepted(&started))
+    }
+
+    /// Run an agent from an explicit parent session (or as a new conversation without
+    /// one). Answers with the run's events (SSE). A client that loses the stream re-attaches
+    /// with `sessions_events`; it never re-sends the run.
+    #[oai(
+        path = "/sessions/execute/stream",
+        method = "post",
+        operation_id = "sessions_execute_stream"
+    )]
+    async fn execute_stream(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        body: Json<ExecuteRequest>,
+    ) -> Result<StreamResponse> {
+        let request = execute_request(body.0, Delivery::Stream.transport())?;
+        let started = state.runs.start(request).await?;
+        Ok(runs::stream(&started))
+    }
+
+    /// Run an agent from an explicit parent session (or as a new conversation without
+    /// one). Answers when the run has ended, with its outcome; the run goes on if the client
+    /// leaves.
+    #[oai(
+        path = "/sessions/execute/wait",
+        method = "post",
+        operation_id = "sessions_execute_wait"
+    )]
+    async fn execute_wait(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&Arc<ApiState>>,
+        body: Json<ExecuteRequest>,
+    ) -> Result<WaitResponse> {
+        let request = execute_request(body.0, Delivery::Wait.transport())?;
+        let started = state.runs.start(request).await?;
+        Ok(runs::wait(&started).await)
     }
 
     /// One session: its row, run summary and (unless `include_display_messages=false`)
@@ -156,11 +190,11 @@ impl SessionsApi {
         last_event_id: Query<Option<u64>>,
     ) -> Result<EventsResponse> {
         let after = runs::cursor(last_event_id_header.0, last_event_id.0);
-        let events = state
+        let attached = state
             .live
             .attach_session(&SessionId::from(session_id.0), after)
             .await?;
-        Ok(EventsResponse::Events(Sse::new(events, KEEP_ALIVE)))
+        Ok(attached.into())
     }
 
     /// Stop a running session: the model stream is dropped, running commands are killed,
@@ -199,7 +233,10 @@ impl SessionsApi {
         body: Json<SteerRequest>,
     ) -> Result<SteerResponse> {
         let body = body.0;
-        let steered = match SteerInput::parse(body.input.0, body.message_id.map(|m| m.0)) {
+        let steered = match SteerInput::parse(
+            runs::input_of(Some(body.input)),
+            body.message_id.map(|m| m.0),
+        ) {
             Ok(input) => {
                 let session_id = SessionId::from(session_id.0);
                 state.live.steer_session(&session_id, input).await
@@ -208,4 +245,17 @@ impl SessionsApi {
         };
         runs::steer_response(steered)
     }
+}
+
+/// The domain request of `sessions_execute*`.
+fn execute_request(
+    body: ExecuteRequest,
+    transport: Transport,
+) -> std::result::Result<execution::RunRequest, execution::RunError> {
+    let target = body.target();
+    let options = RunOptions {
+        preset_id: Some(body.preset_id),
+        config_override: body.config_override,
+    };
+    body.inputs.into_request(target, options, transport)
 }

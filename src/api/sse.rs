@@ -89,6 +89,10 @@ pub fn write_frame(buf: &mut Vec<u8>, event: &EventEnvelope) {
     buf.extend_from_slice(b"\n\n");
 }
 
+/// Opens every body: how long a browser's `EventSource` waits before it reconnects (with
+/// `Last-Event-ID`) after losing the stream.
+const RETRY: &[u8] = b"retry: 3000\n\n";
+
 /// Events written into one body chunk at most: a consumer far behind still gets bounded
 /// chunks.
 const MAX_EVENTS_PER_CHUNK: usize = 256;
@@ -107,6 +111,8 @@ struct Frames {
     idle: Pin<Box<Sleep>>,
     /// The stream ended after the events of the last chunk.
     ended: bool,
+    /// [`RETRY`] went out (with the first chunk).
+    opened: bool,
 }
 
 impl Frames {
@@ -117,7 +123,8 @@ impl Frames {
         for _ in 0..MAX_EVENTS_PER_CHUNK {
             match self.events.poll_next_unpin(cx) {
                 Poll::Ready(Some(event)) => {
-                    write_frame(buf.get_or_insert_with(|| Vec::with_capacity(1024)), &event);
+                    let buf = buf.get_or_insert_with(|| self.new_chunk());
+                    write_frame(buf, &event);
                 }
                 Poll::Ready(None) => {
                     self.ended = true;
@@ -125,6 +132,16 @@ impl Frames {
                 }
                 Poll::Pending => break,
             }
+        }
+        buf
+    }
+
+    /// An empty chunk, opened by [`RETRY`] if it is the body's first.
+    fn new_chunk(&mut self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(1024);
+        if !self.opened {
+            self.opened = true;
+            buf.extend_from_slice(RETRY);
         }
         buf
     }
@@ -161,7 +178,9 @@ impl Stream for Frames {
                     let now = Instant::now();
                     this.last_write = now;
                     this.idle.as_mut().reset(now + this.keep_alive);
-                    Poll::Ready(Some(Ok(Bytes::from_static(b":\n\n"))))
+                    let mut comment = this.new_chunk();
+                    comment.extend_from_slice(b":\n\n");
+                    Poll::Ready(Some(Ok(Bytes::from(comment))))
                 }
                 Poll::Pending => Poll::Pending,
             },
@@ -213,6 +232,7 @@ impl IntoResponse for Sse {
             last_write: Instant::now(),
             idle: Box::pin(tokio::time::sleep(self.keep_alive)),
             ended: false,
+            opened: false,
         };
         Response::builder()
             .content_type("text/event-stream")
@@ -297,7 +317,12 @@ mod tests {
     }
 
     fn check_frames(body: &str) {
-        let frames = parse_frames(body);
+        let mut frames = parse_frames(body);
+        assert_eq!(
+            frames.remove(0),
+            [("retry".to_owned(), "3000".to_owned())],
+            "the body opens with the reconnect delay: {body}"
+        );
         let events = three_events();
         assert_eq!(frames.len(), events.len(), "{body}");
         for (lines, ev) in frames.iter().zip(&events) {
@@ -347,7 +372,11 @@ mod tests {
             .into_body()
             .into_bytes_stream();
         let started = tokio::time::Instant::now();
-        assert_eq!(&body.next().await.unwrap().unwrap()[..], b":\n\n");
+        assert_eq!(
+            &body.next().await.unwrap().unwrap()[..],
+            b"retry: 3000\n\n:\n\n",
+            "the body opens with the reconnect delay"
+        );
         assert!(started.elapsed() >= keep_alive);
         let event = three_events().remove(0);
         tx.unbounded_send(Arc::new(event)).unwrap();

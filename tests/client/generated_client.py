@@ -1,6 +1,6 @@
 """The Python client generated from openapi/openapi.json, used unedited against a running
-service: create a preset, run a conversation with transport stream, wait for it through
-sessions_status, read the committed session, and fire an async subagent's outcome.
+service: create a preset, start a run (202), wait for it through sessions_status, read the
+committed session, continue it with run/wait, and fire an async subagent's outcome.
 
 Usage: generated_client.py BASE_URL TOKEN (the generated package on PYTHONPATH).
 """
@@ -14,6 +14,7 @@ from agent_runtime_client.api.conversations import (
     conversations_fire,
     conversations_mailbox,
     conversations_run,
+    conversations_run_wait,
 )
 from agent_runtime_client.api.presets import presets_create
 from agent_runtime_client.api.sessions import sessions_get, sessions_status
@@ -26,9 +27,9 @@ from agent_runtime_client.models import (
     PresetCreateRequest,
     RunAccepted,
     RunRequest,
+    RunResult,
     SubagentRef,
     Subagents,
-    Transport,
 )
 
 
@@ -67,7 +68,7 @@ def main(base, token):
 
     accepted = conversations_run.sync(
         client=client,
-        body=RunRequest(preset_id=worker, input_=text("hello"), transport=Transport.STREAM),
+        body=RunRequest(preset_id=worker, input_=text("hello")),
     )
     check(isinstance(accepted, RunAccepted), f"conversations_run: {accepted!r}")
     check(wait_finished(client, accepted.session_id) == "committed", "the run committed")
@@ -76,6 +77,14 @@ def main(base, token):
     check(session.status == "committed", f"session status {session.status}")
     said = [m.text for m in session.display_messages if getattr(m, "kind", None) == "assistant_text"]
     check(said == ["echo: hello"], f"display messages {said}")
+
+    waited = conversations_run_wait.sync(
+        client=client,
+        body=RunRequest(conversation_id=accepted.conversation_id, input_=text("again")),
+    )
+    check(isinstance(waited, RunResult), f"conversations_run_wait: {waited!r}")
+    check(waited.status == "committed", f"run/wait status {waited.status}")
+    check(waited.final_message == "echo: again", f"run/wait final message {waited.final_message!r}")
 
     busy = conversations_run.sync(
         client=client,
@@ -102,7 +111,6 @@ def main(base, token):
         body=RunRequest(
             preset_id=lead,
             input_=text('{"subagent": "worker", "task": "find it"}'),
-            transport=Transport.STREAM,
         ),
     )
     check(isinstance(dispatched, RunAccepted), f"dispatch: {dispatched!r}")
@@ -122,7 +130,7 @@ def main(base, token):
     wait_finished(client, fired.session_id)
     again = conversations_fire.sync(client=client, conversation_id=conversation, body=FireRequest())
     check(isinstance(again, ApiError) and again.error == "mailbox_empty", f"second fire: {again!r}")
-    print("generated client: preset, stream run, session, mailbox and fire all work")
+    print("generated client: preset, run, run/wait, session, mailbox and fire all work")
 
 
 if __name__ == "__main__":

@@ -172,7 +172,10 @@ async fn a_steer_flood_is_capped_in_size_and_number() {
     let by_conversation = format!("/api/conversations/{session}/steer");
 
     let (status, body) = app
-        .post(&by_session, json!({"input": "x".repeat(64 * 1024 + 1)}))
+        .post(
+            &by_session,
+            json!({"input": text_input(&"x".repeat(64 * 1024 + 1))}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(fields(&body), ["input"]);
@@ -183,7 +186,7 @@ async fn a_steer_flood_is_capped_in_size_and_number() {
     let (status, body) = app
         .post(
             &by_conversation,
-            json!({"input": "hi", "message_id": "m".repeat(257)}),
+            json!({"input": text_input("hi"), "message_id": "m".repeat(257)}),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -204,21 +207,26 @@ async fn a_steer_flood_is_capped_in_size_and_number() {
         let (status, body) = app
             .post(
                 path,
-                json!({"input": steer(i), "message_id": format!("m{i}")}),
+                json!({"input": text_input(&steer(i)), "message_id": format!("m{i}")}),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "steer {i}: {body}");
         assert_eq!(body["queued"], true);
     }
     for path in [&by_session, &by_conversation] {
-        let (status, body) = app.post(path, json!({"input": steer(99)})).await;
+        let (status, body) = app
+            .post(path, json!({"input": text_input(&steer(99))}))
+            .await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
         assert_eq!(body["error"], "too_many_steers", "{body}");
         assert!(body["message"].as_str().unwrap().contains("32"), "{body}");
     }
     // A retry of a queued message is still recognised as such.
     let (status, body) = app
-        .post(&by_session, json!({"input": steer(0), "message_id": "m0"}))
+        .post(
+            &by_session,
+            json!({"input": text_input(&steer(0)), "message_id": "m0"}),
+        )
         .await;
     assert_eq!(
         (status, &body["queued"]),

@@ -276,7 +276,7 @@ async fn an_event_stream_outlives_the_idle_and_header_timeouts() {
     let args = json!({"command": "sleep 3 && echo woke-up"}).to_string();
     let run = json!({"preset_id": "sleeper", "input": [{"type": "text", "text": args}]});
     let resp = svc
-        .req(Method::POST, "/api/conversations/run")
+        .req(Method::POST, "/api/conversations/run/stream")
         .json(&run)
         .send()
         .await

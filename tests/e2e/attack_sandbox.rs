@@ -87,7 +87,7 @@ impl Target {
             .service
             .sse(
                 Method::POST,
-                "/api/conversations/run",
+                "/api/conversations/run/stream",
                 Some(json!({
                     "preset_id": PRESET,
                     "config_override": config_override,
@@ -440,8 +440,7 @@ async fn commands_die_with_a_killed_service() {
         .service
         .post(
             "/api/conversations/run",
-            json!({"preset_id": PRESET, "transport": "stream",
-                   "config_override": {"model": {"name": "test:call:shell"}},
+            json!({"preset_id": PRESET, "config_override": {"model": {"name": "test:call:shell"}},
                    "input": [{"type": "text",
                               "text": json!({"command": "setsid sleep 613.1 & sleep 613.2"}).to_string()}]}),
         )

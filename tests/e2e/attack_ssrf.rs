@@ -156,7 +156,7 @@ async fn url_parts_cannot_reach_loopback_metadata_or_the_service_itself() {
     let mut answers = Vec::new();
     for url in &refused {
         let resp = svc
-            .req(Method::POST, "/api/conversations/run")
+            .req(Method::POST, "/api/conversations/run/stream")
             .json(&run_with_url(url))
             .send()
             .await
@@ -214,7 +214,7 @@ async fn url_parts_cannot_reach_loopback_metadata_or_the_service_itself() {
     // What the admin allowed still works, and lands in the agent's directory.
     let url = format!("http://127.0.0.1:{}/ok.txt", allowed.port);
     let resp = svc
-        .req(Method::POST, "/api/conversations/run")
+        .req(Method::POST, "/api/conversations/run/stream")
         .json(&run_with_url(&url))
         .send()
         .await

@@ -377,7 +377,7 @@ async fn steer_mid_run(app: MockApp) {
     let (status, body) = app
         .post(
             &path,
-            json!({"input": "also say banana", "message_id": "m1"}),
+            json!({"input": text_input("also say banana"), "message_id": "m1"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -388,7 +388,7 @@ async fn steer_mid_run(app: MockApp) {
     let (status, body) = app
         .post(
             &path,
-            json!({"input": "also say banana", "message_id": "m1"}),
+            json!({"input": text_input("also say banana"), "message_id": "m1"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -397,7 +397,7 @@ async fn steer_mid_run(app: MockApp) {
         json!({"session_id": session, "message_id": "m1", "queued": false})
     );
     for empty in ["", "   "] {
-        let (status, body) = app.post(&path, json!({"input": empty})).await;
+        let (status, body) = app.post(&path, json!({"input": text_input(empty)})).await;
         assert_eq!(
             status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -467,21 +467,24 @@ async fn steer_mid_run(app: MockApp) {
         "{stored}"
     );
     let (status, body) = app
-        .post(&path, json!({"input": "too late", "message_id": "m3"}))
+        .post(
+            &path,
+            json!({"input": text_input("too late"), "message_id": "m3"}),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["error"], "not_found");
     let (status, body) = app
         .post(
             &format!("/api/conversations/{session}/steer"),
-            json!({"input": "too late"}),
+            json!({"input": text_input("too late")}),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, body) = app
         .post(
             "/api/sessions/0190a0a0-0000-7000-8000-000000000000/steer",
-            json!({"input": "nobody"}),
+            json!({"input": text_input("nobody")}),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");

@@ -173,7 +173,7 @@ async fn sigkill_mid_run(backend: Backend) {
     let (status, accepted) = first
         .post(
             "/api/conversations/run",
-            json!({"preset_id": "mock", "input": text_input("Crash me"), "transport": "stream"}),
+            json!({"preset_id": "mock", "input": text_input("Crash me")}),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
@@ -227,7 +227,7 @@ async fn sigkill_mid_run(backend: Backend) {
     let events = second
         .sse(
             Method::POST,
-            "/api/conversations/run",
+            "/api/conversations/run/stream",
             Some(json!({"conversation_id": conversation, "input": text_input("Are you back?")})),
         )
         .await

@@ -16,7 +16,7 @@ async fn run_with_tool(service: &Service, preset_id: &str) -> (Vec<SseEvent>, Va
     let events = service
         .sse(
             Method::POST,
-            "/api/conversations/run",
+            "/api/conversations/run/stream",
             Some(json!({"preset_id": preset_id, "input": text_input("go")})),
         )
         .await

@@ -32,7 +32,7 @@ async fn guarded(app: &MockApp) {
 }
 
 async fn run_all(app: &MockApp, body: Value) -> Vec<SseEvent> {
-    run_at(app, "/api/conversations/run", body).await
+    run_at(app, "/api/conversations/run/stream", body).await
 }
 
 /// An sse run started at `path`, to its end, checked as one run's stream.
@@ -266,7 +266,7 @@ async fn external_tool(app: MockApp) {
     app.mock.push(Script::text("Sunny in Oslo.", 1));
     let events = run_at(
         &app,
-        "/api/sessions/execute",
+        "/api/sessions/execute/stream",
         json!({"preset_id": "guarded", "parent_session_id": first,
                "tool_results": [{"tool_call_id": "x1", "output": "sunny, 21 C"}]}),
     )
@@ -329,7 +329,7 @@ async fn mixed_turn_answers_in_call_order(app: MockApp) {
     app.mock.push(Script::text("Sunny, and it ran.", 1));
     let events = run_at(
         &app,
-        "/api/sessions/execute",
+        "/api/sessions/execute/stream",
         json!({"preset_id": MOCK_PRESET, "parent_session_id": first,
                "tool_results": [{"tool_call_id": "x1", "output": "sunny"}]}),
     )

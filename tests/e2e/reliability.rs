@@ -149,8 +149,7 @@ async fn a_redis_outage_costs_only_the_stream_transport() {
     let (status, body) = app
         .post(
             "/api/conversations/run",
-            json!({"preset_id": "mock", "transport": "stream",
-                   "input": [{"type": "text", "text": "refused"}]}),
+            json!({"preset_id": "mock", "input": [{"type": "text", "text": "refused"}]}),
         )
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");

@@ -178,7 +178,7 @@ async fn run_continue_and_fork(app: MockApp) {
     app.mock.push(Script::text("Forked answer.", 3));
     let fork = app
         .open(
-            &format!("/api/conversations/{conversation}/fork"),
+            &format!("/api/conversations/{conversation}/fork/stream"),
             Some(&json!({"from_session_id": s1, "input": text_input("Fork question")})),
             None,
         )
@@ -220,7 +220,7 @@ async fn run_continue_and_fork(app: MockApp) {
     let events = app
         .open(
             &format!("/api/conversations/{conversation}/fork"),
-            Some(&json!({"input": text_input("Fork two"), "transport": "stream"})),
+            Some(&json!({"input": text_input("Fork two")})),
             None,
         )
         .await;
@@ -379,10 +379,7 @@ async fn refused_runs_create_nothing_local() {
 
         // The same refusals with transport stream: no 202, nothing created.
         let (status, err) = app
-            .post(
-                "/api/conversations/run",
-                body(json!({"input": [], "transport": "stream"})),
-            )
+            .post("/api/conversations/run", body(json!({"input": []})))
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     }
@@ -405,4 +402,66 @@ async fn refused_runs_create_nothing_local() {
         assert_eq!(err["error"], "not_found");
     }
     assert_eq!(stored(&app, &conversation).await, before);
+}
+
+/// The three run operations (spec 06): `/run` answers 202, `/run/wait` the outcome once
+/// the run ended, and an events reconnect whose cursor is the terminal event answers 204
+/// while an earlier cursor still replays.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_operation_per_answer_local() {
+    let Some(app) = MockApp::start(Backend::Local, &[]).await else {
+        return;
+    };
+    app.mock
+        .push(Script::text("The answer is 42.", 3).usage(10, 5));
+    let (status, result) = app
+        .post("/api/conversations/run/wait", app.new_run("Answer"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["status"], "committed", "{result}");
+    assert_eq!(result["stop_reason"], "completed");
+    assert_eq!(result["final_message"], "The answer is 42.");
+    assert_eq!(result["run_summary"]["usage"]["total_tokens"], 15);
+    assert!(result.get("error").is_none() && result.get("pending_tool_calls").is_none());
+    let session = result["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(result["conversation_id"], session.as_str());
+    assert_eq!(app.session(&session).await["status"], "committed");
+
+    app.mock.push(Script::text("Accepted.", 2));
+    let accepted = app.run_stream(app.new_run("Start")).await;
+    let session = accepted["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.wait_finished(&session).await, "committed");
+    let path = format!("/api/sessions/{session}/events");
+    let all = app.attach(&path, None).await.all().await;
+    let terminal = all.last().unwrap();
+    assert!(terminal.is("run_completed"), "{}", types(&all));
+    let last_id = terminal.data["event_id"].as_u64().unwrap();
+    let done = app.open(&path, None, Some(last_id)).await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+    let rest = app.attach(&path, Some(last_id - 1)).await.all().await;
+    assert_eq!(rest.len(), 1);
+    assert!(rest[0].is("run_completed"));
+}
+
+/// Steering takes input parts: text parts are joined; other kinds are refused by index.
+#[tokio::test(flavor = "multi_thread")]
+async fn steering_takes_text_parts_local() {
+    let Some(app) = MockApp::start(Backend::Local, &[]).await else {
+        return;
+    };
+    let (status, err) = app
+        .post(
+            "/api/sessions/nobody/steer",
+            json!({"input": [{"type": "text", "text": "look"}, {"type": "file", "path": "a.png"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_eq!(err["details"]["fields"][0]["field"], "input[1]", "{err}");
+    let (status, err) = app
+        .post(
+            "/api/sessions/nobody/steer",
+            json!({"input": "plain string"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
 }

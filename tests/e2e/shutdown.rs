@@ -85,7 +85,7 @@ async fn sigterm_interrupts_after_the_grace_period_commits_and_exits_cleanly() {
     let mut events = service
         .sse(
             Method::POST,
-            "/api/conversations/run",
+            "/api/conversations/run/stream",
             Some(json!({"preset_id": "mock", "input": text_input("wait")})),
         )
         .await;
@@ -188,7 +188,7 @@ async fn sigterm_leaves_every_event_on_the_bus(ending: Ending) {
     let (status, accepted) = service
         .post(
             "/api/conversations/run",
-            json!({"preset_id": "mock", "input": text_input("wait"), "transport": "stream"}),
+            json!({"preset_id": "mock", "input": text_input("wait")}),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");

@@ -108,23 +108,24 @@ async fn stream_transport_and_replay(app: MockApp) {
         assert_eq!(body["error"], "invalid_parameter", "{body}");
     }
 
-    // A cursor at the terminal event: an empty stream.
-    let empty = app.attach(&events_path, Some(n)).await.all().await;
-    assert!(empty.is_empty(), "{}", types(&empty));
-    let empty = app
-        .attach(&format!("{events_path}?last_event_id={n}"), None)
-        .await
-        .all()
+    // A cursor at (or past) the terminal event: 204, so a browser's EventSource stops.
+    for (header, query) in [
+        (Some(n), ""),
+        (None, "?last_event_id={n}"),
+        (Some(n + 5), ""),
+    ] {
+        let path = format!("{events_path}{}", query.replace("{n}", &n.to_string()));
+        let resp = app.open(&path, None, header).await;
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT, "{path} {header:?}");
+    }
+    let resp = app
+        .open(
+            &format!("/api/conversations/{session}/events"),
+            None,
+            Some(n),
+        )
         .await;
-    assert!(empty.is_empty(), "{}", types(&empty));
-    let empty = app.attach(&events_path, Some(n + 5)).await.all().await;
-    assert!(empty.is_empty(), "a cursor past the end: {}", types(&empty));
-    let empty = app
-        .attach(&format!("/api/conversations/{session}/events"), Some(n))
-        .await
-        .all()
-        .await;
-    assert!(empty.is_empty(), "{}", types(&empty));
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
 
     let stored = app.session(&session).await;
     assert_eq!(stored["transport"], "stream");
@@ -446,8 +447,7 @@ async fn one_run_per_conversation(app: MockApp) {
             .text_deltas(&["slow ", "first ", "run"])
             .delay(std::time::Duration::from_millis(30)),
     );
-    let body =
-        json!({"conversation_id": conversation, "input": text_input("Go"), "transport": "stream"});
+    let body = json!({"conversation_id": conversation, "input": text_input("Go")});
     // Three at once: exactly one runs, the others are told which one.
     let answers =
         futures::future::join_all((0..3).map(|_| app.post("/api/conversations/run", body.clone())))

@@ -458,7 +458,7 @@ async fn failures_and_chains(app: MockApp) {
     // An sse fire answers with the continuation's events.
     let path = format!("/api/conversations/{conversation}/fire");
     let events = SseStream::new(
-        app.open(&path, Some(&json!({"transport": "sse"})), None)
+        app.open(&format!("{path}/stream"), Some(&json!({})), None)
             .await,
     )
     .await
@@ -609,7 +609,7 @@ async fn a_waiting_subagent_is_resolved_in_its_chain(app: MockApp) {
         .push_when("ROLE-boss", Script::text("I will approve it", 1));
     let path = format!("/api/conversations/{conversation}/fire");
     SseStream::new(
-        app.open(&path, Some(&json!({"transport": "sse"})), None)
+        app.open(&format!("{path}/stream"), Some(&json!({})), None)
             .await,
     )
     .await
@@ -632,10 +632,13 @@ async fn a_waiting_subagent_is_resolved_in_its_chain(app: MockApp) {
         .push_when("ROLE-careful", Script::text("cleaned up", 1));
     let body = json!({"preset_id": "careful", "parent_session_id": careful,
                       "user_interactions": [{"tool_call_id": "sh1", "approved": true}]});
-    let events = SseStream::new(app.open("/api/sessions/execute", Some(&body), None).await)
-        .await
-        .all()
-        .await;
+    let events = SseStream::new(
+        app.open("/api/sessions/execute/stream", Some(&body), None)
+            .await,
+    )
+    .await
+    .all()
+    .await;
     let resumed = events[0].data["session_id"].as_str().unwrap().to_owned();
     assert_eq!(
         events.last().unwrap().payload()["status"],

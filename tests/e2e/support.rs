@@ -358,15 +358,18 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
-    /// `POST /api/conversations/run` with transport sse: the event stream.
+    /// `POST /api/conversations/run/stream`: the event stream.
     pub async fn run_sse(&self, body: Value) -> SseStream {
-        SseStream::new(self.open("/api/conversations/run", Some(&body), None).await).await
+        SseStream::new(
+            self.open("/api/conversations/run/stream", Some(&body), None)
+                .await,
+        )
+        .await
     }
 
-    /// `POST /api/conversations/run` with transport stream: the 202 body
-    /// `{session_id, conversation_id, stream_key}`.
-    pub async fn run_stream(&self, mut body: Value) -> Value {
-        body["transport"] = "stream".into();
+    /// `POST /api/conversations/run`: the 202 body `{session_id, conversation_id,
+    /// stream_key}`.
+    pub async fn run_stream(&self, body: Value) -> Value {
         let (status, accepted) = self.post("/api/conversations/run", body).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
         accepted

@@ -21,3 +21,15 @@ pub enum InputPart {
         name: Option<String>,
     },
 }
+
+impl InputPart {
+    /// The `type` spelling, for messages about a part.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Text { .. } => "text",
+            Self::Url { .. } => "url",
+            Self::File { .. } => "file",
+            Self::Binary { .. } => "binary",
+        }
+    }
+}

@@ -87,8 +87,9 @@ wire_enum!(
 );
 
 wire_enum!(
-    /// How a run's events reach the caller that started it: `sse` (the response is the
-    /// event stream) or `stream` (202 at once; events go to the event bus).
+    /// How a run's events reach the caller that started it: `sse` (its response carries
+    /// them: the `…/stream` and `…/wait` operations) or `stream` (202 at once; the events
+    /// go to the event bus, where `…/events` reads them).
     Transport { Sse, Stream }
 );
 

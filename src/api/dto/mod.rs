@@ -9,6 +9,7 @@
 pub mod capped;
 pub mod events;
 pub mod presets;
+pub mod run_result;
 pub mod runs;
 pub mod sessions;
 pub mod strict;

@@ -219,17 +219,16 @@ pub struct RunInputs {
 pub struct RunOptions {
     pub preset_id: Option<Text>,
     pub config_override: Option<ConfigOverride>,
-    pub transport: Option<Transport>,
 }
 
 impl RunInputs {
-    /// The domain request: these inputs with `options`, run at `target`; `transport`
-    /// defaults to `default_transport`.
+    /// The domain request: these inputs with `options`, run at `target`, its events
+    /// delivered by `transport` (the operation's).
     pub fn into_request(
         self,
         target: RunTarget,
         options: RunOptions,
-        default_transport: ports::Transport,
+        transport: ports::Transport,
     ) -> Result<execution::RunRequest, RunError> {
         let external_tools =
             ExternalTools::parse(external_tools(self.external_tools)).map_err(RunError::Invalid)?;
@@ -245,14 +244,14 @@ impl RunInputs {
                 .collect(),
             resolutions: resolutions(self.user_interactions, self.tool_results),
             external_tools,
-            transport: options.transport.map_or(default_transport, Into::into),
+            transport,
         })
     }
 }
 
 /// Body of `conversations_run`. Without `conversation_id` a new conversation starts (with
 /// `preset_id`, else the default preset); with it, the run continues the conversation's
-/// latest committed session. `transport` defaults to `sse`.
+/// latest committed session.
 #[derive(Object, Debug, Clone, Default)]
 pub struct RunRequest {
     #[oai(nullable)]
@@ -263,13 +262,10 @@ pub struct RunRequest {
     pub config_override: Option<ConfigOverride>,
     #[oai(flatten)]
     pub inputs: RunInputs,
-    #[oai(deserialize_with = "no_null")]
-    pub transport: Option<Transport>,
 }
 
 /// Body of `conversations_fire`: a continuation that receives the subagent outcomes
-/// waiting in the mailbox, with optional input after them. `transport` defaults to
-/// `stream`.
+/// waiting in the mailbox, with optional input after them.
 #[derive(Object, Debug, Clone, Default)]
 pub struct FireRequest {
     #[oai(nullable)]
@@ -278,12 +274,10 @@ pub struct FireRequest {
     pub inputs: RunInputs,
     #[oai(deserialize_with = "no_null")]
     pub config_override: Option<ConfigOverride>,
-    #[oai(deserialize_with = "no_null")]
-    pub transport: Option<Transport>,
 }
 
 /// Body of `conversations_fork`: a new conversation from a session of this one (default:
-/// its latest committed session). `transport` defaults to `sse`.
+/// its latest committed session).
 #[derive(Object, Debug, Clone)]
 pub struct ForkRequest {
     #[oai(nullable)]
@@ -293,12 +287,10 @@ pub struct ForkRequest {
     pub from_session_id: Option<Text>,
     #[oai(deserialize_with = "no_null")]
     pub config_override: Option<ConfigOverride>,
-    #[oai(deserialize_with = "no_null")]
-    pub transport: Option<Transport>,
 }
 
 /// Body of `sessions_execute`: a run from an explicit parent (or a new conversation when
-/// there is none); `fork: true` puts it in a new conversation. `transport` defaults to `sse`.
+/// there is none); `fork: true` puts it in a new conversation.
 #[derive(Object, Debug, Clone)]
 pub struct ExecuteRequest {
     pub preset_id: Text,
@@ -310,8 +302,6 @@ pub struct ExecuteRequest {
     pub config_override: Option<ConfigOverride>,
     #[oai(flatten)]
     pub inputs: RunInputs,
-    #[oai(deserialize_with = "no_null")]
-    pub transport: Option<Transport>,
 }
 
 impl ExecuteRequest {
@@ -327,8 +317,8 @@ impl ExecuteRequest {
     }
 }
 
-/// Answer of a run started with transport `stream`: attach to its events with
-/// `sessions_events` (or `conversations_events`).
+/// Answer of a started run: attach to its events with `sessions_events` (or
+/// `conversations_events`).
 #[derive(Object, Debug, Clone, PartialEq)]
 pub struct RunAccepted {
     pub session_id: String,
@@ -368,7 +358,8 @@ impl From<execution::ActiveSession> for ActiveSession {
 /// Body of the steer operations: guidance injected at the next step boundary (the next model request).
 #[derive(Object, Debug, Clone)]
 pub struct SteerRequest {
-    pub input: Text,
+    /// Text parts (joined by blank lines); other part types are refused with 422.
+    pub input: Vec<InputPart>,
     /// A client id for this message: repeating a steer with the same id queues it once.
     #[oai(nullable)]
     pub message_id: Option<Text>,

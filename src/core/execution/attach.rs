@@ -11,6 +11,7 @@ use ports::{ConversationId, SessionId};
 use ports::{EventBus, EventBusError, EventEnvelope, SessionType, StorageError, StreamKey};
 
 use super::control::LiveRuns;
+use super::run_log::RunLog;
 
 /// Why attaching failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,25 @@ pub enum AttachError {
     Unavailable(EventBusError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// What an attach finds.
+pub enum Attached {
+    /// The events after the cursor, then live ones until the terminal event.
+    Events(BoxStream<'static, Arc<EventEnvelope>>),
+    /// The cursor is at the run's terminal event: the caller has seen everything (a
+    /// browser's `EventSource` reconnecting after the end is told to stop).
+    Finished,
+}
+
+impl Attached {
+    fn from_log(log: &Arc<RunLog>, after: u64) -> Self {
+        if after > 0 && log.ends_by(after) {
+            Self::Finished
+        } else {
+            Self::Events(log.subscribe(after))
+        }
+    }
 }
 
 /// How long a bus read waits for more events. The bus path serves runs this process has
@@ -40,9 +60,9 @@ impl LiveRuns {
         &self,
         session_id: &SessionId,
         after: u64,
-    ) -> Result<BoxStream<'static, Arc<EventEnvelope>>, AttachError> {
+    ) -> Result<Attached, AttachError> {
         if let Some(log) = self.registry.log(session_id) {
-            return Ok(log.subscribe(after));
+            return Ok(Attached::from_log(&log, after));
         }
         match self.sessions.get_session(session_id).await {
             Err(StorageError::NotFound) => return Err(AttachError::NotFound("session")),
@@ -50,7 +70,7 @@ impl LiveRuns {
         };
         // The run may have left memory while we looked the row up.
         if let Some(log) = self.registry.log(session_id) {
-            return Ok(log.subscribe(after));
+            return Ok(Attached::from_log(&log, after));
         }
         let key = StreamKey::for_session(session_id);
         let bus = self.bus.clone();
@@ -67,10 +87,10 @@ impl LiveRuns {
                 .first()
                 .is_some_and(|e| e.event_id == after && e.is_terminal())
             {
-                return Ok(stream::empty().boxed());
+                return Ok(Attached::Finished);
             }
         }
-        Ok(bus_stream(bus, key, after))
+        Ok(Attached::Events(bus_stream(bus, key, after)))
     }
 
     /// The events of the conversation's active agent session, or of its latest one while
@@ -82,9 +102,9 @@ impl LiveRuns {
         &self,
         conversation_id: &ConversationId,
         after: u64,
-    ) -> Result<BoxStream<'static, Arc<EventEnvelope>>, AttachError> {
+    ) -> Result<Attached, AttachError> {
         if let Some(handle) = self.registry.agent_run_of(conversation_id) {
-            return Ok(handle.log.subscribe(after));
+            return Ok(Attached::from_log(&handle.log, after));
         }
         match self.conversations.get_conversation(conversation_id).await {
             Err(StorageError::NotFound) => return Err(AttachError::NotFound("conversation")),

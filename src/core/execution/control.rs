@@ -172,8 +172,11 @@ pub struct SteerInput {
 impl SteerInput {
     /// # Errors
     /// `Invalid`, naming every broken rule.
-    pub fn parse(text: String, message_id: Option<String>) -> Result<Self, ControlError> {
-        let mut errors = Vec::new();
+    pub fn parse(
+        input: Vec<ports::InputPart>,
+        message_id: Option<String>,
+    ) -> Result<Self, ControlError> {
+        let (text, mut errors) = text_of(input);
         if text.trim().is_empty() {
             errors.push(field_error("input", "input is empty".to_owned()));
         } else if text.len() > limits::MAX_STEER_BYTES {
@@ -204,6 +207,27 @@ impl SteerInput {
             Err(ControlError::Invalid(errors))
         }
     }
+}
+
+/// The text of a steer's parts, joined by blank lines. Steering guides the next step in
+/// words; files, URLs and inline data reach the agent through a run, where they are
+/// fetched into its environment.
+fn text_of(input: Vec<ports::InputPart>) -> (String, Vec<FieldError>) {
+    let mut texts = Vec::with_capacity(input.len());
+    let mut errors = Vec::new();
+    for (i, part) in input.into_iter().enumerate() {
+        match part {
+            ports::InputPart::Text { text } => texts.push(text),
+            other => errors.push(field_error(
+                &format!("input[{i}]"),
+                format!(
+                    "steering takes text parts; a {} part reaches the agent through a run",
+                    other.kind()
+                ),
+            )),
+        }
+    }
+    (texts.join("\n\n"), errors)
 }
 
 fn field_error(field: &str, message: String) -> FieldError {
@@ -244,16 +268,28 @@ mod tests {
         }
     }
 
+    fn text(text: impl Into<String>) -> ports::InputPart {
+        ports::InputPart::Text { text: text.into() }
+    }
+
     #[test]
     fn a_steer_is_parsed_once_with_every_broken_rule_named() {
-        assert!(SteerInput::parse("go left".into(), Some("m1".into())).is_ok());
-        let blank = SteerInput::parse(" \n".into(), None).unwrap_err();
+        let ok = SteerInput::parse(vec![text("go"), text("left")], Some("m1".into())).unwrap();
+        assert_eq!(ok.text, "go\n\nleft");
+        let blank = SteerInput::parse(vec![text(" \n")], None).unwrap_err();
         assert_eq!(fields(blank), ["input"]);
+        let none = SteerInput::parse(Vec::new(), None).unwrap_err();
+        assert_eq!(fields(none), ["input"]);
         let both = SteerInput::parse(
-            "x".repeat(limits::MAX_STEER_BYTES + 1),
+            vec![text("x".repeat(limits::MAX_STEER_BYTES + 1))],
             Some("i".repeat(limits::MAX_STEER_ID_BYTES + 1)),
         )
         .unwrap_err();
         assert_eq!(fields(both), ["input", "message_id"]);
+        let file = ports::InputPart::File {
+            path: "a.png".into(),
+        };
+        let mixed = SteerInput::parse(vec![text("look"), file], None).unwrap_err();
+        assert_eq!(fields(mixed), ["input[1]"]);
     }
 }

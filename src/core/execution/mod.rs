@@ -28,7 +28,7 @@ mod tests;
 /// How a run answers its parent's pending tool calls: part of a run request, so callers
 /// name it through `execution` and never reach into the agent loop.
 pub use crate::core::agent::{ExternalResult, Interaction, Resolutions};
-pub use attach::AttachError;
+pub use attach::{AttachError, Attached};
 pub use control::{ControlError, LiveRuns, SteerError, SteerInput, Steered};
 pub use engine::{Ports, RunEngine, Settings};
 pub use external::ExternalTools;

@@ -112,6 +112,14 @@ impl RunLog {
         self.after(0)
     }
 
+    /// True when the terminal event is in and its id is at most `cursor`: a reader there
+    /// has seen everything.
+    pub fn ends_by(&self, cursor: u64) -> bool {
+        self.lock()
+            .last()
+            .is_some_and(|e| e.is_terminal() && e.event_id <= cursor)
+    }
+
     /// True once the terminal event is in.
     pub fn is_finished(&self) -> bool {
         self.lock().last().is_some_and(|e| e.is_terminal())
@@ -306,5 +314,7 @@ mod tests {
         assert_eq!(log.subscribe(2).count().await, 0);
         assert_eq!(log.subscribe(7).count().await, 0);
         assert_eq!(log.subscribe(0).count().await, 2);
+        assert!(log.ends_by(2) && log.ends_by(7));
+        assert!(!log.ends_by(1));
     }
 }
