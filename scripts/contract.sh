@@ -3,7 +3,10 @@
 #  1. schemathesis fuzzes every operation of /api/openapi.json with auth: no 500s, no
 #     response outside the published schema, negative data refused;
 #  2. a Python client generated from openapi/openapi.json (openapi-python-client, no
-#     warnings allowed) runs a conversation, reads the session and fires a mailbox.
+#     warnings allowed) runs a conversation, reads the session and fires a mailbox;
+#  3. a TypeScript client generated from it (@hey-api/openapi-ts, scripts/ts-client/) type-
+#     checks under tsc --strict and runs every run flow: 202 + attach + resume, stream,
+#     wait, steer, interrupt.
 # The service runs on SQLite in a temporary directory with the built-in test: models.
 # FUZZ_EXAMPLES (default 25) and FUZZ_SEED (default 1) bound and fix the fuzz run.
 set -euo pipefail
@@ -82,6 +85,9 @@ if grep -qi 'warning' "$WORK/generate.log"; then
   cat "$WORK/generate.log" >&2; die "the generator warned about the schema"
 fi
 PYTHONPATH="$WORK/client" python3 tests/client/generated_client.py "$BASE" "$TOKEN"
+
+say "a TypeScript client generated from openapi/openapi.json (@hey-api/openapi-ts, tsc --strict)"
+BASE_URL="$BASE" TOKEN="$TOKEN" scripts/ts-client/run.sh || die "the TypeScript client failed (above)"
 
 if grep -q 'panicked' "$WORK/server.log"; then
   grep -B2 -A10 'panicked' "$WORK/server.log" >&2; die "the service panicked"
