@@ -19,7 +19,9 @@ use ports::{EventBus, ModelProvider, StateStore};
 use crate::{
     api::{self, ApiState, HttpSettings, edge::EdgeLimits},
     boundary,
-    config::{Config, DatabaseConfig, EdgeConfig, ProviderCredentials, StateStoreConfig},
+    config::{
+        BrowserConfig, Config, DatabaseConfig, EdgeConfig, ProviderCredentials, StateStoreConfig,
+    },
     core::{
         execution::{Execution, Ports, Settings},
         health::HealthCheck,
@@ -39,6 +41,7 @@ pub struct App {
     max_body_bytes: usize,
     shutdown_grace: Duration,
     edge: EdgeConfig,
+    browser: BrowserConfig,
 }
 
 impl App {
@@ -117,6 +120,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         max_body_bytes: config.max_body_bytes,
         shutdown_grace: config.shutdown_grace,
         edge: config.edge,
+        browser: config.browser.clone(),
     })
 }
 
@@ -210,6 +214,7 @@ pub async fn serve(
         HttpSettings {
             auth_token: app.auth_token,
             max_body_bytes: app.max_body_bytes,
+            browser: app.browser,
         },
     );
     // On shutdown, running runs get the grace period to finish, then are interrupted and

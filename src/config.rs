@@ -134,9 +134,21 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// Limits of the HTTP edge (connections, timeouts).
     pub edge: EdgeConfig,
+    /// Cross-origin pages and the session cookie.
+    pub browser: BrowserConfig,
     /// What URLs chosen by callers or models may reach (`FETCH_ALLOW_PRIVATE`,
     /// `FETCH_ALLOW_HOSTS`).
     pub fetch: OutboundPolicy,
+}
+
+/// What browsers may do (spec 06, browsers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrowserConfig {
+    /// `CORS_ORIGINS`: origins (`scheme://host[:port]`) whose pages may call the API from
+    /// another origin, with credentials. Empty: none.
+    pub cors_origins: Vec<String>,
+    /// `COOKIE_SECURE`: the session cookie is sent over HTTPS only.
+    pub cookie_secure: bool,
 }
 
 /// Limits of the HTTP edge.
@@ -255,6 +267,10 @@ impl Config {
             protected_paths: path_list(get("PROTECTED_PATHS")),
             sandbox: parse_sandbox(&get)?,
             edge: parse_edge(&get)?,
+            browser: BrowserConfig {
+                cors_origins: parse_origins(get("CORS_ORIGINS"))?,
+                cookie_secure: parse_bool_var("COOKIE_SECURE", get("COOKIE_SECURE"), false)?,
+            },
             fetch: parse_fetch(&get)?,
             max_file_bytes: positive(
                 &get,
@@ -435,6 +451,32 @@ fn path_list(value: Option<String>) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A comma-separated list of origins, each `http(s)://host[:port]` exactly as a browser
+/// sends it in `Origin` (no path, no trailing slash); compared lower-case. `*` is refused:
+/// a wildcard cannot carry credentials, and the API needs them.
+fn parse_origins(value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let mut origins = Vec::new();
+    for item in value.unwrap_or_default().split(',').map(str::trim) {
+        if item.is_empty() {
+            continue;
+        }
+        let origin = item.to_ascii_lowercase();
+        let host = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        match host {
+            Some(host) if !host.is_empty() && !host.contains('/') => origins.push(origin),
+            _ => {
+                return Err(bad(
+                    "CORS_ORIGINS",
+                    format!("expected origins like https://host[:port], got {item}"),
+                ));
+            }
+        }
+    }
+    Ok(origins)
+}
+
 /// `true`/`false` (also `1`/`0`, `yes`/`no`, any case).
 fn parse_bool_var(var: &str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
     match value.map(|v| v.to_ascii_lowercase()).as_deref() {
@@ -519,6 +561,7 @@ mod tests {
         assert_eq!(c.port, 8000);
         assert_eq!(c.shutdown_grace, Duration::from_secs(5));
         assert_eq!(c.max_body_bytes, 10_485_760);
+        assert_eq!(c.browser, BrowserConfig::default());
         assert_eq!(c.stream_ttl, Duration::from_secs(300));
         assert_eq!(c.model_idle_timeout, Duration::from_secs(120));
         assert_eq!(c.log_format, LogFormat::Text);
@@ -601,6 +644,8 @@ mod tests {
             ("PORT", "9001"),
             ("SHUTDOWN_GRACE_SECS", "2"),
             ("MAX_BODY_BYTES", "1024"),
+            ("CORS_ORIGINS", "https://Chat.lan, http://127.0.0.1:5173,"),
+            ("COOKIE_SECURE", "true"),
             ("STREAM_TTL_SECS", "7"),
             ("MODEL_IDLE_TIMEOUT_SECS", "3"),
             ("LOG_FORMAT", "json"),
@@ -651,6 +696,13 @@ mod tests {
         assert_eq!((c.host.to_string().as_str(), c.port), ("127.0.0.1", 9001));
         assert_eq!(c.shutdown_grace, Duration::from_secs(2));
         assert_eq!(c.max_body_bytes, 1024);
+        assert_eq!(
+            c.browser,
+            BrowserConfig {
+                cors_origins: vec!["https://chat.lan".into(), "http://127.0.0.1:5173".into()],
+                cookie_secure: true,
+            }
+        );
         assert_eq!(c.stream_ttl, Duration::from_secs(7));
         assert_eq!(c.model_idle_timeout, Duration::from_secs(3));
         assert_eq!(c.log_format, LogFormat::Json);
@@ -696,6 +748,10 @@ mod tests {
             ("IDLE_TIMEOUT_SECS", "0", "IDLE_TIMEOUT_SECS"),
             ("FETCH_ALLOW_HOSTS", "10.0.0.0/99", "FETCH_ALLOW_HOSTS"),
             ("FETCH_ALLOW_HOSTS", "nas.lan:http", "FETCH_ALLOW_HOSTS"),
+            ("CORS_ORIGINS", "*", "CORS_ORIGINS"),
+            ("CORS_ORIGINS", "https://a.lan/app", "CORS_ORIGINS"),
+            ("CORS_ORIGINS", "a.lan", "CORS_ORIGINS"),
+            ("COOKIE_SECURE", "maybe", "COOKIE_SECURE"),
         ];
         for (var, value, named) in cases {
             let err = parse(&[(var, value)]).unwrap_err();

@@ -1,8 +1,17 @@
-//! Bearer-token auth on every `/api/*` operation but health.
+//! Auth on every `/api/*` operation but health, sign-in and the published document: the
+//! bearer token, or the cookie of a session signed in with it (for pages, whose
+//! `EventSource` cannot send headers).
+
+use std::sync::Arc;
 
 use poem::Request;
-use poem_openapi::{SecurityScheme, auth::Bearer};
+use poem_openapi::{
+    SecurityScheme,
+    auth::{ApiKey, Bearer},
+};
 use subtle::ConstantTimeEq;
+
+use super::cookie_sessions::CookieSessions;
 
 /// The token callers must present, stored in the route's data.
 #[derive(Clone)]
@@ -15,6 +24,29 @@ pub struct BearerAuth(());
 
 async fn check_token(req: &Request, bearer: Bearer) -> Option<()> {
     authorized(req, &bearer.token).then_some(())
+}
+
+/// The cookie of a session signed in with `auth_session`.
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "api_key",
+    key_name = "agent_runtime_session",
+    key_in = "cookie",
+    checker = "check_cookie"
+)]
+pub struct CookieAuth(());
+
+async fn check_cookie(req: &Request, cookie: ApiKey) -> Option<()> {
+    req.data::<Arc<CookieSessions>>()
+        .is_some_and(|sessions| sessions.is_open(&cookie.key))
+        .then_some(())
+}
+
+/// Either credential.
+#[derive(SecurityScheme)]
+pub enum Auth {
+    Bearer(BearerAuth),
+    Cookie(CookieAuth),
 }
 
 /// Whether `presented` is the configured token. Constant time, so the comparison leaks
@@ -43,10 +75,15 @@ pub fn bearer_of(req: &Request) -> Option<&str> {
         .then_some(token.trim())
 }
 
-/// Whether `path` is served without a token: health, and everything outside `/api`
-/// (the landing page, Swagger UI). The published document keeps its own check.
+/// Whether `path` is served without credentials: health, sign-in, the published document
+/// (it is no secret, and clients are generated from its URL), and everything outside
+/// `/api` (the landing page, Swagger UI).
 pub fn is_open(path: &str) -> bool {
-    !(path == "/api" || path.starts_with("/api/")) || path == "/api/health"
+    !(path == "/api" || path.starts_with("/api/"))
+        || matches!(
+            path,
+            "/api/health" | "/api/auth/session" | "/api/openapi.json" | "/api/openapi.yaml"
+        )
 }
 
 #[cfg(test)]
@@ -62,6 +99,9 @@ mod tests {
             "/docs/index.html",
             "/apis",
             "/nothing",
+            "/api/openapi.json",
+            "/api/openapi.yaml",
+            "/api/auth/session",
         ] {
             assert!(is_open(open), "{open}");
         }
@@ -69,7 +109,8 @@ mod tests {
             "/api",
             "/api/",
             "/api/presets/list",
-            "/api/openapi.json",
+            "/api/auth/logout",
+            "/api/openapi.jsonx",
             "/api/health/x",
             "/api/nope",
         ] {

@@ -14,7 +14,7 @@ use ports::{ConversationId, Transport};
 
 use super::{
     ApiState, Tag,
-    auth::BearerAuth,
+    auth::Auth,
     dto::events::{SessionStatus, SessionType},
     dto::runs::{
         ActiveSession, ConversationInterrupted, ConversationUpdateRequest, FireRequest,
@@ -146,7 +146,7 @@ impl ConversationsApi {
     )]
     async fn run(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
 
         body: Json<RunRequest>,
@@ -167,7 +167,7 @@ impl ConversationsApi {
     )]
     async fn run_stream(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
 
         body: Json<RunRequest>,
@@ -188,7 +188,7 @@ impl ConversationsApi {
     )]
     async fn run_wait(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
 
         body: Json<RunRequest>,
@@ -208,7 +208,7 @@ impl ConversationsApi {
     )]
     async fn fork(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         body: Json<ForkRequest>,
@@ -232,7 +232,7 @@ impl ConversationsApi {
     )]
     async fn fork_stream(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         body: Json<ForkRequest>,
@@ -256,7 +256,7 @@ impl ConversationsApi {
     )]
     async fn fork_wait(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         body: Json<ForkRequest>,
@@ -282,7 +282,7 @@ impl ConversationsApi {
     )]
     async fn fire(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         body: Json<FireRequest>,
@@ -309,7 +309,7 @@ impl ConversationsApi {
     )]
     async fn fire_stream(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         body: Json<FireRequest>,
@@ -336,7 +336,7 @@ impl ConversationsApi {
     )]
     async fn fire_wait(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         body: Json<FireRequest>,
@@ -358,7 +358,7 @@ impl ConversationsApi {
     )]
     async fn mailbox(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
     ) -> Result<Json<MailboxList>> {
@@ -382,7 +382,7 @@ impl ConversationsApi {
     )]
     async fn interrupt(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         reason: Query<Option<String>>,
@@ -406,7 +406,7 @@ impl ConversationsApi {
     )]
     async fn steer(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         body: Json<SteerRequest>,
@@ -433,7 +433,7 @@ impl ConversationsApi {
     )]
     async fn update(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         body: Json<ConversationUpdateRequest>,
@@ -453,7 +453,7 @@ impl ConversationsApi {
     )]
     async fn list(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         status: Query<Option<ConversationStatus>>,
         #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))] limit: Query<
@@ -481,7 +481,7 @@ impl ConversationsApi {
     )]
     async fn get(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
     ) -> Result<Json<ConversationDetail>> {
@@ -513,7 +513,7 @@ impl ConversationsApi {
     )]
     async fn turns(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         session_type: Query<Option<SessionType>>,
@@ -554,7 +554,7 @@ impl ConversationsApi {
     )]
     async fn sessions(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         session_type: Query<Option<SessionType>>,
@@ -588,7 +588,7 @@ impl ConversationsApi {
     )]
     async fn events(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
         #[oai(

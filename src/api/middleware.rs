@@ -19,34 +19,68 @@ use poem_openapi::error::{
 use super::{
     allow::AllowIndex,
     auth::{bearer_of, is_open, token_matches},
+    cookie_sessions::{CookieSessions, cookie_of},
+    cors::CorsOrigins,
     error::ApiError,
 };
 
 /// Settings of the outer layer.
 pub struct Outer {
-    /// The bearer token every `/api/*` route but health needs.
+    /// The bearer token every `/api/*` route but the open ones needs.
     pub auth_token: String,
     pub max_body_bytes: usize,
     pub allow: AllowIndex,
+    pub cors: CorsOrigins,
+    pub cookie_sessions: Arc<CookieSessions>,
 }
 
-/// Runs one request through `ep` with the body cap and error mapping applied.
+/// The largest sign-in body read from a caller without credentials.
+const SIGN_IN_BODY_BYTES: usize = 4096;
+
+/// Runs one request through `ep` with CORS, the credential check, the body cap and error
+/// mapping applied.
 pub async fn handle<E: Endpoint>(
     ep: Arc<E>,
-    mut req: Request,
+    req: Request,
     outer: Arc<Outer>,
 ) -> poem::Result<Response> {
-    let authenticated = bearer_of(&req).is_some_and(|t| token_matches(t, &outer.auth_token));
-    if !authenticated {
+    if let Some(preflight) = outer.cors.preflight(&req) {
+        return Ok(preflight);
+    }
+    let request_headers = req.headers().clone();
+    let mut resp = guarded(ep, req, &outer).await?;
+    outer.cors.decorate(&request_headers, &mut resp);
+    Ok(resp)
+}
+
+/// Whether the request carries the token or the cookie of an open session.
+fn authenticated(req: &Request, outer: &Outer) -> bool {
+    bearer_of(req).is_some_and(|t| token_matches(t, &outer.auth_token))
+        || cookie_of(req.headers()).is_some_and(|c| outer.cookie_sessions.is_open(c))
+}
+
+async fn guarded<E: Endpoint>(
+    ep: Arc<E>,
+    mut req: Request,
+    outer: &Outer,
+) -> poem::Result<Response> {
+    if !authenticated(&req, outer) {
         if !is_open(req.uri().path()) {
             // Before a byte of the body is read: an unauthenticated caller costs no memory.
             return Ok(unauthorized());
         }
-        // Open routes take no body; one sent anyway is never read.
-        drop(req.take_body());
-        return respond(&*ep, req, &outer).await;
+        // Open routes take no body but sign-in's (a token, capped small, so a caller
+        // without credentials still costs next to no memory); one sent anyway is never read.
+        if req.uri().path() != "/api/auth/session" {
+            drop(req.take_body());
+            return respond(&*ep, req, outer).await;
+        }
     }
-    let cap = outer.max_body_bytes;
+    let cap = if authenticated(&req, outer) {
+        outer.max_body_bytes
+    } else {
+        SIGN_IN_BODY_BYTES
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -74,7 +108,7 @@ pub async fn handle<E: Endpoint>(
             }
         }
     }
-    respond(&*ep, req, &outer).await
+    respond(&*ep, req, outer).await
 }
 
 async fn respond<E: Endpoint>(ep: &E, req: Request, outer: &Outer) -> poem::Result<Response> {

@@ -5,6 +5,8 @@ mod acceptor;
 mod allow;
 mod auth;
 mod conversations;
+mod cookie_sessions;
+mod cors;
 pub mod dto;
 pub mod edge;
 pub mod error;
@@ -13,12 +15,13 @@ mod middleware;
 mod presets;
 mod runs;
 mod sessions;
+mod sign_in;
 pub mod sse;
 
 use std::sync::Arc;
 
 use poem::{
-    Endpoint, EndpointExt, Request, Response, Route, get, handler,
+    Endpoint, EndpointExt, Response, Route, get, handler,
     web::{Data, Html},
 };
 use poem_openapi::{OpenApiService, Tags};
@@ -30,6 +33,10 @@ use crate::core::{
 };
 
 pub use auth::AuthToken;
+use cookie_sessions::CookieSessions;
+use cors::CorsOrigins;
+
+use crate::config::BrowserConfig;
 
 /// The use cases the handlers call.
 pub struct ApiState {
@@ -55,6 +62,9 @@ pub enum Tag {
     /// Sessions: lower-level runs and their snapshots.
     #[oai(rename = "sessions")]
     Sessions,
+    /// Signing a browser page in and out (a session cookie instead of the bearer header).
+    #[oai(rename = "auth")]
+    Auth,
 }
 
 type Apis = (
@@ -62,6 +72,7 @@ type Apis = (
     presets::PresetsApi,
     conversations::ConversationsApi,
     sessions::SessionsApi,
+    sign_in::SignInApi,
 );
 
 /// The OpenAPI service; needs no state, so the document can be produced offline.
@@ -72,6 +83,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             presets::PresetsApi,
             conversations::ConversationsApi,
             sessions::SessionsApi,
+            sign_in::SignInApi,
         ),
         "agent-runtime",
         env!("CARGO_PKG_VERSION"),
@@ -94,6 +106,7 @@ pub fn spec_yaml() -> String {
 pub struct HttpSettings {
     pub auth_token: String,
     pub max_body_bytes: usize,
+    pub browser: BrowserConfig,
 }
 
 /// The whole HTTP application.
@@ -103,10 +116,13 @@ pub fn endpoint(state: Arc<ApiState>, settings: HttpSettings) -> impl Endpoint {
         json: service.spec(),
         yaml: service.spec_yaml(),
     });
+    let cookie_sessions = Arc::new(CookieSessions::new(settings.browser.cookie_secure));
     let outer = Arc::new(middleware::Outer {
         auth_token: settings.auth_token.clone(),
         max_body_bytes: settings.max_body_bytes,
         allow: allow::AllowIndex::from_spec(&documents.json),
+        cors: CorsOrigins::new(settings.browser.cors_origins),
+        cookie_sessions: cookie_sessions.clone(),
     });
     Route::new()
         .at("/", get(landing))
@@ -117,6 +133,7 @@ pub fn endpoint(state: Arc<ApiState>, settings: HttpSettings) -> impl Endpoint {
         .data(state)
         .data(documents)
         .data(AuthToken(settings.auth_token))
+        .data(cookie_sessions)
         .around(move |ep, req| middleware::handle(ep, req, outer.clone()))
 }
 
@@ -125,23 +142,20 @@ struct Documents {
     yaml: String,
 }
 
-fn document(req: &Request, body: &str, content_type: &str) -> Response {
-    if !auth::bearer_of(req).is_some_and(|t| auth::authorized(req, t)) {
-        return middleware::unauthorized();
-    }
+fn document(body: &str, content_type: &str) -> Response {
     Response::builder()
         .content_type(content_type)
         .body(body.to_owned())
 }
 
 #[handler]
-fn openapi_json(req: &Request, docs: Data<&Arc<Documents>>) -> Response {
-    document(req, &docs.json, "application/json; charset=utf-8")
+fn openapi_json(docs: Data<&Arc<Documents>>) -> Response {
+    document(&docs.json, "application/json; charset=utf-8")
 }
 
 #[handler]
-fn openapi_yaml(req: &Request, docs: Data<&Arc<Documents>>) -> Response {
-    document(req, &docs.yaml, "application/yaml; charset=utf-8")
+fn openapi_yaml(docs: Data<&Arc<Documents>>) -> Response {
+    document(&docs.yaml, "application/yaml; charset=utf-8")
 }
 
 #[handler]

@@ -8,7 +8,7 @@ use ports::PresetId;
 
 use super::{
     ApiState, Tag,
-    auth::BearerAuth,
+    auth::Auth,
     dto::presets::{Preset, PresetCreateRequest, PresetUpdateRequest},
     error::ErrorResponse,
 };
@@ -40,7 +40,7 @@ impl PresetsApi {
     )]
     async fn create(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         body: Json<PresetCreateRequest>,
     ) -> Result<Preset> {
@@ -50,7 +50,7 @@ impl PresetsApi {
 
     /// List all presets, ordered by id.
     #[oai(path = "/presets/list", method = "get", operation_id = "presets_list")]
-    async fn list(&self, _auth: BearerAuth, state: Data<&Arc<ApiState>>) -> Result<PresetList> {
+    async fn list(&self, _auth: Auth, state: Data<&Arc<ApiState>>) -> Result<PresetList> {
         let presets = state.presets.list().await?;
         Ok(Json(PresetList {
             presets: presets.into_iter().map(Into::into).collect(),
@@ -65,7 +65,7 @@ impl PresetsApi {
     )]
     async fn get(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         preset_id: Path<String>,
     ) -> Result<Preset> {
@@ -86,7 +86,7 @@ impl PresetsApi {
     )]
     async fn update(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         preset_id: Path<String>,
         body: Json<PresetUpdateRequest>,
@@ -106,7 +106,7 @@ impl PresetsApi {
     )]
     async fn delete(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         preset_id: Path<String>,
     ) -> Result<PresetDeleted> {

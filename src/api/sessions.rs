@@ -13,7 +13,7 @@ use ports::{SessionId, Transport};
 
 use super::{
     ApiState, Tag,
-    auth::BearerAuth,
+    auth::Auth,
     dto::runs::{ExecuteRequest, RunOptions, SessionInterrupted, SteerRequest},
     dto::sessions::Session,
     error::ErrorResponse,
@@ -73,7 +73,7 @@ impl SessionsApi {
     )]
     async fn execute(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         body: Json<ExecuteRequest>,
     ) -> Result<AcceptedResponse> {
@@ -92,7 +92,7 @@ impl SessionsApi {
     )]
     async fn execute_stream(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         body: Json<ExecuteRequest>,
     ) -> Result<StreamResponse> {
@@ -111,7 +111,7 @@ impl SessionsApi {
     )]
     async fn execute_wait(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         body: Json<ExecuteRequest>,
     ) -> Result<WaitResponse> {
@@ -129,7 +129,7 @@ impl SessionsApi {
     )]
     async fn get(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         session_id: Path<String>,
         include_display_messages: Query<Option<bool>>,
@@ -154,7 +154,7 @@ impl SessionsApi {
     )]
     async fn status(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         session_id: Path<String>,
     ) -> Result<Json<SessionStatusResponse>> {
@@ -175,7 +175,7 @@ impl SessionsApi {
     )]
     async fn events(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         session_id: Path<String>,
         #[oai(
@@ -206,7 +206,7 @@ impl SessionsApi {
     )]
     async fn interrupt(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         session_id: Path<String>,
         reason: Query<Option<String>>,
@@ -227,7 +227,7 @@ impl SessionsApi {
     )]
     async fn steer(
         &self,
-        _auth: BearerAuth,
+        _auth: Auth,
         state: Data<&Arc<ApiState>>,
         session_id: Path<String>,
         body: Json<SteerRequest>,

@@ -14,6 +14,7 @@ mod attack_sandbox;
 mod attack_ssrf;
 mod backends;
 mod binary;
+mod browser;
 mod control;
 mod crash;
 mod docker_mode;
