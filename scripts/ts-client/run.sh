@@ -34,6 +34,10 @@ if [[ ! -d node_modules || ! -f "$STAMP" || "$(cat "$STAMP")" != "$LOCK_SUM" ]];
 fi
 
 # 2. Generate; the generator must not warn about the document.
+echo "== redocly lint (no errors allowed)"
+REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true node_modules/.bin/redocly lint "$OPENAPI" \
+  >"$LOG" 2>&1 || { cat "$LOG" >&2; die "redocly found errors in the document"; }
+grep -E 'valid|warning' "$LOG" | tail -2
 echo "== openapi-ts: $OPENAPI -> client/"
 node_modules/.bin/openapi-ts -f openapi-ts.config.ts >"$LOG" 2>&1 || { cat "$LOG" >&2; die "generation failed"; }
 if grep -qiE 'warn|deprecat' "$LOG"; then

@@ -7,6 +7,7 @@ mod auth;
 mod conversations;
 mod cookie_sessions;
 mod cors;
+mod document;
 pub mod dto;
 pub mod edge;
 pub mod error;
@@ -89,17 +90,18 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         env!("CARGO_PKG_VERSION"),
     )
     .description("Runs LLM agents: presets, conversations, sessions, live events.")
+    .license(poem_openapi::LicenseObject::new("MIT").url("https://opensource.org/licenses/MIT"))
     .server("/api")
 }
 
 /// The published document as JSON (what `openapi/openapi.json` holds).
 pub fn spec_json() -> String {
-    openapi_service().spec()
+    document::json(&openapi_service().spec())
 }
 
 /// The published document as YAML.
 pub fn spec_yaml() -> String {
-    openapi_service().spec_yaml()
+    document::yaml(&openapi_service().spec())
 }
 
 /// Settings of the HTTP layer.
@@ -112,9 +114,14 @@ pub struct HttpSettings {
 /// The whole HTTP application.
 pub fn endpoint(state: Arc<ApiState>, settings: HttpSettings) -> impl Endpoint {
     let service = openapi_service();
+    let raw = service.spec();
+    let json = document::json(&raw);
+    // Swagger UI shows the published document, not poem-openapi's own.
+    let swagger_page = service.swagger_ui_html().replace(&raw, &json);
     let documents = Arc::new(Documents {
-        json: service.spec(),
-        yaml: service.spec_yaml(),
+        yaml: document::yaml(&raw),
+        json,
+        swagger_ui: swagger_page,
     });
     let cookie_sessions = Arc::new(CookieSessions::new(settings.browser.cookie_secure));
     let outer = Arc::new(middleware::Outer {
@@ -126,7 +133,7 @@ pub fn endpoint(state: Arc<ApiState>, settings: HttpSettings) -> impl Endpoint {
     });
     Route::new()
         .at("/", get(landing))
-        .nest("/docs", service.swagger_ui())
+        .at("/docs", get(docs_page))
         .at("/api/openapi.json", get(openapi_json))
         .at("/api/openapi.yaml", get(openapi_yaml))
         .nest("/api", service)
@@ -140,6 +147,7 @@ pub fn endpoint(state: Arc<ApiState>, settings: HttpSettings) -> impl Endpoint {
 struct Documents {
     json: String,
     yaml: String,
+    swagger_ui: String,
 }
 
 fn document(body: &str, content_type: &str) -> Response {
@@ -156,6 +164,11 @@ fn openapi_json(docs: Data<&Arc<Documents>>) -> Response {
 #[handler]
 fn openapi_yaml(docs: Data<&Arc<Documents>>) -> Response {
     document(&docs.yaml, "application/yaml; charset=utf-8")
+}
+
+#[handler]
+fn docs_page(docs: Data<&Arc<Documents>>) -> Html<String> {
+    Html(docs.swagger_ui.clone())
 }
 
 #[handler]

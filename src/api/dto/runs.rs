@@ -1,6 +1,8 @@
 //! Request and response bodies of runs and run control: input parts, config overrides,
 //! run / fork / execute / steer requests and what they answer.
 
+use std::collections::BTreeMap;
+
 use poem_openapi::{Object, Union, types::MaybeUndefined};
 
 use super::capped::{Ident, Template, Title};
@@ -153,7 +155,7 @@ pub struct ExternalTool {
     pub description: Option<Text>,
     /// JSON schema of the arguments object (default: an object without properties).
     #[oai(nullable)]
-    pub parameters: Option<serde_json::Value>,
+    pub parameters: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// The pending-call answers of a request, for the run engine.
@@ -191,9 +193,10 @@ fn external_tools(tools: Option<Vec<ExternalTool>>) -> Vec<ToolSchema> {
         .map(|t| ToolSchema {
             name: t.name.0,
             description: t.description.map(|d| d.0).unwrap_or_default(),
-            parameters: t
-                .parameters
-                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+            parameters: t.parameters.map_or_else(
+                || serde_json::json!({"type": "object", "properties": {}}),
+                |schema| serde_json::Value::Object(schema.into_iter().collect()),
+            ),
         })
         .collect()
 }
