@@ -143,3 +143,53 @@ fn operations_follow_the_client_conventions() {
         }
     }
 }
+
+/// The example of a request body's schema.
+fn body_example<'a>(spec: &'a Value, op: &Value) -> Option<&'a Value> {
+    let content = op["requestBody"]["content"].as_object()?;
+    let schema = &content.values().next()?["schema"]["$ref"];
+    let name = schema.as_str()?.rsplit('/').next()?;
+    spec["components"]["schemas"][name].get("example")
+}
+
+/// Every request body has an example (Swagger UI's "try it out" starts from it), and the
+/// run operations' examples work as they are against a fresh start.
+#[tokio::test(flavor = "multi_thread")]
+async fn request_examples_exist_and_the_run_examples_work() {
+    let spec: Value = serde_json::from_str(&api::spec_json()).unwrap();
+    let mut examples = std::collections::BTreeMap::new();
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for op in ops.as_object().unwrap().values() {
+            if op.get("requestBody").is_none() {
+                continue;
+            }
+            let id = op["operationId"].as_str().unwrap();
+            let example = body_example(&spec, op).unwrap_or_else(|| panic!("{id}: no example"));
+            examples.insert(id.to_owned(), (path.clone(), example.clone()));
+        }
+    }
+    let app = TestApp::sqlite().await;
+    for (id, expected) in [
+        ("conversations_run", StatusCode::ACCEPTED),
+        ("conversations_run_wait", StatusCode::OK),
+        ("sessions_execute", StatusCode::ACCEPTED),
+        ("sessions_execute_wait", StatusCode::OK),
+        ("presets_create", StatusCode::OK),
+    ] {
+        let (path, example) = &examples[id];
+        let (status, body) = app.post(&format!("/api{path}"), example.clone()).await;
+        assert_eq!(status, expected, "{id} with its example: {body}");
+        if id.ends_with("_wait") {
+            assert_eq!(body["status"], "committed", "{id}: {body}");
+        }
+    }
+    let (path, example) = &examples["conversations_run_stream"];
+    let resp = app
+        .req(Method::POST, &format!("/api{path}"))
+        .json(example)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.unwrap().contains("event: run_completed"));
+}

@@ -8,6 +8,7 @@
 
 pub mod capped;
 pub mod events;
+mod examples;
 pub mod presets;
 pub mod run_result;
 pub mod runs;

@@ -155,6 +155,7 @@ pub struct Preset {
 
 /// Body of `presets_create`: a whole preset; omitted parts take their defaults.
 #[derive(Object, Debug, Clone)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct PresetCreateRequest {
     /// Slug: a-z, 0-9, '-' and '_'.
     pub preset_id: Ident,
@@ -178,6 +179,7 @@ pub struct PresetCreateRequest {
 
 /// Body of `presets_update`: only the given fields change; `description: null` clears it.
 #[derive(Object, Debug, Clone, Default)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct PresetUpdateRequest {
     #[oai(nullable)]
     pub name: Option<Name>,

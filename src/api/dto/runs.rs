@@ -256,6 +256,7 @@ impl RunInputs {
 /// `preset_id`, else the default preset); with it, the run continues the conversation's
 /// latest committed session.
 #[derive(Object, Debug, Clone, Default)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct RunRequest {
     #[oai(nullable)]
     pub conversation_id: Option<Text>,
@@ -270,6 +271,7 @@ pub struct RunRequest {
 /// Body of `conversations_fire`: a continuation that receives the subagent outcomes
 /// waiting in the mailbox, with optional input after them.
 #[derive(Object, Debug, Clone, Default)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct FireRequest {
     #[oai(nullable)]
     pub preset_id: Option<Text>,
@@ -282,6 +284,7 @@ pub struct FireRequest {
 /// Body of `conversations_fork`: a new conversation from a session of this one (default:
 /// its latest committed session).
 #[derive(Object, Debug, Clone)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct ForkRequest {
     #[oai(nullable)]
     pub preset_id: Option<Text>,
@@ -295,6 +298,7 @@ pub struct ForkRequest {
 /// Body of `sessions_execute`: a run from an explicit parent (or a new conversation when
 /// there is none); `fork: true` puts it in a new conversation.
 #[derive(Object, Debug, Clone)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct ExecuteRequest {
     pub preset_id: Text,
     #[oai(nullable)]
@@ -360,6 +364,7 @@ impl From<execution::ActiveSession> for ActiveSession {
 
 /// Body of the steer operations: guidance injected at the next step boundary (the next model request).
 #[derive(Object, Debug, Clone)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct SteerRequest {
     /// Text parts (joined by blank lines); other part types are refused with 422.
     pub input: Vec<InputPart>,
@@ -404,6 +409,7 @@ pub struct ConversationInterrupted {
 /// Body of `conversations_update`: only given fields change; `null` clears title or
 /// default preset.
 #[derive(Object, Debug, Clone, Default)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct ConversationUpdateRequest {
     #[oai(nullable)]
     pub title: MaybeUndefined<Title>,

@@ -78,15 +78,17 @@ impl LiveRuns {
             return Err(AttachError::Gone(session_id.to_string()));
         }
         if after > 0 {
-            // A cursor on the terminal event means the caller has seen everything.
+            // A cursor on (or past) the terminal event means the caller has seen everything:
+            // a run on the bus and no longer in memory has all its events there.
             let at_cursor = bus
                 .read_after(&key, after - 1, Duration::ZERO)
                 .await
                 .map_err(AttachError::Unavailable)?;
-            if at_cursor
-                .first()
-                .is_some_and(|e| e.event_id == after && e.is_terminal())
-            {
+            let seen_all = match at_cursor.first() {
+                None => true,
+                Some(e) => e.event_id == after && e.is_terminal(),
+            };
+            if seen_all {
                 return Ok(Attached::Finished);
             }
         }
