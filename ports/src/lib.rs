@@ -25,7 +25,10 @@ pub use event_bus::{EventBus, EventBusError, StreamKey};
 pub use model_provider::{ModelDelta, ModelError, ModelProvider, ModelRequest, ModelStream};
 pub use shell::{Shell, ShellError, ShellOutput, ShellRequest};
 pub use state_store::{StateStore, StateStoreError};
-pub use storage::{ConversationRepo, Database, MailboxRepo, PresetRepo, SessionRepo, StorageError};
+pub use storage::{
+    Claim, ConversationRepo, Database, IdempotencyRecord, IdempotencyRepo, MailboxRepo, PresetRepo,
+    SessionRepo, StorageError,
+};
 pub use workspace::{
     DirEntry, FileInfo, GrepMatch, GrepOutput, GrepRequest, LineSlice, LineWindow, PathList,
     TextLine, Workspace, WorkspaceError,
@@ -41,7 +44,8 @@ pub mod mocks {
     pub use crate::shell::MockShell;
     pub use crate::state_store::MockStateStore;
     pub use crate::storage::{
-        MockConversationRepo, MockDatabase, MockMailboxRepo, MockPresetRepo, MockSessionRepo,
+        MockConversationRepo, MockDatabase, MockIdempotencyRepo, MockMailboxRepo, MockPresetRepo,
+        MockSessionRepo,
     };
     pub use crate::workspace::MockWorkspace;
 }

@@ -216,3 +216,53 @@ pub trait MailboxRepo: Send + Sync {
     /// could not start); returns how many.
     async fn release_delivered(&self, session_id: &SessionId) -> Result<u64, StorageError>;
 }
+
+/// What a retry key holds (spec 06, safe retries): the request that first used it and the
+/// run that request started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    /// What the first request asked for (its operation and body), as the caller hashed it.
+    pub fingerprint: String,
+    /// The run it started; `None` while that run is still being started.
+    pub run: Option<(SessionId, ConversationId)>,
+    pub created_at: Timestamp,
+}
+
+/// The outcome of claiming a retry key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key was free: the caller starts the run, then settles or releases the claim.
+    Claimed,
+    /// An earlier request holds the key.
+    Taken(IdempotencyRecord),
+}
+
+/// Retry keys of run requests, kept so a retried request finds the run it started.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait IdempotencyRepo: Send + Sync {
+    /// Claims `key` for a request with `fingerprint`, after forgetting every claim made
+    /// before `expired_before`. Of concurrent claims of one key exactly one is `Claimed`.
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        expired_before: Timestamp,
+    ) -> Result<Claim, StorageError>;
+
+    /// The record of `key`, if any.
+    async fn get_claim(&self, key: &str) -> Result<Option<IdempotencyRecord>, StorageError>;
+
+    /// Records the run a claim started.
+    async fn settle(
+        &self,
+        key: &str,
+        session_id: &SessionId,
+        conversation_id: &ConversationId,
+    ) -> Result<(), StorageError>;
+
+    /// Gives up a claim whose run could not start, so the key can be used again.
+    async fn release(&self, key: &str) -> Result<(), StorageError>;
+}

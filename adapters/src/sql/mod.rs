@@ -7,6 +7,7 @@
 //! run beside the writer).
 
 mod conversations;
+mod idempotency;
 mod mailbox;
 mod presets;
 mod rows;

@@ -61,5 +61,15 @@ diesel::table! {
 }
 
 diesel::joinable!(sessions -> conversations (conversation_id));
+diesel::table! {
+    idempotency_keys (key) {
+        key -> Text,
+        fingerprint -> Text,
+        session_id -> Nullable<Text>,
+        conversation_id -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(mailbox -> conversations (conversation_id));
 diesel::allow_tables_to_appear_in_same_query!(presets, conversations, sessions, mailbox);

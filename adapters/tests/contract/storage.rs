@@ -1,5 +1,5 @@
-//! Storage contract: `PresetRepo`, `ConversationRepo`, `SessionRepo`, `MailboxRepo` on
-//! SQLite and PostgreSQL. Cases see only the port traits.
+//! Storage contract: `PresetRepo`, `ConversationRepo`, `SessionRepo`, `MailboxRepo`,
+//! `IdempotencyRepo` on SQLite and PostgreSQL. Cases see only the port traits.
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -27,6 +27,9 @@ impl StorageFixture {
         &*self.storage
     }
     fn mailbox(&self) -> &dyn MailboxRepo {
+        &*self.storage
+    }
+    fn keys(&self) -> &dyn IdempotencyRepo {
         &*self.storage
     }
 }
@@ -88,6 +91,8 @@ crate::contract!(storage, [sqlite => sqlite(), postgres => postgres()], [
     concurrent_drains_deliver_each_message_once,
     create_session_errors,
     health_answers,
+    retry_keys_claim_settle_release_and_expire,
+    concurrent_claims_of_a_key_one_wins,
 ]);
 
 fn id(prefix: &str) -> String {
@@ -1022,4 +1027,51 @@ async fn pending(f: &StorageFixture, conversation: &str) -> u64 {
         .pending_count(&as_conversation(conversation))
         .await
         .unwrap()
+}
+
+async fn retry_keys_claim_settle_release_and_expire(f: &StorageFixture) {
+    let now = chrono::Utc::now();
+    let long_ago = now - Duration::hours(48);
+    let claim = |key: &'static str, fp: &'static str, at| async move {
+        f.keys().claim(key, fp, at, at - Duration::hours(24)).await.unwrap()
+    };
+    assert_eq!(claim("k1", "fp-a", now).await, Claim::Claimed);
+    let Claim::Taken(pending) = claim("k1", "fp-b", now).await else {
+        panic!("a claimed key is taken")
+    };
+    assert_eq!((pending.fingerprint.as_str(), pending.run.clone()), ("fp-a", None));
+
+    let (session, conversation) = (as_session("s1"), as_conversation("c1"));
+    f.keys().settle("k1", &session, &conversation).await.unwrap();
+    let settled = f.keys().get_claim("k1").await.unwrap().unwrap();
+    assert_eq!(settled.run, Some((session, conversation)));
+    assert_eq!(settled.created_at.timestamp(), now.timestamp());
+
+    // A released claim frees the key.
+    assert_eq!(claim("k2", "fp", now).await, Claim::Claimed);
+    f.keys().release("k2").await.unwrap();
+    assert_eq!(f.keys().get_claim("k2").await.unwrap(), None);
+    assert_eq!(claim("k2", "fp", now).await, Claim::Claimed);
+
+    // A claim older than the expiry is forgotten by the next claim.
+    assert_eq!(claim("old", "fp-old", long_ago).await, Claim::Claimed);
+    assert_eq!(claim("old", "fp-new", now).await, Claim::Claimed);
+    let renewed = f.keys().get_claim("old").await.unwrap().unwrap();
+    assert_eq!(renewed.fingerprint, "fp-new");
+}
+
+async fn concurrent_claims_of_a_key_one_wins(f: &StorageFixture) {
+    let now = chrono::Utc::now();
+    let claims = futures::future::join_all((0..8).map(|i| async move {
+        f.keys()
+            .claim("race", &format!("fp{i}"), now, now - Duration::hours(24))
+            .await
+    }))
+    .await;
+    let won = claims
+        .iter()
+        .filter(|c| matches!(c, Ok(Claim::Claimed)))
+        .count();
+    assert_eq!(won, 1, "{claims:?}");
+    assert!(claims.iter().all(Result::is_ok), "{claims:?}");
 }
