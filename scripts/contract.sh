@@ -67,15 +67,25 @@ done
 
 say "schemathesis against $BASE/api/openapi.json"
 cat >"$WORK/schemathesis.toml" <<TOML
+# Every check, on every operation (the CLI's --checks would override the exception below).
+checks.enabled = true
+
 [checks.positive_data_acceptance]
 # Cross-field rules (at least one input, pending ids, an empty mailbox) are 422 by design.
 expected-statuses = ["2xx", "401", "403", "404", "409", "410", "422"]
 
 [parameters]
 conversation_id = "$CONVERSATION"
+
+# Schemathesis' coverage phase sends an undeclared header (x-schemathesis-unknown-property)
+# beside the declared Last-Event-ID and expects a rejection; HTTP servers accept unknown
+# headers by design (schemathesis issue #2726 family). Only this check is off, only here.
+[[operations]]
+include-name-regex = "/(events|stream)$"
+phases.coverage.checks.negative_data_rejection.enabled = false
 TOML
 (cd "$WORK" && "${ST[@]}" run "$BASE/api/openapi.json" -H "Authorization: Bearer $TOKEN" \
-  --checks all --max-examples "${FUZZ_EXAMPLES:-25}" --seed "${FUZZ_SEED:-1}" \
+  --max-examples "${FUZZ_EXAMPLES:-25}" --seed "${FUZZ_SEED:-1}" \
   --no-color) || die "schemathesis found problems (above)"
 
 say "a Python client generated from openapi/openapi.json"

@@ -23,7 +23,7 @@ use crate::{
         BrowserConfig, Config, DatabaseConfig, EdgeConfig, ProviderCredentials, StateStoreConfig,
     },
     core::{
-        execution::{Execution, Ports, Settings},
+        execution::{Execution, Ports, Retries, Settings},
         health::HealthCheck,
         limits::FileLimits,
         presets::{AvailableProviders, PresetService},
@@ -114,6 +114,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             runs: execution.runs,
             live: execution.live,
             queries: execution.queries,
+            retries: Retries::new(storage.clone()),
         }),
         auth_token,
         auth_token_generated,

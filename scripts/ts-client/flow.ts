@@ -3,17 +3,10 @@
 // TOKEN (its AUTH_TOKEN) come from the environment. Every call goes through a generated SDK
 // function. Exits 1 with a message on the first failed check (2 on missing settings).
 //
-// Targets the split run API (conversations_run = 202 JSON, conversations_run_stream = SSE,
-// conversations_run_wait = JSON RunResult; steer input is a list of parts). Where a further
-// API change lands:
-//   - startRun(), flowRunStream(), flowRunWait(): the request of each run operation; they
-//     already send an `Idempotency-Key` header, which the document does not declare yet and
-//     the service ignores. Once it is a declared header parameter, the generated Data types
-//     carry it and tsc checks it here. Then add a flow that repeats a run with the same key
-//     and expects the same session back.
-//   - steerBody(): the steer request body.
-//   - readEvents(): the sessions_events reader (Last-Event-ID, the 204 after the end).
-//   - flowRunAndResume(), flowSteer(), flowInterrupt(): go through the helpers above only.
+// The flows, one function each: a 202 run attached to and resumed with Last-Event-ID,
+// run/stream, run/wait, a retried run (same Idempotency-Key: the same run; another body:
+// 409), steer and interrupt. Every run call sends an `Idempotency-Key`, as a client that
+// retries should.
 
 import { randomUUID } from 'node:crypto';
 
@@ -71,16 +64,6 @@ function failure(what: string, response: Response | undefined, error: unknown): 
   return `${what}: HTTP ${response?.status ?? '-'} ${show(error as ApiError | undefined)}`;
 }
 
-/** Each SSE `data:` is one RunEvent. The document types the stream items as `unknown`. */
-function isRunEvent(value: unknown): value is RunEvent {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as { event_type?: unknown }).event_type === 'string' &&
-    typeof (value as { event_id?: unknown }).event_id === 'number'
-  );
-}
-
 // ------------------------------------------------------------------ operations
 
 async function createPreset(presetId: string, model: string, toolsets?: Toolset[]): Promise<void> {
@@ -93,10 +76,10 @@ async function createPreset(presetId: string, model: string, toolsets?: Toolset[
 }
 
 /** Starts a run (conversations_run) and answers its 202 RunAccepted. */
-async function startRun(body: RunRequest): Promise<RunAccepted> {
+async function startRun(body: RunRequest, key: string = idempotencyKey()): Promise<RunAccepted> {
   const { data, error, response } = await conversationsRun({
     body,
-    headers: { 'Idempotency-Key': idempotencyKey() },
+    headers: { 'Idempotency-Key': key },
   });
   check(data, failure('conversations_run', response, error));
   check(response?.status === 202, `conversations_run answered ${response?.status}, not 202`);
@@ -150,7 +133,8 @@ async function readEvents(
       },
     });
     for await (const data of stream) {
-      check(isRunEvent(data), `sessions_events sent a non-event: ${show(data)}`);
+      // Typed by the SDK as RunEvent | void (void: the 204 answer, which yields no events).
+      check(data, 'sessions_events yielded an empty event');
       events.push(data);
       if (options.during) await options.during(data);
       if (options.until?.(data)) {
@@ -323,7 +307,8 @@ async function flowRunStream(): Promise<string> {
   });
   const events: RunEvent[] = [];
   for await (const data of stream) {
-    check(isRunEvent(data), `conversations_run_stream sent a non-event: ${show(data)}`);
+    // Typed by the SDK as RunEvent | void (void: the 204 a repeat past the end gets).
+    check(data, 'conversations_run_stream yielded an empty event');
     events.push(data);
   }
   check(streamError === undefined, `conversations_run_stream: ${String(streamError)}`);
@@ -347,12 +332,41 @@ async function flowRunWait(): Promise<string> {
   return show(data);
 }
 
+/** A retried run is the same run: the 202 again, then its result; another body is 409. */
+async function flowRetry(): Promise<string> {
+  const preset = `ts-echo4-${suffix}`;
+  await createPreset(preset, 'test:echo');
+  const key = idempotencyKey();
+  const body: RunRequest = { preset_id: preset, input: text('only once') };
+  const first = await startRun(body, key);
+  const again = await startRun(body, key);
+  check(again.session_id === first.session_id, `a retry started ${again.session_id}, not ${first.session_id}`);
+  const { data, error, response } = await conversationsRunWait({
+    body,
+    headers: { 'Idempotency-Key': key },
+  });
+  check(data, failure('conversations_run_wait (retry)', response, error));
+  check(data.session_id === first.session_id, `the retried wait answered ${data.session_id}`);
+  check(data.final_message === 'echo: only once', `retried wait said ${show(data.final_message)}`);
+  const other = await conversationsRun({
+    body: { preset_id: preset, input: text('something else') },
+    headers: { 'Idempotency-Key': key },
+  });
+  check(other.response?.status === 409, `another body with a used key: ${other.response?.status}`);
+  check(
+    (other.error as ApiError | undefined)?.error === 'idempotency_conflict',
+    `another body with a used key: ${show(other.error)}`,
+  );
+  return `session ${first.session_id} twice, then 409 idempotency_conflict`;
+}
+
 // ------------------------------------------------------------------ main
 
 const flows: Array<[string, () => Promise<string>]> = [
   ['run (202) + sessions_events + Last-Event-ID resume', flowRunAndResume],
   ['run_stream', flowRunStream],
   ['run_wait', flowRunWait],
+  ['retry with the same Idempotency-Key', flowRetry],
   ['steer', flowSteer],
   ['interrupt', flowInterrupt],
 ];

@@ -139,6 +139,8 @@ impl ConversationsApi {
     /// Run the agent: a new conversation without `conversation_id`, else a continuation of its
     /// latest committed session. 409 `conversation_busy` while a run is going.
     /// Answers 202 with the run's ids; its events are read with `sessions_events`.
+    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
+    /// same run; another request with a used key is 409 `idempotency_conflict`.
     #[oai(
         path = "/conversations/run",
         method = "post",
@@ -148,18 +150,25 @@ impl ConversationsApi {
         &self,
         _auth: Auth,
         state: Data<&Arc<ApiState>>,
-
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<RunRequest>,
     ) -> Result<AcceptedResponse> {
+        let key = runs::retry_key(idempotency_key.0, "conversations_run", "", &body.0);
         let transport = Delivery::Accepted.transport();
-        let started = state.runs.start(run_request(body.0, transport)?).await?;
-        Ok(runs::accepted(&started))
+        let engine = &state.runs;
+        let start = move || async move { engine.start(run_request(body.0, transport)?).await };
+        let begun = state.retries.begin(key, start).await?;
+        Ok(runs::accepted(&begun))
     }
 
     /// Run the agent: a new conversation without `conversation_id`, else a continuation of its
     /// latest committed session. 409 `conversation_busy` while a run is going.
     /// Answers with the run's events (SSE). A client that loses the stream re-attaches
-    /// with `sessions_events`; it never re-sends the run.
+    /// with `sessions_events`, or repeats the request with its `Idempotency-Key` and
+    /// `Last-Event-ID`; it never re-sends the run without the key.
+    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
+    /// same run; another request with a used key is 409 `idempotency_conflict`.
     #[oai(
         path = "/conversations/run/stream",
         method = "post",
@@ -169,18 +178,29 @@ impl ConversationsApi {
         &self,
         _auth: Auth,
         state: Data<&Arc<ApiState>>,
-
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
+        #[oai(
+            name = "Last-Event-ID",
+            validator(minimum(value = "0"), maximum(value = "9007199254740991"))
+        )]
+        last_event_id: Header<Option<u64>>,
         body: Json<RunRequest>,
     ) -> Result<StreamResponse> {
+        let key = runs::retry_key(idempotency_key.0, "conversations_run", "", &body.0);
         let transport = Delivery::Stream.transport();
-        let started = state.runs.start(run_request(body.0, transport)?).await?;
-        Ok(runs::stream(&started))
+        let engine = &state.runs;
+        let start = move || async move { engine.start(run_request(body.0, transport)?).await };
+        let begun = state.retries.begin(key, start).await?;
+        runs::stream(&state, begun, last_event_id.0.unwrap_or(0)).await
     }
 
     /// Run the agent: a new conversation without `conversation_id`, else a continuation of its
     /// latest committed session. 409 `conversation_busy` while a run is going.
     /// Answers when the run has ended, with its outcome; the run goes on if the client
     /// leaves.
+    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
+    /// same run; another request with a used key is 409 `idempotency_conflict`.
     #[oai(
         path = "/conversations/run/wait",
         method = "post",
@@ -190,17 +210,23 @@ impl ConversationsApi {
         &self,
         _auth: Auth,
         state: Data<&Arc<ApiState>>,
-
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<RunRequest>,
     ) -> Result<WaitResponse> {
+        let key = runs::retry_key(idempotency_key.0, "conversations_run", "", &body.0);
         let transport = Delivery::Wait.transport();
-        let started = state.runs.start(run_request(body.0, transport)?).await?;
-        Ok(runs::wait(&started).await)
+        let engine = &state.runs;
+        let start = move || async move { engine.start(run_request(body.0, transport)?).await };
+        let begun = state.retries.begin(key, start).await?;
+        runs::wait(&state, begun).await
     }
 
     /// Start a new conversation from a session of this one (default: its latest committed
     /// session); the original is left untouched.
     /// Answers 202 with the run's ids; its events are read with `sessions_events`.
+    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
+    /// same run; another request with a used key is 409 `idempotency_conflict`.
     #[oai(
         path = "/conversations/:conversation_id/fork",
         method = "post",
@@ -211,20 +237,34 @@ impl ConversationsApi {
         _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<ForkRequest>,
     ) -> Result<AcceptedResponse> {
+        let key = runs::retry_key(
+            idempotency_key.0,
+            "conversations_fork",
+            &conversation_id.0,
+            &body.0,
+        );
         let transport = Delivery::Accepted.transport();
-        let started = state
-            .runs
-            .start(fork_request(conversation_id.0, body.0, transport))
-            .await?;
-        Ok(runs::accepted(&started))
+        let engine = &state.runs;
+        let start = move || async move {
+            engine
+                .start(fork_request(conversation_id.0, body.0, transport))
+                .await
+        };
+        let begun = state.retries.begin(key, start).await?;
+        Ok(runs::accepted(&begun))
     }
 
     /// Start a new conversation from a session of this one (default: its latest committed
     /// session); the original is left untouched.
     /// Answers with the run's events (SSE). A client that loses the stream re-attaches
-    /// with `sessions_events`; it never re-sends the run.
+    /// with `sessions_events`, or repeats the request with its `Idempotency-Key` and
+    /// `Last-Event-ID`; it never re-sends the run without the key.
+    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
+    /// same run; another request with a used key is 409 `idempotency_conflict`.
     #[oai(
         path = "/conversations/:conversation_id/fork/stream",
         method = "post",
@@ -235,20 +275,38 @@ impl ConversationsApi {
         _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
+        #[oai(
+            name = "Last-Event-ID",
+            validator(minimum(value = "0"), maximum(value = "9007199254740991"))
+        )]
+        last_event_id: Header<Option<u64>>,
         body: Json<ForkRequest>,
     ) -> Result<StreamResponse> {
+        let key = runs::retry_key(
+            idempotency_key.0,
+            "conversations_fork",
+            &conversation_id.0,
+            &body.0,
+        );
         let transport = Delivery::Stream.transport();
-        let started = state
-            .runs
-            .start(fork_request(conversation_id.0, body.0, transport))
-            .await?;
-        Ok(runs::stream(&started))
+        let engine = &state.runs;
+        let start = move || async move {
+            engine
+                .start(fork_request(conversation_id.0, body.0, transport))
+                .await
+        };
+        let begun = state.retries.begin(key, start).await?;
+        runs::stream(&state, begun, last_event_id.0.unwrap_or(0)).await
     }
 
     /// Start a new conversation from a session of this one (default: its latest committed
     /// session); the original is left untouched.
     /// Answers when the run has ended, with its outcome; the run goes on if the client
     /// leaves.
+    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
+    /// same run; another request with a used key is 409 `idempotency_conflict`.
     #[oai(
         path = "/conversations/:conversation_id/fork/wait",
         method = "post",
@@ -259,14 +317,25 @@ impl ConversationsApi {
         _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<ForkRequest>,
     ) -> Result<WaitResponse> {
+        let key = runs::retry_key(
+            idempotency_key.0,
+            "conversations_fork",
+            &conversation_id.0,
+            &body.0,
+        );
         let transport = Delivery::Wait.transport();
-        let started = state
-            .runs
-            .start(fork_request(conversation_id.0, body.0, transport))
-            .await?;
-        Ok(runs::wait(&started).await)
+        let engine = &state.runs;
+        let start = move || async move {
+            engine
+                .start(fork_request(conversation_id.0, body.0, transport))
+                .await
+        };
+        let begun = state.retries.begin(key, start).await?;
+        runs::wait(&state, begun).await
     }
 
     /// Deliver the async subagents' outcomes waiting in the mailbox: a continuation of the
@@ -275,6 +344,8 @@ impl ConversationsApi {
     /// messages are marked delivered to the new session; they stay pending when it cannot
     /// start. 422 `mailbox_empty` when nothing waits.
     /// Answers 202 with the run's ids; its events are read with `sessions_events`.
+    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
+    /// same run; another request with a used key is 409 `idempotency_conflict`.
     #[oai(
         path = "/conversations/:conversation_id/fire",
         method = "post",
@@ -285,14 +356,25 @@ impl ConversationsApi {
         _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<FireRequest>,
     ) -> Result<AcceptedResponse> {
+        let key = runs::retry_key(
+            idempotency_key.0,
+            "conversations_fire",
+            &conversation_id.0,
+            &body.0,
+        );
         let transport = Delivery::Accepted.transport();
-        let started = state
-            .runs
-            .fire(fire_request(conversation_id.0, body.0, transport)?)
-            .await?;
-        Ok(runs::accepted(&started))
+        let engine = &state.runs;
+        let start = move || async move {
+            engine
+                .fire(fire_request(conversation_id.0, body.0, transport)?)
+                .await
+        };
+        let begun = state.retries.begin(key, start).await?;
+        Ok(runs::accepted(&begun))
     }
 
     /// Deliver the async subagents' outcomes waiting in the mailbox: a continuation of the
@@ -301,7 +383,10 @@ impl ConversationsApi {
     /// messages are marked delivered to the new session; they stay pending when it cannot
     /// start. 422 `mailbox_empty` when nothing waits.
     /// Answers with the run's events (SSE). A client that loses the stream re-attaches
-    /// with `sessions_events`; it never re-sends the run.
+    /// with `sessions_events`, or repeats the request with its `Idempotency-Key` and
+    /// `Last-Event-ID`; it never re-sends the run without the key.
+    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
+    /// same run; another request with a used key is 409 `idempotency_conflict`.
     #[oai(
         path = "/conversations/:conversation_id/fire/stream",
         method = "post",
@@ -312,14 +397,30 @@ impl ConversationsApi {
         _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
+        #[oai(
+            name = "Last-Event-ID",
+            validator(minimum(value = "0"), maximum(value = "9007199254740991"))
+        )]
+        last_event_id: Header<Option<u64>>,
         body: Json<FireRequest>,
     ) -> Result<StreamResponse> {
+        let key = runs::retry_key(
+            idempotency_key.0,
+            "conversations_fire",
+            &conversation_id.0,
+            &body.0,
+        );
         let transport = Delivery::Stream.transport();
-        let started = state
-            .runs
-            .fire(fire_request(conversation_id.0, body.0, transport)?)
-            .await?;
-        Ok(runs::stream(&started))
+        let engine = &state.runs;
+        let start = move || async move {
+            engine
+                .fire(fire_request(conversation_id.0, body.0, transport)?)
+                .await
+        };
+        let begun = state.retries.begin(key, start).await?;
+        runs::stream(&state, begun, last_event_id.0.unwrap_or(0)).await
     }
 
     /// Deliver the async subagents' outcomes waiting in the mailbox: a continuation of the
@@ -329,6 +430,8 @@ impl ConversationsApi {
     /// start. 422 `mailbox_empty` when nothing waits.
     /// Answers when the run has ended, with its outcome; the run goes on if the client
     /// leaves.
+    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
+    /// same run; another request with a used key is 409 `idempotency_conflict`.
     #[oai(
         path = "/conversations/:conversation_id/fire/wait",
         method = "post",
@@ -339,14 +442,25 @@ impl ConversationsApi {
         _auth: Auth,
         state: Data<&Arc<ApiState>>,
         conversation_id: Path<String>,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<FireRequest>,
     ) -> Result<WaitResponse> {
+        let key = runs::retry_key(
+            idempotency_key.0,
+            "conversations_fire",
+            &conversation_id.0,
+            &body.0,
+        );
         let transport = Delivery::Wait.transport();
-        let started = state
-            .runs
-            .fire(fire_request(conversation_id.0, body.0, transport)?)
-            .await?;
-        Ok(runs::wait(&started).await)
+        let engine = &state.runs;
+        let start = move || async move {
+            engine
+                .fire(fire_request(conversation_id.0, body.0, transport)?)
+                .await
+        };
+        let begun = state.retries.begin(key, start).await?;
+        runs::wait(&state, begun).await
     }
 
     /// The conversation's mailbox: async subagent outcomes, oldest first, with whether and

@@ -39,6 +39,9 @@ fn portable_integers(value: &mut Value) {
 }
 
 fn retype_unsigned(schema: &mut Map<String, Value>) {
+    if schema.get("type").and_then(Value::as_str) == Some("integer") {
+        exact_bounds(schema);
+    }
     let signed = match schema.get("format").and_then(Value::as_str) {
         Some("uint64") => "int64",
         Some("uint32" | "uint16" | "uint8") => "int32",
@@ -46,6 +49,23 @@ fn retype_unsigned(schema: &mut Map<String, Value>) {
     };
     schema.insert("format".into(), signed.into());
     schema.entry("minimum").or_insert(json!(0));
+}
+
+/// Bounds of an integer schema as integers: poem-openapi writes them as floats, and a float
+/// such as 2^53 - 1 does not survive being printed back (it would publish a smaller bound).
+fn exact_bounds(schema: &mut Map<String, Value>) {
+    for bound in ["minimum", "maximum"] {
+        let Some(value) = schema.get(bound).and_then(Value::as_f64) else {
+            continue;
+        };
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "only integral values within i64 are converted"
+        )]
+        if value.fract() == 0.0 && value.abs() < 9.3e18 {
+            schema.insert(bound.into(), json!(value as i64));
+        }
+    }
 }
 
 /// Every operation without a `security` gets an empty one (no credentials needed).
@@ -85,6 +105,20 @@ mod tests {
             json!({"type":"integer","format":"int32","minimum":1})
         );
         assert_eq!(props["s"], json!({"type":"integer","format":"int64"}));
+    }
+
+    #[test]
+    fn integer_bounds_stay_exact() {
+        let doc = published(
+            r#"{"p":{"type":"integer","format":"uint64","minimum":0.0,"maximum":9007199254740991.0}}"#,
+        );
+        assert_eq!(doc["p"]["maximum"], json!(9_007_199_254_740_991_i64));
+        assert_eq!(doc["p"]["minimum"], json!(0));
+        assert!(
+            serde_json::to_string(&doc)
+                .unwrap()
+                .contains("9007199254740991")
+        );
     }
 
     #[test]

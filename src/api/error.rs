@@ -72,7 +72,8 @@ pub enum ErrorResponse {
     /// `not_found`.
     #[oai(status = 404)]
     NotFound(Json<ApiError>),
-    /// `conflict`, `preset_in_use`, `conversation_busy` (with `details.active_session`).
+    /// `conflict`, `preset_in_use`, `conversation_busy` (with `details.active_session`),
+    /// `idempotency_conflict` (an `Idempotency-Key` used with another request).
     #[oai(status = 409)]
     Conflict(Json<ApiError>),
     /// `gone`: the run's event stream has expired; read the session's display_messages.
@@ -202,6 +203,9 @@ impl From<RunError> for ErrorResponse {
             RunError::Unavailable(message) => {
                 tracing::warn!(%message, "run refused");
                 Self::Unavailable(Json(ApiError::new("unavailable", message)))
+            }
+            RunError::IdempotencyConflict(message) => {
+                Self::Conflict(Json(ApiError::new("idempotency_conflict", message)))
             }
             RunError::Internal(message) => Self::internal(&RunError::Internal(message)),
             RunError::Storage(inner) => inner.into(),

@@ -28,7 +28,7 @@ use poem::{
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::core::{
-    execution::{LiveRuns, Queries, RunEngine},
+    execution::{LiveRuns, Queries, Retries, RunEngine},
     health::HealthCheck,
     presets::PresetService,
 };
@@ -46,6 +46,7 @@ pub struct ApiState {
     pub runs: Arc<RunEngine>,
     pub live: Arc<LiveRuns>,
     pub queries: Arc<Queries>,
+    pub retries: Retries,
 }
 
 /// Operation groups; generated clients name their modules after these.

@@ -5,16 +5,18 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use poem_openapi::{ApiResponse, payload::Json};
+use poem_openapi::{ApiResponse, payload::Json, types::ToJSON};
 use ports::{Page, Transport};
+use sha2::{Digest, Sha256};
 
 use super::{
+    ApiState,
     dto::run_result::{RunEnding, RunResult},
     dto::runs::{InputPart, RunAccepted, SteerAccepted},
     error::{ApiError, ErrorResponse},
     sse::Sse,
 };
-use crate::core::execution::{Attached, StartedRun, SteerError, Steered};
+use crate::core::execution::{Attached, Begun, RetryKey, SteerError, Steered};
 
 /// Silence after which an SSE response sends a keep-alive comment (spec 04: ~15 s).
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -38,6 +40,10 @@ pub enum StreamResponse {
     /// and `Last-Event-ID`; it never re-sends the run.
     #[oai(status = 200)]
     Events(Sse),
+    /// A repeat (same `Idempotency-Key`) whose `Last-Event-ID` is the run's terminal
+    /// event: nothing more will come.
+    #[oai(status = 204)]
+    Finished,
 }
 
 /// Answer of `<op>/wait`.
@@ -116,24 +122,70 @@ pub fn steer_response(result: Result<Steered, SteerError>) -> Result<SteerRespon
     }
 }
 
-/// `<op>`: the started run's ids.
-pub fn accepted(started: &StartedRun) -> AcceptedResponse {
-    AcceptedResponse::Accepted(Json(started.into()))
+/// The retry key of a run request: the `Idempotency-Key` header with a fingerprint of what
+/// the request asks for (its operation, target and body), so a repeat of the same request
+/// is told from another request with the same key.
+pub fn retry_key(
+    header: Option<String>,
+    operation: &str,
+    target: &str,
+    body: &impl ToJSON,
+) -> Option<RetryKey> {
+    let key = header?;
+    let body = body
+        .to_json()
+        .map(|json| json.to_string())
+        .unwrap_or_default();
+    let mut hash = Sha256::new();
+    for part in [operation, target, body.as_str()] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    Some(RetryKey {
+        key,
+        fingerprint: format!("{:x}", hash.finalize()),
+    })
 }
 
-/// `<op>/stream`: the started run's events.
-pub fn stream(started: &StartedRun) -> StreamResponse {
-    StreamResponse::Events(Sse::new(started.log.subscribe(0), KEEP_ALIVE))
+/// `<op>`: the run's ids.
+pub fn accepted(begun: &Begun) -> AcceptedResponse {
+    AcceptedResponse::Accepted(Json(RunAccepted::of(begun)))
 }
 
-/// `<op>/wait`: the started run's outcome, once it has one.
-pub async fn wait(started: &StartedRun) -> WaitResponse {
+/// `<op>/stream`: the run's events; for a repeat, from after `cursor`.
+pub async fn stream(
+    state: &ApiState,
+    begun: Begun,
+    cursor: u64,
+) -> Result<StreamResponse, ErrorResponse> {
+    let events = match begun {
+        Begun::Started(run) => run.log.subscribe(0),
+        Begun::Repeat { session_id, .. } => {
+            match state.live.attach_session(&session_id, cursor).await? {
+                Attached::Events(events) => events,
+                Attached::Finished => return Ok(StreamResponse::Finished),
+            }
+        }
+    };
+    Ok(StreamResponse::Events(Sse::new(events, KEEP_ALIVE)))
+}
+
+/// `<op>/wait`: the run's outcome, once it has one.
+pub async fn wait(state: &ApiState, begun: Begun) -> Result<WaitResponse, ErrorResponse> {
+    let mut events = match &begun {
+        Begun::Started(run) => run.log.subscribe(0),
+        Begun::Repeat { session_id, .. } => match state.live.attach_session(session_id, 0).await? {
+            Attached::Events(events) => events,
+            Attached::Finished => futures::stream::empty().boxed(),
+        },
+    };
     let mut ending = RunEnding::default();
-    let mut events = started.log.subscribe(0);
     while let Some(event) = events.next().await {
         ending.see(&event);
     }
-    WaitResponse::Finished(Json(ending.result(started)))
+    Ok(WaitResponse::Finished(Json(
+        ending.result(begun.session_id(), begun.conversation_id()),
+    )))
 }
 
 /// The domain input parts (absent input is empty input, which validation refuses).

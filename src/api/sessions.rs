@@ -65,7 +65,10 @@ type Result<T> = std::result::Result<T, ErrorResponse>;
 #[OpenApi(tag = "Tag::Sessions")]
 impl SessionsApi {
     /// Run an agent from an explicit parent session (or as a new conversation without
-    /// one). Answers 202 with the run's ids; its events are read with `sessions_events`.
+    /// one).
+    /// Answers 202 with the run's ids; its events are read with `sessions_events`.
+    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
+    /// same run; another request with a used key is 409 `idempotency_conflict`.
     #[oai(
         path = "/sessions/execute",
         method = "post",
@@ -75,16 +78,25 @@ impl SessionsApi {
         &self,
         _auth: Auth,
         state: Data<&Arc<ApiState>>,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<ExecuteRequest>,
     ) -> Result<AcceptedResponse> {
-        let request = execute_request(body.0, Delivery::Accepted.transport())?;
-        let started = state.runs.start(request).await?;
-        Ok(runs::accepted(&started))
+        let key = runs::retry_key(idempotency_key.0, "sessions_execute", "", &body.0);
+        let transport = Delivery::Accepted.transport();
+        let engine = &state.runs;
+        let start = move || async move { engine.start(execute_request(body.0, transport)?).await };
+        let begun = state.retries.begin(key, start).await?;
+        Ok(runs::accepted(&begun))
     }
 
     /// Run an agent from an explicit parent session (or as a new conversation without
-    /// one). Answers with the run's events (SSE). A client that loses the stream re-attaches
-    /// with `sessions_events`; it never re-sends the run.
+    /// one).
+    /// Answers with the run's events (SSE). A client that loses the stream re-attaches
+    /// with `sessions_events`, or repeats the request with its `Idempotency-Key` and
+    /// `Last-Event-ID`; it never re-sends the run without the key.
+    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
+    /// same run; another request with a used key is 409 `idempotency_conflict`.
     #[oai(
         path = "/sessions/execute/stream",
         method = "post",
@@ -94,16 +106,29 @@ impl SessionsApi {
         &self,
         _auth: Auth,
         state: Data<&Arc<ApiState>>,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
+        #[oai(
+            name = "Last-Event-ID",
+            validator(minimum(value = "0"), maximum(value = "9007199254740991"))
+        )]
+        last_event_id: Header<Option<u64>>,
         body: Json<ExecuteRequest>,
     ) -> Result<StreamResponse> {
-        let request = execute_request(body.0, Delivery::Stream.transport())?;
-        let started = state.runs.start(request).await?;
-        Ok(runs::stream(&started))
+        let key = runs::retry_key(idempotency_key.0, "sessions_execute", "", &body.0);
+        let transport = Delivery::Stream.transport();
+        let engine = &state.runs;
+        let start = move || async move { engine.start(execute_request(body.0, transport)?).await };
+        let begun = state.retries.begin(key, start).await?;
+        runs::stream(&state, begun, last_event_id.0.unwrap_or(0)).await
     }
 
     /// Run an agent from an explicit parent session (or as a new conversation without
-    /// one). Answers when the run has ended, with its outcome; the run goes on if the client
+    /// one).
+    /// Answers when the run has ended, with its outcome; the run goes on if the client
     /// leaves.
+    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
+    /// same run; another request with a used key is 409 `idempotency_conflict`.
     #[oai(
         path = "/sessions/execute/wait",
         method = "post",
@@ -113,11 +138,16 @@ impl SessionsApi {
         &self,
         _auth: Auth,
         state: Data<&Arc<ApiState>>,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<ExecuteRequest>,
     ) -> Result<WaitResponse> {
-        let request = execute_request(body.0, Delivery::Wait.transport())?;
-        let started = state.runs.start(request).await?;
-        Ok(runs::wait(&started).await)
+        let key = runs::retry_key(idempotency_key.0, "sessions_execute", "", &body.0);
+        let transport = Delivery::Wait.transport();
+        let engine = &state.runs;
+        let start = move || async move { engine.start(execute_request(body.0, transport)?).await };
+        let begun = state.retries.begin(key, start).await?;
+        runs::wait(&state, begun).await
     }
 
     /// One session: its row, run summary and (unless `include_display_messages=false`)

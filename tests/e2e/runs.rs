@@ -465,3 +465,80 @@ async fn steering_takes_text_parts_local() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
 }
+
+/// Safe retries (spec 06): a repeat with the same `Idempotency-Key` and body answers with
+/// the same run in whichever shape it asks for; another body with the key is 409; a request
+/// that was refused leaves its key free.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_run_is_the_same_run_local() {
+    let Some(app) = MockApp::start(Backend::Local, &[]).await else {
+        return;
+    };
+    let post = |path: &'static str, key: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            let resp = app
+                .req(reqwest::Method::POST, path)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            crate::support::read(resp).await
+        }
+    };
+    app.mock.push(Script::text("Only once.", 2));
+    let body = app.new_run("Once please");
+    let (status, first) = post("/api/conversations/run", "key-1", body.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let session = first["session_id"].as_str().unwrap().to_owned();
+    let (status, again) = post("/api/conversations/run", "key-1", body.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+    assert_eq!(again, first, "the same run, not a second one");
+
+    // The same request in the other shapes: the run's result, its events.
+    let (status, result) = post("/api/conversations/run/wait", "key-1", body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["session_id"], session.as_str());
+    assert_eq!(result["final_message"], "Only once.");
+    let replay = app
+        .req(reqwest::Method::POST, "/api/conversations/run/stream")
+        .header("Idempotency-Key", "key-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let events = crate::support::SseStream::new(replay).await.all().await;
+    assert_eq!(events[0].data["session_id"], session.as_str());
+    let last = events.last().unwrap().data["event_id"].as_u64().unwrap();
+    let done = app
+        .req(reqwest::Method::POST, "/api/conversations/run/stream")
+        .header("Idempotency-Key", "key-1")
+        .header("Last-Event-ID", last.to_string())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+    let (_, list) = app.get("/api/conversations/list").await;
+    assert_eq!(list["conversations"].as_array().unwrap().len(), 1, "{list}");
+
+    // Another body with a used key.
+    let (status, err) = post("/api/conversations/run", "key-1", app.new_run("Other")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert_eq!(err["error"], "idempotency_conflict");
+
+    // A refused request leaves its key free for the corrected one.
+    let (status, _) = post("/api/conversations/run", "key-2", json!({"input": []})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    app.mock.push(Script::text("Fixed.", 1));
+    let (status, fixed) = post("/api/conversations/run", "key-2", app.new_run("Fixed")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{fixed}");
+    assert_ne!(fixed["session_id"], session.as_str());
+
+    // Keys are 1 to 255 characters.
+    let long: &'static str = Box::leak("k".repeat(256).into_boxed_str());
+    let (status, err) = post("/api/conversations/run", long, app.new_run("x")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["error"], "invalid_parameter");
+}

@@ -2,10 +2,9 @@
 //! shape an IM gateway or a script wants (one JSON body, no event stream to follow).
 
 use poem_openapi::Object;
-use ports::{EventEnvelope, EventPayload, MAIN_AGENT};
+use ports::{ConversationId, EventEnvelope, EventPayload, MAIN_AGENT, SessionId};
 
 use super::events::{PendingToolCall, RunFailedPayload, RunSummary, SessionStatus, StopReason};
-use crate::core::execution::StartedRun;
 
 /// How a run ended: `status` is `committed`, `awaiting_tool_results` or `failed`;
 /// `stop_reason` says why a committed run stopped (absent when it failed). `run_summary` of a failed run holds its duration and the usage
@@ -54,11 +53,11 @@ impl RunEnding {
         }
     }
 
-    pub fn result(self, run: &StartedRun) -> RunResult {
+    pub fn result(self, session_id: &SessionId, conversation_id: &ConversationId) -> RunResult {
         let final_message = Some(self.answer.concat()).filter(|text| !text.is_empty());
         let mut result = RunResult {
-            session_id: run.session_id.to_string(),
-            conversation_id: run.conversation_id.to_string(),
+            session_id: session_id.to_string(),
+            conversation_id: conversation_id.to_string(),
             status: SessionStatus::Failed,
             stop_reason: None,
             final_message,

@@ -11,8 +11,9 @@ use super::presets::Toolset;
 use super::strict::no_null;
 use super::text::Text;
 use crate::core::execution;
+use crate::core::execution::{Begun, RunTarget, SteerOutcome, Steered};
 use crate::core::execution::{ExternalResult, ExternalTools, Interaction, Resolutions, RunError};
-use crate::core::execution::{RunTarget, StartedRun, SteerOutcome, Steered};
+use ports::StreamKey;
 use ports::ToolSchema;
 
 /// Plain text.
@@ -334,12 +335,12 @@ pub struct RunAccepted {
     pub stream_key: String,
 }
 
-impl From<&StartedRun> for RunAccepted {
-    fn from(r: &StartedRun) -> Self {
+impl RunAccepted {
+    pub fn of(run: &Begun) -> Self {
         Self {
-            session_id: r.session_id.to_string(),
-            conversation_id: r.conversation_id.to_string(),
-            stream_key: r.stream_key.0.clone(),
+            session_id: run.session_id().to_string(),
+            conversation_id: run.conversation_id().to_string(),
+            stream_key: StreamKey::for_session(run.session_id()).0,
         }
     }
 }

@@ -19,6 +19,7 @@ mod placement;
 mod queries;
 mod registry;
 mod request;
+mod retries;
 mod run_log;
 mod transcript;
 
@@ -37,6 +38,7 @@ pub use registry::SteerOutcome;
 pub use request::{
     ActiveSession, ConfigOverride, ModelOverride, RunError, RunRequest, RunTarget, StartedRun,
 };
+pub use retries::{Begun, KEY_LIFETIME, Retries, RetryKey};
 pub use run_log::RunLog;
 
 use std::sync::Arc;

@@ -157,6 +157,10 @@ pub enum RunError {
     /// `fire` found no undelivered mailbox message.
     #[error("the mailbox has no undelivered messages")]
     MailboxEmpty,
+    /// A retry key (`Idempotency-Key`) used with another request, or whose first request
+    /// is still starting its run.
+    #[error("{0}")]
+    IdempotencyConflict(String),
     /// Stored data is inconsistent (e.g. a committed session without its state).
     #[error("{0}")]
     Internal(String),
