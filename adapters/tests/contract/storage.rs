@@ -1033,16 +1033,25 @@ async fn retry_keys_claim_settle_release_and_expire(f: &StorageFixture) {
     let now = chrono::Utc::now();
     let long_ago = now - Duration::hours(48);
     let claim = |key: &'static str, fp: &'static str, at| async move {
-        f.keys().claim(key, fp, at, at - Duration::hours(24)).await.unwrap()
+        f.keys()
+            .claim(key, fp, at, at - Duration::hours(24))
+            .await
+            .unwrap()
     };
     assert_eq!(claim("k1", "fp-a", now).await, Claim::Claimed);
     let Claim::Taken(pending) = claim("k1", "fp-b", now).await else {
         panic!("a claimed key is taken")
     };
-    assert_eq!((pending.fingerprint.as_str(), pending.run.clone()), ("fp-a", None));
+    assert_eq!(
+        (pending.fingerprint.as_str(), pending.run.clone()),
+        ("fp-a", None)
+    );
 
     let (session, conversation) = (as_session("s1"), as_conversation("c1"));
-    f.keys().settle("k1", &session, &conversation).await.unwrap();
+    f.keys()
+        .settle("k1", &session, &conversation)
+        .await
+        .unwrap();
     let settled = f.keys().get_claim("k1").await.unwrap().unwrap();
     assert_eq!(settled.run, Some((session, conversation)));
     assert_eq!(settled.created_at.timestamp(), now.timestamp());
