@@ -1,6 +1,7 @@
 """The Python client generated from openapi/openapi.json, used unedited against a running
 service: create a preset, start a run (202), wait for it through sessions_status, read the
-committed session, continue it with run/wait, and fire an async subagent's outcome.
+committed session, continue it with run/wait, retry a run with the same Idempotency-Key,
+and fire an async subagent's outcome.
 
 Usage: generated_client.py BASE_URL TOKEN (the generated package on PYTHONPATH).
 """
@@ -86,6 +87,29 @@ def main(base, token):
     check(waited.status == "committed", f"run/wait status {waited.status}")
     check(waited.final_message == "echo: again", f"run/wait final message {waited.final_message!r}")
 
+    # A retried run (same Idempotency-Key, same body) is the same run; another body is 409.
+    key = f"retry-{uuid.uuid4()}"
+    retried = [
+        conversations_run.sync(
+            client=client,
+            body=RunRequest(conversation_id=accepted.conversation_id, input_=text("retry me")),
+            idempotency_key=key,
+        )
+        for _ in range(2)
+    ]
+    check(all(isinstance(r, RunAccepted) for r in retried), f"retried runs: {retried!r}")
+    check(retried[0].session_id == retried[1].session_id, f"a retry started another run: {retried!r}")
+    wait_finished(client, retried[0].session_id)
+    other = conversations_run.sync(
+        client=client,
+        body=RunRequest(conversation_id=accepted.conversation_id, input_=text("other")),
+        idempotency_key=key,
+    )
+    check(
+        isinstance(other, ApiError) and other.error == "idempotency_conflict",
+        f"another body with a used key: {other!r}",
+    )
+
     busy = conversations_run.sync(
         client=client,
         body=RunRequest(conversation_id="no-such-conversation", input_=text("x")),
@@ -130,7 +154,7 @@ def main(base, token):
     wait_finished(client, fired.session_id)
     again = conversations_fire.sync(client=client, conversation_id=conversation, body=FireRequest())
     check(isinstance(again, ApiError) and again.error == "mailbox_empty", f"second fire: {again!r}")
-    print("generated client: preset, run, run/wait, session, mailbox and fire all work")
+    print("generated client: preset, run, run/wait, retry, session, mailbox and fire all work")
 
 
 if __name__ == "__main__":
