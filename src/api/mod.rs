@@ -14,6 +14,7 @@ pub mod error;
 mod health;
 mod middleware;
 mod presets;
+mod run_operations;
 mod runs;
 mod sessions;
 mod sign_in;
@@ -72,7 +73,9 @@ pub enum Tag {
 type Apis = (
     health::HealthApi,
     presets::PresetsApi,
+    run_operations::ConversationRunsApi,
     conversations::ConversationsApi,
+    run_operations::SessionRunsApi,
     sessions::SessionsApi,
     sign_in::SignInApi,
 );
@@ -83,7 +86,9 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         (
             health::HealthApi,
             presets::PresetsApi,
+            run_operations::ConversationRunsApi,
             conversations::ConversationsApi,
+            run_operations::SessionRunsApi,
             sessions::SessionsApi,
             sign_in::SignInApi,
         ),

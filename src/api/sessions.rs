@@ -9,20 +9,17 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
-use ports::{SessionId, Transport};
+use ports::SessionId;
 
 use super::{
     ApiState, Tag,
     auth::Auth,
-    dto::runs::{ExecuteRequest, RunOptions, SessionInterrupted, SteerRequest},
+    dto::runs::{SessionInterrupted, SteerRequest},
     dto::sessions::Session,
     error::ErrorResponse,
-    runs::{
-        self, AcceptedResponse, Delivery, EventsResponse, SteerResponse, StreamResponse,
-        WaitResponse,
-    },
+    runs::{self, EventsResponse, SteerResponse},
 };
-use crate::core::execution::{self, LiveStatus, SteerInput};
+use crate::core::execution::{LiveStatus, SteerInput};
 
 pub struct SessionsApi;
 
@@ -64,92 +61,6 @@ type Result<T> = std::result::Result<T, ErrorResponse>;
 
 #[OpenApi(tag = "Tag::Sessions")]
 impl SessionsApi {
-    /// Run an agent from an explicit parent session (or as a new conversation without
-    /// one).
-    /// Answers 202 with the run's ids; its events are read with `sessions_events`.
-    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
-    /// same run; another request with a used key is 409 `idempotency_conflict`.
-    #[oai(
-        path = "/sessions/execute",
-        method = "post",
-        operation_id = "sessions_execute"
-    )]
-    async fn execute(
-        &self,
-        _auth: Auth,
-        state: Data<&Arc<ApiState>>,
-        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
-        idempotency_key: Header<Option<String>>,
-        body: Json<ExecuteRequest>,
-    ) -> Result<AcceptedResponse> {
-        let key = runs::retry_key(idempotency_key.0, "sessions_execute", "", &body.0);
-        let transport = Delivery::Accepted.transport();
-        let engine = &state.runs;
-        let start = move || async move { engine.start(execute_request(body.0, transport)?).await };
-        let begun = state.retries.begin(key, start).await?;
-        Ok(runs::accepted(&begun))
-    }
-
-    /// Run an agent from an explicit parent session (or as a new conversation without
-    /// one).
-    /// Answers with the run's events (SSE). A client that loses the stream re-attaches
-    /// with `sessions_events`, or repeats the request with its `Idempotency-Key` and
-    /// `Last-Event-ID`; it never re-sends the run without the key.
-    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
-    /// same run; another request with a used key is 409 `idempotency_conflict`.
-    #[oai(
-        path = "/sessions/execute/stream",
-        method = "post",
-        operation_id = "sessions_execute_stream"
-    )]
-    async fn execute_stream(
-        &self,
-        _auth: Auth,
-        state: Data<&Arc<ApiState>>,
-        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
-        idempotency_key: Header<Option<String>>,
-        #[oai(
-            name = "Last-Event-ID",
-            validator(minimum(value = "0"), maximum(value = "9007199254740991"))
-        )]
-        last_event_id: Header<Option<u64>>,
-        body: Json<ExecuteRequest>,
-    ) -> Result<StreamResponse> {
-        let key = runs::retry_key(idempotency_key.0, "sessions_execute", "", &body.0);
-        let transport = Delivery::Stream.transport();
-        let engine = &state.runs;
-        let start = move || async move { engine.start(execute_request(body.0, transport)?).await };
-        let begun = state.retries.begin(key, start).await?;
-        runs::stream(&state, begun, last_event_id.0.unwrap_or(0)).await
-    }
-
-    /// Run an agent from an explicit parent session (or as a new conversation without
-    /// one).
-    /// Answers when the run has ended, with its outcome; the run goes on if the client
-    /// leaves.
-    /// A repeat with the same `Idempotency-Key` and request within 24 h answers with the
-    /// same run; another request with a used key is 409 `idempotency_conflict`.
-    #[oai(
-        path = "/sessions/execute/wait",
-        method = "post",
-        operation_id = "sessions_execute_wait"
-    )]
-    async fn execute_wait(
-        &self,
-        _auth: Auth,
-        state: Data<&Arc<ApiState>>,
-        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
-        idempotency_key: Header<Option<String>>,
-        body: Json<ExecuteRequest>,
-    ) -> Result<WaitResponse> {
-        let key = runs::retry_key(idempotency_key.0, "sessions_execute", "", &body.0);
-        let transport = Delivery::Wait.transport();
-        let engine = &state.runs;
-        let start = move || async move { engine.start(execute_request(body.0, transport)?).await };
-        let begun = state.retries.begin(key, start).await?;
-        runs::wait(&state, begun).await
-    }
-
     /// One session: its row, run summary and (unless `include_display_messages=false`)
     /// its transcript.
     #[oai(
@@ -275,17 +186,4 @@ impl SessionsApi {
         };
         runs::steer_response(steered)
     }
-}
-
-/// The domain request of `sessions_execute*`.
-fn execute_request(
-    body: ExecuteRequest,
-    transport: Transport,
-) -> std::result::Result<execution::RunRequest, execution::RunError> {
-    let target = body.target();
-    let options = RunOptions {
-        preset_id: Some(body.preset_id),
-        config_override: body.config_override,
-    };
-    body.inputs.into_request(target, options, transport)
 }
