@@ -6,7 +6,9 @@
 #     warnings allowed) runs a conversation, reads the session and fires a mailbox;
 #  3. a TypeScript client generated from it (@hey-api/openapi-ts, scripts/ts-client/) type-
 #     checks under tsc --strict and runs every run flow: 202 + attach + resume, stream,
-#     wait, steer, interrupt.
+#     wait, steer, interrupt;
+#  4. a real Chromium (scripts/browser/, playwright-core) drives its own instance as pages do:
+#     cookie sign-in + EventSource same-origin, fetch + CORS from an allowed origin.
 # The service runs on SQLite in a temporary directory with the built-in test: models.
 # FUZZ_EXAMPLES (default 25) and FUZZ_SEED (default 1) bound and fix the fuzz run.
 set -euo pipefail
@@ -102,4 +104,6 @@ BASE_URL="$BASE" TOKEN="$TOKEN" scripts/ts-client/run.sh || die "the TypeScript 
 if grep -q 'panicked' "$WORK/server.log"; then
   grep -B2 -A10 'panicked' "$WORK/server.log" >&2; die "the service panicked"
 fi
+say "a real browser (Chromium): same-origin cookie page and an allowed cross-origin page stream and resume a run"
+AGENT_RUNTIME_BIN="$BIN" scripts/browser/run.sh || die "the browser check failed (above)"
 say "contract checks passed"

@@ -85,7 +85,17 @@ ensure_tools() {
   apt_install "${missing[@]}"
 }
 
+# Chromium for scripts/browser/ (playwright-core drives Debian's browser and downloads none of
+# its own); without recommends, as a headless check needs no desktop extras
+ensure_chromium() {
+  [[ -x /usr/bin/chromium ]] && return 0
+  can_install || die "Chromium is missing at /usr/bin/chromium: install it (apt-get install chromium)"
+  say "installing Chromium"
+  apt_install --no-install-recommends chromium
+}
+
 ensure_tools
+ensure_chromium
 ensure_postgres
 ensure_redis
 ensure_s3

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The real-browser check: Debian's Chromium, driven by playwright-core (check.mjs), uses the
+# service as pages do. A same-origin page signs in with the cookie and streams and resumes a
+# run with EventSource; a page of an allowed origin (CORS_ORIGINS) streams and resumes one
+# with fetch + Authorization (CORS preflights); a page of another origin reads nothing.
+#   AGENT_RUNTIME_BIN  the service binary (default target/debug/agent-runtime of this repo)
+#   CHROMIUM           the browser (default /usr/bin/chromium: apt-get install chromium;
+#                      playwright never downloads a browser of its own here)
+# It starts its own service (SQLite in a temporary directory, the seeded `default` preset on
+# the built-in test:echo model) and stops it on exit. npm ci runs only when node_modules is
+# missing or package-lock.json changed since the last install; warm, the check takes ~10 s
+# (two EventSources each wait the server's `retry: 3000` before their closing 204).
+set -euo pipefail
+die() { printf 'scripts/browser/run.sh: %s\n' "$*" >&2; exit 1; }
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+BIN="${AGENT_RUNTIME_BIN:-${CARGO_TARGET_DIR:-target}/debug/agent-runtime}"
+[[ "$BIN" == /* ]] || BIN="$ROOT/$BIN" # relative to the repository root: we cd below
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+cd "$(dirname "$0")"
+[[ -x "$BIN" ]] || die "no service binary at $BIN (cargo build, or set AGENT_RUNTIME_BIN)"
+[[ -x "$CHROMIUM" ]] || die "no Chromium at $CHROMIUM (apt-get install chromium, or set CHROMIUM)"
+command -v node >/dev/null || die "node is not installed"
+command -v curl >/dev/null || die "curl is not installed"
+export NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 # playwright-core downloads nothing; say it anyway
+
+WORK=$(mktemp -d)
+SERVER=""
+cleanup() { [[ -n "$SERVER" ]] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# 1. Dependencies, only when missing or when the lock file changed.
+STAMP=node_modules/.run-sh-lock.sha256
+LOCK_SUM=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ ! -d node_modules || ! -f "$STAMP" || "$(cat "$STAMP")" != "$LOCK_SUM" ]]; then
+  echo "== npm ci"
+  npm ci --prefer-offline --no-audit --no-fund >"$WORK/npm.log" 2>&1 || { cat "$WORK/npm.log" >&2; die "npm ci failed"; }
+  echo "$LOCK_SUM" >"$STAMP"
+fi
+
+# 2. Our own service, its CORS_ORIGINS naming the origin check.mjs serves its page from.
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+PORT=$(free_port)
+PAGE_PORT=$(free_port)
+while [[ "$PAGE_PORT" == "$PORT" ]]; do PAGE_PORT=$(free_port); done
+PAGE_ORIGIN="http://127.0.0.1:$PAGE_PORT"
+TOKEN="browser-token-$RANDOM$RANDOM$RANDOM"
+BASE="http://127.0.0.1:$PORT"
+# WORKSPACE_ROOT too (its default, ./workspace, would land in this folder), beside the
+# service's files, not under them (the service refuses a workspace that reaches them).
+mkdir "$WORK/data" "$WORK/workspace"
+env -i PATH="$PATH" HOME="$WORK" HOST=127.0.0.1 PORT="$PORT" AUTH_TOKEN="$TOKEN" \
+  DATABASE_URL="sqlite://$WORK/data/runtime.db" STATE_STORE_PATH="$WORK/data" \
+  WORKSPACE_ROOT="$WORK/workspace" CORS_ORIGINS="$PAGE_ORIGIN" "$BIN" >"$WORK/server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 1 100); do
+  curl -fs "$BASE/api/health" >/dev/null 2>&1 && break
+  kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; die "the service exited at start"; }
+  sleep 0.1
+done
+curl -fs "$BASE/api/health" >/dev/null || { cat "$WORK/server.log" >&2; die "the service did not become healthy"; }
+
+# 3. The check, bounded in time (check.mjs has its own 90 s guard; this one catches a hang
+# in the browser's launch or shutdown).
+echo "== Chromium against $BASE (page origin $PAGE_ORIGIN)"
+if ! BASE_URL="$BASE" TOKEN="$TOKEN" PAGE_ORIGIN="$PAGE_ORIGIN" CHROMIUM="$CHROMIUM" \
+  timeout 150 node check.mjs; then
+  echo "-- the service's log (last 40 lines):" >&2
+  tail -n 40 "$WORK/server.log" >&2
+  die "the browser check failed (above)"
+fi
+if grep -q 'panicked' "$WORK/server.log"; then
+  grep -B2 -A10 'panicked' "$WORK/server.log" >&2; die "the service panicked"
+fi
