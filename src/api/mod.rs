@@ -20,12 +20,9 @@ mod sessions;
 mod sign_in;
 pub mod sse;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use poem::{
-    Endpoint, EndpointExt, Response, Route, get, handler,
-    web::{Data, Html},
-};
+use poem::{Endpoint, EndpointExt, Response, Route, get, handler, web::Html};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::core::{
@@ -120,20 +117,11 @@ pub struct HttpSettings {
 /// The whole HTTP application.
 pub fn endpoint(state: Arc<ApiState>, settings: HttpSettings) -> impl Endpoint {
     let service = openapi_service();
-    let raw = service.spec();
-    let json = document::json(&raw);
-    // Swagger UI shows the published document, not poem-openapi's own.
-    let swagger_page = service.swagger_ui_html().replace(&raw, &json);
-    let documents = Arc::new(Documents {
-        yaml: document::yaml(&raw),
-        json,
-        swagger_ui: swagger_page,
-    });
     let cookie_sessions = Arc::new(CookieSessions::new(settings.browser.cookie_secure));
     let outer = Arc::new(middleware::Outer {
         auth_token: settings.auth_token.clone(),
         max_body_bytes: settings.max_body_bytes,
-        allow: allow::AllowIndex::from_spec(&documents.json),
+        allow: allow::AllowIndex::from_spec(&service.spec()),
         cors: CorsOrigins::new(settings.browser.cors_origins),
         cookie_sessions: cookie_sessions.clone(),
     });
@@ -144,16 +132,44 @@ pub fn endpoint(state: Arc<ApiState>, settings: HttpSettings) -> impl Endpoint {
         .at("/api/openapi.yaml", get(openapi_yaml))
         .nest("/api", service)
         .data(state)
-        .data(documents)
         .data(AuthToken(settings.auth_token))
         .data(cookie_sessions)
         .around(move |ep, req| middleware::handle(ep, req, outer.clone()))
 }
 
+/// The published documents, built by the first request for one: building them takes a
+/// few MB that an idle service need not hold.
 struct Documents {
     json: String,
     yaml: String,
     swagger_ui: String,
+}
+
+impl Documents {
+    async fn get() -> &'static Self {
+        static DOCUMENTS: OnceLock<Documents> = OnceLock::new();
+        if let Some(built) = DOCUMENTS.get() {
+            return built;
+        }
+        // Tens of milliseconds of CPU: off the async runtime.
+        let built = tokio::task::spawn_blocking(Self::build)
+            .await
+            .unwrap_or_else(|_| Self::build());
+        DOCUMENTS.get_or_init(|| built)
+    }
+
+    fn build() -> Self {
+        let service = openapi_service();
+        let raw = service.spec();
+        let json = document::json(&raw);
+        // Swagger UI shows the published document, not poem-openapi's own.
+        let swagger_ui = service.swagger_ui_html().replace(&raw, &json);
+        Self {
+            yaml: document::yaml(&raw),
+            json,
+            swagger_ui,
+        }
+    }
 }
 
 fn document(body: &str, content_type: &str) -> Response {
@@ -163,18 +179,24 @@ fn document(body: &str, content_type: &str) -> Response {
 }
 
 #[handler]
-fn openapi_json(docs: Data<&Arc<Documents>>) -> Response {
-    document(&docs.json, "application/json; charset=utf-8")
+async fn openapi_json() -> Response {
+    document(
+        &Documents::get().await.json,
+        "application/json; charset=utf-8",
+    )
 }
 
 #[handler]
-fn openapi_yaml(docs: Data<&Arc<Documents>>) -> Response {
-    document(&docs.yaml, "application/yaml; charset=utf-8")
+async fn openapi_yaml() -> Response {
+    document(
+        &Documents::get().await.yaml,
+        "application/yaml; charset=utf-8",
+    )
 }
 
 #[handler]
-fn docs_page(docs: Data<&Arc<Documents>>) -> Html<String> {
-    Html(docs.swagger_ui.clone())
+async fn docs_page() -> Html<String> {
+    Html(Documents::get().await.swagger_ui.clone())
 }
 
 #[handler]
