@@ -27,8 +27,8 @@ impl CorsOrigins {
         Self(origins)
     }
 
-    /// The request's `Origin` when it is allowed.
-    fn allowed(&self, headers: &HeaderMap) -> Option<HeaderValue> {
+    /// The request's `Origin` when it is allowed (the value the answer's CORS headers echo).
+    pub fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
         let origin = headers.get(header::ORIGIN)?;
         let text = origin.to_str().ok()?.to_ascii_lowercase();
         self.0.contains(&text).then(|| origin.clone())
@@ -43,7 +43,7 @@ impl CorsOrigins {
         {
             return None;
         }
-        let origin = self.allowed(req.headers())?;
+        let origin = self.allowed_origin(req.headers())?;
         let mut resp = Response::builder().status(StatusCode::NO_CONTENT).finish();
         let headers = resp.headers_mut();
         headers.insert(
@@ -61,16 +61,10 @@ impl CorsOrigins {
         allow(headers, origin);
         Some(resp)
     }
-
-    /// Adds the CORS headers to the answer of a request from an allowed origin.
-    pub fn decorate(&self, request_headers: &HeaderMap, resp: &mut Response) {
-        if let Some(origin) = self.allowed(request_headers) {
-            allow(resp.headers_mut(), origin);
-        }
-    }
 }
 
-fn allow(headers: &mut HeaderMap, origin: HeaderValue) {
+/// The CORS headers of an answer to `origin` (an allowed one), credentials included.
+pub fn allow(headers: &mut HeaderMap, origin: HeaderValue) {
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
@@ -131,20 +125,16 @@ mod tests {
             .finish();
         assert!(origins().preflight(&plain).is_none(), "not a preflight");
 
-        let mut resp = Response::builder().finish();
         let mut headers = HeaderMap::new();
         headers.insert(header::ORIGIN, HeaderValue::from_static("https://evil.lan"));
-        origins().decorate(&headers, &mut resp);
-        assert!(
-            resp.headers()
-                .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
-                .is_none()
-        );
-        headers.insert(header::ORIGIN, HeaderValue::from_static("https://chat.lan"));
-        origins().decorate(&headers, &mut resp);
+        assert_eq!(origins().allowed_origin(&headers), None);
+        headers.insert(header::ORIGIN, HeaderValue::from_static("https://CHAT.lan"));
+        let origin = origins().allowed_origin(&headers).unwrap();
+        let mut resp = Response::builder().finish();
+        allow(resp.headers_mut(), origin);
         assert_eq!(
             resp.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
-            "https://chat.lan"
+            "https://CHAT.lan"
         );
         assert_eq!(resp.headers()[header::VARY], "Origin");
     }

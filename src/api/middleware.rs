@@ -20,7 +20,7 @@ use super::{
     allow::AllowIndex,
     auth::{bearer_of, is_open, token_matches},
     cookie_sessions::{CookieSessions, cookie_of},
-    cors::CorsOrigins,
+    cors::{self, CorsOrigins},
     error::ApiError,
 };
 
@@ -47,9 +47,12 @@ pub async fn handle<E: Endpoint>(
     if let Some(preflight) = outer.cors.preflight(&req) {
         return Ok(preflight);
     }
-    let request_headers = req.headers().clone();
+    // Only an allowed origin is kept: no per-request copy of the headers.
+    let origin = outer.cors.allowed_origin(req.headers());
     let mut resp = guarded(ep, req, &outer).await?;
-    outer.cors.decorate(&request_headers, &mut resp);
+    if let Some(origin) = origin {
+        cors::allow(resp.headers_mut(), origin);
+    }
     Ok(resp)
 }
 
@@ -64,7 +67,8 @@ async fn guarded<E: Endpoint>(
     mut req: Request,
     outer: &Outer,
 ) -> poem::Result<Response> {
-    if !authenticated(&req, outer) {
+    let authenticated = authenticated(&req, outer);
+    if !authenticated {
         if !is_open(req.uri().path()) {
             // Before a byte of the body is read: an unauthenticated caller costs no memory.
             return Ok(unauthorized());
@@ -76,7 +80,7 @@ async fn guarded<E: Endpoint>(
             return respond(&*ep, req, outer).await;
         }
     }
-    let cap = if authenticated(&req, outer) {
+    let cap = if authenticated {
         outer.max_body_bytes
     } else {
         SIGN_IN_BODY_BYTES

@@ -67,9 +67,7 @@ macro_rules! run_operations {
                     $body: Json<$body_type>,
                 ) -> Result<AcceptedResponse> {
                     let key = runs::retry_key(idempotency_key.0, $id, target!($($param)*), &$body.0);
-                    let $transport = Delivery::Accepted.transport();
-                    let $engine = &state.runs;
-                    let begun = state.retries.begin(key, move || async move { $start }).await?;
+                    let begun = begin!(state, key, Delivery::Accepted, |$engine, $transport| $start);
                     Ok(runs::accepted(&begun))
                 }
 
@@ -93,9 +91,7 @@ macro_rules! run_operations {
                     $body: Json<$body_type>,
                 ) -> Result<StreamResponse> {
                     let key = runs::retry_key(idempotency_key.0, $id, target!($($param)*), &$body.0);
-                    let $transport = Delivery::Stream.transport();
-                    let $engine = &state.runs;
-                    let begun = state.retries.begin(key, move || async move { $start }).await?;
+                    let begun = begin!(state, key, Delivery::Stream, |$engine, $transport| $start);
                     runs::stream(&state, begun, last_event_id.0.unwrap_or(0)).await
                 }
 
@@ -114,14 +110,25 @@ macro_rules! run_operations {
                     $body: Json<$body_type>,
                 ) -> Result<WaitResponse> {
                     let key = runs::retry_key(idempotency_key.0, $id, target!($($param)*), &$body.0);
-                    let $transport = Delivery::Wait.transport();
-                    let $engine = &state.runs;
-                    let begun = state.retries.begin(key, move || async move { $start }).await?;
+                    let begun = begin!(state, key, Delivery::Wait, |$engine, $transport| $start);
                     runs::wait(&state, begun).await
                 }
             )*
         }
     };
+}
+
+/// The run of one request: started by `start` (given the engine and the operation's
+/// transport), unless its retry key finds an earlier one.
+macro_rules! begin {
+    ($state:ident, $key:ident, $delivery:expr, |$engine:ident, $transport:ident| $start:expr) => {{
+        let $transport = $delivery.transport();
+        let $engine = &$state.runs;
+        $state
+            .retries
+            .begin($key, move || async move { $start })
+            .await?
+    }};
 }
 
 /// What a retry key's fingerprint names besides the body: the path parameter, if any.
