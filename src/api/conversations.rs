@@ -21,7 +21,6 @@ use super::{
     error::ErrorResponse,
     runs::{self, EventsResponse, SteerResponse},
 };
-use crate::core::execution::SteerInput;
 
 pub struct ConversationsApi;
 
@@ -191,16 +190,14 @@ impl ConversationsApi {
         body: Json<SteerRequest>,
     ) -> Result<SteerResponse> {
         let body = body.0;
-        let steered = match SteerInput::parse(
-            runs::input_of(Some(body.input)),
-            body.message_id.map(|m| m.0),
-        ) {
-            Ok(input) => {
-                let conversation_id = ConversationId::from(conversation_id.0);
-                state.live.steer_conversation(&conversation_id, input).await
-            }
-            Err(invalid) => Err(invalid.into()),
-        };
+        let steered = state
+            .live
+            .steer_conversation(
+                &ConversationId::from(conversation_id.0),
+                runs::input_of(Some(body.input)),
+                body.message_id.map(|m| m.0),
+            )
+            .await;
         runs::steer_response(steered)
     }
 

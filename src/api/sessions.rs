@@ -19,7 +19,7 @@ use super::{
     error::ErrorResponse,
     runs::{self, EventsResponse, SteerResponse},
 };
-use crate::core::execution::{LiveStatus, SteerInput};
+use crate::core::execution::LiveStatus;
 
 pub struct SessionsApi;
 
@@ -174,16 +174,14 @@ impl SessionsApi {
         body: Json<SteerRequest>,
     ) -> Result<SteerResponse> {
         let body = body.0;
-        let steered = match SteerInput::parse(
-            runs::input_of(Some(body.input)),
-            body.message_id.map(|m| m.0),
-        ) {
-            Ok(input) => {
-                let session_id = SessionId::from(session_id.0);
-                state.live.steer_session(&session_id, input).await
-            }
-            Err(invalid) => Err(invalid.into()),
-        };
+        let steered = state
+            .live
+            .steer_session(
+                &SessionId::from(session_id.0),
+                runs::input_of(Some(body.input)),
+                body.message_id.map(|m| m.0),
+            )
+            .await;
         runs::steer_response(steered)
     }
 }

@@ -39,15 +39,16 @@ pub const MAX_PATH_CHARS: usize = 4_096;
 /// Entries of any list in a preset (toolsets, excluded tools, paths, subagents …).
 pub const MAX_LIST_ITEMS: usize = 64;
 
-/// Longest steering message, in bytes.
-pub const MAX_STEER_BYTES: usize = 64 * 1024;
-
 /// Longest client `message_id` of a steer, in bytes (the run remembers every id it queued).
 pub const MAX_STEER_ID_BYTES: usize = 256;
 
 /// Steering messages queued and not yet taken by the run, per session; more are refused
 /// with 429 `too_many_steers` until the run reaches its next step boundary.
 pub const MAX_QUEUED_STEERS: usize = 32;
+
+/// Bytes the steering messages queued for one session may hold together (their text and
+/// inline images); more are refused with 429 `too_many_steers` like [`MAX_QUEUED_STEERS`].
+pub const MAX_QUEUED_STEER_BYTES: usize = 16 * 1024 * 1024;
 
 /// Bounds on the file tools; `max_file_bytes` comes from `MAX_FILE_BYTES`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 //! safely: a 4xx with the JSON error shape, a tool error the model can read, nothing
 //! written where it should not be.
 
+use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -155,11 +156,13 @@ async fn hostile_templates_are_refused_before_a_session_exists() {
 
 // ------------------------------------------------------------------------ steering
 
-/// Finding 6: 150 steers of 1 MB each grew the service by 1.6 GB. One steer is capped at
-/// 64 KiB (422) and a session queues at most 32 the run has not taken yet (429
-/// `too_many_steers`); the model receives exactly the queued ones.
+/// Finding 6: 150 steers of 1 MB each grew the service by 1.6 GB. A steer keeps a run
+/// input's caps (422), and a session holds at most 32 steers and 16 MiB of them (text and
+/// inline images) the run has not taken yet (429 `too_many_steers`); the model receives
+/// exactly the queued ones.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_steer_flood_is_capped_in_size_and_number() {
+    const IMAGE_BYTES: usize = 3_000_000;
     let Some(app) = MockApp::start(Backend::Local, &[BIG_BODIES]).await else {
         return;
     };
@@ -174,13 +177,16 @@ async fn a_steer_flood_is_capped_in_size_and_number() {
     let (status, body) = app
         .post(
             &by_session,
-            json!({"input": text_input(&"x".repeat(64 * 1024 + 1))}),
+            json!({"input": text_input(&"x".repeat((1 << 20) + 1))}),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(fields(&body), ["input"]);
+    assert_eq!(fields(&body), ["input[0].text"]);
     assert!(
-        body["message"].as_str().unwrap().contains("at most 65536"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1048576"),
         "{body}"
     );
     let (status, body) = app
@@ -192,55 +198,72 @@ async fn a_steer_flood_is_capped_in_size_and_number() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(fields(&body), ["message_id"]);
 
-    // The largest steer allowed, then small ones until the queue is full (32 large ones
-    // would pass the model's context window and be compacted away).
+    // Four steers with a 3 MB image each (4 MB as base64) fit in 16 MiB, a fifth does not;
+    // small ones then fill the queue to 32.
+    let image = base64::engine::general_purpose::STANDARD.encode(vec![7u8; IMAGE_BYTES]);
     let steer = |i: usize| {
-        let len = if i == 0 { 64 * 1024 - 10 } else { 1000 };
-        format!("steer {i:02} {}", "y".repeat(len))
+        let mut input = text_input(&format!("steer {i:02}"));
+        if i < 4 || i == 99 {
+            input.as_array_mut().unwrap().push(
+                json!({"type": "binary", "data": image, "mime_type": "image/png", "name": "shot.png"}),
+            );
+        }
+        input
     };
-    for i in 0..32 {
+    let post_steer = |i: usize, path: &str| {
+        let body = json!({"input": steer(i), "message_id": format!("m{i}")});
+        let app = &app;
+        let path = path.to_owned();
+        async move { app.post(&path, body).await }
+    };
+    for i in 0..4 {
+        let (status, body) = post_steer(i, &by_session).await;
+        assert_eq!(status, StatusCode::OK, "steer {i}: {body}");
+        assert_eq!(body["queued"], true);
+    }
+    let (status, body) = post_steer(99, &by_conversation).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "too_many_steers", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("16777216 bytes"),
+        "{body}"
+    );
+    for i in 4..32 {
         let path = if i % 2 == 0 {
             &by_session
         } else {
             &by_conversation
         };
-        let (status, body) = app
-            .post(
-                path,
-                json!({"input": text_input(&steer(i)), "message_id": format!("m{i}")}),
-            )
-            .await;
+        let (status, body) = post_steer(i, path).await;
         assert_eq!(status, StatusCode::OK, "steer {i}: {body}");
         assert_eq!(body["queued"], true);
     }
     for path in [&by_session, &by_conversation] {
         let (status, body) = app
-            .post(path, json!({"input": text_input(&steer(99))}))
+            .post(path, json!({"input": text_input("steer 98")}))
             .await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
         assert_eq!(body["error"], "too_many_steers", "{body}");
         assert!(body["message"].as_str().unwrap().contains("32"), "{body}");
     }
-    // A retry of a queued message is still recognised as such.
-    let (status, body) = app
-        .post(
-            &by_session,
-            json!({"input": text_input(&steer(0)), "message_id": "m0"}),
-        )
-        .await;
+    // A retry of a queued message is still recognised as such, without saving it again.
+    let (status, body) = post_steer(0, &by_session).await;
     assert_eq!(
         (status, &body["queued"]),
         (StatusCode::OK, &json!(false)),
         "{body}"
     );
+    let saved = saved_steer_images(&app.work.join(".uploads").join(&session));
+    assert_eq!(saved, [IMAGE_BYTES; 4], "one file per queued image steer");
 
     open_gate(&app.work, "go");
     let events = stream.all().await;
     assert!(events.last().unwrap().is("run_completed"));
     let injected = events.iter().filter(|e| e.is("steering_injected")).count();
     assert_eq!(injected, 32);
-    // One user message carries them all, one part each.
-    let second = dialogue(&app.mock.requests()[1]);
+    // One user message carries them all, in order, with the four images inline.
+    let request = &app.mock.requests()[1];
+    let second = dialogue(request);
     let (role, text) = second.last().unwrap();
     assert_eq!(role, "user");
     let steers: Vec<_> = text
@@ -249,6 +272,22 @@ async fn a_steer_flood_is_capped_in_size_and_number() {
         .collect();
     let expected: Vec<_> = (0..32).map(|i| format!("steer {i:02}")).collect();
     assert_eq!(steers, expected, "the queued steers, once each, in order");
+    let images = request.body.to_string().matches(image.as_str()).count();
+    assert_eq!(images, 4, "the queued images, once each");
+}
+
+/// The sizes of the files saved by steers under a run's upload directory.
+fn saved_steer_images(uploads: &std::path::Path) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    for dir in std::fs::read_dir(uploads).unwrap() {
+        let dir = dir.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("steer-"), "{name}");
+        for file in std::fs::read_dir(&dir).unwrap() {
+            sizes.push(std::fs::metadata(file.unwrap().path()).unwrap().len() as usize);
+        }
+    }
+    sizes
 }
 
 // ------------------------------------------------------------------------ symlink race

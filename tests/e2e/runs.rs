@@ -443,29 +443,6 @@ async fn one_operation_per_answer_local() {
     assert!(rest[0].is("run_completed"));
 }
 
-/// Steering takes input parts: text parts are joined; other kinds are refused by index.
-#[tokio::test(flavor = "multi_thread")]
-async fn steering_takes_text_parts_local() {
-    let Some(app) = MockApp::start(Backend::Local, &[]).await else {
-        return;
-    };
-    let (status, err) = app
-        .post(
-            "/api/sessions/nobody/steer",
-            json!({"input": [{"type": "text", "text": "look"}, {"type": "file", "path": "a.png"}]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
-    assert_eq!(err["details"]["fields"][0]["field"], "input[1]", "{err}");
-    let (status, err) = app
-        .post(
-            "/api/sessions/nobody/steer",
-            json!({"input": "plain string"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
-}
-
 /// Safe retries (spec 06): a repeat with the same `Idempotency-Key` and body answers with
 /// the same run in whichever shape it asks for; another body with the key is 409; a request
 /// that was refused leaves its key free.

@@ -367,7 +367,9 @@ impl From<execution::ActiveSession> for ActiveSession {
 #[derive(Object, Debug, Clone)]
 #[oai(example, skip_serializing_if_is_none)]
 pub struct SteerRequest {
-    /// Text parts (joined by blank lines); other part types are refused with 422.
+    /// The guidance, in the parts and under the rules of a run's input: files, downloads
+    /// and inline data are saved under the run's `.uploads/` directory and images reach
+    /// the model inline.
     pub input: Vec<InputPart>,
     /// A client id for this message: repeating a steer with the same id queues it once.
     #[oai(nullable)]

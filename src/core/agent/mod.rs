@@ -186,7 +186,7 @@ impl Agent {
         }
         let end = self.steps(&mut run).await;
 
-        let leftover = control.close_steering();
+        let leftover = control.steering().close();
         self.inject(&mut run, leftover);
         if let RunEnd::Interrupted { reason } = &end {
             sink.emit(
@@ -268,7 +268,7 @@ impl Agent {
                 return end;
             }
             if calls.is_empty() {
-                let steers = run.control.take_steering_or_close();
+                let steers = run.control.steering().take_or_close();
                 if steers.is_empty() {
                     return RunEnd::Completed;
                 }
@@ -283,7 +283,7 @@ impl Agent {
                 return RunEnd::AwaitingToolResults { pending };
             }
             self.handoff_if_requested(run);
-            let steers = run.control.take_steering();
+            let steers = run.control.steering().take();
             self.inject(run, steers);
         }
     }
@@ -585,10 +585,10 @@ impl Agent {
                 &self.spec.agent_id,
                 EventPayload::SteeringInjected(SteeringInjected {
                     message_id: Some(steer.message_id),
-                    text: steer.text.clone(),
+                    text: steer.text,
                 }),
             );
-            parts.push(UserPart::Text { text: steer.text });
+            parts.extend(steer.parts);
         }
         run.history.push(ModelMessage::User { parts });
     }

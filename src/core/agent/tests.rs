@@ -567,10 +567,8 @@ async fn steering_is_injected_at_turn_boundaries_and_keeps_the_run_going() {
     let steer_from_tool = control.clone();
     probe.on_call = Some(Box::new(move || {
         steer_from_tool
-            .steer(Steer {
-                message_id: "m1".into(),
-                text: "use tabs".into(),
-            })
+            .steering()
+            .push(text_steer("m1", "use tabs"))
             .unwrap();
     }));
     let mut toolbox = Toolbox::default();
@@ -579,10 +577,8 @@ async fn steering_is_injected_at_turn_boundaries_and_keeps_the_run_going() {
     // Queued before the first request, it waits for the first step boundary (after the
     // tool results), together with the one sent while the tool ran.
     control
-        .steer(Steer {
-            message_id: "m0".into(),
-            text: "be careful".into(),
-        })
+        .steering()
+        .push(text_steer("m0", "be careful"))
         .unwrap();
     let (out, events) = run(&agent, SessionState::default(), "go", &control).await;
     assert_eq!(out.end, RunEnd::Completed);
@@ -600,10 +596,8 @@ async fn steering_is_injected_at_turn_boundaries_and_keeps_the_run_going() {
     // Once finished, a steer is refused rather than lost.
     assert!(
         control
-            .steer(Steer {
-                message_id: "late".into(),
-                text: "too late".into()
-            })
+            .steering()
+            .push(text_steer("late", "too late"))
             .is_err()
     );
 }
@@ -621,10 +615,8 @@ async fn a_run_with_pending_steering_does_not_finish() {
                 && !self.1.swap(true, Ordering::SeqCst)
             {
                 self.0
-                    .steer(Steer {
-                        message_id: "m".into(),
-                        text: "also do X".into(),
-                    })
+                    .steering()
+                    .push(text_steer("m", "also do X"))
                     .unwrap();
             }
         }
@@ -1202,4 +1194,12 @@ async fn an_interrupt_in_a_turn_with_deferred_calls_cancels_them() {
     let ids: Vec<&str> = results.iter().map(|r| r.tool_call_id.as_str()).collect();
     assert_eq!(ids, ["r1", "d1"]);
     assert!(results.iter().all(|r| r.is_error));
+}
+
+fn text_steer(message_id: &str, text: &str) -> Steer {
+    Steer {
+        message_id: message_id.into(),
+        parts: vec![UserPart::Text { text: text.into() }],
+        text: text.into(),
+    }
 }

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use ports::{ConversationId, SessionId};
-use ports::{ConversationRepo, EventBus, SessionRepo, StorageError};
+use ports::{ConversationRepo, Downloader, EventBus, SessionRepo, StorageError};
 
 use super::engine::Ports;
+use super::input::{self, InputLimits};
 use super::registry::{Registry, RunHandle, SteerOutcome};
 use crate::core::limits;
 use crate::core::preset_validation::FieldError;
@@ -20,7 +21,7 @@ pub enum ControlError {
     /// The session exists but is not running (or is finishing and takes no more steering).
     #[error("{0}")]
     NotRunning(String),
-    /// The steer breaks a rule (empty or oversize text, an oversize message id).
+    /// The steer breaks a rule of run input, or an oversize message id.
     #[error("invalid steer")]
     Invalid(Vec<FieldError>),
     #[error(transparent)]
@@ -50,15 +51,19 @@ pub struct LiveRuns {
     pub(super) conversations: Arc<dyn ConversationRepo>,
     pub(super) sessions: Arc<dyn SessionRepo>,
     pub(super) bus: Arc<dyn EventBus>,
+    downloader: Arc<dyn Downloader>,
+    input_limits: InputLimits,
     pub(super) registry: Arc<Registry>,
 }
 
 impl LiveRuns {
-    pub(super) fn new(ports: &Ports, registry: Arc<Registry>) -> Self {
+    pub(super) fn new(ports: &Ports, input_limits: InputLimits, registry: Arc<Registry>) -> Self {
         Self {
             conversations: ports.conversations.clone(),
             sessions: ports.sessions.clone(),
             bus: ports.bus.clone(),
+            downloader: ports.downloader.clone(),
+            input_limits,
             registry,
         }
     }
@@ -105,14 +110,17 @@ impl LiveRuns {
     ///
     /// # Errors
     /// `NotFound`, or `NotRunning` when the session is not running or already finishing;
-    /// `Invalid` for an empty or oversize steer; `TooMany` while its queue is full.
+    /// `Invalid` for input a run would refuse (checked first) or attachments that cannot be
+    /// saved; `TooMany` while its queue is full.
     pub async fn steer_session(
         &self,
         session_id: &SessionId,
-        input: SteerInput,
+        parts: Vec<ports::InputPart>,
+        message_id: Option<String>,
     ) -> Result<Steered, SteerError> {
+        let input = SteerInput::parse(parts, message_id, &self.input_limits)?;
         let handle = self.running(session_id).await?;
-        steer(&handle, input)
+        self.steer(&handle, input).await
     }
 
     /// Steers the conversation's running agent session.
@@ -123,8 +131,10 @@ impl LiveRuns {
     pub async fn steer_conversation(
         &self,
         conversation_id: &ConversationId,
-        input: SteerInput,
+        parts: Vec<ports::InputPart>,
+        message_id: Option<String>,
     ) -> Result<Steered, SteerError> {
+        let input = SteerInput::parse(parts, message_id, &self.input_limits)?;
         let Some(handle) = self.registry.agent_run_of(conversation_id) else {
             self.known_conversation(conversation_id).await?;
             return Err(ControlError::NotRunning(
@@ -132,7 +142,7 @@ impl LiveRuns {
             )
             .into());
         };
-        steer(&handle, input)
+        self.steer(&handle, input).await
     }
 
     async fn running(&self, session_id: &SessionId) -> Result<Arc<RunHandle>, ControlError> {
@@ -161,100 +171,111 @@ impl LiveRuns {
     }
 }
 
-/// A steer that keeps the rules: text neither blank nor over its cap, a message id within
-/// its cap. Made where the request arrives; live control takes nothing else.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SteerInput {
-    text: String,
+/// A steer that keeps a run input's rules (spec 03: parts, their caps, no blank input)
+/// and a message id within its cap; its attachments are saved once it is known to have a
+/// run to go to.
+#[derive(Debug, Clone, PartialEq)]
+struct SteerInput {
+    parts: Vec<ports::InputPart>,
     message_id: Option<String>,
 }
 
 impl SteerInput {
     /// # Errors
     /// `Invalid`, naming every broken rule.
-    pub fn parse(
-        input: Vec<ports::InputPart>,
+    fn parse(
+        parts: Vec<ports::InputPart>,
         message_id: Option<String>,
+        limits: &InputLimits,
     ) -> Result<Self, ControlError> {
-        let (text, mut errors) = text_of(input);
-        if text.trim().is_empty() {
-            errors.push(field_error("input", "input is empty".to_owned()));
-        } else if text.len() > limits::MAX_STEER_BYTES {
-            errors.push(field_error(
-                "input",
-                format!(
-                    "is {} bytes; at most {} are allowed",
-                    text.len(),
-                    limits::MAX_STEER_BYTES
-                ),
-            ));
-        }
+        let mut errors = input::validate(&parts, limits).err().unwrap_or_default();
         if let Some(id) = &message_id
             && id.len() > limits::MAX_STEER_ID_BYTES
         {
-            errors.push(field_error(
-                "message_id",
-                format!(
+            errors.push(FieldError {
+                field: "message_id".to_owned(),
+                message: format!(
                     "is {} bytes; at most {} are allowed",
                     id.len(),
                     limits::MAX_STEER_ID_BYTES
                 ),
-            ));
+            });
         }
         if errors.is_empty() {
-            Ok(Self { text, message_id })
+            Ok(Self { parts, message_id })
         } else {
             Err(ControlError::Invalid(errors))
         }
     }
+
+    /// About the bytes the steer will hold once its attachments are saved: its text twice
+    /// (the model's copy and the conversation's) and its inline data. Files and downloads
+    /// are not known before they are read; the queue counts them exactly when the steer
+    /// joins it.
+    fn held_bytes(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|part| match part {
+                ports::InputPart::Text { text } => 2 * text.len(),
+                ports::InputPart::Binary { data, .. } => data.len(),
+                ports::InputPart::Url { url } => url.len(),
+                ports::InputPart::File { path } => path.len(),
+            })
+            .sum()
+    }
 }
 
-/// The text of a steer's parts, joined by blank lines. Steering guides the next step in
-/// words; files, URLs and inline data reach the agent through a run, where they are
-/// fetched into its environment.
-fn text_of(input: Vec<ports::InputPart>) -> (String, Vec<FieldError>) {
-    let mut texts = Vec::with_capacity(input.len());
-    let mut errors = Vec::new();
-    for (i, part) in input.into_iter().enumerate() {
-        match part {
-            ports::InputPart::Text { text } => texts.push(text),
-            other => errors.push(field_error(
-                &format!("input[{i}]"),
-                format!(
-                    "steering takes text parts; a {} part reaches the agent through a run",
-                    other.kind()
-                ),
-            )),
+impl LiveRuns {
+    /// Saves the steer's attachments in the run's workspace, as a run's input would be,
+    /// and queues it. A message id queued before answers `Duplicate` without saving again.
+    async fn steer(&self, handle: &RunHandle, input: SteerInput) -> Result<Steered, SteerError> {
+        let held_bytes = input.held_bytes();
+        let message_id = input
+            .message_id
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        if handle.steered(&message_id) {
+            return Ok(Steered {
+                session_id: handle.session_id.clone(),
+                message_id,
+                outcome: SteerOutcome::Duplicate,
+            });
+        }
+        handle
+            .control
+            .steering()
+            .room_for(held_bytes)
+            .map_err(refused)?;
+        let materialized = input::materialize(
+            input.parts,
+            &*handle.workspace,
+            &*self.downloader,
+            input::steer_uploads(&handle.session_id),
+            &self.input_limits,
+        )
+        .await
+        .map_err(ControlError::Invalid)?;
+        let outcome = handle
+            .steer(Steer {
+                message_id: message_id.clone(),
+                parts: materialized.parts,
+                text: materialized.display_text,
+            })
+            .map_err(refused)?;
+        Ok(Steered {
+            session_id: handle.session_id.clone(),
+            message_id,
+            outcome,
+        })
+    }
+}
+
+fn refused(e: SteerRefused) -> SteerError {
+    match e {
+        SteerRefused::Closed => SteerError::Control(ControlError::NotRunning(e.to_string())),
+        SteerRefused::QueueFull { .. } | SteerRefused::QueueBytes { .. } => {
+            SteerError::TooMany(e.to_string())
         }
     }
-    (texts.join("\n\n"), errors)
-}
-
-fn field_error(field: &str, message: String) -> FieldError {
-    FieldError {
-        field: field.to_owned(),
-        message,
-    }
-}
-
-fn steer(handle: &RunHandle, input: SteerInput) -> Result<Steered, SteerError> {
-    let message_id = input
-        .message_id
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let outcome = handle
-        .steer(Steer {
-            message_id: message_id.clone(),
-            text: input.text,
-        })
-        .map_err(|e| match e {
-            SteerRefused::Closed => SteerError::Control(ControlError::NotRunning(e.to_string())),
-            SteerRefused::QueueFull { .. } => SteerError::TooMany(e.to_string()),
-        })?;
-    Ok(Steered {
-        session_id: handle.session_id.clone(),
-        message_id,
-        outcome,
-    })
 }
 
 #[cfg(test)]
@@ -272,24 +293,46 @@ mod tests {
         ports::InputPart::Text { text: text.into() }
     }
 
+    fn limits() -> InputLimits {
+        InputLimits {
+            max_text_bytes: 8,
+            ..InputLimits::default()
+        }
+    }
+
     #[test]
-    fn a_steer_is_parsed_once_with_every_broken_rule_named() {
-        let ok = SteerInput::parse(vec![text("go"), text("left")], Some("m1".into())).unwrap();
-        assert_eq!(ok.text, "go\n\nleft");
-        let blank = SteerInput::parse(vec![text(" \n")], None).unwrap_err();
+    fn a_steer_keeps_the_rules_of_run_input_with_every_broken_rule_named() {
+        let ok = SteerInput::parse(vec![text("go"), text("left")], Some("m1".into()), &limits())
+            .unwrap();
+        assert_eq!(ok.parts, [text("go"), text("left")]);
+        let blank = SteerInput::parse(vec![text(" \n")], None, &limits()).unwrap_err();
         assert_eq!(fields(blank), ["input"]);
-        let none = SteerInput::parse(Vec::new(), None).unwrap_err();
+        let none = SteerInput::parse(Vec::new(), None, &limits()).unwrap_err();
         assert_eq!(fields(none), ["input"]);
-        let both = SteerInput::parse(
-            vec![text("x".repeat(limits::MAX_STEER_BYTES + 1))],
+        let image = ports::InputPart::Binary {
+            data: "not base64!".into(),
+            mime_type: "image".into(),
+            name: None,
+        };
+        let all = SteerInput::parse(
+            vec![text("x".repeat(9)), image],
             Some("i".repeat(limits::MAX_STEER_ID_BYTES + 1)),
+            &limits(),
         )
         .unwrap_err();
-        assert_eq!(fields(both), ["input", "message_id"]);
+        assert_eq!(
+            fields(all),
+            [
+                "input[0].text",
+                "input[1].data",
+                "input[1].mime_type",
+                "message_id"
+            ]
+        );
         let file = ports::InputPart::File {
             path: "a.png".into(),
         };
-        let mixed = SteerInput::parse(vec![text("look"), file], None).unwrap_err();
-        assert_eq!(fields(mixed), ["input[1]"]);
+        let with_file = SteerInput::parse(vec![text("look"), file.clone()], None, &limits());
+        assert_eq!(with_file.unwrap().parts, [text("look"), file]);
     }
 }

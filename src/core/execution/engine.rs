@@ -10,7 +10,7 @@ use ports::{
     Conversation, ConversationRepo, Downloader, EnvironmentError, EnvironmentFactory,
     EnvironmentWarning, EventBus, EventPayload, MAIN_AGENT, MailboxRepo, ModelProvider, Preset,
     PresetRepo, RunStarted, SessionRecord, SessionRepo, SessionState, SessionStatus, StateStore,
-    StateStoreError, StorageError, StreamKey, Transport, UserPart, Warning, now,
+    StateStoreError, StorageError, StreamKey, Transport, UserPart, Warning, Workspace, now,
 };
 use ports::{PresetId, SessionId};
 use tokio::time::Instant;
@@ -163,11 +163,12 @@ impl RunEngine {
         let resolved = self.resolve(&req, &session_id).await?;
         let (env, warnings) = self.open_environment(&resolved.preset).await?;
         let env = Arc::new(env);
+        let workspace = env.workspace.clone();
         let mut materialized = input::materialize(
             req.input,
             &*env.workspace,
             &*self.ports.downloader,
-            &session_id,
+            input::run_uploads(&session_id),
             &self.settings.input,
         )
         .await
@@ -189,7 +190,7 @@ impl RunEngine {
         let record = resolved.record(&session_id, req.transport);
         self.insert_row(&record, resolved.place.new_conversation)
             .await?;
-        let handle = self.register(&record);
+        let handle = self.register(&record, workspace);
         if uses_shell(&resolved.preset) {
             warn(&handle, warnings);
         }
@@ -334,7 +335,7 @@ impl RunEngine {
 
     /// Registers the run, puts `run_started` in its log and starts forwarding the log to
     /// the bus.
-    fn register(&self, record: &SessionRecord) -> Arc<RunHandle> {
+    fn register(&self, record: &SessionRecord, workspace: Arc<dyn Workspace>) -> Arc<RunHandle> {
         let log = RunLog::new(record.session_id.clone());
         let handle = Arc::new(RunHandle::new(
             record.session_id.clone(),
@@ -343,6 +344,7 @@ impl RunEngine {
             record.transport,
             RunControl::new(),
             log.clone(),
+            workspace,
         ));
         self.registry.insert(handle.clone());
         log.push(

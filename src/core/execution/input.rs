@@ -170,22 +170,36 @@ pub fn validate(parts: &[InputPart], limits: &InputLimits) -> Result<(), Vec<Fie
     }
 }
 
+/// Where a run's input attachments are saved.
+pub fn run_uploads(session_id: &SessionId) -> String {
+    format!(".uploads/{session_id}")
+}
+
+/// Where one steer's attachments are saved: a directory of its own under the run's, so
+/// its names never replace the run's input files or another steer's.
+pub fn steer_uploads(session_id: &SessionId) -> String {
+    format!(
+        ".uploads/{session_id}/steer-{}",
+        uuid::Uuid::now_v7().simple()
+    )
+}
+
 /// Builds the user message once the environment is open: saves binaries and downloads
-/// into the workspace, checks attached files, and notes each attachment for the model.
-/// Every part is tried, so all failures are reported at once; files saved before a
-/// failure stay in the workspace.
+/// into `dir` in the workspace, checks attached files, and notes each attachment for the
+/// model. Every part is tried, so all failures are reported at once; files saved before
+/// a failure stay in the workspace.
 pub async fn materialize(
     parts: Vec<InputPart>,
     workspace: &dyn Workspace,
     downloader: &dyn Downloader,
-    session_id: &SessionId,
+    dir: String,
     limits: &InputLimits,
 ) -> Result<Materialized, Vec<FieldError>> {
     let mut run = Materializer {
         workspace,
         downloader,
         limits,
-        dir: format!(".uploads/{session_id}"),
+        dir,
         parts: Vec::new(),
         texts: Vec::new(),
         attachments: Vec::new(),
@@ -226,7 +240,7 @@ struct Materializer<'a> {
     workspace: &'a dyn Workspace,
     downloader: &'a dyn Downloader,
     limits: &'a InputLimits,
-    /// `.uploads/<session_id>`.
+    /// `.uploads/<session_id>`, or a steer's directory under it.
     dir: String,
     parts: Vec<UserPart>,
     /// The caller's own words, for the display text.
@@ -902,7 +916,7 @@ mod tests {
         ws: &MockWorkspace,
         d: &MockDownloader,
     ) -> Result<Materialized, Vec<FieldError>> {
-        materialize(parts, ws, d, &SID.into(), &defaults()).await
+        materialize(parts, ws, d, run_uploads(&SID.into()), &defaults()).await
     }
 
     fn stat_ok(ws: &mut MockWorkspace, expected: &'static str, size: u64, is_dir: bool) {
@@ -1183,7 +1197,7 @@ mod tests {
             vec![file("big.jpg")],
             &ws,
             &MockDownloader::new(),
-            &SID.into(),
+            run_uploads(&SID.into()),
             &limits,
         )
         .await
@@ -1215,7 +1229,7 @@ mod tests {
             vec![file("grows.png")],
             &ws,
             &MockDownloader::new(),
-            &SID.into(),
+            run_uploads(&SID.into()),
             &limits,
         )
         .await

@@ -30,7 +30,7 @@ mod tests;
 /// name it through `execution` and never reach into the agent loop.
 pub use crate::core::agent::{ExternalResult, Interaction, Resolutions};
 pub use attach::{AttachError, Attached};
-pub use control::{ControlError, LiveRuns, SteerError, SteerInput, Steered};
+pub use control::{ControlError, LiveRuns, SteerError, Steered};
 pub use engine::{Ports, RunEngine, Settings};
 pub use external::ExternalTools;
 pub use queries::{ConversationView, LiveStatus, Queries, QueryError, Turn};
@@ -54,7 +54,7 @@ impl Execution {
     pub fn new(ports: Ports, settings: Settings) -> Self {
         let registry = Arc::new(registry::Registry::new());
         Self {
-            live: Arc::new(LiveRuns::new(&ports, registry.clone())),
+            live: Arc::new(LiveRuns::new(&ports, settings.input, registry.clone())),
             queries: Arc::new(Queries::new(&ports, registry.clone())),
             runs: RunEngine::new(ports, settings, registry),
         }

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use ports::{ConversationId, SessionId, SessionType, StreamKey, Transport};
+use ports::{ConversationId, SessionId, SessionType, StreamKey, Transport, Workspace};
 use tokio::sync::Notify;
 
 use super::run_log::RunLog;
@@ -24,6 +24,8 @@ pub struct RunHandle {
     pub stream_key: StreamKey,
     pub control: RunControl,
     pub log: Arc<RunLog>,
+    /// The run's workspace, where a steer's attachments are saved.
+    pub workspace: Arc<dyn Workspace>,
     /// Steering message ids already queued, so a client retrying a steer queues it once.
     steer_ids: Mutex<HashSet<String>>,
 }
@@ -44,6 +46,7 @@ impl RunHandle {
         transport: Transport,
         control: RunControl,
         log: Arc<RunLog>,
+        workspace: Arc<dyn Workspace>,
     ) -> Self {
         Self {
             stream_key: StreamKey::for_session(&session_id),
@@ -53,8 +56,18 @@ impl RunHandle {
             transport,
             control,
             log,
+            workspace,
             steer_ids: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Whether a steer with this message id was queued already, so a retried steer is
+    /// answered without saving its attachments again.
+    pub fn steered(&self, message_id: &str) -> bool {
+        self.steer_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(message_id)
     }
 
     /// Queues a steering message, once per message id.
@@ -70,7 +83,7 @@ impl RunHandle {
             return Ok(SteerOutcome::Duplicate);
         }
         let id = steer.message_id.clone();
-        self.control.steer(steer)?;
+        self.control.steering().push(steer)?;
         seen.insert(id);
         Ok(SteerOutcome::Queued)
     }
@@ -184,6 +197,7 @@ mod tests {
             Transport::Sse,
             RunControl::new(),
             RunLog::new(id),
+            Arc::new(ports::mocks::MockWorkspace::new()),
         ))
     }
 
@@ -210,6 +224,7 @@ mod tests {
         let h = handle("a", "c", SessionType::Agent);
         let steer = |id: &str| Steer {
             message_id: id.into(),
+            parts: vec![ports::UserPart::Text { text: "go".into() }],
             text: "go".into(),
         };
         assert_eq!(h.steer(steer("m1")), Ok(SteerOutcome::Queued));

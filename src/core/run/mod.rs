@@ -5,6 +5,8 @@
 
 mod control;
 mod events;
+mod steering;
 
-pub use control::{RunControl, Steer, SteerRefused};
+pub use control::RunControl;
 pub use events::{CollectingSink, EventSink};
+pub use steering::{Steer, SteerRefused, SteeringQueue};
