@@ -19,6 +19,7 @@ mod runs;
 mod sessions;
 mod sign_in;
 pub mod sse;
+mod web_ui;
 
 use std::sync::{Arc, OnceLock};
 
@@ -126,7 +127,8 @@ pub fn endpoint(state: Arc<ApiState>, settings: HttpSettings) -> impl Endpoint {
         cookie_sessions: cookie_sessions.clone(),
     });
     Route::new()
-        .at("/", get(landing))
+        .at("/", get(web_ui::page))
+        .at("/assets/:hash/*path", get(web_ui::asset))
         .at("/docs", get(docs_page))
         .at("/api/openapi.json", get(openapi_json))
         .at("/api/openapi.yaml", get(openapi_yaml))
@@ -197,13 +199,4 @@ async fn openapi_yaml() -> Response {
 #[handler]
 async fn docs_page() -> Html<String> {
     Html(Documents::get().await.swagger_ui.clone())
-}
-
-#[handler]
-fn landing() -> Html<&'static str> {
-    Html(concat!(
-        "<!doctype html><html><head><meta charset=utf-8><title>agent-runtime</title></head>",
-        "<body><h1>agent-runtime</h1><p>The API lives under <code>/api</code>; ",
-        "browse it at <a href=\"/docs\">/docs</a>.</p></body></html>"
-    ))
 }

@@ -30,3 +30,4 @@ mod shutdown;
 mod streams;
 mod subagents;
 mod support;
+mod web_ui;
