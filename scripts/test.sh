@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: formatting, lints, unit tests, every port's contract suite against every
 # adapter (SQLite + PostgreSQL, in-process + Redis, fs + memory + S3) and the end-to-end
-# tests, then the API contract (scripts/contract.sh: schemathesis, a generated Python
-# client) and a smoke run of the benchmark (scripts/bench.sh --quick). Servers come from TEST_DATABASE_URL / TEST_REDIS_URL / TEST_S3_ENDPOINT (defaults:
+# tests, then the API contract (scripts/contract.sh: schemathesis, generated Python and
+# TypeScript clients, a browser), the web UI in Chromium (scripts/browser/ui.sh) and a smoke
+# run of the benchmark (scripts/bench.sh --quick). Servers come from TEST_DATABASE_URL / TEST_REDIS_URL / TEST_S3_ENDPOINT (defaults:
 # the local servers). A missing PostgreSQL or Redis is installed and started when running as
 # root on Debian; otherwise the script stops with one line saying what to start. Under this
 # script a test that cannot reach its server fails instead of skipping (REQUIRE_SERVICES=1).
@@ -112,5 +113,9 @@ else
 fi
 say "API contract: schemathesis and a generated Python client"
 AGENT_RUNTIME_BIN="${CARGO_TARGET_DIR:-target}/debug/agent-runtime" scripts/contract.sh
+say "the web UI in a real browser (Chromium against the binary and the mock LLM)"
+cargo build -j "$JOBS" -p mock-llm --bin mock-llm
+AGENT_RUNTIME_BIN="${CARGO_TARGET_DIR:-target}/debug/agent-runtime" \
+  MOCK_LLM_BIN="${CARGO_TARGET_DIR:-target}/debug/mock-llm" scripts/browser/ui.sh
 say "benchmark smoke run (fails on errors, never on timings)"
 scripts/bench.sh --quick

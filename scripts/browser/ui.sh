@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The web UI's browser test: Debian's Chromium, driven by playwright-core (ui.mjs), uses the
+# page the service serves at `/` the way a person does: sign in, stream a run, reload it
+# mid-run, steer, interrupt, approve and deny, fire the mailbox, fork, edit presets, on a
+# desktop and a 360 px phone, with no console error anywhere.
+#   AGENT_RUNTIME_BIN     the service binary (default target/debug/agent-runtime of this repo)
+#   MOCK_LLM_BIN          the mock LLM (default target/debug/mock-llm): the `openai:mock`
+#                         preset streams its 60-delta answer, 50 ms apart (a 3 s answer)
+#   CHROMIUM              the browser (default /usr/bin/chromium: apt-get install chromium)
+#   UI_SCREENSHOTS        failure screenshots (default /tmp/ui-screenshots)
+#   UI_README_SCREENSHOT  1: save the chat view of a finished run to docs/ui-chat.png
+# It starts its own mock and service (SQLite in a temporary directory) and stops them on
+# exit; on failure it prints the end of the service's log. npm ci runs only when
+# node_modules is missing or package-lock.json changed (shared with run.sh).
+set -euo pipefail
+die() { printf 'scripts/browser/ui.sh: %s\n' "$*" >&2; exit 1; }
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+BIN="${AGENT_RUNTIME_BIN:-${CARGO_TARGET_DIR:-target}/debug/agent-runtime}"
+[[ "$BIN" == /* ]] || BIN="$ROOT/$BIN" # relative to the repository root: we cd below
+MOCK="${MOCK_LLM_BIN:-${CARGO_TARGET_DIR:-target}/debug/mock-llm}"
+[[ "$MOCK" == /* ]] || MOCK="$ROOT/$MOCK"
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+DELTAS=60
+cd "$(dirname "$0")"
+[[ -x "$BIN" ]] || die "no service binary at $BIN (cargo build, or set AGENT_RUNTIME_BIN)"
+[[ -x "$MOCK" ]] || die "no mock LLM at $MOCK (cargo build -p mock-llm, or set MOCK_LLM_BIN)"
+[[ -x "$CHROMIUM" ]] || die "no Chromium at $CHROMIUM (apt-get install chromium, or set CHROMIUM)"
+command -v node >/dev/null || die "node is not installed"
+command -v curl >/dev/null || die "curl is not installed"
+export NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 # playwright-core downloads nothing; say it anyway
+
+WORK=$(mktemp -d)
+SERVER=""
+MOCK_PID=""
+cleanup() {
+  [[ -n "$SERVER" ]] && kill "$SERVER" 2>/dev/null
+  [[ -n "$MOCK_PID" ]] && kill "$MOCK_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# 1. Dependencies, only when missing or when the lock file changed (the stamp run.sh keeps).
+STAMP=node_modules/.run-sh-lock.sha256
+LOCK_SUM=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ ! -d node_modules || ! -f "$STAMP" || "$(cat "$STAMP")" != "$LOCK_SUM" ]]; then
+  echo "== npm ci"
+  npm ci --prefer-offline --no-audit --no-fund >"$WORK/npm.log" 2>&1 || { cat "$WORK/npm.log" >&2; die "npm ci failed"; }
+  echo "$LOCK_SUM" >"$STAMP"
+fi
+
+# 2. The mock LLM on a free port of its choosing; it prints the URL it listens on.
+"$MOCK" --port 0 --deltas "$DELTAS" --delay-ms 50 >"$WORK/mock.log" 2>&1 &
+MOCK_PID=$!
+MOCK_URL=""
+for _ in $(seq 1 100); do
+  MOCK_URL=$(sed -n 's/^listening on \(http[^ ]*\).*/\1/p' "$WORK/mock.log" | head -n1)
+  [[ -n "$MOCK_URL" ]] && break
+  kill -0 "$MOCK_PID" 2>/dev/null || { cat "$WORK/mock.log" >&2; die "the mock LLM exited at start"; }
+  sleep 0.1
+done
+[[ -n "$MOCK_URL" ]] || { cat "$WORK/mock.log" >&2; die "the mock LLM did not say where it listens"; }
+# Chat Completions live under /v1 (the mock answers any path ending in /chat/completions).
+MOCK_URL="${MOCK_URL%/}"
+[[ "$MOCK_URL" == */v1 ]] || MOCK_URL="$MOCK_URL/v1"
+
+# 3. Our own service, its OpenAI provider pointed at the mock.
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+PORT=$(free_port)
+TOKEN="ui-token-$RANDOM$RANDOM$RANDOM"
+BASE="http://127.0.0.1:$PORT"
+mkdir "$WORK/data" "$WORK/workspace"
+env -i PATH="$PATH" HOME="$WORK" HOST=127.0.0.1 PORT="$PORT" AUTH_TOKEN="$TOKEN" \
+  DATABASE_URL="sqlite://$WORK/data/runtime.db" STATE_STORE_PATH="$WORK/data" \
+  WORKSPACE_ROOT="$WORK/workspace" OPENAI_BASE_URL="$MOCK_URL" OPENAI_API_KEY=x \
+  "$BIN" >"$WORK/server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 1 100); do
+  curl -fs "$BASE/api/health" >/dev/null 2>&1 && break
+  kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; die "the service exited at start"; }
+  sleep 0.1
+done
+curl -fs "$BASE/api/health" >/dev/null || { cat "$WORK/server.log" >&2; die "the service did not become healthy"; }
+
+# 4. The checks, bounded in time (ui.mjs has its own 120 s guard; this one catches a hang
+# in the browser's launch or shutdown).
+echo "== the web UI in Chromium against $BASE (mock LLM at $MOCK_URL)"
+if ! BASE_URL="$BASE" TOKEN="$TOKEN" CHROMIUM="$CHROMIUM" MOCK_DELTAS="$DELTAS" \
+  UI_SCREENSHOTS="${UI_SCREENSHOTS:-/tmp/ui-screenshots}" UI_README_SCREENSHOT="${UI_README_SCREENSHOT:-}" \
+  timeout 180 node ui.mjs; then
+  echo "-- the service's log (last 40 lines):" >&2
+  tail -n 40 "$WORK/server.log" >&2
+  die "the UI check failed (above)"
+fi
+if grep -q 'panicked' "$WORK/server.log"; then
+  grep -B2 -A10 'panicked' "$WORK/server.log" >&2; die "the service panicked"
+fi
