@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 
 use super::{
     Tag,
-    auth::{Auth, AuthToken, token_matches},
+    auth::{Auth, AuthToken, bearer_of, token_matches},
     cookie_sessions::{CookieSessions, cookie_of},
     error::{ApiError, ErrorResponse},
 };
@@ -38,6 +38,13 @@ pub enum SignInResponse {
     /// authenticates this browser's requests from now on.
     #[oai(status = 204)]
     SignedIn(#[oai(header = "Set-Cookie")] String),
+}
+
+/// Answer of `auth_status`.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct AuthStatus {
+    /// Whether this request's cookie session (or bearer token) authenticates it.
+    pub signed_in: bool,
 }
 
 /// Answer of `auth_logout`.
@@ -70,6 +77,24 @@ impl SignInApi {
         }
         let value = sessions.open();
         Ok(SignInResponse::SignedIn(sessions.set_cookie(&value)))
+    }
+
+    /// Whether this browser is signed in: a page asks before its first call, so a signed-out
+    /// start is an answer, not a 401.
+    #[oai(path = "/auth/session", method = "get", operation_id = "auth_status")]
+    async fn status(
+        &self,
+        req: &Request,
+        sessions: Data<&Arc<CookieSessions>>,
+    ) -> Json<AuthStatus> {
+        let by_token = bearer_of(req).is_some_and(|token| {
+            req.data::<AuthToken>()
+                .is_some_and(|expected| token_matches(token, &expected.0))
+        });
+        let by_cookie = cookie_of(req.headers()).is_some_and(|value| sessions.is_open(value));
+        Json(AuthStatus {
+            signed_in: by_token || by_cookie,
+        })
     }
 
     /// Sign out: the session of this request's cookie ends on the server.

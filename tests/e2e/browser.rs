@@ -131,6 +131,20 @@ async fn a_cookie_session_authenticates_until_signed_out() {
         get("/api/presets/list", &pair).await.unwrap().status(),
         StatusCode::OK
     );
+    // A page asks whether it is signed in without provoking a 401.
+    let signed_in = |cookie: Option<&str>| {
+        let mut req = app.client.get(format!("{}/api/auth/session", app.base));
+        if let Some(cookie) = cookie {
+            req = req.header(header::COOKIE, cookie.to_owned());
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.json::<serde_json::Value>().await.unwrap()["signed_in"].clone()
+        }
+    };
+    assert_eq!(signed_in(Some(&pair)).await, json!(true));
+    assert_eq!(signed_in(None).await, json!(false));
     app.mock.push(mock_llm::Script::text("Hi from a page.", 2));
     let stream = app
         .client
@@ -171,6 +185,8 @@ async fn a_cookie_session_authenticates_until_signed_out() {
         get("/api/presets/list", &pair).await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
+    assert_eq!(signed_in(Some(&pair)).await, json!(false));
+    assert_eq!(signed_in(Some(&forged)).await, json!(false));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -108,6 +108,8 @@ async function all(path, key, query = {}) {
 
 export const api = {
   signIn: (token) => post('/auth/session', { token }, { quiet401: true }),
+  /** Whether this browser's cookie session is open (never a 401). */
+  signedIn: () => get('/auth/session').then((r) => r.signed_in === true),
   logout: () => post('/auth/logout'),
 
   /** Health answers 503 with the same body when the database is down: not an error here. */

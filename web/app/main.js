@@ -14,19 +14,31 @@ import { createStore, useStore } from './store.js';
 let returnTo = null;
 const bootError = createStore('');
 
-onUnauthorized(() => {
+/** To the sign-in page, coming back to the current view afterwards. */
+function signedOut() {
   const hash = location.hash;
   if (!hash.startsWith('#/sign-in')) returnTo = hash || hrefs.home();
   auth.set('out');
   presets.set(null);
   navigate(hrefs.signIn(), { replace: true });
-});
+}
 
-/** Signed in? The cookie is HttpOnly: ask the API (loading the presets every view needs). */
+onUnauthorized(signedOut);
+
+/**
+ * Signed in? The cookie is HttpOnly: ask the API, which answers either way (a signed-out
+ * start is no 401), then load the presets every view needs.
+ */
 function probe() {
   bootError.set('');
-  reloadPresets()
-    .then(() => {
+  api
+    .signedIn()
+    .then(async (signedIn) => {
+      if (!signedIn) {
+        signedOut();
+        return;
+      }
+      await reloadPresets();
       auth.set('in');
       // Already signed in (the cookie still works): the sign-in page has nothing to do.
       if (location.hash.startsWith('#/sign-in')) navigate(hrefs.home(), { replace: true });
