@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 
 say() { printf '== %s\n' "$*"; }
 die() { printf 'scripts/contract.sh: %s\n' "$*" >&2; exit 1; }
+source scripts/lib/service.sh
 
 BIN="${AGENT_RUNTIME_BIN:-${CARGO_TARGET_DIR:-target}/debug/agent-runtime}"
 [[ -x "$BIN" ]] || cargo build -j "${CARGO_BUILD_JOBS:-2}" --bin agent-runtime
@@ -35,19 +36,10 @@ SERVER=""
 cleanup() { [[ -n "$SERVER" ]] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 TOKEN="contract-token-$RANDOM$RANDOM"
 BASE="http://127.0.0.1:$PORT"
-env -i PATH="$PATH" HOME="$WORK" HOST=127.0.0.1 PORT="$PORT" AUTH_TOKEN="$TOKEN" \
-  DATABASE_URL="sqlite://$WORK/runtime.db" STATE_STORE_PATH="$WORK" \
-  "$BIN" >"$WORK/server.log" 2>&1 &
-SERVER=$!
-for _ in $(seq 1 100); do
-  curl -fs "$BASE/api/health" >/dev/null 2>&1 && break
-  kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; die "the service exited at start"; }
-  sleep 0.1
-done
-curl -fs "$BASE/api/health" >/dev/null || die "the service did not become healthy"
+start_service "$BIN" "$WORK" "$PORT" "$TOKEN"
 
 api() { curl -fsS -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' "$@"; }
 # Fixtures the fuzzer can reach: a conversation whose mailbox holds async subagent outcomes.
@@ -101,9 +93,7 @@ PYTHONPATH="$WORK/client" python3 tests/client/generated_client.py "$BASE" "$TOK
 say "a TypeScript client generated from openapi/openapi.json (@hey-api/openapi-ts, tsc --strict)"
 BASE_URL="$BASE" TOKEN="$TOKEN" scripts/ts-client/run.sh || die "the TypeScript client failed (above)"
 
-if grep -q 'panicked' "$WORK/server.log"; then
-  grep -B2 -A10 'panicked' "$WORK/server.log" >&2; die "the service panicked"
-fi
+no_panic "$WORK"
 say "a real browser (Chromium): same-origin cookie page and an allowed cross-origin page stream and resume a run"
 AGENT_RUNTIME_BIN="$BIN" scripts/browser/run.sh || die "the browser check failed (above)"
 say "contract checks passed"

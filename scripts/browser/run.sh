@@ -14,6 +14,7 @@ set -euo pipefail
 die() { printf 'scripts/browser/run.sh: %s\n' "$*" >&2; exit 1; }
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$ROOT/scripts/lib/service.sh"
 BIN="${AGENT_RUNTIME_BIN:-${CARGO_TARGET_DIR:-target}/debug/agent-runtime}"
 [[ "$BIN" == /* ]] || BIN="$ROOT/$BIN" # relative to the repository root: we cd below
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
@@ -22,7 +23,7 @@ cd "$(dirname "$0")"
 [[ -x "$CHROMIUM" ]] || die "no Chromium at $CHROMIUM (apt-get install chromium, or set CHROMIUM)"
 command -v node >/dev/null || die "node is not installed"
 command -v curl >/dev/null || die "curl is not installed"
-export NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+command -v python3 >/dev/null || die "python3 is not installed"
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 # playwright-core downloads nothing; say it anyway
 
 WORK=$(mktemp -d)
@@ -31,35 +32,16 @@ cleanup() { [[ -n "$SERVER" ]] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 # 1. Dependencies, only when missing or when the lock file changed.
-STAMP=node_modules/.run-sh-lock.sha256
-LOCK_SUM=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [[ ! -d node_modules || ! -f "$STAMP" || "$(cat "$STAMP")" != "$LOCK_SUM" ]]; then
-  echo "== npm ci"
-  npm ci --prefer-offline --no-audit --no-fund >"$WORK/npm.log" 2>&1 || { cat "$WORK/npm.log" >&2; die "npm ci failed"; }
-  echo "$LOCK_SUM" >"$STAMP"
-fi
+npm_ci_once "$WORK/npm.log"
 
 # 2. Our own service, its CORS_ORIGINS naming the origin check.mjs serves its page from.
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 PORT=$(free_port)
 PAGE_PORT=$(free_port)
 while [[ "$PAGE_PORT" == "$PORT" ]]; do PAGE_PORT=$(free_port); done
 PAGE_ORIGIN="http://127.0.0.1:$PAGE_PORT"
 TOKEN="browser-token-$RANDOM$RANDOM$RANDOM"
 BASE="http://127.0.0.1:$PORT"
-# WORKSPACE_ROOT too (its default, ./workspace, would land in this folder), beside the
-# service's files, not under them (the service refuses a workspace that reaches them).
-mkdir "$WORK/data" "$WORK/workspace"
-env -i PATH="$PATH" HOME="$WORK" HOST=127.0.0.1 PORT="$PORT" AUTH_TOKEN="$TOKEN" \
-  DATABASE_URL="sqlite://$WORK/data/runtime.db" STATE_STORE_PATH="$WORK/data" \
-  WORKSPACE_ROOT="$WORK/workspace" CORS_ORIGINS="$PAGE_ORIGIN" "$BIN" >"$WORK/server.log" 2>&1 &
-SERVER=$!
-for _ in $(seq 1 100); do
-  curl -fs "$BASE/api/health" >/dev/null 2>&1 && break
-  kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; die "the service exited at start"; }
-  sleep 0.1
-done
-curl -fs "$BASE/api/health" >/dev/null || { cat "$WORK/server.log" >&2; die "the service did not become healthy"; }
+start_service "$BIN" "$WORK" "$PORT" "$TOKEN" CORS_ORIGINS="$PAGE_ORIGIN"
 
 # 3. The check, bounded in time (check.mjs has its own 90 s guard; this one catches a hang
 # in the browser's launch or shutdown).
@@ -70,6 +52,4 @@ if ! BASE_URL="$BASE" TOKEN="$TOKEN" PAGE_ORIGIN="$PAGE_ORIGIN" CHROMIUM="$CHROM
   tail -n 40 "$WORK/server.log" >&2
   die "the browser check failed (above)"
 fi
-if grep -q 'panicked' "$WORK/server.log"; then
-  grep -B2 -A10 'panicked' "$WORK/server.log" >&2; die "the service panicked"
-fi
+no_panic "$WORK"

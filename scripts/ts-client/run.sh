@@ -10,6 +10,7 @@
 # install; with a warm ~/.npm and node_modules present the check takes a few seconds.
 set -euo pipefail
 die() { printf 'scripts/ts-client/run.sh: %s\n' "$*" >&2; exit 1; }
+source "$(dirname "$0")/../lib/service.sh"
 
 OPENAPI="${OPENAPI:-$(dirname "$0")/../../openapi/openapi.json}"
 [[ -f "$OPENAPI" ]] || die "no OpenAPI document at $OPENAPI"
@@ -20,18 +21,11 @@ command -v node >/dev/null || die "node is not installed"
 if [[ -z "${TS_CLIENT_NO_FLOW:-}" ]]; then
   [[ -n "${BASE_URL:-}" && -n "${TOKEN:-}" ]] || die "set BASE_URL and TOKEN (or TS_CLIENT_NO_FLOW=1)"
 fi
-export NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT
 
 # 1. Dependencies, only when missing or when the lock file changed.
-STAMP=node_modules/.run-sh-lock.sha256
-LOCK_SUM=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [[ ! -d node_modules || ! -f "$STAMP" || "$(cat "$STAMP")" != "$LOCK_SUM" ]]; then
-  echo "== npm ci"
-  npm ci --prefer-offline --no-audit --no-fund >"$LOG" 2>&1 || { cat "$LOG" >&2; die "npm ci failed"; }
-  echo "$LOCK_SUM" >"$STAMP"
-fi
+npm_ci_once "$LOG"
 
 # 2. Generate; the generator must not warn about the document.
 echo "== redocly lint (no errors allowed)"
