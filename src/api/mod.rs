@@ -147,17 +147,25 @@ struct Documents {
     swagger_ui: String,
 }
 
+/// The value of `cell`, built by the first caller off the async workers (building takes
+/// tens of milliseconds of CPU); callers racing the first build may each build it once.
+async fn built_once<T: Send + Sync + 'static>(
+    cell: &'static OnceLock<T>,
+    build: fn() -> T,
+) -> &'static T {
+    if let Some(built) = cell.get() {
+        return built;
+    }
+    let built = tokio::task::spawn_blocking(build)
+        .await
+        .unwrap_or_else(|_| build());
+    cell.get_or_init(|| built)
+}
+
 impl Documents {
     async fn get() -> &'static Self {
         static DOCUMENTS: OnceLock<Documents> = OnceLock::new();
-        if let Some(built) = DOCUMENTS.get() {
-            return built;
-        }
-        // Tens of milliseconds of CPU: off the async runtime.
-        let built = tokio::task::spawn_blocking(Self::build)
-            .await
-            .unwrap_or_else(|_| Self::build());
-        DOCUMENTS.get_or_init(|| built)
+        built_once(&DOCUMENTS, Self::build).await
     }
 
     fn build() -> Self {

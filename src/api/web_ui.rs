@@ -54,16 +54,10 @@ const NO_UI: &str = "<!doctype html><html><head><meta charset=utf-8><title>agent
     browse it at <a href=\"/docs\">/docs</a>.</p></body></html>";
 
 impl Table {
+    /// Hashing and gzipping a few hundred KB: done by the first request, not at start.
     async fn get() -> &'static Self {
         static TABLE: OnceLock<Table> = OnceLock::new();
-        if let Some(built) = TABLE.get() {
-            return built;
-        }
-        // Hashing and compressing a few hundred KB: off the async workers.
-        let built = tokio::task::spawn_blocking(Self::build)
-            .await
-            .unwrap_or_else(|_| Self::build());
-        TABLE.get_or_init(|| built)
+        super::built_once(&TABLE, Self::build).await
     }
 
     fn build() -> Self {

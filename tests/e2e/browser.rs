@@ -211,12 +211,7 @@ async fn the_cookie_is_secure_when_configured_and_sign_in_bodies_are_small() {
 async fn the_published_document_needs_no_credentials() {
     let app = TestApp::sqlite().await;
     for path in ["/api/openapi.json", "/api/openapi.yaml"] {
-        let resp = app
-            .client
-            .get(format!("{}{path}", app.base))
-            .send()
-            .await
-            .unwrap();
+        let resp = app.get_open(path).await;
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
         assert!(
             resp.text()

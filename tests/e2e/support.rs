@@ -70,6 +70,15 @@ impl TestApp {
         }
     }
 
+    /// A GET without credentials, as a browser or a signed-out page sends it.
+    pub async fn get_open(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A request with the right token.
     pub fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client

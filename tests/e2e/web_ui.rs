@@ -54,12 +54,7 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_and_every_asset_are_served_from_the_embedded_files() {
     let app = TestApp::sqlite().await;
-    let page = app
-        .client
-        .get(format!("{}/", app.base))
-        .send()
-        .await
-        .unwrap();
+    let page = app.get_open("/").await;
     assert_eq!(page.status(), StatusCode::OK, "open without credentials");
     let h = page.headers().clone();
     assert_eq!(h[header::CONTENT_TYPE], "text/html; charset=utf-8");
@@ -135,15 +130,7 @@ async fn the_page_and_every_asset_are_served_from_the_embedded_files() {
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_but_this_builds_files_is_under_the_assets_prefix() {
     let app = TestApp::sqlite().await;
-    let html = app
-        .client
-        .get(format!("{}/", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.get_open("/").await.text().await.unwrap();
     let at = html.find("/assets/").unwrap();
     let hash = html[at + 8..at + 24].to_owned();
     for path in [
@@ -155,12 +142,7 @@ async fn nothing_but_this_builds_files_is_under_the_assets_prefix() {
         "/assets/0000000000000000/style.css".to_owned(),
         "/assets/style.css".to_owned(),
     ] {
-        let resp = app
-            .client
-            .get(format!("{}{path}", app.base))
-            .send()
-            .await
-            .unwrap();
+        let resp = app.get_open(&path).await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
         let body = resp.text().await.unwrap();
         assert!(!body.contains("[package]"), "{path}: {body}");
