@@ -48,6 +48,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 /** The mock LLM's default answer: DELTAS words `w<i> `. */
 const ANSWER = Array.from({ length: DELTAS }, (_, i) => `w${i} `).join('');
 const LAST_WORD = `w${DELTAS - 1}`;
+/** The tool the external-results check declares in its run request (the caller runs it). */
+const EXTERNAL_TOOL = 'lookup_weather';
 
 const started = Date.now();
 const secs = () => ((Date.now() - started) / 1000).toFixed(1);
@@ -64,12 +66,14 @@ const journal = [];
 const consoleErrors = [];
 /**
  * Answers some checks provoke, which Chromium reports on the console as "Failed to load
- * resource": a wrong token (401), a preset the API refuses (422). Anything else on the
- * console fails the suite (a signed-out start asks GET /api/auth/session: no 401).
+ * resource": a wrong token (401), a preset the API refuses (422), deleting a preset in use
+ * (409). Anything else on the console fails the suite (a signed-out start asks
+ * GET /api/auth/session: no 401).
  */
 const EXPECTED_STATUS = [
   { status: 401, path: /\/api\/auth\/session$/ },
   { status: 422, path: /\/api\/presets\/create$/ },
+  { status: 409, path: /\/api\/presets\/pinned\/delete$/ },
 ];
 
 function watch(page, label) {
@@ -108,6 +112,17 @@ async function apiCall(method, pathname, body) {
   return text ? JSON.parse(text) : null;
 }
 
+/** The status of a bearer GET (for answers that are expected to fail, like a 404). */
+async function apiStatus(pathname) {
+  const res = await fetch(`${BASE}/api${pathname}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** The ids of the presets the API marks `is_default` (exactly one, normally). */
+const defaultPresets = async () =>
+  (await apiCall('GET', '/presets/list')).presets.filter((p) => p.is_default).map((p) => p.preset_id);
+
 async function setup() {
   const presets = [
     { preset_id: 'mock', name: 'Mock streamer', model: { name: 'openai:mock' }, is_default: true },
@@ -125,6 +140,12 @@ async function setup() {
       preset_id: 'delegator', name: 'Delegator', model: { name: 'test:call:delegate' },
       subagents: { refs: [{ preset_id: 'worker', name: 'worker', description: 'answers questions' }] },
     },
+    // For the preset list: one becomes the default, one is deleted, one is kept in use.
+    { preset_id: 'helper', name: 'Helper', model: { name: 'test:echo' } },
+    { preset_id: 'spare', name: 'Spare', model: { name: 'test:echo' } },
+    { preset_id: 'pinned', name: 'Pinned', model: { name: 'test:echo' } },
+    // Calls the external tool a run declares (test:call:<tool> calls any tool by name).
+    { preset_id: 'external', name: 'External caller', model: { name: `test:call:${EXTERNAL_TOOL}` } },
   ];
   for (const p of presets) await apiCall('POST', '/presets/create', p);
 }
@@ -407,6 +428,54 @@ async function main() {
     check(!/denied-run\n/.test(denied) && !/^denied-run$/m.test(denied), 'a denied command must not run');
   });
 
+  // External tools: a run declares a tool the caller executes; the model's call to it ends
+  // the run waiting for the result, which the page sends back in a continuation run.
+  await step('external tool result', page, async () => {
+    const started = await apiCall('POST', '/conversations/run/wait', {
+      preset_id: 'external',
+      input: [{ type: 'text', text: '{"city":"Oslo"}' }],
+      external_tools: [{
+        name: EXTERNAL_TOOL, description: 'The weather in a city, looked up by the caller.',
+        parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+      }],
+    });
+    const call = started.pending_tool_calls?.[0];
+    check(started.status === 'awaiting_tool_results' && call?.kind === 'external' && call.tool_name === EXTERNAL_TOOL,
+      `the run should wait for the external call: ${show(started)}`);
+    await page.goto(`${BASE}/#/conversations/${started.conversation_id}`);
+    const pending = `.approvals .pending-call[data-tool-call="${call.tool_call_id}"]`;
+    await page.waitForSelector(pending);
+    const shown = await page.$eval(pending, (li) => ({
+      tool: li.querySelector('.tool-name')?.textContent,
+      kind: li.querySelector('.pending-head .badge')?.textContent,
+      args: li.textContent,
+      head: document.querySelector('.chat-content .turn:not(.live) .turn-head')?.textContent || '',
+    }));
+    check(shown.tool === EXTERNAL_TOOL && /external tool/.test(shown.kind), `the pending call: ${show(shown)}`);
+    check(/"city":\s*"Oslo"/.test(shown.args), `the call's arguments should show: ${show(shown.args)}`);
+    check(/waiting for you/.test(shown.head), `the turn should say it waits: ${show(shown.head)}`);
+    const result = 'sunny and 21 degrees in Oslo';
+    await page.fill(`${pending} .external-result textarea`, result);
+    const sent = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/api/conversations/run'));
+    await page.click(`${pending} button:has-text("Send result")`);
+    const body = (await sent).postDataJSON();
+    check(body.conversation_id === started.conversation_id && !body.input && !body.user_interactions?.length &&
+      show(body.tool_results) === show([{ tool_call_id: call.tool_call_id, output: result }]),
+      `the continuation should carry the result, and nothing else: ${show(body)}`);
+    const answer = await until(page, 'the run continues and answers with the result', (want) => {
+      const turns = [...document.querySelectorAll('.chat-content .turn:not(.live)')];
+      const text = turns.at(-1)?.querySelector('.entry.assistant')?.textContent || '';
+      return !document.querySelector('.turn.live') && !document.querySelector('.approvals') &&
+        turns.length === 2 && text.includes(want) ? text : null;
+    }, `${EXTERNAL_TOOL}: ${result}`, 20_000);
+    check(answer.trim() === `${EXTERNAL_TOOL}: ${result}`, `the answer: ${show(answer)}`);
+    const first = await page.evaluate(() => document.querySelector('.chat-content .turn:not(.live) .turn-head').textContent);
+    check(/paused for tool results/.test(first) && !/waiting for you/.test(first),
+      `the first turn should now say what it paused for: ${show(first)}`);
+    const turns = await apiCall('GET', `/conversations/${started.conversation_id}/turns?session_type=agent`);
+    check(turns.turns.at(-1)?.status === 'committed', `the last turn as stored: ${show(turns.turns.at(-1))}`);
+  });
+
   // 7. Mailbox: an async subagent's outcome waits, opens in place, and is fired.
   await step('mailbox fire', page, async () => {
     await newConversation(page, 'lead', '{"subagent":"worker","task":"find the docs"}');
@@ -568,6 +637,74 @@ async function main() {
     const saved = await apiCall('GET', '/presets/ui-made/get');
     check(saved.name === 'Made in the UI' && saved.toolsets.some((t) => t.toolset_name === 'core'),
       `the preset as stored: ${show(saved)}`);
+  });
+
+  // The preset list: make another preset the default (and back), delete an unused one, and
+  // fail to delete one an active conversation uses, with the API's reason on the page.
+  await step('presets: default and delete', page, async () => {
+    const item = (id) => page.locator(`.preset-item[data-preset="${id}"]`);
+    /** The ids of the list's items with a "default" badge. */
+    const badges = () => page.evaluate(() => [...document.querySelectorAll('.preset-item')]
+      .filter((li) => [...li.querySelectorAll('.badge')].some((b) => b.textContent.trim() === 'default'))
+      .map((li) => li.dataset.preset));
+    const markedOnly = async (id) => {
+      let ids = [];
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(50)) {
+        ids = await badges();
+        if (show(ids) === show([id])) return;
+      }
+      throw new CheckError(`the list should mark ${id}, and only it, as the default: ${show(ids)}`);
+    };
+    try {
+      await page.goto(`${BASE}/#/presets`);
+      await item('helper').waitFor();
+      check(show(await defaultPresets()) === show(['mock']), `before: the default should be mock: ${show(await defaultPresets())}`);
+      await item('helper').getByRole('button', { name: 'Make default', exact: true }).click();
+      await markedOnly('helper');
+      check(await item('helper').getByRole('button', { name: 'Make default' }).count() === 0,
+        'the default preset offers no "Make default"');
+      check(show(await defaultPresets()) === show(['helper']), `the API's default: ${show(await defaultPresets())}`);
+      await page.goto(`${BASE}/#/new`);
+      await page.waitForSelector('#preset-select option', { state: 'attached' });
+      const picked = await until(page, 'the picker preselects the new default', () => {
+        const select = document.querySelector('#preset-select');
+        return select.value ? { value: select.value, label: select.selectedOptions[0]?.textContent.trim() } : null;
+      });
+      check(picked.value === 'helper' && /Helper.*· default/.test(picked.label), `the picker: ${show(picked)}`);
+
+      await page.goto(`${BASE}/#/presets`);
+      await item('mock').getByRole('button', { name: 'Make default', exact: true }).click();
+      await markedOnly('mock');
+      check(show(await defaultPresets()) === show(['mock']), `the default restored: ${show(await defaultPresets())}`);
+
+      // A preset an active conversation uses is refused with 409 preset_in_use: the reason shows.
+      await apiCall('POST', '/conversations/run/wait', { preset_id: 'pinned', input: [{ type: 'text', text: 'keep pinned in use' }] });
+      await item('pinned').getByRole('button', { name: 'Delete', exact: true }).click();
+      await item('pinned').getByRole('button', { name: 'Really delete', exact: true }).click();
+      const refused = await until(page, 'the refusal is explained on the page', () =>
+        document.querySelector('.presets .form-error[role=alert]')?.textContent);
+      check(/^Pinned cannot be deleted: .*in use by an active conversation/.test(refused), `the explanation: ${show(refused)}`);
+      check(await item('pinned').count() === 1, 'the refused preset stays in the list');
+      check(await apiStatus('/presets/pinned/get') === 200, 'and in the API');
+      check(show(await badges()) === show(['mock']), `the default is untouched: ${show(await badges())}`);
+
+      // Deleting asks first; an unused preset then goes (and the refusal above is gone).
+      await item('spare').getByRole('button', { name: 'Delete', exact: true }).click();
+      check(await apiStatus('/presets/spare/get') === 200, 'one click only asks: nothing is deleted yet');
+      await item('spare').getByRole('button', { name: 'Really delete', exact: true }).click();
+      await until(page, 'the deleted preset leaves the list', () =>
+        !document.querySelector('.preset-item[data-preset="spare"]') &&
+        [...document.querySelectorAll('.toast')].some((t) => t.textContent.includes('Deleted Spare.')));
+      check(await page.locator('.presets .form-error').count() === 0, 'the earlier refusal should not outlive a success');
+      check(await apiStatus('/presets/spare/get') === 404, 'the API should no longer have the deleted preset');
+      const ids = (await apiCall('GET', '/presets/list')).presets.map((p) => p.preset_id);
+      check(!ids.includes('spare') && ids.includes('pinned'), `the API's list after the delete: ${show(ids)}`);
+    } finally {
+      // Later checks start conversations on the default preset: put it back whatever happened.
+      if (show(await defaultPresets().catch(() => [])) !== show(['mock'])) {
+        await apiCall('POST', '/presets/mock/update', { is_default: true }).catch(() => {});
+      }
+    }
   });
 
   // 10. A phone: 360 px wide, no horizontal scrolling on any view.

@@ -32,7 +32,10 @@ export function PresetList() {
     reloadPresets().catch((err) => setError(errorText(err)));
   }, []);
 
+  // Each action starts by clearing the last one's error: a refusal explained once must not
+  // stay on the page beside a later success.
   const makeDefault = async (p) => {
+    setError('');
     try {
       await api.presets.update(p.preset_id, { is_default: true });
       await reloadPresets();
@@ -43,6 +46,7 @@ export function PresetList() {
   };
   const remove = async (p) => {
     setConfirming(null);
+    setError('');
     try {
       await api.presets.remove(p.preset_id);
       await reloadPresets();
