@@ -113,6 +113,10 @@ fn agent(provider: Arc<dyn ModelProvider>, model: &str) -> Agent {
     let env = Arc::new(Environment {
         workspace: Arc::new(adapters::workspace::LocalWorkspace::new(&dir, &[], None).unwrap()),
         shell: Arc::new(adapters::shell::LocalShell::new()),
+        downloader: Arc::new(adapters::download::HttpDownloader::new(
+            adapters::outbound::OutboundPolicy::default(),
+            adapters::download::DEFAULT_DOWNLOAD_TIMEOUT,
+        )),
         command_vars: vec![],
         limits: ShellLimits::default(),
         redactor: Default::default(),

@@ -54,6 +54,7 @@ impl HttpDownloader {
             .and_then(|v| v.to_str().ok())
             .and_then(essence);
         let file_name = file_name(response.url());
+        let final_url = response.url().to_string();
 
         // The announced length is at most the cap here; without one, grow as chunks come.
         let capacity = usize::try_from(announced.unwrap_or(0)).unwrap_or(0);
@@ -72,6 +73,7 @@ impl HttpDownloader {
             bytes,
             mime_type,
             file_name,
+            final_url,
         })
     }
 }

@@ -10,6 +10,8 @@ pub struct Downloaded {
     pub mime_type: Option<String>,
     /// The last path segment of the final URL, when it names a file.
     pub file_name: Option<String>,
+    /// The URL the body came from, after redirects.
+    pub final_url: String,
 }
 
 /// Why a download failed.

@@ -23,6 +23,10 @@ pub const TOOLSETS: &[(&str, &[&str])] = &[
     ("document", &["pdf_convert", "office_to_markdown"]),
 ];
 
+/// Toolsets the service names but whose tools do not exist yet: a preset enabling one would
+/// get nothing, so it is refused instead of accepted empty.
+pub const UNAVAILABLE_TOOLSETS: &[&str] = &["media", "document"];
+
 /// The tools of a toolset, or `None` for an unknown name.
 pub fn tools_of(toolset: &str) -> Option<&'static [&'static str]> {
     TOOLSETS

@@ -1,12 +1,13 @@
-//! A run's environment: what its tools act on, the workspace (files under the path policy)
-//! and the shell, with the variables every command gets. Built once per run by the run
+//! A run's environment: what its tools act on, the workspace (files under the path policy),
+//! the shell, with the variables every command gets, and the network (the downloader,
+//! under the outbound policy). Built once per run by the run
 //! engine from the preset's environment section ([`EnvironmentSpec`]) and what the
 //! environment factory opened.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ports::{EnvironmentSpec, Shell, ShellMode, Workspace};
+use ports::{Downloader, EnvironmentSpec, Shell, ShellMode, Workspace};
 
 use super::redact::Redactor;
 
@@ -19,6 +20,8 @@ const BASE_VARS: &[&str] = &["PATH", "HOME", "LANG"];
 pub struct Environment {
     pub workspace: Arc<dyn Workspace>,
     pub shell: Arc<dyn Shell>,
+    /// What the web tools reach the network through: only what the outbound policy allows.
+    pub downloader: Arc<dyn Downloader>,
     /// Every variable a command gets: nothing else is inherited.
     pub command_vars: Vec<(String, String)>,
     pub limits: ShellLimits,

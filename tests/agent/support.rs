@@ -32,6 +32,7 @@ pub fn local_env(
 ) -> Arc<Environment> {
     Arc::new(Environment {
         workspace: Arc::new(LocalWorkspace::new(dir, &[], None).unwrap()),
+        downloader: Arc::new(ports::mocks::MockDownloader::new()),
         shell: Arc::new(LocalShell::new()),
         command_vars: command_vars(spec, lookup),
         limits: ShellLimits::default(),

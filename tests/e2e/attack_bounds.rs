@@ -11,32 +11,9 @@ use serde_json::{Value, json};
 use mock_llm::Script;
 
 use crate::support::{
-    Backend, MockApp, TestApp, dialogue, gate_command, open_gate, preset_body, shell_call,
-    text_input,
+    Backend, MockApp, TestApp, call_tool, dialogue, gate_command, open_gate, preset_body,
+    shell_call, text_input,
 };
-
-/// Runs `tool` once with `args` through the built-in `test:call:<tool>` model on `preset`:
-/// the `tool_call_result` payload's output and whether it is an error.
-async fn call_tool(app: &TestApp, preset: &str, tool: &str, args: Value) -> (String, bool) {
-    let events = app
-        .run_sse(json!({
-            "preset_id": preset,
-            "config_override": {"model": {"name": format!("test:call:{tool}")}},
-            "input": text_input(&args.to_string())
-        }))
-        .await
-        .all()
-        .await;
-    let result = events
-        .iter()
-        .find(|e| e.is("tool_call_result"))
-        .unwrap_or_else(|| panic!("no tool result: {}", crate::support::types(&events)));
-    let payload = result.payload();
-    (
-        payload["output"].as_str().unwrap().to_owned(),
-        payload["is_error"].as_bool().unwrap(),
-    )
-}
 
 /// Creates a preset with the `core` and `filesystem` toolsets working in `work`.
 async fn files_preset(app: &TestApp, id: &str, work: &std::path::Path) {

@@ -30,4 +30,5 @@ mod shutdown;
 mod streams;
 mod subagents;
 mod support;
+mod web_tools;
 mod web_ui;

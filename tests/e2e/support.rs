@@ -863,3 +863,26 @@ pub fn sandbox_status() -> &'static str {
         "unavailable"
     }
 }
+
+/// Runs `tool` once with `args` through the built-in `test:call:<tool>` model on `preset`:
+/// the `tool_call_result` payload's output and whether it is an error.
+pub async fn call_tool(app: &TestApp, preset: &str, tool: &str, args: Value) -> (String, bool) {
+    let events = app
+        .run_sse(serde_json::json!({
+            "preset_id": preset,
+            "config_override": {"model": {"name": format!("test:call:{tool}")}},
+            "input": text_input(&args.to_string())
+        }))
+        .await
+        .all()
+        .await;
+    let result = events
+        .iter()
+        .find(|e| e.is("tool_call_result"))
+        .unwrap_or_else(|| panic!("no tool result: {}", types(&events)));
+    let payload = result.payload();
+    (
+        payload["output"].as_str().unwrap().to_owned(),
+        payload["is_error"].as_bool().unwrap(),
+    )
+}

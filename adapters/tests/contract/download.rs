@@ -193,6 +193,7 @@ async fn file_comes_with_bytes_type_without_parameters_and_name() {
             bytes: b"hello, world\n".to_vec(),
             mime_type: Some("text/plain".into()),
             file_name: Some("report.txt".into()),
+            final_url: format!("{}/files/report.txt?v=2", srv.base),
         }
     );
 }
@@ -207,6 +208,7 @@ async fn missing_content_type_is_none() {
             bytes: vec![7; 5],
             mime_type: None,
             file_name: Some("no-type.bin".into()),
+            final_url: format!("{}/files/no-type.bin", srv.base),
         }
     );
 }
@@ -311,6 +313,7 @@ async fn redirect_names_the_final_file() {
             bytes: b"a,b\n1,2\n".to_vec(),
             mime_type: Some("text/csv".into()),
             file_name: Some("final.csv".into()),
+            final_url: format!("{}/files/final.csv", srv.base),
         }
     );
 }

@@ -121,6 +121,7 @@ fn calls(list: &[(&str, &str, &str)]) -> Answer {
 fn env(workspace: MockWorkspace, shell: MockShell) -> Arc<Environment> {
     Arc::new(Environment {
         workspace: Arc::new(workspace),
+        downloader: Arc::new(ports::mocks::MockDownloader::new()),
         shell: Arc::new(shell),
         command_vars: vec![("PATH".into(), "/usr/bin".into())],
         limits: ShellLimits::default(),

@@ -302,6 +302,7 @@ impl RunEngine {
         let env = Environment {
             workspace: opened.workspace,
             shell: opened.shell,
+            downloader: self.ports.downloader.clone(),
             command_vars: command_vars(&preset.environment, |name| {
                 self.ports.environments.host_var(name)
             }),

@@ -979,6 +979,7 @@ mod tests {
                 bytes: b"x".to_vec(),
                 mime_type: None,
                 file_name: None,
+                final_url: "https://example.org/x".into(),
             })
         });
         let got = run(
@@ -1009,6 +1010,7 @@ mod tests {
                 bytes: b"%PDF-1.7".to_vec(),
                 mime_type: Some("application/pdf".into()),
                 file_name: Some("My Report.pdf".into()),
+                final_url: "https://example.org/x".into(),
             })
         });
         let got = run(
@@ -1052,6 +1054,7 @@ mod tests {
                     bytes: b"abc".to_vec(),
                     mime_type: None,
                     file_name: None,
+                    final_url: "https://example.org/x".into(),
                 })
             });
         d.expect_download()
@@ -1061,6 +1064,7 @@ mod tests {
                     bytes: b"hi".to_vec(),
                     mime_type: Some("text/plain".into()),
                     file_name: Some("...".into()),
+                    final_url: "https://example.org/x".into(),
                 })
             });
         let got = run(

@@ -151,6 +151,17 @@ fn validate_toolsets(preset: &Preset, errors: &mut Vec<FieldError>) {
             ));
             continue;
         };
+        if toolset.enabled
+            && catalogue::UNAVAILABLE_TOOLSETS.contains(&toolset.toolset_name.as_str())
+        {
+            errors.push(err(
+                format!("toolsets[{i}].toolset_name"),
+                format!(
+                    "toolset {} offers no tools yet; remove it or disable it",
+                    toolset.toolset_name
+                ),
+            ));
+        }
         for (j, tool) in toolset.exclude_tools.iter().enumerate() {
             if !tools.contains(&tool.as_str()) {
                 errors.push(err(
@@ -243,6 +254,22 @@ mod tests {
             p.model.name = name.into();
             assert!(validate(&p, &[]).is_empty(), "{name}");
         }
+    }
+
+    #[test]
+    fn a_toolset_without_tools_yet_is_refused_unless_disabled() {
+        let toolset = |name: &str, enabled: bool| ToolsetSpec {
+            toolset_name: name.into(),
+            enabled,
+            exclude_tools: vec![],
+        };
+        let mut p = preset();
+        p.toolsets = vec![
+            toolset("media", true),
+            toolset("web", true),
+            toolset("document", false),
+        ];
+        assert_eq!(fields(&p, &[]), vec!["toolsets[0].toolset_name"]);
     }
 
     #[test]

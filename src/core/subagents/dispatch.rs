@@ -242,6 +242,7 @@ mod tests {
         let tool = tool(gate.clone());
         let env = Arc::new(Environment {
             workspace: Arc::new(MockWorkspace::new()),
+            downloader: Arc::new(ports::mocks::MockDownloader::new()),
             shell: Arc::new(MockShell::new()),
             command_vars: vec![],
             limits: ShellLimits::default(),

@@ -13,6 +13,7 @@ mod shell;
 mod tasks;
 mod toolbox;
 mod view;
+mod web;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

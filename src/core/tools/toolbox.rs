@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ports::{ToolSchema, ToolsetSpec};
 
-use super::{Tool, context, edit, filesystem, search, shell, tasks, view};
+use super::{Tool, context, edit, filesystem, search, shell, tasks, view, web};
 
 /// Tools by name, in a stable order.
 #[derive(Clone, Default)]
@@ -32,6 +32,7 @@ fn builtin(toolset: &str) -> Vec<Arc<dyn Tool>> {
             Arc::new(filesystem::CopyTool),
         ],
         "shell" => vec![Arc::new(shell::ShellTool)],
+        "web" => vec![Arc::new(web::FetchTool), Arc::new(web::DownloadTool)],
         "task" => vec![
             Arc::new(tasks::TaskCreateTool),
             Arc::new(tasks::TaskUpdateTool),

@@ -195,6 +195,7 @@ mod tests {
     fn ctx_with(workspace: MockWorkspace) -> (Arc<Environment>, RunControl) {
         let env = Arc::new(Environment {
             workspace: Arc::new(workspace),
+            downloader: Arc::new(ports::mocks::MockDownloader::new()),
             shell: Arc::new(MockShell::new()),
             command_vars: vec![],
             limits: ShellLimits::default(),
