@@ -117,6 +117,8 @@ fn agent(provider: Arc<dyn ModelProvider>, model: &str) -> Agent {
             adapters::outbound::OutboundPolicy::default(),
             adapters::download::DEFAULT_DOWNLOAD_TIMEOUT,
         )),
+        search: None,
+        scraper: None,
         command_vars: vec![],
         limits: ShellLimits::default(),
         redactor: Default::default(),

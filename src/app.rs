@@ -11,16 +11,18 @@ use adapters::{
     llm::{Endpoint, LlmSettings, ModelRouter},
     sql::{SqlSettings, SqlStorage, SqlTarget},
     state_store::{OpendalStateStore, S3Settings},
+    web_services::{Firecrawl, GoogleSearch, Tavily},
 };
 use anyhow::Context;
 use poem::EndpointExt;
-use ports::{EventBus, ModelProvider, StateStore};
+use ports::{EventBus, ModelProvider, Scraper, StateStore, WebSearch};
 
 use crate::{
     api::{self, ApiState, HttpSettings, edge::EdgeLimits},
     boundary,
     config::{
         BrowserConfig, Config, DatabaseConfig, EdgeConfig, ProviderCredentials, StateStoreConfig,
+        WebServicesConfig,
     },
     core::{
         execution::{Execution, Ports, Retries, Settings},
@@ -70,12 +72,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     .await
     .context("startup recovery failed")?;
     report_sandbox(config, &boundary);
-    let environments: Arc<HostEnvironments> = Arc::new(
-        HostEnvironments::new()
-            .with_workspace_root(boundary.workspace_root.clone())
-            .with_protected(boundary.protected.clone())
-            .with_sandbox(boundary.sandbox.clone()),
-    );
+    let environments = host_environments(&boundary);
     let presets = PresetService::new(storage.clone(), environments.clone());
     seed_default_preset(config, &presets).await?;
 
@@ -104,6 +101,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                 config.fetch.clone(),
                 DEFAULT_DOWNLOAD_TIMEOUT,
             )),
+            search: web_search(&config.web)?,
+            scraper: scraper(&config.web)?,
         },
         run_settings(config, &auth_token),
     );
@@ -277,6 +276,48 @@ fn state_store(config: &StateStoreConfig) -> anyhow::Result<Arc<dyn StateStore>>
 
 /// The model provider for every run: one router over the test models, OpenAI, Anthropic and
 /// the configured gateways, with credentials from the environment.
+/// Where agents' environments open: the workspace root, the protected paths and the
+/// sandbox settings the boundary prepared.
+fn host_environments(boundary: &boundary::Boundary) -> Arc<HostEnvironments> {
+    Arc::new(
+        HostEnvironments::new()
+            .with_workspace_root(boundary.workspace_root.clone())
+            .with_protected(boundary.protected.clone())
+            .with_sandbox(boundary.sandbox.clone()),
+    )
+}
+
+/// The search service of the web toolset: Tavily when its key is set, else Google
+/// Programmable Search when its key and engine id are, else none (`search` not offered).
+fn web_search(web: &WebServicesConfig) -> anyhow::Result<Option<Arc<dyn WebSearch>>> {
+    let context = "building the HTTP client for web search";
+    if let Some(key) = &web.tavily.api_key {
+        let tavily = Tavily::new(key.expose().to_owned(), web.tavily.base_url.as_deref());
+        return Ok(Some(Arc::new(tavily.context(context)?)));
+    }
+    match (&web.google.api_key, &web.google_cx) {
+        (Some(key), Some(cx)) => {
+            let google = GoogleSearch::new(
+                key.expose().to_owned(),
+                cx.clone(),
+                web.google.base_url.as_deref(),
+            );
+            Ok(Some(Arc::new(google.context(context)?)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The scraping service of the web toolset: Firecrawl when its key is set.
+fn scraper(web: &WebServicesConfig) -> anyhow::Result<Option<Arc<dyn Scraper>>> {
+    let Some(key) = &web.firecrawl.api_key else {
+        return Ok(None);
+    };
+    let firecrawl = Firecrawl::new(key.expose().to_owned(), web.firecrawl.base_url.as_deref())
+        .context("building the HTTP client for web scraping")?;
+    Ok(Some(Arc::new(firecrawl)))
+}
+
 pub fn model_provider(config: &Config) -> anyhow::Result<Arc<dyn ModelProvider>> {
     let endpoint = |c: &ProviderCredentials| Endpoint {
         api_key: c.api_key.as_ref().map(|k| k.expose().to_owned()),

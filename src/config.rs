@@ -123,8 +123,8 @@ pub struct Config {
     pub anthropic: ProviderCredentials,
     /// Named gateways (`NAME_API_KEY` / `NAME_BASE_URL`), by lower-case name.
     pub gateways: BTreeMap<String, ProviderCredentials>,
-    /// Values of [`UNREAD_SECRET_VARS`] that are set.
-    pub unread_secrets: Vec<Secret>,
+    /// The web toolset's search and scrape services.
+    pub web: WebServicesConfig,
     /// The largest file the file tools read whole or write (`MAX_FILE_BYTES`).
     pub max_file_bytes: u64,
     /// `WORKSPACE_ROOT`: where agents work; relative preset paths start here.
@@ -139,6 +139,18 @@ pub struct Config {
     /// What URLs chosen by callers or models may reach (`FETCH_ALLOW_PRIVATE`,
     /// `FETCH_ALLOW_HOSTS`).
     pub fetch: OutboundPolicy,
+}
+
+/// The services behind the web toolset's `search` and `scrape`: each is offered only when
+/// its key is set (`TAVILY_*`, `GOOGLE_SEARCH_*` with `GOOGLE_SEARCH_CX`, `FIRECRAWL_*`);
+/// the base URLs point them at a self-hosted or test server.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebServicesConfig {
+    pub tavily: ProviderCredentials,
+    pub google: ProviderCredentials,
+    /// The Programmable Search engine id; set exactly when the Google key is.
+    pub google_cx: Option<String>,
+    pub firecrawl: ProviderCredentials,
 }
 
 /// What browsers may do (spec 06, browsers).
@@ -176,7 +188,9 @@ impl Config {
         {
             secrets.extend(p.api_key.iter());
         }
-        secrets.extend(self.unread_secrets.iter());
+        for service in [&self.web.tavily, &self.web.google, &self.web.firecrawl] {
+            secrets.extend(service.api_key.iter());
+        }
         if let StateStoreConfig::S3 {
             access_key,
             secret_key,
@@ -203,14 +217,6 @@ fn url_password(url: &str) -> Option<String> {
     let password = userinfo.split_once(':')?.1;
     (!password.is_empty()).then(|| password.to_owned())
 }
-
-/// Keys the service does not use yet (the web tools will): a key in the environment is a
-/// secret whether a tool reads it or not, so its value is scrubbed from tool output too.
-const UNREAD_SECRET_VARS: &[&str] = &[
-    "TAVILY_API_KEY",
-    "FIRECRAWL_API_KEY",
-    "GOOGLE_SEARCH_API_KEY",
-];
 
 /// Variables ending in `_API_KEY` / `_BASE_URL` that are not gateways.
 const NOT_GATEWAYS: &[&str] = &[
@@ -257,10 +263,7 @@ impl Config {
             openai: provider(&get, "OPENAI")?,
             anthropic: provider(&get, "ANTHROPIC")?,
             gateways: gateways(&vars, &get)?,
-            unread_secrets: UNREAD_SECRET_VARS
-                .iter()
-                .filter_map(|name| get(name).map(Secret::new))
-                .collect(),
+            web: parse_web_services(&get)?,
             workspace_root: PathBuf::from(
                 get("WORKSPACE_ROOT").unwrap_or_else(|| "./workspace".to_owned()),
             ),
@@ -506,6 +509,30 @@ fn provider(
     Ok(ProviderCredentials {
         api_key: get(&format!("{prefix}_API_KEY")).map(Secret::new),
         base_url: get(&url_var).map(|u| http_url(&url_var, u)).transpose()?,
+    })
+}
+
+fn parse_web_services(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<WebServicesConfig, ConfigError> {
+    let google = provider(get, "GOOGLE_SEARCH")?;
+    let google_cx = get("GOOGLE_SEARCH_CX");
+    if google.api_key.is_some() != google_cx.is_some() {
+        let missing = if google_cx.is_none() {
+            "GOOGLE_SEARCH_CX"
+        } else {
+            "GOOGLE_SEARCH_API_KEY"
+        };
+        return Err(bad(
+            missing,
+            "Google search needs both GOOGLE_SEARCH_API_KEY and GOOGLE_SEARCH_CX",
+        ));
+    }
+    Ok(WebServicesConfig {
+        tavily: provider(get, "TAVILY")?,
+        google,
+        google_cx,
+        firecrawl: provider(get, "FIRECRAWL")?,
     })
 }
 
@@ -785,7 +812,7 @@ mod tests {
             ("STATE_STORE", "s3"),
             ("S3_BUCKET", "b"),
             ("S3_SECRET_KEY", "s3-secret"),
-            // No tool reads these yet; they are secrets all the same (and no gateways).
+            // The web services' keys are secrets too (and no gateways).
             ("TAVILY_API_KEY", "tavily-key"),
             ("FIRECRAWL_API_KEY", "firecrawl-key"),
             ("GOOGLE_SEARCH_API_KEY", "google-key"),
@@ -809,6 +836,24 @@ mod tests {
             ]
         );
         assert_eq!(c.gateways.keys().collect::<Vec<_>>(), vec!["mygw"]);
+    }
+
+    #[test]
+    fn web_services_take_their_keys_and_base_urls_and_google_needs_both_values() {
+        let c = parse(&[
+            ("TAVILY_API_KEY", "tvly"),
+            ("TAVILY_BASE_URL", "http://127.0.0.1:9/"),
+            ("FIRECRAWL_API_KEY", "fc"),
+        ])
+        .unwrap();
+        assert_eq!(c.web.tavily.base_url.as_deref(), Some("http://127.0.0.1:9"));
+        assert!(c.web.firecrawl.api_key.is_some() && c.web.google.api_key.is_none());
+        let e = parse(&[("GOOGLE_SEARCH_API_KEY", "g")]).unwrap_err();
+        assert_eq!(e.var, "GOOGLE_SEARCH_CX");
+        let e = parse(&[("GOOGLE_SEARCH_CX", "cx")]).unwrap_err();
+        assert_eq!(e.var, "GOOGLE_SEARCH_API_KEY");
+        let e = parse(&[("FIRECRAWL_BASE_URL", "ftp://x")]).unwrap_err();
+        assert_eq!(e.var, "FIRECRAWL_BASE_URL");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod sql;
 pub mod state_store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod web_services;
 pub mod workspace;
 
 /// Boxes any error as a port error source.

@@ -14,6 +14,7 @@ pub mod model_provider;
 pub mod shell;
 pub mod state_store;
 pub mod storage;
+pub mod web_services;
 pub mod workspace;
 
 pub use domain::*;
@@ -29,6 +30,7 @@ pub use storage::{
     Claim, ConversationRepo, Database, IdempotencyRecord, IdempotencyRepo, MailboxRepo, PresetRepo,
     SessionRepo, StorageError,
 };
+pub use web_services::{ScrapedPage, Scraper, SearchHit, WebSearch, WebServiceError};
 pub use workspace::{
     DirEntry, FileInfo, GrepMatch, GrepOutput, GrepRequest, LineSlice, LineWindow, PathList,
     TextLine, Workspace, WorkspaceError,
@@ -47,6 +49,7 @@ pub mod mocks {
         MockConversationRepo, MockDatabase, MockIdempotencyRepo, MockMailboxRepo, MockPresetRepo,
         MockSessionRepo,
     };
+    pub use crate::web_services::{MockScraper, MockWebSearch};
     pub use crate::workspace::MockWorkspace;
 }
 

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ports::{Downloader, EnvironmentSpec, Shell, ShellMode, Workspace};
+use ports::{Downloader, EnvironmentSpec, Scraper, Shell, ShellMode, WebSearch, Workspace};
 
 use super::redact::Redactor;
 
@@ -22,6 +22,10 @@ pub struct Environment {
     pub shell: Arc<dyn Shell>,
     /// What the web tools reach the network through: only what the outbound policy allows.
     pub downloader: Arc<dyn Downloader>,
+    /// The search service the admin configured; without one `search` is not offered.
+    pub search: Option<Arc<dyn WebSearch>>,
+    /// The scraping service the admin configured; without one `scrape` is not offered.
+    pub scraper: Option<Arc<dyn Scraper>>,
     /// Every variable a command gets: nothing else is inherited.
     pub command_vars: Vec<(String, String)>,
     pub limits: ShellLimits,

@@ -21,6 +21,7 @@ pub fn all_tools() -> Toolbox {
                 exclude_tools: vec![],
             })
             .collect::<Vec<_>>(),
+        agent_runtime::core::tools::WebServices::default(),
     )
 }
 
@@ -33,6 +34,8 @@ pub fn local_env(
     Arc::new(Environment {
         workspace: Arc::new(LocalWorkspace::new(dir, &[], None).unwrap()),
         downloader: Arc::new(ports::mocks::MockDownloader::new()),
+        search: None,
+        scraper: None,
         shell: Arc::new(LocalShell::new()),
         command_vars: command_vars(spec, lookup),
         limits: ShellLimits::default(),

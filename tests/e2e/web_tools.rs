@@ -244,3 +244,238 @@ async fn a_toolset_without_tools_yet_is_refused_by_name() {
         "{body}"
     );
 }
+
+// ------------------------------------------------------------------ search and scrape
+
+/// A stand-in for the Tavily, Google Programmable Search and Firecrawl APIs: it checks the
+/// key each expects and records every request (target and body).
+struct Services {
+    base: String,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+const TAVILY_KEY: &str = "tvly-stand-in-key";
+const GOOGLE_KEY: &str = "google-stand-in-key";
+const FIRECRAWL_KEY: &str = "fc-stand-in-key";
+
+impl Services {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let recorded = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(answer_service(socket, recorded.clone()));
+            }
+        });
+        Self { base, seen }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// The request line's target, the headers (lower-case) and the body.
+async fn read_request(socket: &mut TcpStream) -> Option<(String, String, String)> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = socket.read(&mut buf).await.ok().filter(|n| *n > 0)?;
+        data.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+    let target = String::from_utf8_lossy(&data[..end])
+        .split_whitespace()
+        .nth(1)?
+        .to_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while data.len() < end + length {
+        let n = socket.read(&mut buf).await.ok().filter(|n| *n > 0)?;
+        data.extend_from_slice(&buf[..n]);
+    }
+    let body = String::from_utf8_lossy(&data[end..end + length]).into_owned();
+    Some((target, head, body))
+}
+
+async fn answer_service(mut socket: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
+    let Some((target, head, body)) = read_request(&mut socket).await else {
+        return;
+    };
+    seen.lock().unwrap().push(format!("{target} {body}"));
+    let bearer = |key: &str| {
+        head.contains(&format!(
+            "authorization: bearer {}",
+            key.to_ascii_lowercase()
+        ))
+    };
+    let (status, answer) = if target == "/search" {
+        if bearer(TAVILY_KEY) {
+            (
+                "200 OK",
+                json!({"results": [
+                    {"title": "Rust", "url": "https://rust-lang.org/", "content": "A language."},
+                    {"title": "Cargo", "url": "https://doc.rust-lang.org/cargo/", "content": "Its build tool."}
+                ]}),
+            )
+        } else {
+            ("401 Unauthorized", json!({"detail": "bad key"}))
+        }
+    } else if target.starts_with("/customsearch/v1?") {
+        if target.contains(&format!("key={GOOGLE_KEY}")) {
+            (
+                "200 OK",
+                json!({"items": [
+                    {"title": "Homelab", "link": "https://example.org/lab", "snippet": "Racks."}
+                ]}),
+            )
+        } else {
+            ("400 Bad Request", json!({"error": "bad key"}))
+        }
+    } else if target == "/v1/scrape" && bearer(FIRECRAWL_KEY) {
+        (
+            "200 OK",
+            json!({"success": true, "data": {
+                "markdown": "# Rendered\n\nBy scripts.",
+                "metadata": {"sourceURL": "https://example.org/app", "title": "App"}
+            }}),
+        )
+    } else {
+        ("404 Not Found", json!({}))
+    };
+    let body = answer.to_string();
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = socket.write_all(response.as_bytes()).await;
+    let _ = socket.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_and_scrape_go_to_the_configured_services() {
+    let services = Services::start().await;
+    let app = TestApp::with_vars(&[
+        ("TAVILY_API_KEY", TAVILY_KEY),
+        ("TAVILY_BASE_URL", &services.base),
+        ("FIRECRAWL_API_KEY", FIRECRAWL_KEY),
+        ("FIRECRAWL_BASE_URL", &services.base),
+    ])
+    .await;
+    web_preset(&app).await;
+
+    let (out, is_error) = call_tool(
+        &app,
+        "surfer",
+        "search",
+        json!({"query": "rust language", "max_results": 2}),
+    )
+    .await;
+    assert!(!is_error, "{out}");
+    assert_eq!(
+        out,
+        "1. Rust\nhttps://rust-lang.org/\nA language.\n\n2. Cargo\nhttps://doc.rust-lang.org/cargo/\nIts build tool."
+    );
+    let (out, is_error) = call_tool(
+        &app,
+        "surfer",
+        "scrape",
+        json!({"url": "https://example.org/app"}),
+    )
+    .await;
+    assert!(!is_error, "{out}");
+    assert_eq!(
+        out,
+        "URL: https://example.org/app\nTitle: App\n\n# Rendered\n\nBy scripts."
+    );
+
+    let seen = services.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let search: serde_json::Value =
+        serde_json::from_str(seen[0].strip_prefix("/search ").unwrap()).unwrap();
+    assert_eq!(search, json!({"query": "rust language", "max_results": 2}));
+    let scrape: serde_json::Value =
+        serde_json::from_str(seen[1].strip_prefix("/v1/scrape ").unwrap()).unwrap();
+    assert_eq!(
+        scrape,
+        json!({"url": "https://example.org/app", "formats": ["markdown"]})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn google_search_is_used_with_its_two_values_and_a_refusal_shows_no_key() {
+    let services = Services::start().await;
+    let app = TestApp::with_vars(&[
+        ("GOOGLE_SEARCH_API_KEY", GOOGLE_KEY),
+        ("GOOGLE_SEARCH_CX", "engine-7"),
+        ("GOOGLE_SEARCH_BASE_URL", &services.base),
+    ])
+    .await;
+    web_preset(&app).await;
+    let (out, is_error) = call_tool(&app, "surfer", "search", json!({"query": "home lab"})).await;
+    assert!(!is_error, "{out}");
+    assert_eq!(out, "1. Homelab\nhttps://example.org/lab\nRacks.");
+    let target = services.seen()[0].clone();
+    for part in [
+        format!("key={GOOGLE_KEY}"),
+        "cx=engine-7".into(),
+        "q=home+lab".into(),
+        "num=5".into(),
+    ] {
+        assert!(target.contains(&part), "{part} in {target}");
+    }
+
+    let wrong = TestApp::with_vars(&[
+        ("TAVILY_API_KEY", "tvly-wrong"),
+        ("TAVILY_BASE_URL", &services.base),
+    ])
+    .await;
+    web_preset(&wrong).await;
+    let (out, is_error) = call_tool(&wrong, "surfer", "search", json!({"query": "x"})).await;
+    assert!(is_error, "{out}");
+    assert!(out.contains("Tavily answered 401"), "{out}");
+    assert!(!out.contains("tvly-wrong"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_services_search_and_scrape_are_absent_and_the_run_is_warned() {
+    let app = TestApp::sqlite().await;
+    web_preset(&app).await;
+    let events = app
+        .run_sse(json!({"preset_id": "surfer", "input": crate::support::text_input("hi")}))
+        .await
+        .all()
+        .await;
+    let warnings: Vec<_> = events
+        .iter()
+        .filter(|e| e.is("warning"))
+        .map(|e| e.payload().clone())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings.iter().all(|w| w["code"] == "tool_unavailable"));
+    let messages: Vec<&str> = warnings
+        .iter()
+        .map(|w| w["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages[0].contains("search") && messages[0].contains("TAVILY_API_KEY"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].contains("scrape") && messages[1].contains("FIRECRAWL_API_KEY"),
+        "{messages:?}"
+    );
+    assert!(events.last().unwrap().is("run_completed"));
+
+    let (out, is_error) = call_tool(&app, "surfer", "search", json!({"query": "x"})).await;
+    assert!(is_error, "{out}");
+    assert!(out.contains("search"), "{out}");
+}

@@ -122,6 +122,8 @@ fn env(workspace: MockWorkspace, shell: MockShell) -> Arc<Environment> {
     Arc::new(Environment {
         workspace: Arc::new(workspace),
         downloader: Arc::new(ports::mocks::MockDownloader::new()),
+        search: None,
+        scraper: None,
         shell: Arc::new(shell),
         command_vars: vec![("PATH".into(), "/usr/bin".into())],
         limits: ShellLimits::default(),
@@ -144,6 +146,7 @@ fn toolsets(names: &[&str]) -> Toolbox {
                 exclude_tools: vec![],
             })
             .collect::<Vec<_>>(),
+        crate::core::tools::WebServices::default(),
     )
 }
 

@@ -12,7 +12,7 @@ use crate::core::agent::{Agent, AgentSpec, Deferral};
 use crate::core::environment::Environment;
 use crate::core::prompt::{self, PromptVars};
 use crate::core::subagents::{self, Caller, Dispatcher, Kit};
-use crate::core::tools::Toolbox;
+use crate::core::tools::{Toolbox, WebServices};
 
 /// What the agent of one session is made from.
 pub(super) struct AgentPlan<'a> {
@@ -42,7 +42,7 @@ impl RunEngine {
             external_tools,
             prompt_field,
         } = plan;
-        let mut toolbox = Toolbox::from_toolsets(&preset.toolsets);
+        let mut toolbox = Toolbox::from_toolsets(&preset.toolsets, WebServices::of(&env));
         let mut vars = PromptVars {
             cwd: env.workspace.working_dir(),
             date: now().format("%Y-%m-%d").to_string(),

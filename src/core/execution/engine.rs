@@ -9,8 +9,9 @@ use std::time::Duration;
 use ports::{
     Conversation, ConversationRepo, Downloader, EnvironmentError, EnvironmentFactory,
     EnvironmentWarning, EventBus, EventPayload, MAIN_AGENT, MailboxRepo, ModelProvider, Preset,
-    PresetRepo, RunStarted, SessionRecord, SessionRepo, SessionState, SessionStatus, StateStore,
-    StateStoreError, StorageError, StreamKey, Transport, UserPart, Warning, Workspace, now,
+    PresetRepo, RunStarted, Scraper, SessionRecord, SessionRepo, SessionState, SessionStatus,
+    StateStore, StateStoreError, StorageError, StreamKey, Transport, UserPart, Warning, WebSearch,
+    Workspace, now,
 };
 use ports::{PresetId, SessionId};
 use tokio::time::Instant;
@@ -29,6 +30,7 @@ use crate::core::limits::FileLimits;
 use crate::core::preset_validation::{self, FieldError};
 use crate::core::redact::Redactor;
 use crate::core::run::RunControl;
+use crate::core::tools::WebServices;
 
 /// The ports a run needs.
 #[derive(Clone)]
@@ -42,6 +44,10 @@ pub struct Ports {
     pub provider: Arc<dyn ModelProvider>,
     pub environments: Arc<dyn EnvironmentFactory>,
     pub downloader: Arc<dyn Downloader>,
+    /// The web toolset's search service, when the admin configured one.
+    pub search: Option<Arc<dyn WebSearch>>,
+    /// The web toolset's scraping service, when the admin configured one.
+    pub scraper: Option<Arc<dyn Scraper>>,
 }
 
 /// Tunables of every run.
@@ -164,6 +170,7 @@ impl RunEngine {
         let (env, warnings) = self.open_environment(&resolved.preset).await?;
         let env = Arc::new(env);
         let workspace = env.workspace.clone();
+        let web_services = WebServices::of(&env);
         let mut materialized = input::materialize(
             req.input,
             &*env.workspace,
@@ -193,6 +200,9 @@ impl RunEngine {
         let handle = self.register(&record, workspace);
         if uses_shell(&resolved.preset) {
             warn(&handle, warnings);
+        }
+        for warning in web_services.missing(&resolved.preset.toolsets) {
+            handle.log.push(MAIN_AGENT, EventPayload::Warning(warning));
         }
         let started = StartedRun {
             session_id,
@@ -303,6 +313,8 @@ impl RunEngine {
             workspace: opened.workspace,
             shell: opened.shell,
             downloader: self.ports.downloader.clone(),
+            search: self.ports.search.clone(),
+            scraper: self.ports.scraper.clone(),
             command_vars: command_vars(&preset.environment, |name| {
                 self.ports.environments.host_var(name)
             }),

@@ -198,6 +198,8 @@ impl World {
             provider: Arc::new(self.provider),
             environments: Arc::new(environments),
             downloader: Arc::new(MockDownloader::new()),
+            search: None,
+            scraper: None,
         };
         (Execution::new(ports, Settings::default()), self.seen)
     }

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::{Caller, Directory, Kit, Source, equip};
 use crate::core::agent::{Agent, AgentSpec, Deferral, RunEnd};
 use crate::core::prompt;
-use crate::core::tools::{ToolContext, ToolError, ToolOutput, Toolbox, TypedTool};
+use crate::core::tools::{ToolContext, ToolError, ToolOutput, Toolbox, TypedTool, WebServices};
 
 pub(super) const NAME: &str = "delegate";
 
@@ -104,8 +104,13 @@ impl Delegate {
     }
 
     /// Everything the nested agent needs, resolved from its preset.
-    async fn spec_of(&self, preset: &Preset, agent_id: String) -> Result<AgentSpec, ToolError> {
-        let mut toolbox = Toolbox::from_toolsets(&preset.toolsets);
+    async fn spec_of(
+        &self,
+        preset: &Preset,
+        agent_id: String,
+        services: WebServices,
+    ) -> Result<AgentSpec, ToolError> {
+        let mut toolbox = Toolbox::from_toolsets(&preset.toolsets, services);
         let caller = Caller {
             preset,
             agent_id: &agent_id,
@@ -164,7 +169,9 @@ impl TypedTool for Delegate {
         let _busy = lock.lock().await;
         let preset = self.preset_of(&name, &subagent.source).await?;
         let agent_id = self.subagent_id(&name);
-        let spec = self.spec_of(&preset, agent_id.clone()).await?;
+        let spec = self
+            .spec_of(&preset, agent_id.clone(), WebServices::of(&ctx.env))
+            .await?;
         let history = ctx
             .with_scratch(|s| s.subagent_histories.get(&name).cloned())
             .unwrap_or_default();

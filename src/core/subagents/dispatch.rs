@@ -243,6 +243,8 @@ mod tests {
         let env = Arc::new(Environment {
             workspace: Arc::new(MockWorkspace::new()),
             downloader: Arc::new(ports::mocks::MockDownloader::new()),
+            search: None,
+            scraper: None,
             shell: Arc::new(MockShell::new()),
             command_vars: vec![],
             limits: ShellLimits::default(),

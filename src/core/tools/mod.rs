@@ -14,6 +14,7 @@ mod tasks;
 mod toolbox;
 mod view;
 mod web;
+mod web_services;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +28,7 @@ use super::environment::Environment;
 use super::run::{EventSink, RunControl};
 
 pub use output::{MAX_RESULT_CHARS, truncate_chars};
-pub use toolbox::Toolbox;
+pub use toolbox::{Toolbox, WebServices};
 
 /// What a tool hands back to the model.
 #[derive(Debug, Clone, PartialEq, Default)]

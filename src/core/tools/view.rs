@@ -196,6 +196,8 @@ mod tests {
         let env = Arc::new(Environment {
             workspace: Arc::new(workspace),
             downloader: Arc::new(ports::mocks::MockDownloader::new()),
+            search: None,
+            scraper: None,
             shell: Arc::new(MockShell::new()),
             command_vars: vec![],
             limits: ShellLimits::default(),
