@@ -19,12 +19,7 @@ BIN="${AGENT_RUNTIME_BIN:-${CARGO_TARGET_DIR:-target}/debug/agent-runtime}"
 [[ "$BIN" == /* ]] || BIN="$ROOT/$BIN" # relative to the repository root: we cd below
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 cd "$(dirname "$0")"
-[[ -x "$BIN" ]] || die "no service binary at $BIN (cargo build, or set AGENT_RUNTIME_BIN)"
-[[ -x "$CHROMIUM" ]] || die "no Chromium at $CHROMIUM (apt-get install chromium, or set CHROMIUM)"
-command -v node >/dev/null || die "node is not installed"
-command -v curl >/dev/null || die "curl is not installed"
-command -v python3 >/dev/null || die "python3 is not installed"
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 # playwright-core downloads nothing; say it anyway
+browser_check_tools "$BIN" "$CHROMIUM"
 
 WORK=$(mktemp -d)
 SERVER=""

@@ -28,13 +28,8 @@ MOCK="${MOCK_LLM_BIN:-${CARGO_TARGET_DIR:-target}/debug/mock-llm}"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 DELTAS=60
 cd "$(dirname "$0")"
-[[ -x "$BIN" ]] || die "no service binary at $BIN (cargo build, or set AGENT_RUNTIME_BIN)"
 [[ -x "$MOCK" ]] || die "no mock LLM at $MOCK (cargo build -p mock-llm, or set MOCK_LLM_BIN)"
-[[ -x "$CHROMIUM" ]] || die "no Chromium at $CHROMIUM (apt-get install chromium, or set CHROMIUM)"
-command -v node >/dev/null || die "node is not installed"
-command -v curl >/dev/null || die "curl is not installed"
-command -v python3 >/dev/null || die "python3 is not installed"
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 # playwright-core downloads nothing; say it anyway
+browser_check_tools "$BIN" "$CHROMIUM"
 
 WORK=$(mktemp -d)
 SERVER=""

@@ -15,6 +15,18 @@ npm_ci_once() {
   fi
 }
 
+# browser_check_tools BIN CHROMIUM: dies unless the service binary, Chromium, node, curl
+# and python3 are there; playwright-core is told to download no browser of its own.
+browser_check_tools() {
+  [[ -x "$1" ]] || die "no service binary at $1 (cargo build, or set AGENT_RUNTIME_BIN)"
+  [[ -x "$2" ]] || die "no Chromium at $2 (apt-get install chromium, or set CHROMIUM)"
+  local tool
+  for tool in node curl python3; do
+    command -v "$tool" >/dev/null || die "$tool is not installed"
+  done
+  export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+}
+
 # free_port: a TCP port free on 127.0.0.1 right now.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

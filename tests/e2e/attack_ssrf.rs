@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::served::Served;
@@ -62,19 +62,9 @@ async fn answer(
     redirect_to: Option<String>,
     seen: Arc<Mutex<Vec<String>>>,
 ) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match socket.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let target = String::from_utf8_lossy(&head)
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
+    let Some((target, _, _)) = crate::support::read_http_request(&mut socket).await else {
+        return;
+    };
     seen.lock().unwrap().push(target.clone());
     let (status, extra, body) = match (target.as_str(), &redirect_to) {
         ("/redir", Some(to)) => ("302 Found", format!("Location: {to}\r\n"), ""),

@@ -886,3 +886,41 @@ pub async fn call_tool(app: &TestApp, preset: &str, tool: &str, args: Value) -> 
         payload["is_error"].as_bool().unwrap(),
     )
 }
+
+/// One HTTP/1.1 request read by a test's stand-in server: the request line's target, the
+/// head (lower-case) and the body (by Content-Length).
+pub async fn read_http_request(
+    socket: &mut tokio::net::TcpStream,
+) -> Option<(String, String, String)> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = tokio::io::AsyncReadExt::read(socket, &mut buf)
+            .await
+            .ok()
+            .filter(|n| *n > 0)?;
+        data.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+    let target = String::from_utf8_lossy(&data[..end])
+        .split_whitespace()
+        .nth(1)?
+        .to_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while data.len() < end + length {
+        let n = tokio::io::AsyncReadExt::read(socket, &mut buf)
+            .await
+            .ok()
+            .filter(|n| *n > 0)?;
+        data.extend_from_slice(&buf[..n]);
+    }
+    let body = String::from_utf8_lossy(&data[end..end + length]).into_owned();
+    Some((target, head, body))
+}

@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::{TestApp, call_tool};
+use crate::support::{TestApp, call_tool, read_http_request};
 
 const PAGE: &str = "<html><head><script>steal()</script><style>p{}</style></head><body>\
     <nav><a href=\"/\">Home</a></nav><h1>Guide</h1><p>Read <a href=\"https://example.org/more\">\
@@ -49,19 +49,9 @@ impl Site {
 }
 
 async fn serve(mut socket: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match socket.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let path = String::from_utf8_lossy(&head)
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
+    let Some((path, _, _)) = read_http_request(&mut socket).await else {
+        return;
+    };
     seen.lock().unwrap().push(path.clone());
     let big = vec![b'x'; 4096];
     let (status, extra, kind, body): (&str, &str, &str, &[u8]) = match path.as_str() {
@@ -277,37 +267,8 @@ impl Services {
     }
 }
 
-/// The request line's target, the headers (lower-case) and the body.
-async fn read_request(socket: &mut TcpStream) -> Option<(String, String, String)> {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    let end = loop {
-        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        let n = socket.read(&mut buf).await.ok().filter(|n| *n > 0)?;
-        data.extend_from_slice(&buf[..n]);
-    };
-    let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
-    let target = String::from_utf8_lossy(&data[..end])
-        .split_whitespace()
-        .nth(1)?
-        .to_owned();
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    while data.len() < end + length {
-        let n = socket.read(&mut buf).await.ok().filter(|n| *n > 0)?;
-        data.extend_from_slice(&buf[..n]);
-    }
-    let body = String::from_utf8_lossy(&data[end..end + length]).into_owned();
-    Some((target, head, body))
-}
-
 async fn answer_service(mut socket: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
-    let Some((target, head, body)) = read_request(&mut socket).await else {
+    let Some((target, head, body)) = read_http_request(&mut socket).await else {
         return;
     };
     seen.lock().unwrap().push(format!("{target} {body}"));

@@ -8,21 +8,13 @@ use serde_json::json;
 /// The public API.
 pub const DEFAULT_BASE_URL: &str = "https://api.firecrawl.dev";
 
-pub struct Firecrawl {
-    client: reqwest::Client,
-    base: String,
-    key: String,
-}
+pub struct Firecrawl(super::KeyedApi);
 
 impl Firecrawl {
     /// # Errors
     /// When the HTTP client cannot be built (no TLS roots).
     pub fn new(key: String, base: Option<&str>) -> Result<Self, reqwest::Error> {
-        Ok(Self {
-            client: super::client()?,
-            base: super::trimmed(base.unwrap_or(DEFAULT_BASE_URL)),
-            key,
-        })
+        super::KeyedApi::new(key, base, DEFAULT_BASE_URL).map(Self)
     }
 }
 
@@ -55,10 +47,8 @@ struct Metadata {
 impl Scraper for Firecrawl {
     async fn scrape(&self, url: &str) -> Result<ScrapedPage, WebServiceError> {
         let request = self
-            .client
-            .post(format!("{}/v1/scrape", self.base))
-            .bearer_auth(&self.key)
-            .json(&json!({"url": url, "formats": ["markdown"]}));
+            .0
+            .post("/v1/scrape", &json!({"url": url, "formats": ["markdown"]}));
         let answer: Answer = super::answer("Firecrawl", request).await?;
         match answer.data {
             Some(data) if answer.success => Ok(ScrapedPage {

@@ -49,6 +49,32 @@ async fn answer<T: DeserializeOwned>(
     })
 }
 
+/// A JSON API reached with a bearer key at a base URL.
+struct KeyedApi {
+    client: reqwest::Client,
+    /// Without a trailing slash, so paths join cleanly.
+    base: String,
+    key: String,
+}
+
+impl KeyedApi {
+    fn new(key: String, base: Option<&str>, default_base: &str) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            client: client()?,
+            base: trimmed(base.unwrap_or(default_base)),
+            key,
+        })
+    }
+
+    /// A POST of `body` to `path` with the key.
+    fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .json(body)
+    }
+}
+
 /// `base` without a trailing slash, so paths join cleanly.
 fn trimmed(base: &str) -> String {
     base.trim_end_matches('/').to_owned()

@@ -8,21 +8,13 @@ use serde_json::json;
 /// The public API.
 pub const DEFAULT_BASE_URL: &str = "https://api.tavily.com";
 
-pub struct Tavily {
-    client: reqwest::Client,
-    base: String,
-    key: String,
-}
+pub struct Tavily(super::KeyedApi);
 
 impl Tavily {
     /// # Errors
     /// When the HTTP client cannot be built (no TLS roots).
     pub fn new(key: String, base: Option<&str>) -> Result<Self, reqwest::Error> {
-        Ok(Self {
-            client: super::client()?,
-            base: super::trimmed(base.unwrap_or(DEFAULT_BASE_URL)),
-            key,
-        })
+        super::KeyedApi::new(key, base, DEFAULT_BASE_URL).map(Self)
     }
 }
 
@@ -48,11 +40,10 @@ impl WebSearch for Tavily {
         query: &str,
         max_results: usize,
     ) -> Result<Vec<SearchHit>, WebServiceError> {
-        let request = self
-            .client
-            .post(format!("{}/search", self.base))
-            .bearer_auth(&self.key)
-            .json(&json!({"query": query, "max_results": max_results}));
+        let request = self.0.post(
+            "/search",
+            &json!({"query": query, "max_results": max_results}),
+        );
         let answer: Answer = super::answer("Tavily", request).await?;
         Ok(answer
             .results
