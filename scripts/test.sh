@@ -113,6 +113,8 @@ else
 fi
 say "API contract: schemathesis and a generated Python client"
 AGENT_RUNTIME_BIN="${CARGO_TARGET_DIR:-target}/debug/agent-runtime" scripts/contract.sh
+say "the web UI's vendored modules match their pinned npm packages"
+scripts/web/vendor.sh --check
 say "the web UI in a real browser (Chromium against the binary and the mock LLM)"
 cargo build -j "$JOBS" -p mock-llm --bin mock-llm
 AGENT_RUNTIME_BIN="${CARGO_TARGET_DIR:-target}/debug/agent-runtime" \
