@@ -135,10 +135,14 @@ async fn readable(page: Downloaded, format: PageFormat) -> Result<String, ToolEr
         if format == PageFormat::Html {
             return Ok(html);
         }
-        // An HTML parse of a few MB takes a while: off the async workers.
-        return tokio::task::spawn_blocking(move || html_to_markdown(&html, format))
-            .await
-            .map_err(|_| ToolError("the page could not be converted".into()))?;
+        if nesting_bound(&html) > MAX_NESTING {
+            return Err(ToolError(format!(
+                "{} nests its elements more than {MAX_NESTING} deep, too deep to convert: \
+                 fetch it with format html",
+                page.final_url
+            )));
+        }
+        return convert_off_runtime(html, format).await;
     }
     if is_text(kind) || (kind.is_empty() && std::str::from_utf8(&page.bytes).is_ok()) {
         return Ok(String::from_utf8_lossy(&page.bytes).into_owned());
@@ -148,6 +152,63 @@ async fn readable(page: Downloaded, format: PageFormat) -> Result<String, ToolEr
          file tools",
         page.final_url
     )))
+}
+
+/// Nesting the converter is given at most: it walks the tree recursively, so a page of a
+/// few MB nested thousands deep would otherwise overflow its stack (aborting the service)
+/// or take minutes. Real pages stay far below.
+const MAX_NESTING: usize = 1_000;
+
+/// The converter's own thread stack: room for [`MAX_NESTING`] levels with a wide margin.
+const CONVERT_STACK_BYTES: usize = 64 * 1024 * 1024;
+
+/// Elements that never have content, so they open no level.
+const VOID_ELEMENTS: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// An upper bound of the page's element nesting, from its tags alone (one linear pass):
+/// start tags open a level unless void or self-closing, end tags close one. Tags the
+/// parser closes implicitly (`<p>`, `<li>` …) only make the bound higher, never lower.
+fn nesting_bound(html: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for tag in html.split('<').skip(1) {
+        if let Some(rest) = tag.strip_prefix('/') {
+            if rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                depth = depth.saturating_sub(1);
+            }
+            continue;
+        }
+        if !tag.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            continue; // comments, doctypes, a stray `<`
+        }
+        let name_end = tag
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(tag.len());
+        let name = tag[..name_end].to_ascii_lowercase();
+        let self_closing = tag.split('>').next().is_some_and(|t| t.ends_with('/'));
+        if !self_closing && !VOID_ELEMENTS.contains(&name.as_str()) {
+            depth += 1;
+            deepest = deepest.max(depth);
+        }
+    }
+    deepest
+}
+
+/// Converts on a thread of its own, with a stack sized for [`MAX_NESTING`], off the
+/// async workers (a parse of a few MB takes a while).
+async fn convert_off_runtime(html: String, format: PageFormat) -> Result<String, ToolError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("html-to-markdown".into())
+        .stack_size(CONVERT_STACK_BYTES)
+        .spawn(move || {
+            let _ = tx.send(html_to_markdown(&html, format));
+        })
+        .map_err(|_| ToolError("the page could not be converted".into()))?;
+    rx.await
+        .map_err(|_| ToolError("the page could not be converted".into()))?
 }
 
 /// Markdown of an HTML page without its scripts, styles and navigation; for
@@ -228,6 +289,41 @@ mod tests {
             !text.contains("https://example.org") && !text.contains("cat.png"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_nesting_bound_counts_open_elements_only() {
+        assert_eq!(nesting_bound(PAGE), 4, "html > body > ul > li");
+        assert_eq!(nesting_bound("<div><br><img src=x/><hr/></div><p>a"), 1);
+        assert_eq!(nesting_bound("<!-- <div><div> --> a < b <x/>"), 2);
+        assert_eq!(nesting_bound(&"<div>".repeat(5_000)), 5_000);
+    }
+
+    /// A page nested just inside the limit converts (on the converter's own stack); one
+    /// nested far deeper is refused before any parse, instead of overflowing a stack.
+    #[tokio::test]
+    async fn deeply_nested_pages_convert_to_the_limit_and_are_refused_past_it() {
+        let at_limit = "<div>".repeat(MAX_NESTING - 2) + "deep words";
+        let md = readable(
+            page(Some("text/html"), at_limit.as_bytes()),
+            PageFormat::Markdown,
+        )
+        .await
+        .unwrap();
+        assert!(md.contains("deep words"), "{md}");
+        let bomb = "<div>".repeat(500_000);
+        let refused = readable(
+            page(Some("text/html"), bomb.as_bytes()),
+            PageFormat::Markdown,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            refused.0.contains("too deep") && refused.0.contains("format html"),
+            "{refused}"
+        );
+        let raw = readable(page(Some("text/html"), bomb.as_bytes()), PageFormat::Html).await;
+        assert_eq!(raw.unwrap().len(), bomb.len());
     }
 
     fn page(kind: Option<&str>, body: &[u8]) -> Downloaded {
