@@ -97,6 +97,8 @@ ensure_chromium() {
 
 ensure_tools
 ensure_chromium
+say "MCP test servers (tests/mcp/setup.sh)"
+tests/mcp/setup.sh
 ensure_postgres
 ensure_redis
 ensure_s3

@@ -9,13 +9,14 @@ use adapters::{
     environment::HostEnvironments,
     event_bus::{BusSettings, InProcessBus, RedisBus},
     llm::{Endpoint, LlmSettings, ModelRouter},
+    mcp::McpServers,
     sql::{SqlSettings, SqlStorage, SqlTarget},
     state_store::{OpendalStateStore, S3Settings},
     web_services::{Firecrawl, GoogleSearch, Tavily},
 };
 use anyhow::Context;
 use poem::EndpointExt;
-use ports::{EventBus, ModelProvider, Scraper, StateStore, WebSearch};
+use ports::{EventBus, ModelProvider, Scraper, StateStore, ToolServers, WebSearch};
 
 use crate::{
     api::{self, ApiState, HttpSettings, edge::EdgeLimits},
@@ -73,13 +74,12 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     .context("startup recovery failed")?;
     report_sandbox(config, &boundary);
     let environments = host_environments(&boundary);
-    let presets = PresetService::new(storage.clone(), environments.clone());
+    let tool_servers = tool_servers(&environments, config);
+    let presets = PresetService::new(storage.clone(), environments.clone())
+        .with_tool_servers(tool_servers.clone());
     seed_default_preset(config, &presets).await?;
 
-    let (auth_token, auth_token_generated) = match &config.auth_token {
-        Some(token) => (token.expose().to_owned(), false),
-        None => (boundary::stored_token(config)?, true),
-    };
+    let (auth_token, auth_token_generated) = auth_token(config)?;
     let health = HealthCheck::new(
         storage.clone(),
         event_bus.clone(),
@@ -103,6 +103,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             )),
             search: web_search(&config.web)?,
             scraper: scraper(&config.web)?,
+            tool_servers,
         },
         run_settings(config, &auth_token),
     );
@@ -122,6 +123,20 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         edge: config.edge,
         browser: config.browser.clone(),
     })
+}
+
+/// `AUTH_TOKEN`, or the token stored on a first start without one (`true`: generated).
+fn auth_token(config: &Config) -> anyhow::Result<(String, bool)> {
+    Ok(match &config.auth_token {
+        Some(token) => (token.expose().to_owned(), false),
+        None => (boundary::stored_token(config)?, true),
+    })
+}
+
+/// The presets' MCP servers: stdio ones in their preset's environment, HTTP ones under
+/// the outbound policy of model-chosen URLs.
+fn tool_servers(environments: &Arc<HostEnvironments>, config: &Config) -> Arc<dyn ToolServers> {
+    Arc::new(McpServers::new(environments.clone(), config.fetch.clone()))
 }
 
 /// Redis when `REDIS_URL` is set, else the in-process bus.

@@ -5,7 +5,7 @@
 //! (`WORKSPACE_ROOT`), never from the service's own directory, and no root may overlap the
 //! service's protected files.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -18,6 +18,7 @@ use tokio::sync::OnceCell;
 use crate::protected::ProtectedPaths;
 use crate::shell::sandbox::cgroup::CgroupRoot;
 use crate::shell::sandbox::{Rlimits, Sandbox, SandboxPolicy};
+use crate::shell::server::{ServerCommand, ServerConfinement, check_dir};
 use crate::shell::{DockerShell, LocalShell};
 use crate::workspace::LocalWorkspace;
 
@@ -247,6 +248,104 @@ impl HostEnvironments {
             Some(bin) => shell.with_docker_bin(bin),
             None => shell,
         })
+    }
+
+    /// How a server process of `spec` starts (a stdio MCP server): in its working directory
+    /// (`cwd` resolved under the environment's path policy), confined like the shell but
+    /// with the network allowed and no CPU-time limit, for it lives across runs. Blocking:
+    /// it resolves the roots on disk.
+    ///
+    /// # Errors
+    /// Why it cannot start: a path problem, a docker preset without a container, a required
+    /// sandbox that is unavailable.
+    pub fn server(
+        &self,
+        spec: &EnvironmentSpec,
+        command: ServerCommand,
+    ) -> Result<(ServerCommand, ServerConfinement), String> {
+        if spec.shell_mode == ShellMode::Docker {
+            return self.docker_server(spec, command);
+        }
+        if let Some(problem) = self.problems(spec).into_iter().next() {
+            return Err(problem.message);
+        }
+        let workspace = self.workspace(spec).map_err(|e| e.to_string())?;
+        let cwd = workspace
+            .policy()
+            .resolve(&command.cwd)
+            .ok_or_else(|| format!("cwd {} is outside the environment's paths", command.cwd))?;
+        check_dir(&cwd)?;
+        let command = ServerCommand {
+            cwd: cwd.to_string_lossy().into_owned(),
+            ..command
+        };
+        let Some(settings) = &self.sandbox else {
+            return Ok((command, ServerConfinement::None));
+        };
+        let landlock = match (spec.sandbox.mode, settings.landlock) {
+            (SandboxMode::Workspace, true) => true,
+            _ if settings.required => {
+                return Err(
+                    "the sandbox is required (SANDBOX_REQUIRED=true) and cannot confine \
+                            this server"
+                        .to_owned(),
+                );
+            }
+            _ => false,
+        };
+        let policy = SandboxPolicy {
+            landlock,
+            read_paths: settings.read_paths.clone(),
+            write_paths: workspace.policy().roots().to_vec(),
+            devices: SANDBOX_DEVICES.iter().map(PathBuf::from).collect(),
+            network: true,
+            rlimits: Rlimits {
+                cpu_seconds: u64::MAX,
+                ..settings.rlimits
+            },
+            cgroup: None,
+        };
+        Ok((
+            command,
+            ServerConfinement::Sandboxed {
+                helper: settings.helper.clone(),
+                policy,
+                cgroups: settings.cgroups.clone(),
+            },
+        ))
+    }
+
+    fn docker_server(
+        &self,
+        spec: &EnvironmentSpec,
+        command: ServerCommand,
+    ) -> Result<(ServerCommand, ServerConfinement), String> {
+        let container_id = spec
+            .container_id
+            .clone()
+            .ok_or_else(|| EnvironmentError::MissingContainer.to_string())?;
+        let workdir = spec
+            .container_workdir
+            .as_deref()
+            .unwrap_or(DEFAULT_CONTAINER_WORKDIR);
+        let cwd = if command.cwd == "." {
+            workdir.to_owned()
+        } else {
+            Path::new(workdir)
+                .join(&command.cwd)
+                .to_string_lossy()
+                .into_owned()
+        };
+        Ok((
+            ServerCommand { cwd, ..command },
+            ServerConfinement::Docker {
+                docker_bin: self
+                    .docker_bin
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("docker")),
+                container_id,
+            },
+        ))
     }
 
     /// Uses this `docker` executable instead of the one on PATH.

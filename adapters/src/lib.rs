@@ -7,6 +7,7 @@ pub mod download;
 pub mod environment;
 pub mod event_bus;
 pub mod llm;
+pub mod mcp;
 pub mod outbound;
 pub mod protected;
 pub mod shell;

@@ -14,6 +14,7 @@ pub mod model_provider;
 pub mod shell;
 pub mod state_store;
 pub mod storage;
+pub mod tool_servers;
 pub mod web_services;
 pub mod workspace;
 
@@ -29,6 +30,9 @@ pub use state_store::{StateStore, StateStoreError};
 pub use storage::{
     Claim, ConversationRepo, Database, IdempotencyRecord, IdempotencyRepo, MailboxRepo, PresetRepo,
     SessionRepo, StorageError,
+};
+pub use tool_servers::{
+    RemoteTool, RemoteToolResult, ServerKey, ServerLaunch, ToolServerError, ToolServers,
 };
 pub use web_services::{ScrapedPage, Scraper, SearchHit, WebSearch, WebServiceError};
 pub use workspace::{
@@ -49,6 +53,7 @@ pub mod mocks {
         MockConversationRepo, MockDatabase, MockIdempotencyRepo, MockMailboxRepo, MockPresetRepo,
         MockSessionRepo,
     };
+    pub use crate::tool_servers::MockToolServers;
     pub use crate::web_services::{MockScraper, MockWebSearch};
     pub use crate::workspace::MockWorkspace;
 }

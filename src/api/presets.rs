@@ -10,8 +10,11 @@ use super::{
     ApiState, Tag,
     auth::Auth,
     dto::presets::{Preset, PresetCreateRequest, PresetUpdateRequest},
+    dto::tools::PresetTools,
     error::ErrorResponse,
 };
+use crate::core::preset_validation::FieldError;
+use crate::core::presets::PresetError;
 
 pub struct PresetsApi;
 
@@ -30,6 +33,11 @@ pub struct PresetList {
 
 type Result<T> = std::result::Result<Json<T>, ErrorResponse>;
 
+/// A request field that holds no valid value, as a 422 naming it.
+fn invalid((field, message): (String, String)) -> ErrorResponse {
+    PresetError::Invalid(vec![FieldError { field, message }]).into()
+}
+
 #[OpenApi(tag = "Tag::Presets")]
 impl PresetsApi {
     /// Create a preset (409 when the id is taken, 422 listing every broken rule).
@@ -44,7 +52,8 @@ impl PresetsApi {
         state: Data<&Arc<ApiState>>,
         body: Json<PresetCreateRequest>,
     ) -> Result<Preset> {
-        let created = state.presets.create(body.0.into_domain()).await?;
+        let preset = body.0.into_domain().map_err(invalid)?;
+        let created = state.presets.create(preset).await?;
         Ok(Json(created.into()))
     }
 
@@ -91,11 +100,33 @@ impl PresetsApi {
         preset_id: Path<String>,
         body: Json<PresetUpdateRequest>,
     ) -> Result<Preset> {
+        let patch = body.0.into_domain().map_err(invalid)?;
         let updated = state
             .presets
-            .update(&PresetId::from(preset_id.0), body.0.into())
+            .update(&PresetId::from(preset_id.0), patch)
             .await?;
         Ok(Json(updated.into()))
+    }
+
+    /// Every tool a run of the preset would be offered now: the built-in toolsets', the
+    /// subagent tools and its MCP servers' (connecting to them), with a warning for each
+    /// server that could not be used.
+    #[oai(
+        path = "/presets/:preset_id/tools",
+        method = "get",
+        operation_id = "presets_tools"
+    )]
+    async fn tools(
+        &self,
+        _auth: Auth,
+        state: Data<&Arc<ApiState>>,
+        preset_id: Path<String>,
+    ) -> Result<PresetTools> {
+        let offered = state
+            .runs
+            .offered_tools(&PresetId::from(preset_id.0))
+            .await?;
+        Ok(Json(offered.into()))
     }
 
     /// Delete a preset (409 `preset_in_use` while an active conversation or a run uses it).

@@ -61,10 +61,7 @@ pub fn command_vars(
     spec: &EnvironmentSpec,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Vec<(String, String)> {
-    let mut names: Vec<&str> = match spec.shell_mode {
-        ShellMode::Local => BASE_VARS.to_vec(),
-        ShellMode::Docker => Vec::new(),
-    };
+    let mut names: Vec<&str> = base_vars(spec.shell_mode).collect();
     for name in &spec.env_allow {
         if !is_credential(name) && !names.contains(&name.as_str()) {
             names.push(name);
@@ -74,6 +71,16 @@ pub fn command_vars(
         .into_iter()
         .filter_map(|name| lookup(name).map(|value| (name.to_owned(), value)))
         .collect()
+}
+
+/// The variables every process of an environment gets: the host's PATH, HOME and LANG in
+/// local mode; none in docker mode, where the host's values mean nothing.
+pub fn base_vars(mode: ShellMode) -> impl Iterator<Item = &'static str> {
+    let names: &'static [&'static str] = match mode {
+        ShellMode::Local => BASE_VARS,
+        ShellMode::Docker => &[],
+    };
+    names.iter().copied()
 }
 
 /// Whether a variable name is one of the service's secrets.

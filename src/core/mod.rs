@@ -36,6 +36,10 @@
 //!   a preset enables; the tools one agent has. A **deferred** call is not run by the loop:
 //!   it waits for an **approval** or for its **external** result, given as a
 //!   **resolution** by the next run.
+//! - **MCP server**: a program or endpoint a preset lists whose tools its agent gets,
+//!   named `<server>__<tool>`; the **tool servers** port keeps one **connection** per
+//!   preset and server. Its **launch** is how to reach it with every value read; **proxy**
+//!   mode offers `search_tools` and `call_tool` instead of its tools.
 //! - **steer**: guidance queued for a running session; **interrupt**: stops it, committing
 //!   what it produced.
 //! - **subagent**: a **delegate** runs a nested agent loop inside the caller's run; an

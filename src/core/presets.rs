@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use ports::PresetId;
 use ports::{
-    EnvironmentFactory, ModelSettings, Preset, PresetPatch, PresetRepo, StorageError, ToolsetSpec,
-    now,
+    EnvironmentFactory, ModelSettings, Preset, PresetPatch, PresetRepo, StorageError, ToolServers,
+    ToolsetSpec, now,
 };
 
 use super::preset_validation::lengths as preset_lengths;
@@ -52,11 +52,30 @@ pub struct PresetService {
     repo: Arc<dyn PresetRepo>,
     /// Checks a preset's paths against the service's protected files.
     environments: Arc<dyn EnvironmentFactory>,
+    /// Told when a preset changes or goes, so its MCP servers are not reused.
+    tool_servers: Option<Arc<dyn ToolServers>>,
 }
 
 impl PresetService {
     pub fn new(repo: Arc<dyn PresetRepo>, environments: Arc<dyn EnvironmentFactory>) -> Self {
-        Self { repo, environments }
+        Self {
+            repo,
+            environments,
+            tool_servers: None,
+        }
+    }
+
+    /// Stops a preset's MCP servers when it is updated or deleted.
+    #[must_use]
+    pub fn with_tool_servers(mut self, servers: Arc<dyn ToolServers>) -> Self {
+        self.tool_servers = Some(servers);
+        self
+    }
+
+    async fn release_servers(&self, preset_id: &PresetId) {
+        if let Some(servers) = &self.tool_servers {
+            servers.release(preset_id).await;
+        }
     }
 
     /// Validates and stores a new preset; timestamps are set here.
@@ -80,6 +99,7 @@ impl PresetService {
         self.check(&preset).await?;
         preset.updated_at = now().max(preset.updated_at);
         self.repo.update_preset(&preset).await?;
+        self.release_servers(preset_id).await;
         Ok(preset)
     }
 
@@ -92,7 +112,9 @@ impl PresetService {
     }
 
     pub async fn delete(&self, preset_id: &PresetId) -> Result<(), PresetError> {
-        Ok(self.repo.delete_preset(preset_id).await?)
+        self.repo.delete_preset(preset_id).await?;
+        self.release_servers(preset_id).await;
+        Ok(())
     }
 
     /// On an empty database, stores a default preset that works out of the box: a real
@@ -134,6 +156,7 @@ impl PresetService {
             environment: Default::default(),
             subagents: Default::default(),
             tool_config: Default::default(),
+            mcp_servers: Vec::new(),
             is_default: true,
             created_at: at,
             updated_at: at,

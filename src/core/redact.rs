@@ -32,6 +32,12 @@ impl Redactor {
         }
     }
 
+    /// Whether `value` is one of the service's secrets (or holds one): such a value is
+    /// never handed to anything the agent can reach.
+    pub fn holds(&self, value: &str) -> bool {
+        self.secrets.iter().any(|s| value.contains(s.as_str()))
+    }
+
     /// `text` with every secret value replaced by [`REDACTED`]; untouched (no copy) when it
     /// holds none.
     pub fn redact(&self, text: String) -> String {

@@ -21,6 +21,7 @@ mod docker_mode;
 mod history;
 mod hitl;
 mod inputs;
+mod mcp;
 mod openapi;
 mod presets;
 mod reliability;

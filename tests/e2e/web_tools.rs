@@ -19,14 +19,14 @@ const PDF: &[u8] = b"%PDF-1.7 not really a pdf";
 
 /// A loopback server: `/page` (HTML), `/moved` (302 to `/page`), `/data.json`, `/doc.pdf`
 /// and `/big` (4 KiB); it records every path it is asked for.
-struct Site {
-    base: String,
-    host: String,
+pub(crate) struct Site {
+    pub(crate) base: String,
+    pub(crate) host: String,
     seen: Arc<Mutex<Vec<String>>>,
 }
 
 impl Site {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));

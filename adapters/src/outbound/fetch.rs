@@ -98,6 +98,49 @@ impl OutboundClient {
         )))
     }
 
+    /// A client for a long-lived connection to `url`'s origin (an MCP server): its host
+    /// resolved and checked once, here, and fixed; no redirects; `headers` on every
+    /// request. Connect with a new client to re-resolve.
+    ///
+    /// # Errors
+    /// As [`Self::get`] for the URL and its host; `Failed` for a header that is not one.
+    pub async fn pinned(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+    ) -> Result<reqwest::Client, OutboundError> {
+        let url = Url::parse(url).map_err(|_| OutboundError::InvalidUrl)?;
+        if !is_http(&url) {
+            return Err(OutboundError::InvalidUrl);
+        }
+        let dest = tokio::time::timeout(CONNECT_TIMEOUT, self.destination(&url))
+            .await
+            .map_err(|_| OutboundError::Failed("timed out resolving the host".into()))??;
+        let mut map = reqwest::header::HeaderMap::new();
+        for (name, value) in headers {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| OutboundError::Failed(format!("{name} is not a header name")))?;
+            let mut value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+                OutboundError::Failed(format!("the value of header {name} is not valid"))
+            })?;
+            value.set_sensitive(true);
+            map.insert(name, value);
+        }
+        let mut builder = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(self.user_agent.clone())
+            .default_headers(map)
+            .dns_resolver(NoResolver);
+        if let Some(name) = &dest.name {
+            builder = builder.resolve_to_addrs(name, &dest.addrs);
+        }
+        builder
+            .build()
+            .map_err(|e| OutboundError::Failed(format!("building the HTTP client: {e}")))
+    }
+
     /// One request to `url`, connected only to its checked addresses.
     async fn hop(&self, url: &Url, deadline: Instant) -> Result<reqwest::Response, OutboundError> {
         let remaining = time_left(deadline)?;

@@ -152,7 +152,7 @@ fn cli_command(docker_bin: &Path) -> Command {
     command
 }
 
-fn cli_env() -> Vec<(&'static str, OsString)> {
+pub(super) fn cli_env() -> Vec<(&'static str, OsString)> {
     CLI_ENV
         .iter()
         .filter_map(|name| std::env::var_os(name).map(|value| (*name, value)))

@@ -11,6 +11,7 @@ mod docker;
 mod group;
 mod local;
 pub mod sandbox;
+pub mod server;
 
 pub use docker::DockerShell;
 pub use local::LocalShell;

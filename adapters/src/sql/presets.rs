@@ -67,6 +67,7 @@ impl PresetRepo for SqlStorage {
                         presets::environment.eq(&row.environment),
                         presets::subagents.eq(&row.subagents),
                         presets::tool_config.eq(&row.tool_config),
+                        presets::mcp_servers.eq(&row.mcp_servers),
                         presets::is_default.eq(row.is_default),
                         presets::updated_at.eq(row.updated_at),
                     ))

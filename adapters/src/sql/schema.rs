@@ -12,6 +12,7 @@ diesel::table! {
         environment -> Text,
         subagents -> Text,
         tool_config -> Text,
+        mcp_servers -> Text,
         is_default -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,

@@ -134,6 +134,19 @@ fn preset(preset_id: &str, is_default: bool) -> Preset {
         tool_config: ToolConfig {
             require_approval: vec!["shell".into()],
         },
+        mcp_servers: vec![McpServerSpec {
+            name: "git".into(),
+            transport: McpTransport::Http(HttpServer {
+                url: "http://git.lan/mcp".into(),
+                headers_from_env: [("Authorization".to_owned(), "GIT_AUTH".to_owned())].into(),
+            }),
+            tools: McpToolFilter {
+                include: None,
+                exclude: vec!["delete_repo".into()],
+            },
+            proxy: true,
+            timeout_secs: Some(30),
+        }],
         is_default,
         created_at: now,
         updated_at: now,

@@ -24,6 +24,9 @@ pub struct Preset {
     pub subagents: SubagentSpec,
     #[serde(default)]
     pub tool_config: ToolConfig,
+    /// MCP servers whose tools the agent gets (no toolset entry needed).
+    #[serde(default)]
+    pub mcp_servers: Vec<McpServerSpec>,
     #[serde(default)]
     pub is_default: bool,
     pub created_at: Timestamp,
@@ -52,6 +55,7 @@ impl Preset {
             environment: EnvironmentSpec::default(),
             subagents: SubagentSpec::default(),
             tool_config: ToolConfig::default(),
+            mcp_servers: Vec::new(),
             is_default: false,
             created_at: at,
             updated_at: at,
@@ -194,6 +198,80 @@ pub struct ToolConfig {
     pub require_approval: Vec<String>,
 }
 
+/// An MCP server a preset lists: its tools are offered as `<name>__<tool>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McpServerSpec {
+    /// Prefix of its tools' names; unique within the preset.
+    pub name: String,
+    pub transport: McpTransport,
+    #[serde(default)]
+    pub tools: McpToolFilter,
+    /// Offer `<name>__search_tools` and `<name>__call_tool` instead of every tool: a
+    /// constant tool list for large servers, so prompt caching stays effective.
+    #[serde(default)]
+    pub proxy: bool,
+    /// Bound on one tool call; `None`: [`MCP_DEFAULT_TIMEOUT_SECS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u32>,
+}
+
+/// Bound on one MCP tool call when the preset sets none.
+pub const MCP_DEFAULT_TIMEOUT_SECS: u32 = 120;
+
+/// How the service talks to an MCP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum McpTransport {
+    /// A long-lived process of the preset's environment, spoken to over its stdin/stdout.
+    Stdio(StdioServer),
+    /// A streamable-HTTP endpoint.
+    Http(HttpServer),
+}
+
+/// A server started as a process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StdioServer {
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Names of service environment variables the server sees (never the service's own
+    /// credentials).
+    #[serde(default)]
+    pub env_allow: Vec<String>,
+    /// Working directory, under the environment's path policy; `None`: its `default_path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+}
+
+/// A server reached over streamable HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpServer {
+    pub url: String,
+    /// Header name → name of the service environment variable holding its value: secrets
+    /// stay in the service's environment, never in the database.
+    #[serde(default)]
+    pub headers_from_env: std::collections::BTreeMap<String, String>,
+}
+
+/// Which of a server's tools are offered: `include` (all when absent) minus `exclude`, by
+/// the server's own tool names.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct McpToolFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+impl McpToolFilter {
+    pub fn admits(&self, tool: &str) -> bool {
+        self.include
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == tool))
+            && !self.exclude.iter().any(|n| n == tool)
+    }
+}
+
 /// A partial update: `None` leaves the field unchanged.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PresetPatch {
@@ -205,6 +283,7 @@ pub struct PresetPatch {
     pub environment: Option<EnvironmentSpec>,
     pub subagents: Option<SubagentSpec>,
     pub tool_config: Option<ToolConfig>,
+    pub mcp_servers: Option<Vec<McpServerSpec>>,
     pub is_default: Option<bool>,
 }
 
@@ -220,6 +299,7 @@ impl PresetPatch {
             environment,
             subagents,
             tool_config,
+            mcp_servers,
             is_default,
         } = self;
         if let Some(v) = name {
@@ -245,6 +325,9 @@ impl PresetPatch {
         }
         if let Some(v) = tool_config {
             preset.tool_config = v;
+        }
+        if let Some(v) = mcp_servers {
+            preset.mcp_servers = v;
         }
         if let Some(v) = is_default {
             preset.is_default = v;
@@ -272,6 +355,7 @@ mod tests {
             environment: EnvironmentSpec::default(),
             subagents: SubagentSpec::default(),
             tool_config: ToolConfig::default(),
+            mcp_servers: Vec::new(),
             is_default: false,
             created_at: now,
             updated_at: now,

@@ -104,6 +104,7 @@ impl Example for PresetCreateRequest {
             environment: None,
             subagents: None,
             tool_config: None,
+            mcp_servers: None,
             is_default: None,
         }
     }

@@ -9,12 +9,14 @@
 pub mod capped;
 pub mod events;
 mod examples;
+pub mod mcp;
 pub mod presets;
 pub mod run_result;
 pub mod runs;
 pub mod sessions;
 pub mod strict;
 pub mod text;
+pub mod tools;
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object, types::MaybeUndefined};
 
 use super::capped::{Description, Ident, Instruction, Name, PathText, Template};
+use super::mcp::{McpServer, servers_into_domain};
 use super::strict::no_null;
 use super::text::{strings, texts};
 use ports::{EnvironmentSpec, PresetPatch, SandboxSpec, SubagentSpec, ToolsetSpec};
@@ -148,6 +149,7 @@ pub struct Preset {
     pub environment: Environment,
     pub subagents: Subagents,
     pub tool_config: ToolConfig,
+    pub mcp_servers: Vec<McpServer>,
     pub is_default: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -173,6 +175,9 @@ pub struct PresetCreateRequest {
     pub subagents: Option<Subagents>,
     #[oai(deserialize_with = "no_null")]
     pub tool_config: Option<ToolConfig>,
+    /// MCP servers whose tools the agent gets.
+    #[oai(nullable)]
+    pub mcp_servers: Option<Vec<McpServer>>,
     #[oai(nullable)]
     pub is_default: Option<bool>,
 }
@@ -197,6 +202,9 @@ pub struct PresetUpdateRequest {
     pub subagents: Option<Subagents>,
     #[oai(deserialize_with = "no_null")]
     pub tool_config: Option<ToolConfig>,
+    /// MCP servers whose tools the agent gets.
+    #[oai(nullable)]
+    pub mcp_servers: Option<Vec<McpServer>>,
     #[oai(nullable)]
     pub is_default: Option<bool>,
 }
@@ -383,6 +391,7 @@ impl From<ports::Preset> for Preset {
             environment: p.environment.into(),
             subagents: p.subagents.into(),
             tool_config: p.tool_config.into(),
+            mcp_servers: p.mcp_servers.into_iter().map(Into::into).collect(),
             is_default: p.is_default,
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -392,9 +401,12 @@ impl From<ports::Preset> for Preset {
 
 impl PresetCreateRequest {
     /// The domain preset; timestamps are placeholders the service overwrites.
-    pub fn into_domain(self) -> ports::Preset {
+    ///
+    /// # Errors
+    /// An MCP server's transport that is not exactly one of the two (field, message).
+    pub fn into_domain(self) -> Result<ports::Preset, (String, String)> {
         let at = ports::now();
-        ports::Preset {
+        Ok(ports::Preset {
             preset_id: self.preset_id.into(),
             name: self.name.into(),
             description: self.description.map(Into::into),
@@ -409,16 +421,22 @@ impl PresetCreateRequest {
             environment: self.environment.map(Into::into).unwrap_or_default(),
             subagents: self.subagents.map(Into::into).unwrap_or_default(),
             tool_config: self.tool_config.map(Into::into).unwrap_or_default(),
+            mcp_servers: servers_into_domain(self.mcp_servers.unwrap_or_default())?,
             is_default: self.is_default.unwrap_or(false),
             created_at: at,
             updated_at: at,
-        }
+        })
     }
 }
 
-impl From<PresetUpdateRequest> for PresetPatch {
-    fn from(r: PresetUpdateRequest) -> Self {
-        Self {
+impl PresetUpdateRequest {
+    /// The domain patch.
+    ///
+    /// # Errors
+    /// An MCP server's transport that is not exactly one of the two (field, message).
+    pub fn into_domain(self) -> Result<PresetPatch, (String, String)> {
+        let r = self;
+        Ok(PresetPatch {
             name: r.name.map(Into::into),
             description: match r.description {
                 MaybeUndefined::Undefined => None,
@@ -431,8 +449,9 @@ impl From<PresetUpdateRequest> for PresetPatch {
             environment: r.environment.map(Into::into),
             subagents: r.subagents.map(Into::into),
             tool_config: r.tool_config.map(Into::into),
+            mcp_servers: r.mcp_servers.map(servers_into_domain).transpose()?,
             is_default: r.is_default,
-        }
+        })
     }
 }
 
@@ -484,8 +503,36 @@ mod tests {
                 }],
             },
             tool_config: ports::ToolConfig {
-                require_approval: vec!["shell".into()],
+                require_approval: vec!["shell".into(), "git__create_issue".into()],
             },
+            mcp_servers: vec![
+                McpServerSpec {
+                    name: "git".into(),
+                    transport: McpTransport::Stdio(StdioServer {
+                        command: "gitea-mcp".into(),
+                        args: vec!["-t".into(), "stdio".into()],
+                        env_allow: vec!["GITEA_TOKEN".into()],
+                        cwd: Some("repos".into()),
+                    }),
+                    tools: McpToolFilter {
+                        include: Some(vec!["create_issue".into()]),
+                        exclude: vec!["delete_repo".into()],
+                    },
+                    proxy: false,
+                    timeout_secs: Some(60),
+                },
+                McpServerSpec {
+                    name: "ha".into(),
+                    transport: McpTransport::Http(HttpServer {
+                        url: "http://ha.lan/mcp".into(),
+                        headers_from_env: [("Authorization".to_owned(), "HA_AUTH".to_owned())]
+                            .into(),
+                    }),
+                    tools: McpToolFilter::default(),
+                    proxy: true,
+                    timeout_secs: None,
+                },
+            ],
             is_default: true,
             created_at: at,
             updated_at: at,
@@ -527,7 +574,7 @@ mod tests {
         let body = serde_json::json!({"preset_id": "p", "name": "P", "model": {"name": "test:echo"},
             "environment": {}, "toolsets": [{"toolset_name": "core"}]});
         let req = PresetCreateRequest::parse_from_json(Some(body.clone())).unwrap();
-        let from_dto = req.into_domain();
+        let from_dto = req.into_domain().unwrap();
         let mut with_times = body;
         with_times["created_at"] = serde_json::json!(from_dto.created_at);
         with_times["updated_at"] = serde_json::json!(from_dto.updated_at);
@@ -540,10 +587,10 @@ mod tests {
         let clear =
             PresetUpdateRequest::parse_from_json(Some(serde_json::json!({"description": null})))
                 .unwrap();
-        assert_eq!(PresetPatch::from(clear).description, Some(None));
+        assert_eq!(clear.into_domain().unwrap().description, Some(None));
         let keep =
             PresetUpdateRequest::parse_from_json(Some(serde_json::json!({"name": "n"}))).unwrap();
-        let patch = PresetPatch::from(keep);
+        let patch = keep.into_domain().unwrap();
         assert_eq!(patch.description, None);
         assert_eq!(patch.name.as_deref(), Some("n"));
     }

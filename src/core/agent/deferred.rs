@@ -11,6 +11,7 @@ use ports::{
 
 use super::tool_calls::CallRequest;
 use crate::core::preset_validation::FieldError;
+use crate::core::tools::mcp;
 
 /// Which calls of an agent are deferred instead of run.
 #[derive(Debug, Clone, Default)]
@@ -49,11 +50,15 @@ pub(super) enum Disposition {
 }
 
 impl Deferral {
-    pub(super) fn disposition(&self, tool: &str) -> Disposition {
+    /// `arguments` matter for a proxied MCP call only: it needs approval when the tool it
+    /// calls does.
+    pub(super) fn disposition(&self, tool: &str, arguments: &str) -> Disposition {
         if self.external.iter().any(|t| t.name == tool) {
             return Disposition::Defer(PendingKind::External);
         }
-        if !self.approval.contains(tool) {
+        let proxied =
+            || mcp::proxied_name(tool, arguments).is_some_and(|n| self.approval.contains(&n));
+        if !self.approval.contains(tool) && !proxied() {
             return Disposition::Run;
         }
         if self.nested {
@@ -358,17 +363,38 @@ mod tests {
             }],
             nested: false,
         };
-        assert_eq!(d.disposition("view"), Disposition::Run);
+        assert_eq!(d.disposition("view", "{}"), Disposition::Run);
         assert_eq!(
-            d.disposition("shell"),
+            d.disposition("shell", "{}"),
             Disposition::Defer(PendingKind::Approval)
         );
         assert_eq!(
-            d.disposition("lookup"),
+            d.disposition("lookup", "{}"),
             Disposition::Defer(PendingKind::External)
         );
         d.nested = true;
-        assert!(matches!(d.disposition("shell"), Disposition::Refuse(m) if m.contains("approval")));
+        assert!(
+            matches!(d.disposition("shell", "{}"), Disposition::Refuse(m) if m.contains("approval"))
+        );
+    }
+
+    #[test]
+    fn an_mcp_tool_needing_approval_needs_it_through_its_proxy_too() {
+        let d = Deferral {
+            approval: BTreeSet::from(["ha__turn_on".to_owned()]),
+            ..Deferral::default()
+        };
+        let approval = Disposition::Defer(PendingKind::Approval);
+        assert_eq!(d.disposition("ha__turn_on", "{}"), approval);
+        assert_eq!(
+            d.disposition("ha__call_tool", r#"{"name": "turn_on"}"#),
+            approval
+        );
+        assert_eq!(
+            d.disposition("ha__call_tool", r#"{"name": "status"}"#),
+            Disposition::Run
+        );
+        assert_eq!(d.disposition("ha__search_tools", "{}"), Disposition::Run);
     }
 
     #[test]

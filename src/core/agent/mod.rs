@@ -300,7 +300,7 @@ impl Agent {
         let mut pending = Vec::new();
         let mut deferred_at = Vec::new();
         for (i, call) in calls.into_iter().enumerate() {
-            match self.spec.deferral.disposition(&call.name) {
+            match self.spec.deferral.disposition(&call.name, &call.arguments) {
                 Disposition::Run => {
                     order.push(i);
                     to_run.push(call);

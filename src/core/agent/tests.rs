@@ -257,10 +257,10 @@ impl Drop for DropFlag {
 
 #[async_trait]
 impl Tool for Probe {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         self.name
     }
-    fn description(&self) -> &'static str {
+    fn description(&self) -> &str {
         "probe"
     }
     fn parameters(&self) -> serde_json::Value {

@@ -12,7 +12,7 @@ use crate::core::agent::{Agent, AgentSpec, Deferral};
 use crate::core::environment::Environment;
 use crate::core::prompt::{self, PromptVars};
 use crate::core::subagents::{self, Caller, Dispatcher, Kit};
-use crate::core::tools::{Toolbox, WebServices};
+use crate::core::tools::{Tool, Toolbox, WebServices};
 
 /// What the agent of one session is made from.
 pub(super) struct AgentPlan<'a> {
@@ -22,6 +22,8 @@ pub(super) struct AgentPlan<'a> {
     pub conversation_id: &'a ConversationId,
     pub session_type: SessionType,
     pub external_tools: Vec<ToolSchema>,
+    /// The tools of the preset's MCP servers that answered.
+    pub mcp_tools: Vec<Arc<dyn Tool>>,
     /// The request field the template came from, for a render error: `system_prompt`, or
     /// `config_override.system_prompt` when the run's override replaced it.
     pub prompt_field: &'static str,
@@ -40,9 +42,9 @@ impl RunEngine {
             conversation_id,
             session_type,
             external_tools,
+            mcp_tools,
             prompt_field,
         } = plan;
-        let mut toolbox = Toolbox::from_toolsets(&preset.toolsets, WebServices::of(&env));
         let mut vars = PromptVars {
             cwd: env.workspace.working_dir(),
             date: now().format("%Y-%m-%d").to_string(),
@@ -59,13 +61,6 @@ impl RunEngine {
             session_id: session_id.to_string(),
             conversation_id: conversation_id.to_string(),
         };
-        let kit = Kit {
-            presets: self.ports.presets.clone(),
-            provider: self.ports.provider.clone(),
-            limits: self.settings.limits,
-            retry: self.settings.retry,
-            vars: vars.clone(),
-        };
         // Async subagents dispatch no subagents of their own: their outcomes go to the
         // conversation's mailbox, which only the conversation's agent is fired with.
         let dispatcher = (session_type == SessionType::Agent).then(|| Dispatcher {
@@ -73,12 +68,13 @@ impl RunEngine {
             conversation_id: conversation_id.clone(),
             session_id: session_id.clone(),
         });
-        let caller = Caller {
+        let (toolbox, section) = self.toolbox(
             preset,
-            agent_id: MAIN_AGENT,
-            depth: 0,
-        };
-        let section = subagents::equip(&mut toolbox, &kit, &caller, dispatcher);
+            WebServices::of(&env),
+            mcp_tools,
+            vars.clone(),
+            dispatcher,
+        );
         vars.tools = toolbox.names().into_iter().map(str::to_owned).collect();
         let system_prompt = prompt::render(preset.system_prompt.clone(), vars)
             .await
@@ -97,5 +93,35 @@ impl RunEngine {
                 deferral: Deferral::of(preset, external_tools, false),
             },
         ))
+    }
+
+    /// The tools of an agent running `preset`, and the system-prompt section introducing
+    /// its subagents.
+    pub(super) fn toolbox(
+        &self,
+        preset: &Preset,
+        services: WebServices,
+        mcp_tools: Vec<Arc<dyn Tool>>,
+        vars: PromptVars,
+        dispatcher: Option<Dispatcher>,
+    ) -> (Toolbox, String) {
+        let mut toolbox = Toolbox::from_toolsets(&preset.toolsets, services);
+        for tool in mcp_tools {
+            toolbox.insert(tool);
+        }
+        let kit = Kit {
+            presets: self.ports.presets.clone(),
+            provider: self.ports.provider.clone(),
+            limits: self.settings.limits,
+            retry: self.settings.retry,
+            vars,
+        };
+        let caller = Caller {
+            preset,
+            agent_id: MAIN_AGENT,
+            depth: 0,
+        };
+        let section = subagents::equip(&mut toolbox, &kit, &caller, dispatcher);
+        (toolbox, section)
     }
 }

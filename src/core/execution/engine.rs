@@ -10,8 +10,8 @@ use ports::{
     Conversation, ConversationRepo, Downloader, EnvironmentError, EnvironmentFactory,
     EnvironmentWarning, EventBus, EventPayload, MAIN_AGENT, MailboxRepo, ModelProvider, Preset,
     PresetRepo, RunStarted, Scraper, SessionRecord, SessionRepo, SessionState, SessionStatus,
-    StateStore, StateStoreError, StorageError, StreamKey, Transport, UserPart, Warning, WebSearch,
-    Workspace, now,
+    StateStore, StateStoreError, StorageError, StreamKey, ToolServers, Transport, UserPart,
+    Warning, WebSearch, Workspace, now,
 };
 use ports::{PresetId, SessionId};
 use tokio::time::Instant;
@@ -30,7 +30,7 @@ use crate::core::limits::FileLimits;
 use crate::core::preset_validation::{self, FieldError};
 use crate::core::redact::Redactor;
 use crate::core::run::RunControl;
-use crate::core::tools::WebServices;
+use crate::core::tools::{Tool, WebServices, mcp};
 
 /// The ports a run needs.
 #[derive(Clone)]
@@ -48,6 +48,8 @@ pub struct Ports {
     pub search: Option<Arc<dyn WebSearch>>,
     /// The web toolset's scraping service, when the admin configured one.
     pub scraper: Option<Arc<dyn Scraper>>,
+    /// The presets' MCP servers.
+    pub tool_servers: Arc<dyn ToolServers>,
 }
 
 /// Tunables of every run.
@@ -171,6 +173,7 @@ impl RunEngine {
         let env = Arc::new(env);
         let workspace = env.workspace.clone();
         let web_services = WebServices::of(&env);
+        let (mcp_tools, mcp_warnings) = self.mcp_tools(&resolved.preset).await;
         let mut materialized = input::materialize(
             req.input,
             &*env.workspace,
@@ -191,6 +194,7 @@ impl RunEngine {
                 conversation_id: &resolved.place.conversation_id,
                 session_type: resolved.place.kind.session_type(),
                 external_tools: req.external_tools.into_inner(),
+                mcp_tools,
                 prompt_field: prompt_field(req.config_override.as_ref()),
             })
             .await?;
@@ -201,7 +205,11 @@ impl RunEngine {
         if uses_shell(&resolved.preset) {
             warn(&handle, warnings);
         }
-        for warning in web_services.missing(&resolved.preset.toolsets) {
+        for warning in web_services
+            .missing(&resolved.preset.toolsets)
+            .into_iter()
+            .chain(mcp_warnings)
+        {
             handle.log.push(MAIN_AGENT, EventPayload::Warning(warning));
         }
         let started = StartedRun {
@@ -225,6 +233,21 @@ impl RunEngine {
         self.tasks
             .spawn(async move { this.execute(prepared).await });
         Ok(started)
+    }
+
+    /// The tools of the preset's MCP servers, and a warning for each that could not be used.
+    pub(super) async fn mcp_tools(&self, preset: &Preset) -> (Vec<Arc<dyn Tool>>, Vec<Warning>) {
+        if preset.mcp_servers.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        let environments = &self.ports.environments;
+        let lookup = |name: &str| environments.host_var(name);
+        let source = mcp::McpSource {
+            servers: &self.ports.tool_servers,
+            lookup: &lookup,
+            redactor: &self.settings.redactor,
+        };
+        mcp::tools_of(preset, &source).await
     }
 
     /// A `stream` run needs the bus before anything is created.
@@ -438,6 +461,7 @@ impl RunEngine {
                  runs are left to startup recovery"
             );
         }
+        self.ports.tool_servers.shutdown().await;
     }
 
     /// The requested preset, else the conversation's default, else the default preset,

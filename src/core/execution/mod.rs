@@ -15,6 +15,7 @@ mod fire;
 mod forward;
 pub mod input;
 mod launch;
+mod offered;
 mod placement;
 mod queries;
 mod registry;
@@ -33,6 +34,7 @@ pub use attach::{AttachError, Attached};
 pub use control::{ControlError, LiveRuns, SteerError, Steered};
 pub use engine::{Ports, RunEngine, Settings};
 pub use external::ExternalTools;
+pub use offered::{OfferedTool, OfferedTools, ToolSource};
 pub use queries::{ConversationView, LiveStatus, Queries, QueryError, Turn};
 pub use registry::SteerOutcome;
 pub use request::{

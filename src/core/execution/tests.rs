@@ -188,6 +188,9 @@ impl World {
         });
         environments.expect_check_paths().returning(|_| Vec::new());
         environments.expect_host_var().returning(|_| None);
+        // No preset here lists an MCP server: only shutdown reaches them.
+        let mut tool_servers = MockToolServers::new();
+        tool_servers.expect_shutdown().returning(|| ());
         let ports = Ports {
             presets: Arc::new(self.presets),
             conversations: Arc::new(self.conversations),
@@ -200,6 +203,7 @@ impl World {
             downloader: Arc::new(MockDownloader::new()),
             search: None,
             scraper: None,
+            tool_servers: Arc::new(tool_servers),
         };
         (Execution::new(ports, Settings::default()), self.seen)
     }

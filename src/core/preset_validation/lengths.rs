@@ -4,7 +4,7 @@
 //!
 //! Lengths are in characters, as the published schema's `maxLength` counts them.
 
-use ports::Preset;
+use ports::{McpServerSpec, McpTransport, Preset};
 
 use super::FieldError;
 use crate::core::limits::{
@@ -78,7 +78,50 @@ pub fn check(preset: &Preset) -> Vec<FieldError> {
         &preset.tool_config.require_approval,
         MAX_IDENT_CHARS,
     );
+    if c.list("mcp_servers", preset.mcp_servers.len()) {
+        for (i, server) in preset.mcp_servers.iter().enumerate() {
+            check_mcp_server(&mut c, &format!("mcp_servers[{i}]"), server);
+        }
+    }
     c.errors
+}
+
+fn check_mcp_server(c: &mut Checker, at: &str, server: &McpServerSpec) {
+    c.text(&format!("{at}.name"), &server.name, MAX_IDENT_CHARS);
+    match &server.transport {
+        McpTransport::Stdio(stdio) => {
+            let at = format!("{at}.transport.stdio");
+            c.text(&format!("{at}.command"), &stdio.command, MAX_PATH_CHARS);
+            c.texts(&format!("{at}.args"), &stdio.args, MAX_PATH_CHARS);
+            c.texts(
+                &format!("{at}.env_allow"),
+                &stdio.env_allow,
+                MAX_IDENT_CHARS,
+            );
+            if let Some(cwd) = &stdio.cwd {
+                c.text(&format!("{at}.cwd"), cwd, MAX_PATH_CHARS);
+            }
+        }
+        McpTransport::Http(http) => {
+            let at = format!("{at}.transport.http");
+            c.text(&format!("{at}.url"), &http.url, MAX_PATH_CHARS);
+            let field = format!("{at}.headers_from_env");
+            if c.list(&field, http.headers_from_env.len()) {
+                for (header, variable) in &http.headers_from_env {
+                    c.text(&field, header, MAX_IDENT_CHARS);
+                    c.text(&format!("{field}.{header}"), variable, MAX_IDENT_CHARS);
+                }
+            }
+        }
+    }
+    if let Some(include) = &server.tools.include {
+        c.texts(&format!("{at}.tools.include"), include, MAX_IDENT_CHARS);
+    }
+    c.texts(
+        &format!("{at}.tools.exclude"),
+        &server.tools.exclude,
+        MAX_IDENT_CHARS,
+    );
 }
 
 /// The error for a text over its cap, or `None`.

@@ -4,6 +4,7 @@
 use ports::{Preset, PresetId, ShellMode};
 
 pub mod lengths;
+mod mcp;
 
 use self::lengths as preset_lengths;
 use super::catalogue;
@@ -70,6 +71,7 @@ pub fn validate(preset: &Preset, missing_refs: &[PresetId]) -> Vec<FieldError> {
     validate_environment(preset, &mut errors);
     validate_subagent_refs(preset, missing_refs, &mut errors);
     validate_approvals(preset, &mut errors);
+    mcp::validate(preset, &mut errors);
     errors
 }
 
@@ -126,10 +128,10 @@ fn validate_subagent_refs(
 
 fn validate_approvals(preset: &Preset, errors: &mut Vec<FieldError>) {
     for (i, tool) in preset.tool_config.require_approval.iter().enumerate() {
-        if !catalogue::TOOLSETS
+        let builtin = catalogue::TOOLSETS
             .iter()
-            .any(|(_, tools)| tools.contains(&tool.as_str()))
-        {
+            .any(|(_, tools)| tools.contains(&tool.as_str()));
+        if !builtin && !mcp::names_server_tool(preset, tool) {
             errors.push(err(
                 format!("tool_config.require_approval[{i}]"),
                 format!("unknown tool {tool}"),
@@ -215,6 +217,7 @@ mod tests {
     fn preset() -> Preset {
         let now = now();
         Preset {
+            mcp_servers: Vec::new(),
             preset_id: "ok-1".into(),
             name: "Ok".into(),
             description: None,

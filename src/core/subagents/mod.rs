@@ -88,11 +88,17 @@ pub fn equip(
     }
 }
 
+/// Whether `tool` is one of the subagent tools.
+pub fn is_subagent_tool(tool: &str) -> bool {
+    tool == delegate::NAME || tool == dispatch::NAME
+}
+
 /// A caller preset `boss` on `test:echo` with these subagents and toolsets, for tests.
 #[cfg(test)]
 pub(crate) fn boss(subagents: ports::SubagentSpec, toolsets: Vec<ports::ToolsetSpec>) -> Preset {
     let at = ports::now();
     Preset {
+        mcp_servers: Vec::new(),
         preset_id: "boss".into(),
         name: "Boss".into(),
         description: None,
@@ -174,7 +180,16 @@ mod tests {
             depth,
         };
         let section = equip(&mut toolbox, &kit(), &caller, dispatcher);
-        (toolbox.names(), section.contains("- worker: works"))
+        let names = toolbox
+            .names()
+            .into_iter()
+            .map(|name| match name {
+                delegate::NAME => delegate::NAME,
+                dispatch::NAME => dispatch::NAME,
+                other => panic!("not a subagent tool: {other}"),
+            })
+            .collect();
+        (names, section.contains("- worker: works"))
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod context;
 mod edit;
 mod filesystem;
+pub mod mcp;
 mod output;
 mod search;
 mod shell;
@@ -97,8 +98,8 @@ impl ToolContext<'_> {
 /// A tool as the loop sees it.
 #[async_trait]
 pub trait Tool: Send + Sync {
-    fn name(&self) -> &'static str;
-    fn description(&self) -> &'static str;
+    fn name(&self) -> &str;
+    fn description(&self) -> &str;
     /// JSON schema of the arguments object.
     fn parameters(&self) -> serde_json::Value;
     /// Tools that change files run one at a time, in the order the model called them;
@@ -126,11 +127,11 @@ pub trait TypedTool: Send + Sync {
 
 #[async_trait]
 impl<T: TypedTool> Tool for T {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         T::NAME
     }
 
-    fn description(&self) -> &'static str {
+    fn description(&self) -> &str {
         T::DESCRIPTION
     }
 

@@ -19,6 +19,11 @@ use super::{confine, supervise};
 /// Exit status when the sandbox could not be set up (as a shell's "cannot execute").
 const SETUP_FAILED: i32 = 126;
 
+/// Before `--`: the command is a server that speaks over the helper's stdin and stdout
+/// (they are passed to it), so stdin is not the stop signal; the command's end (its stdin
+/// closed) or the service killing the group is.
+pub const ATTACH_FLAG: &str = "--attach";
+
 /// Runs the helper with the arguments after the subcommand; returns the exit status.
 pub fn main(args: Vec<OsString>) -> i32 {
     match run(args) {
@@ -31,38 +36,62 @@ pub fn main(args: Vec<OsString>) -> i32 {
 }
 
 fn run(args: Vec<OsString>) -> Result<i32, String> {
-    let (policy, program, program_args) = parse(args)?;
+    let parsed = parse(args)?;
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| format!("cannot become a subreaper: {e}"))?;
-    confine::apply(&policy).map_err(|e| e.to_string())?;
-    let child = Command::new(&program)
-        .args(&program_args)
-        .stdin(Stdio::null())
+    confine::apply(&parsed.policy).map_err(|e| e.to_string())?;
+    let stdin = if parsed.attach {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    };
+    let child = Command::new(&parsed.program)
+        .args(&parsed.args)
+        .stdin(stdin)
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", program.to_string_lossy()))?;
+        .map_err(|e| format!("cannot start {}: {e}", parsed.program.to_string_lossy()))?;
     let pid = i32::try_from(child.id()).map_err(|e| e.to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
-    supervise::watch_stdin(stop.clone());
+    if !parsed.attach {
+        supervise::watch_stdin(stop.clone());
+    }
     Ok(supervise::reap_all(Pid::from_raw(pid), &stop))
 }
 
-type Parsed = (SandboxPolicy, OsString, Vec<OsString>);
+/// The helper's arguments.
+#[derive(Debug)]
+struct Parsed {
+    policy: SandboxPolicy,
+    attach: bool,
+    program: OsString,
+    args: Vec<OsString>,
+}
 
-/// `--policy <json> -- <program> [args…]`.
+/// `--policy <json> [--attach] -- <program> [args…]`.
 fn parse(args: Vec<OsString>) -> Result<Parsed, String> {
     let mut args = args.into_iter();
-    let usage = "usage: sandbox-exec --policy <json> -- <program> [args…]";
+    let usage = "usage: sandbox-exec --policy <json> [--attach] -- <program> [args…]";
     if args.next().as_deref() != Some("--policy".as_ref()) {
         return Err(usage.to_owned());
     }
     let json = args.next().ok_or(usage)?;
     let policy: SandboxPolicy =
         serde_json::from_str(&json.to_string_lossy()).map_err(|e| format!("bad policy: {e}"))?;
-    if args.next().as_deref() != Some("--".as_ref()) {
+    let mut next = args.next();
+    let attach = next.as_deref() == Some(ATTACH_FLAG.as_ref());
+    if attach {
+        next = args.next();
+    }
+    if next.as_deref() != Some("--".as_ref()) {
         return Err(usage.to_owned());
     }
     let program = args.next().ok_or(usage)?;
-    Ok((policy, program, args.collect()))
+    Ok(Parsed {
+        policy,
+        attach,
+        program,
+        args: args.collect(),
+    })
 }
 
 #[cfg(test)]
@@ -86,11 +115,15 @@ mod tests {
             cgroup: None,
         };
         let json = serde_json::to_string(&policy).unwrap();
-        let (parsed, program, rest) =
-            parse(os(&["--policy", &json, "--", "/bin/sh", "-c", "true"])).unwrap();
-        assert_eq!(parsed, policy);
-        assert_eq!(program, "/bin/sh");
-        assert_eq!(rest, os(&["-c", "true"]));
+        let parsed = parse(os(&["--policy", &json, "--", "/bin/sh", "-c", "true"])).unwrap();
+        assert_eq!(parsed.policy, policy);
+        assert!(!parsed.attach);
+        assert_eq!(parsed.program, "/bin/sh");
+        assert_eq!(parsed.args, os(&["-c", "true"]));
+        let attached = parse(os(&["--policy", &json, ATTACH_FLAG, "--", "srv"])).unwrap();
+        assert!(attached.attach);
+        assert_eq!(attached.program, "srv");
+        assert!(parse(os(&["--policy", &json, "--attach", "/bin/sh"])).is_err());
         assert!(parse(os(&["--policy", &json, "/bin/sh"])).is_err());
         assert!(parse(os(&["--policy", "{", "--", "/bin/sh"])).is_err());
         assert!(parse(os(&["--policy", &json, "--"])).is_err());
