@@ -31,34 +31,58 @@ async fn run_with_tool(service: &Service, preset_id: &str) -> (Vec<SseEvent>, Va
     (events, result)
 }
 
+/// A temp dir with a working directory and a `docker` shim for a service started from
+/// the binary with [`DockerBox::service_env`].
+pub(crate) struct DockerBox {
+    pub(crate) dir: tempfile::TempDir,
+    /// The "container" directory: the shim runs on this machine, so it is a host path.
+    pub(crate) work: std::path::PathBuf,
+    pub(crate) shim: std::path::PathBuf,
+}
+
+impl DockerBox {
+    pub(crate) fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        let shim = dir.path().join("shim");
+        std::fs::create_dir_all(&work).unwrap();
+        std::fs::create_dir_all(&shim).unwrap();
+        docker_shim(&shim).unwrap();
+        Self { dir, work, shim }
+    }
+
+    /// The service's variables: SQLite and files in the temp dir, the shim first on PATH,
+    /// and `extra`.
+    pub(crate) fn service_env(&self, extra: &[(&str, String)]) -> Vec<(String, String)> {
+        let dir = self.dir.path();
+        let mut env: Vec<(String, String)> = [
+            ("HOST", "127.0.0.1".to_owned()),
+            ("PORT", "0".to_owned()),
+            ("AUTH_TOKEN", TOKEN.to_owned()),
+            (
+                "DATABASE_URL",
+                format!("sqlite://{}/runtime.db", dir.display()),
+            ),
+            ("STATE_STORE_PATH", dir.join("state").display().to_string()),
+            ("PATH", format!("{}:/usr/bin:/bin", self.shim.display())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        env
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn shell_commands_run_through_docker_exec_and_a_missing_container_is_a_tool_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    let shim = dir.path().join("shim");
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::create_dir_all(&shim).unwrap();
-    docker_shim(&shim).unwrap();
+    let docker = DockerBox::new();
+    let (dir, work, shim) = (&docker.dir, &docker.work, &docker.shim);
     let mock = MockLlm::start().await;
-    let env: Vec<(String, String)> = [
-        ("HOST", "127.0.0.1".to_owned()),
-        ("PORT", "0".to_owned()),
-        ("AUTH_TOKEN", TOKEN.to_owned()),
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/runtime.db", dir.path().display()),
-        ),
-        (
-            "STATE_STORE_PATH",
-            dir.path().join("state").display().to_string(),
-        ),
+    let env = docker.service_env(&[
         ("OPENAI_API_KEY", "k".to_owned()),
         ("OPENAI_BASE_URL", mock.base_url()),
-        ("PATH", format!("{}:/usr/bin:/bin", shim.display())),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    ]);
     let service = Service::start(dir.path(), &env, &dir.path().join("service.log"));
     let work_path = work.display().to_string();
     for (id, container) in [("in-box", "box"), ("no-box", "missing")] {
@@ -92,7 +116,7 @@ async fn shell_commands_run_through_docker_exec_and_a_missing_container_is_a_too
         std::fs::read_to_string(work.join("marker.txt")).unwrap(),
         "inside\n"
     );
-    let calls = docker_shim_calls(&shim);
+    let calls = docker_shim_calls(shim);
     assert_eq!(calls.len(), 1, "{calls:?}");
     let argv = &calls[0].0;
     assert_eq!(argv.first().map(String::as_str), Some("exec"), "{argv:?}");

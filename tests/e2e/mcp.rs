@@ -13,7 +13,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{
-    Backend, MockApp, SseEvent, TestApp, call_tool, eventually, process_alive, text_input, types,
+    Backend, MockApp, SseEvent, TestApp, call_body, call_tool, eventually, process_alive,
+    text_input, tool_result, types,
 };
 
 /// The installed test servers.
@@ -79,6 +80,23 @@ impl Servers {
     fn fastmcp_stdio(&self, name: &str) -> Value {
         json!({"name": name, "transport": {"stdio": {
             "command": self.python, "args": [self.fastmcp]}}})
+    }
+
+    /// An app whose sandbox lets the servers read their programs, and a working directory
+    /// for its presets.
+    async fn app(&self) -> (TestApp, PathBuf) {
+        let app = TestApp::with_vars(&[("SANDBOX_READ_PATHS", &self.read_paths())]).await;
+        let work = work_dir(&app);
+        (app, work)
+    }
+
+    /// [`Self::app`] with a preset `id` listing the FastMCP server as `fast`, and the
+    /// preset's working directory.
+    async fn fastmcp_app(&self, id: &str) -> (TestApp, PathBuf) {
+        let (app, work) = self.app().await;
+        let servers = json!({"mcp_servers": [self.fastmcp_stdio("fast")]});
+        create_preset(&app, id, &work, servers).await;
+        (app, work)
     }
 
     /// server-everything over streamable HTTP on a free port; killed when dropped.
@@ -205,8 +223,7 @@ async fn stdio_servers_offer_and_run_their_tools() {
     let Some(servers) = Servers::find() else {
         return;
     };
-    let app = TestApp::with_vars(&[("SANDBOX_READ_PATHS", &servers.read_paths())]).await;
-    let work = work_dir(&app);
+    let (app, work) = servers.app().await;
     let mut everything = servers.everything_stdio("everything");
     everything["transport"]["stdio"]["env_allow"] = json!(["CARGO_PKG_NAME"]);
     create_preset(
@@ -313,14 +330,17 @@ async fn http_servers_are_reached_under_the_outbound_policy() {
             "headers_from_env": {"Authorization": "CARGO_PKG_NAME"}}}},
     ]);
 
-    let closed = TestApp::sqlite().await;
-    create_preset(
-        &closed,
-        "web",
-        &work_dir(&closed),
-        json!({"mcp_servers": mcp_servers}),
-    )
-    .await;
+    let app_with = |vars: Vec<(&'static str, String)>| {
+        let mcp_servers = mcp_servers.clone();
+        async move {
+            let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let app = TestApp::with_vars(&vars).await;
+            let preset = json!({"mcp_servers": mcp_servers});
+            create_preset(&app, "web", &work_dir(&app), preset).await;
+            app
+        }
+    };
+    let closed = app_with(Vec::new()).await;
     let tools = tools_of(&closed, "web").await;
     assert_eq!(names(&tools), Vec::<String>::new(), "{tools}");
     let warnings = tools["warnings"].as_array().unwrap();
@@ -337,14 +357,7 @@ async fn http_servers_are_reached_under_the_outbound_policy() {
     }
 
     let allowed = format!("{},{}", everything.host(), fast.host());
-    let app = TestApp::with_vars(&[("FETCH_ALLOW_HOSTS", &allowed)]).await;
-    create_preset(
-        &app,
-        "web",
-        &work_dir(&app),
-        json!({"mcp_servers": mcp_servers}),
-    )
-    .await;
+    let app = app_with(vec![("FETCH_ALLOW_HOSTS", allowed)]).await;
     let tools = tools_of(&app, "web").await;
     assert_eq!(tools["warnings"], json!([]), "{tools}");
     assert!(names(&tools).contains(&"fast__shout".to_owned()), "{tools}");
@@ -370,8 +383,7 @@ async fn filters_and_proxy_mode() {
     let Some(servers) = Servers::find() else {
         return;
     };
-    let app = TestApp::with_vars(&[("SANDBOX_READ_PATHS", &servers.read_paths())]).await;
-    let work = work_dir(&app);
+    let (app, work) = servers.app().await;
     let mut picked = servers.everything_stdio("picked");
     picked["tools"] = json!({"include": ["echo", "get-sum"], "exclude": ["get-sum"]});
     let mut proxied = servers.everything_stdio("proxied");
@@ -460,15 +472,7 @@ async fn servers_are_pooled_restarted_and_stopped_with_their_preset() {
     let Some(servers) = Servers::find() else {
         return;
     };
-    let app = TestApp::with_vars(&[("SANDBOX_READ_PATHS", &servers.read_paths())]).await;
-    let work = work_dir(&app);
-    create_preset(
-        &app,
-        "pool",
-        &work,
-        json!({"mcp_servers": [servers.fastmcp_stdio("fast")]}),
-    )
-    .await;
+    let (app, _) = servers.fastmcp_app("pool").await;
     let pid = || async {
         let (who, failed) = call_tool(&app, "pool", "fast__whoami", json!({})).await;
         assert!(!failed, "{who}");
@@ -560,15 +564,7 @@ async fn interrupt_cancels_a_slow_call_at_the_server() {
     let Some(servers) = Servers::find() else {
         return;
     };
-    let app = TestApp::with_vars(&[("SANDBOX_READ_PATHS", &servers.read_paths())]).await;
-    let work = work_dir(&app);
-    create_preset(
-        &app,
-        "slow",
-        &work,
-        json!({"mcp_servers": [servers.fastmcp_stdio("fast")]}),
-    )
-    .await;
+    let (app, work) = servers.fastmcp_app("slow").await;
     let marker = work.join("cancelled");
     let args = json!({"seconds": 120, "marker": marker.display().to_string()});
     let accepted = app
@@ -707,33 +703,13 @@ async fn web_and_two_servers_pg_redis() {
 /// no host variables.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stdio_server_of_a_docker_preset_runs_through_docker_exec() {
-    use adapters::testing::{docker_shim, docker_shim_calls};
+    use adapters::testing::docker_shim_calls;
     let Some(servers) = Servers::find() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    let shim = dir.path().join("shim");
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::create_dir_all(&shim).unwrap();
-    docker_shim(&shim).unwrap();
-    let env: Vec<(String, String)> = [
-        ("HOST", "127.0.0.1".to_owned()),
-        ("PORT", "0".to_owned()),
-        ("AUTH_TOKEN", crate::support::TOKEN.to_owned()),
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/runtime.db", dir.path().display()),
-        ),
-        (
-            "STATE_STORE_PATH",
-            dir.path().join("state").display().to_string(),
-        ),
-        ("PATH", format!("{}:/usr/bin:/bin", shim.display())),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let docker = crate::docker_mode::DockerBox::new();
+    let (dir, work, shim) = (&docker.dir, &docker.work, &docker.shim);
+    let env = docker.service_env(&[]);
     let service = crate::crash::Service::start(dir.path(), &env, &dir.path().join("service.log"));
     let work_path = work.display().to_string();
     let (status, body) = service
@@ -750,20 +726,15 @@ async fn a_stdio_server_of_a_docker_preset_runs_through_docker_exec() {
         .sse(
             reqwest::Method::POST,
             "/api/conversations/run/stream",
-            Some(json!({"preset_id": "boxed",
-                        "config_override": {"model": {"name": "test:call:fast__whoami"}},
-                        "input": text_input("{}")})),
+            Some(call_body("boxed", "fast__whoami", &json!({}))),
         )
         .await
         .all()
         .await;
-    let result = events
-        .iter()
-        .find(|e| e.is("tool_call_result"))
-        .unwrap_or_else(|| panic!("no tool result: {}", types(&events)));
-    let who: Value = serde_json::from_str(result.payload()["output"].as_str().unwrap()).unwrap();
+    let (who, _) = tool_result(&events);
+    let who: Value = serde_json::from_str(&who).unwrap();
     assert_eq!(who["cwd"], work_path, "{who}");
-    let calls = docker_shim_calls(&shim);
+    let calls = docker_shim_calls(shim);
     let argv = &calls.first().expect("one docker call").0;
     assert_eq!(argv[..2], ["exec".to_owned(), "-i".to_owned()], "{argv:?}");
     assert!(

@@ -864,27 +864,38 @@ pub fn sandbox_status() -> &'static str {
     }
 }
 
-/// Runs `tool` once with `args` through the built-in `test:call:<tool>` model on `preset`:
-/// the `tool_call_result` payload's output and whether it is an error.
-pub async fn call_tool(app: &TestApp, preset: &str, tool: &str, args: Value) -> (String, bool) {
-    let events = app
-        .run_sse(serde_json::json!({
-            "preset_id": preset,
-            "config_override": {"model": {"name": format!("test:call:{tool}")}},
-            "input": text_input(&args.to_string())
-        }))
-        .await
-        .all()
-        .await;
+/// A run body on `preset` whose built-in `test:call:<tool>` model calls `tool` once with
+/// `args`.
+pub fn call_body(preset: &str, tool: &str, args: &Value) -> Value {
+    serde_json::json!({
+        "preset_id": preset,
+        "config_override": {"model": {"name": format!("test:call:{tool}")}},
+        "input": text_input(&args.to_string())
+    })
+}
+
+/// The first `tool_call_result` of a run: its output and whether it is an error.
+pub fn tool_result(events: &[SseEvent]) -> (String, bool) {
     let result = events
         .iter()
         .find(|e| e.is("tool_call_result"))
-        .unwrap_or_else(|| panic!("no tool result: {}", types(&events)));
+        .unwrap_or_else(|| panic!("no tool result: {}", types(events)));
     let payload = result.payload();
     (
         payload["output"].as_str().unwrap().to_owned(),
         payload["is_error"].as_bool().unwrap(),
     )
+}
+
+/// Runs `tool` once with `args` through the built-in `test:call:<tool>` model on `preset`:
+/// the `tool_call_result` payload's output and whether it is an error.
+pub async fn call_tool(app: &TestApp, preset: &str, tool: &str, args: Value) -> (String, bool) {
+    let events = app
+        .run_sse(call_body(preset, tool, &args))
+        .await
+        .all()
+        .await;
+    tool_result(&events)
 }
 
 /// One HTTP/1.1 request read by a test's stand-in server: the request line's target, the

@@ -90,11 +90,7 @@ impl From<ports::McpServerSpec> for McpServer {
                 stdio: None,
                 http: Some(HttpTransport {
                     url: http.url.into(),
-                    headers_from_env: http
-                        .headers_from_env
-                        .into_iter()
-                        .map(|(header, var)| (header, var.into()))
-                        .collect(),
+                    headers_from_env: values_into(http.headers_from_env),
                 }),
             },
         };
@@ -123,11 +119,7 @@ impl McpServer {
             }),
             (None, Some(http)) => ports::McpTransport::Http(ports::HttpServer {
                 url: http.url.into(),
-                headers_from_env: http
-                    .headers_from_env
-                    .into_iter()
-                    .map(|(header, var)| (header, var.into()))
-                    .collect(),
+                headers_from_env: values_into(http.headers_from_env),
             }),
             _ => {
                 return Err((
@@ -150,6 +142,11 @@ impl McpServer {
             timeout_secs: self.timeout_secs,
         })
     }
+}
+
+/// A map with its values converted (wire text ↔ domain strings).
+fn values_into<A: Into<B>, B>(map: BTreeMap<String, A>) -> BTreeMap<String, B> {
+    map.into_iter().map(|(k, v)| (k, v.into())).collect()
 }
 
 /// A request's servers as domain values, or the first transport that is not one of the two.
