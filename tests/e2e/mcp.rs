@@ -752,3 +752,44 @@ async fn a_stdio_server_of_a_docker_preset_runs_through_docker_exec() {
         "no host variable: {argv:?}"
     );
 }
+
+/// A sync subagent gets the MCP tools of its preset (a built-in one runs on its caller's).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_subagent_calls_its_presets_mcp_tools() {
+    let Some(servers) = Servers::find() else {
+        return;
+    };
+    let read_paths = servers.read_paths();
+    let Some(app) = MockApp::start(Backend::Local, &[("SANDBOX_READ_PATHS", &read_paths)]).await
+    else {
+        return;
+    };
+    let (status, body) = app
+        .post(
+            "/api/presets/mock/update",
+            json!({"subagents": {"include_builtin": true},
+                   "mcp_servers": [servers.fastmcp_stdio("fast")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let args = json!({"subagent": "general", "task": "shout hello"}).to_string();
+    app.mock
+        .push(mock_llm::Script::new().tool_call(0, "d1", "delegate", &[&args]));
+    let shout = json!({"text": "hello"}).to_string();
+    app.mock
+        .push(mock_llm::Script::new().tool_call(0, "s1", "fast__shout", &[&shout]));
+    app.mock.push(mock_llm::Script::text("it said HELLO", 1));
+    app.mock.push(mock_llm::Script::text("done", 1));
+    let events = app.run_sse(app.new_run("go")).await.all().await;
+    assert_eq!(
+        events.last().unwrap().payload()["status"],
+        "committed",
+        "{}",
+        types(&events)
+    );
+    let nested = events
+        .iter()
+        .find(|e| e.is("tool_call_result") && e.data["agent_id"] == "general")
+        .unwrap_or_else(|| panic!("no nested tool result: {}", types(&events)));
+    assert_eq!(nested.payload()["output"], "HELLO");
+}

@@ -115,6 +115,7 @@ impl RunEngine {
             limits: self.settings.limits,
             retry: self.settings.retry,
             vars,
+            mcp: Some(self.mcp()),
         };
         let caller = Caller {
             preset,

@@ -240,14 +240,16 @@ impl RunEngine {
         if preset.mcp_servers.is_empty() {
             return (Vec::new(), Vec::new());
         }
-        let environments = &self.ports.environments;
-        let lookup = |name: &str| environments.host_var(name);
-        let source = mcp::McpSource {
-            servers: &self.ports.tool_servers,
-            lookup: &lookup,
-            redactor: &self.settings.redactor,
-        };
-        mcp::tools_of(preset, &source).await
+        self.mcp().of(preset).await
+    }
+
+    /// Where MCP tools come from, for this engine's runs and their subagents.
+    pub(super) fn mcp(&self) -> mcp::McpTools {
+        mcp::McpTools {
+            servers: self.ports.tool_servers.clone(),
+            environments: self.ports.environments.clone(),
+            redactor: self.settings.redactor.clone(),
+        }
     }
 
     /// A `stream` run needs the bus before anything is created.

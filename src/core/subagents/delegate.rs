@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use ports::{
     AssistantPart, EventPayload, ModelMessage, Preset, SessionState, StorageError,
-    SubagentCompleted, SubagentStarted, ToolCallStatus, UserPart,
+    SubagentCompleted, SubagentStarted, ToolCallStatus, UserPart, Warning,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -18,7 +18,9 @@ use serde::Deserialize;
 use super::{Caller, Directory, Kit, Source, equip};
 use crate::core::agent::{Agent, AgentSpec, Deferral, RunEnd};
 use crate::core::prompt;
-use crate::core::tools::{ToolContext, ToolError, ToolOutput, Toolbox, TypedTool, WebServices};
+use crate::core::tools::{
+    Tool, ToolContext, ToolError, ToolOutput, Toolbox, TypedTool, WebServices,
+};
 
 pub(super) const NAME: &str = "delegate";
 
@@ -103,14 +105,26 @@ impl Delegate {
         }
     }
 
+    /// The tools of the subagent's MCP servers, and warnings for those that are down.
+    async fn mcp_tools(&self, preset: &Preset) -> (Vec<Arc<dyn Tool>>, Vec<Warning>) {
+        match &self.kit.mcp {
+            Some(mcp) if !preset.mcp_servers.is_empty() => mcp.of(preset).await,
+            _ => (Vec::new(), Vec::new()),
+        }
+    }
+
     /// Everything the nested agent needs, resolved from its preset.
     async fn spec_of(
         &self,
         preset: &Preset,
         agent_id: String,
         services: WebServices,
+        mcp_tools: Vec<Arc<dyn Tool>>,
     ) -> Result<AgentSpec, ToolError> {
         let mut toolbox = Toolbox::from_toolsets(&preset.toolsets, services);
+        for tool in mcp_tools {
+            toolbox.insert(tool);
+        }
         let caller = Caller {
             preset,
             agent_id: &agent_id,
@@ -169,8 +183,14 @@ impl TypedTool for Delegate {
         let _busy = lock.lock().await;
         let preset = self.preset_of(&name, &subagent.source).await?;
         let agent_id = self.subagent_id(&name);
+        let (mcp_tools, warnings) = self.mcp_tools(&preset).await;
         let spec = self
-            .spec_of(&preset, agent_id.clone(), WebServices::of(&ctx.env))
+            .spec_of(
+                &preset,
+                agent_id.clone(),
+                WebServices::of(&ctx.env),
+                mcp_tools,
+            )
             .await?;
         let history = ctx
             .with_scratch(|s| s.subagent_histories.get(&name).cloned())
@@ -183,6 +203,9 @@ impl TypedTool for Delegate {
                 subagent_agent_id: agent_id.clone(),
             }),
         );
+        for warning in warnings {
+            ctx.sink.emit(&agent_id, EventPayload::Warning(warning));
+        }
         let agent = Agent::new(self.kit.provider.clone(), ctx.env.clone(), spec);
         let state = SessionState {
             message_history: history,

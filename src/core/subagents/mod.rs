@@ -20,6 +20,7 @@ pub use dispatch::{AsyncDelegate, Dispatcher, Launch, LaunchConfig, Launcher};
 use crate::core::agent::{RetryPolicy, RunLimits};
 use crate::core::prompt::PromptVars;
 use crate::core::tools::Toolbox;
+use crate::core::tools::mcp::McpTools;
 
 /// The toolset name of the subagent tools.
 pub const TOOLSET: &str = "subagent";
@@ -37,6 +38,8 @@ pub struct Kit {
     pub retry: RetryPolicy,
     /// The run's prompt variables; model, preset and tool entries are set per subagent.
     pub vars: PromptVars,
+    /// Where a subagent's MCP tools come from (`None`: it gets none).
+    pub mcp: Option<McpTools>,
 }
 
 /// The agent that receives the tools.
@@ -140,6 +143,7 @@ mod tests {
             limits: RunLimits::default(),
             retry: RetryPolicy::default(),
             vars: PromptVars::default(),
+            mcp: None,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use ports::{EnvironmentSpec, McpServerSpec, McpTransport, ServerLaunch, Warning};
 
-use super::McpSource;
+use super::McpTools;
 use crate::core::environment::base_vars;
 
 /// Resolves `spec` for the preset's `environment`. A variable that is unset is left out;
@@ -12,7 +12,7 @@ use crate::core::environment::base_vars;
 pub fn resolve(
     spec: &McpServerSpec,
     environment: &EnvironmentSpec,
-    source: &McpSource<'_>,
+    source: &McpTools,
     warnings: &mut Vec<Warning>,
 ) -> Result<ServerLaunch, String> {
     match &spec.transport {
@@ -21,7 +21,7 @@ pub fn resolve(
             names.extend(stdio.env_allow.iter().map(String::as_str));
             let mut env = Vec::new();
             for name in names {
-                let Some(value) = (source.lookup)(name) else {
+                let Some(value) = source.environments.host_var(name) else {
                     continue;
                 };
                 if source.redactor.holds(&value) {
@@ -41,7 +41,9 @@ pub fn resolve(
         McpTransport::Http(http) => {
             let mut headers = Vec::new();
             for (header, variable) in &http.headers_from_env {
-                let value = (source.lookup)(variable)
+                let value = source
+                    .environments
+                    .host_var(variable)
                     .ok_or_else(|| format!("header {header}: variable {variable} is not set"))?;
                 if source.redactor.holds(&value) {
                     return Err(format!(
@@ -74,7 +76,8 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    use ports::{HttpServer, McpToolFilter, StdioServer, ToolServers, mocks::MockToolServers};
+    use ports::mocks::{MockEnvironmentFactory, MockToolServers};
+    use ports::{HttpServer, McpToolFilter, StdioServer};
 
     use super::*;
     use crate::core::redact::Redactor;
@@ -99,12 +102,12 @@ mod tests {
     }
 
     fn resolve_with(spec: &McpServerSpec) -> (Result<ServerLaunch, String>, Vec<Warning>) {
-        let servers: Arc<dyn ToolServers> = Arc::new(MockToolServers::new());
-        let redactor = Redactor::new(["sk-service-secret".to_owned()]);
-        let source = McpSource {
-            servers: &servers,
-            lookup: &lookup,
-            redactor: &redactor,
+        let mut environments = MockEnvironmentFactory::new();
+        environments.expect_host_var().returning(lookup);
+        let source = McpTools {
+            servers: Arc::new(MockToolServers::new()),
+            environments: Arc::new(environments),
+            redactor: Redactor::new(["sk-service-secret".to_owned()]),
         };
         let mut warnings = Vec::new();
         let launch = resolve(spec, &EnvironmentSpec::default(), &source, &mut warnings);

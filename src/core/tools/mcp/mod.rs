@@ -13,7 +13,7 @@ mod remote;
 use std::sync::Arc;
 
 use futures::future::join_all;
-use ports::{McpServerSpec, Preset, ServerKey, ToolServers, Warning};
+use ports::{EnvironmentFactory, McpServerSpec, Preset, ServerKey, ToolServers, Warning};
 
 use super::Tool;
 use crate::core::redact::Redactor;
@@ -21,40 +21,38 @@ use binding::Binding;
 
 pub use names::{PROXY_CALL, PROXY_SEARCH, SEPARATOR, proxied_name};
 
-/// Reads one of the service's environment variables.
-pub type Lookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
-
-/// Where a preset's MCP tools come from.
-pub struct McpSource<'a> {
-    pub servers: &'a Arc<dyn ToolServers>,
-    pub lookup: Lookup<'a>,
+/// Where the presets' MCP tools come from; cheap to clone.
+#[derive(Clone)]
+pub struct McpTools {
+    pub servers: Arc<dyn ToolServers>,
+    /// Reads the service's variables named by `env_allow` and `headers_from_env`.
+    pub environments: Arc<dyn EnvironmentFactory>,
     /// The service's secrets: no variable or header holding one reaches a server.
-    pub redactor: &'a Redactor,
+    pub redactor: Redactor,
 }
 
-/// The tools of every server `preset` lists, and a warning for each server (or value)
-/// that could not be used: a server that is down costs its tools, never the run.
-pub async fn tools_of(
-    preset: &Preset,
-    source: &McpSource<'_>,
-) -> (Vec<Arc<dyn Tool>>, Vec<Warning>) {
-    let each = preset
-        .mcp_servers
-        .iter()
-        .map(|spec| server_tools(preset, spec, source));
-    let mut tools = Vec::new();
-    let mut warnings = Vec::new();
-    for (server_tools, server_warnings) in join_all(each).await {
-        tools.extend(server_tools);
-        warnings.extend(server_warnings);
+impl McpTools {
+    /// The tools of every server `preset` lists, and a warning for each server (or value)
+    /// that could not be used: a server that is down costs its tools, never the run.
+    pub async fn of(&self, preset: &Preset) -> (Vec<Arc<dyn Tool>>, Vec<Warning>) {
+        let each = preset
+            .mcp_servers
+            .iter()
+            .map(|spec| server_tools(preset, spec, self));
+        let mut tools = Vec::new();
+        let mut warnings = Vec::new();
+        for (server_tools, server_warnings) in join_all(each).await {
+            tools.extend(server_tools);
+            warnings.extend(server_warnings);
+        }
+        (tools, warnings)
     }
-    (tools, warnings)
 }
 
 async fn server_tools(
     preset: &Preset,
     spec: &McpServerSpec,
-    source: &McpSource<'_>,
+    source: &McpTools,
 ) -> (Vec<Arc<dyn Tool>>, Vec<Warning>) {
     let mut warnings = Vec::new();
     let launch = match launch::resolve(spec, &preset.environment, source, &mut warnings) {
@@ -97,7 +95,7 @@ fn unavailable(server: &str, why: &str) -> Warning {
 
 #[cfg(test)]
 mod tests {
-    use ports::mocks::MockToolServers;
+    use ports::mocks::{MockEnvironmentFactory, MockToolServers};
     use ports::{McpToolFilter, McpTransport, RemoteTool, StdioServer, ToolServerError};
     use serde_json::json;
 
@@ -130,15 +128,14 @@ mod tests {
     }
 
     async fn offered(preset: &Preset, servers: MockToolServers) -> (Vec<String>, Vec<Warning>) {
-        let servers: Arc<dyn ToolServers> = Arc::new(servers);
-        let redactor = Redactor::default();
-        let lookup = |_: &str| None;
-        let source = McpSource {
-            servers: &servers,
-            lookup: &lookup,
-            redactor: &redactor,
+        let mut environments = MockEnvironmentFactory::new();
+        environments.expect_host_var().returning(|_| None);
+        let source = McpTools {
+            servers: Arc::new(servers),
+            environments: Arc::new(environments),
+            redactor: Redactor::default(),
         };
-        let (tools, warnings) = tools_of(preset, &source).await;
+        let (tools, warnings) = source.of(preset).await;
         let mut names: Vec<String> = tools.iter().map(|t| t.name().to_owned()).collect();
         names.sort();
         (names, warnings)
