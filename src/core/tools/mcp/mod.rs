@@ -183,6 +183,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_hostile_server_cannot_flood_the_tool_list() {
+        let mut servers = MockToolServers::new();
+        servers.expect_tools().returning(|_, _| {
+            let mut tools = listed(&["huge"]);
+            tools[0].parameters = json!({"type": "object", "description": "x".repeat(40_000)});
+            let many: Vec<String> = (0..300).map(|i| format!("t{i}")).collect();
+            let names: Vec<&str> = many.iter().map(String::as_str).collect();
+            tools.extend(listed(&names));
+            Ok(tools)
+        });
+        let mut preset = Preset::new("p", "P", "test:echo");
+        preset.mcp_servers = vec![server("big", McpToolFilter::default(), false)];
+        let (names, warnings) = offered(&preset, servers).await;
+        assert_eq!(
+            names.len(),
+            remote::MAX_TOOLS - 1,
+            "the huge schema is left out"
+        );
+        assert!(!names.contains(&"big__huge".to_owned()));
+        let codes: Vec<&str> = warnings.iter().map(|w| w.code.as_str()).collect();
+        assert_eq!(codes, ["mcp_tool_skipped", "mcp_tool_skipped"]);
+        assert!(warnings[1].message.contains("301 tools") && warnings[1].message.contains("proxy"));
+    }
+
+    #[tokio::test]
     async fn a_preset_without_servers_asks_nothing() {
         let mut servers = MockToolServers::new();
         servers.expect_tools().never();

@@ -24,8 +24,15 @@ pub struct RemoteToolCall {
     binding: Arc<Binding>,
 }
 
-/// The listed tools as the model's tools; a tool whose name collides with another after
-/// namespacing is left out with a warning.
+/// Most tools one server offers directly: each costs its schema in every request. A
+/// larger server belongs in proxy mode.
+pub const MAX_TOOLS: usize = 128;
+/// Largest argument schema kept, bytes of JSON.
+pub const MAX_SCHEMA_BYTES: usize = 32 * 1024;
+
+/// The listed tools as the model's tools. Left out, with a warning each: a tool whose
+/// name is empty or collides with another once namespaced, one whose schema is over
+/// [`MAX_SCHEMA_BYTES`], and every tool past the first [`MAX_TOOLS`].
 pub fn tools(
     binding: &Arc<Binding>,
     listed: Vec<RemoteTool>,
@@ -33,25 +40,45 @@ pub fn tools(
     let mut seen = BTreeSet::new();
     let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
     let mut warnings = Vec::new();
-    for tool in listed {
-        match namespaced(binding.server(), &tool.name) {
-            Some(name) if seen.insert(name.clone()) => tools.push(Arc::new(RemoteToolCall {
-                name,
-                description: truncate_chars(tool.description, MAX_DESCRIPTION),
-                parameters: object_schema(tool.parameters),
-                remote: tool.name,
-                binding: binding.clone(),
-            })),
-            _ => warnings.push(Warning {
-                code: "mcp_tool_skipped".to_owned(),
-                message: format!(
-                    "MCP server {}: tool {:?} is not offered, its name is empty or clashes \
-                     with another once made a valid tool name",
-                    binding.server(),
-                    tool.name
-                ),
-            }),
+    let skipped = |tool: &str, why: &str| Warning {
+        code: "mcp_tool_skipped".to_owned(),
+        message: format!(
+            "MCP server {}: tool {tool:?} is not offered: {why}",
+            binding.server()
+        ),
+    };
+    let total = listed.len();
+    for tool in listed.into_iter().take(MAX_TOOLS) {
+        let Some(name) =
+            namespaced(binding.server(), &tool.name).filter(|n| seen.insert(n.clone()))
+        else {
+            warnings.push(skipped(
+                &tool.name,
+                "its name is empty or clashes with another once made a valid tool name",
+            ));
+            continue;
+        };
+        if tool.parameters.to_string().len() > MAX_SCHEMA_BYTES {
+            warnings.push(skipped(&tool.name, "its argument schema is over 32 KiB"));
+            continue;
         }
+        tools.push(Arc::new(RemoteToolCall {
+            name,
+            description: truncate_chars(tool.description, MAX_DESCRIPTION),
+            parameters: object_schema(tool.parameters),
+            remote: tool.name,
+            binding: binding.clone(),
+        }));
+    }
+    if total > MAX_TOOLS {
+        warnings.push(Warning {
+            code: "mcp_tool_skipped".to_owned(),
+            message: format!(
+                "MCP server {} lists {total} tools; the first {MAX_TOOLS} are offered \
+                 (set proxy: true to reach them all through search_tools and call_tool)",
+                binding.server()
+            ),
+        });
     }
     (tools, warnings)
 }
