@@ -700,7 +700,7 @@ async fn web_and_two_servers_pg_redis() {
 
 /// Docker mode: a stdio server runs through `docker exec -i` in the preset's container
 /// (here a `docker` shim that runs it on this machine), in the container workdir, with
-/// no host variables.
+/// no host variables; SIGTERM stops it with the service.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stdio_server_of_a_docker_preset_runs_through_docker_exec() {
     use adapters::testing::docker_shim_calls;
@@ -751,6 +751,25 @@ async fn a_stdio_server_of_a_docker_preset_runs_through_docker_exec() {
         !argv.iter().any(|a| a.starts_with("PATH=")),
         "no host variable: {argv:?}"
     );
+    let server = who["pid"].as_str().unwrap().parse::<u32>().unwrap();
+    assert!(process_alive(server));
+    let mut service = service;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &service.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exited = tokio::time::timeout(Duration::from_secs(15), async {
+        while service.child.try_wait().unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(exited.is_ok(), "no exit after SIGTERM");
+    eventually("the server to stop with the service", || async move {
+        (!process_alive(server)).then_some(())
+    })
+    .await;
 }
 
 /// A sync subagent gets the MCP tools of its preset (a built-in one runs on its caller's).
