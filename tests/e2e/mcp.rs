@@ -115,7 +115,11 @@ impl Servers {
 
     /// The FastMCP server over streamable HTTP, requiring `Authorization: <token>`.
     async fn fastmcp_http(&self, token: &str) -> HttpServer {
-        let port = free_port();
+        self.fastmcp_http_on(free_port(), token).await
+    }
+
+    /// [`Self::fastmcp_http`] on `port`.
+    async fn fastmcp_http_on(&self, port: u16, token: &str) -> HttpServer {
         let child = tokio::process::Command::new(&self.python)
             .args([
                 self.fastmcp.as_str(),
@@ -811,4 +815,38 @@ async fn a_sync_subagent_calls_its_presets_mcp_tools() {
         .find(|e| e.is("tool_call_result") && e.data["agent_id"] == "general")
         .unwrap_or_else(|| panic!("no nested tool result: {}", types(&events)));
     assert_eq!(nested.payload()["output"], "HELLO");
+}
+
+/// An HTTP server that went away costs its tools in the next run (a warning, not a
+/// failure); once it is back, the run after reconnects.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http_server_that_restarts_is_reconnected() {
+    let Some(servers) = Servers::find() else {
+        return;
+    };
+    let fast = servers.fastmcp_http("agent-runtime").await;
+    let port = fast.port;
+    let app = TestApp::with_vars(&[("FETCH_ALLOW_HOSTS", &fast.host())]).await;
+    let mcp_servers = json!([{"name": "fast", "transport": {"http": {"url": fast.url(),
+        "headers_from_env": {"Authorization": "CARGO_PKG_NAME"}}}}]);
+    create_preset(
+        &app,
+        "remote",
+        &work_dir(&app),
+        json!({"mcp_servers": mcp_servers}),
+    )
+    .await;
+    let shout =
+        |text: &'static str| call_tool(&app, "remote", "fast__shout", json!({"text": text}));
+    assert_eq!(shout("one").await, ("ONE".to_owned(), false));
+
+    let (_, failed) = call_tool(&app, "remote", "fast__crash", json!({})).await;
+    assert!(failed);
+    drop(fast);
+    let (down, failed) = shout("two").await;
+    assert!(failed && down.contains("unknown tool"), "{down}");
+
+    let back = servers.fastmcp_http_on(port, "agent-runtime").await;
+    assert_eq!(shout("three").await, ("THREE".to_owned(), false));
+    drop(back);
 }
