@@ -26,6 +26,7 @@ use crate::{
         WebServicesConfig,
     },
     core::{
+        chat::ChatService,
         execution::{Execution, Ports, Retries, Settings},
         health::HealthCheck,
         limits::FileLimits,
@@ -58,11 +59,7 @@ impl App {
 /// by a crash and seeds the default preset: when this returns, the API may accept requests.
 pub async fn build(config: &Config) -> anyhow::Result<App> {
     let boundary = boundary::prepare(config)?;
-    let storage = Arc::new(connect_storage(&config.database).await?);
-    storage
-        .migrate()
-        .await
-        .context("DATABASE_URL: applying migrations failed")?;
+    let storage = migrated_storage(&config.database).await?;
     let event_bus = event_bus(config)?;
     let state_store = state_store(&config.state_store)?;
     fail_orphaned_sessions(&Recovery {
@@ -107,9 +104,16 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         },
         run_settings(config, &auth_token),
     );
+    let chat = ChatService::new(
+        execution.runs.clone(),
+        storage.clone(),
+        storage.clone(),
+        storage.clone(),
+    );
     Ok(App {
         state: Arc::new(ApiState {
             presets,
+            chat,
             health,
             runs: execution.runs,
             live: execution.live,
@@ -123,6 +127,16 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         edge: config.edge,
         browser: config.browser.clone(),
     })
+}
+
+/// The database, its migrations applied.
+async fn migrated_storage(database: &DatabaseConfig) -> anyhow::Result<Arc<SqlStorage>> {
+    let storage = connect_storage(database).await?;
+    storage
+        .migrate()
+        .await
+        .context("DATABASE_URL: applying migrations failed")?;
+    Ok(Arc::new(storage))
 }
 
 /// `AUTH_TOKEN`, or the token stored on a first start without one (`true`: generated).

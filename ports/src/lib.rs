@@ -28,7 +28,7 @@ pub use model_provider::{ModelDelta, ModelError, ModelProvider, ModelRequest, Mo
 pub use shell::{Shell, ShellError, ShellOutput, ShellRequest};
 pub use state_store::{StateStore, StateStoreError};
 pub use storage::{
-    Claim, ConversationRepo, Database, IdempotencyRecord, IdempotencyRepo, MailboxRepo, PresetRepo,
+    ChatChainRepo, Claim, ConversationRepo, Database, IdempotencyRecord, IdempotencyRepo, MailboxRepo, PresetRepo,
     SessionRepo, StorageError,
 };
 pub use tool_servers::{
@@ -50,7 +50,7 @@ pub mod mocks {
     pub use crate::shell::MockShell;
     pub use crate::state_store::MockStateStore;
     pub use crate::storage::{
-        MockConversationRepo, MockDatabase, MockIdempotencyRepo, MockMailboxRepo, MockPresetRepo,
+        MockChatChainRepo, MockConversationRepo, MockDatabase, MockIdempotencyRepo, MockMailboxRepo, MockPresetRepo,
         MockSessionRepo,
     };
     pub use crate::tool_servers::MockToolServers;

@@ -266,3 +266,25 @@ pub trait IdempotencyRepo: Send + Sync {
     /// Gives up a claim whose run could not start, so the key can be used again.
     async fn release(&self, key: &str) -> Result<(), StorageError>;
 }
+
+/// What the OpenAI-compatible surface remembers of a chat: the hash of its user/assistant
+/// text chain after a session, so the next request, which resends the whole chat, finds
+/// the session to go on from.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait ChatChainRepo: Send + Sync {
+    /// Records that the chain `hash` ends at `session_id` (a later record of the same
+    /// chain replaces it).
+    async fn remember_chain(
+        &self,
+        hash: &str,
+        session_id: &SessionId,
+        conversation_id: &ConversationId,
+    ) -> Result<(), StorageError>;
+
+    /// The session the chain `hash` ends at, if one was recorded.
+    async fn find_chain(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(SessionId, ConversationId)>, StorageError>;
+}

@@ -77,9 +77,13 @@ pub fn bearer_of(req: &Request) -> Option<&str> {
 
 /// Whether `path` is served without credentials: health, sign-in, the published document
 /// (it is no secret, and clients are generated from its URL), and everything outside
-/// `/api` (the landing page, Swagger UI).
+/// `/api` and the OpenAI-compatible `/v1` (the landing page, Swagger UI).
 pub fn is_open(path: &str) -> bool {
-    !(path == "/api" || path.starts_with("/api/"))
+    let guarded = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    !(guarded("/api") || guarded("/v1"))
         || matches!(
             path,
             "/api/health" | "/api/auth/session" | "/api/openapi.json" | "/api/openapi.yaml"
@@ -102,6 +106,7 @@ mod tests {
             "/api/openapi.json",
             "/api/openapi.yaml",
             "/api/auth/session",
+            "/v1x",
         ] {
             assert!(is_open(open), "{open}");
         }
@@ -113,6 +118,9 @@ mod tests {
             "/api/openapi.jsonx",
             "/api/health/x",
             "/api/nope",
+            "/v1",
+            "/v1/models",
+            "/v1/chat/completions",
         ] {
             assert!(!is_open(closed), "{closed}");
         }

@@ -49,7 +49,11 @@ pub async fn handle<E: Endpoint>(
     }
     // Only an allowed origin is kept: no per-request copy of the headers.
     let origin = outer.cors.allowed_origin(req.headers());
+    let openai = req.uri().path().starts_with("/v1/");
     let mut resp = guarded(ep, req, &outer).await?;
+    if openai {
+        resp = super::openai::reshape(resp).await;
+    }
     if let Some(origin) = origin {
         cors::allow(resp.headers_mut(), origin);
     }

@@ -13,6 +13,7 @@ pub mod edge;
 pub mod error;
 mod health;
 mod middleware;
+mod openai;
 mod presets;
 mod run_operations;
 mod runs;
@@ -27,6 +28,7 @@ use poem::{Endpoint, EndpointExt, Response, Route, get, handler, web::Html};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::core::{
+    chat::ChatService,
     execution::{LiveRuns, Queries, Retries, RunEngine},
     health::HealthCheck,
     presets::PresetService,
@@ -41,6 +43,8 @@ use crate::config::BrowserConfig;
 /// The use cases the handlers call.
 pub struct ApiState {
     pub presets: PresetService,
+    /// The OpenAI-compatible chats of `/v1`.
+    pub chat: ChatService,
     pub health: HealthCheck,
     pub runs: Arc<RunEngine>,
     pub live: Arc<LiveRuns>,
@@ -133,6 +137,7 @@ pub fn endpoint(state: Arc<ApiState>, settings: HttpSettings) -> impl Endpoint {
         .at("/api/openapi.json", get(openapi_json))
         .at("/api/openapi.yaml", get(openapi_yaml))
         .nest("/api", service)
+        .nest("/v1", openai::routes())
         .data(state)
         .data(AuthToken(settings.auth_token))
         .data(cookie_sessions)

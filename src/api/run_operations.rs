@@ -223,6 +223,7 @@ fn fork_request(
         input: runs::input_of(Some(body.input)),
         resolutions: Resolutions::default(),
         external_tools: ExternalTools::default(),
+        history: Vec::new(),
         transport,
     }
 }

@@ -48,6 +48,7 @@
 
 pub mod agent;
 pub mod catalogue;
+pub mod chat;
 pub mod environment;
 pub mod execution;
 pub mod health;

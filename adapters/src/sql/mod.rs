@@ -6,6 +6,7 @@
 //! `database is locked` between our own statements) and a small read pool (WAL lets reads
 //! run beside the writer).
 
+mod chat_chains;
 mod conversations;
 mod idempotency;
 mod mailbox;

@@ -74,3 +74,11 @@ diesel::table! {
 
 diesel::joinable!(mailbox -> conversations (conversation_id));
 diesel::allow_tables_to_appear_in_same_query!(presets, conversations, sessions, mailbox);
+
+diesel::table! {
+    chat_chains (chain_hash) {
+        chain_hash -> Text,
+        session_id -> Text,
+        conversation_id -> Text,
+    }
+}

@@ -1,5 +1,5 @@
 //! Storage contract: `PresetRepo`, `ConversationRepo`, `SessionRepo`, `MailboxRepo`,
-//! `IdempotencyRepo` on SQLite and PostgreSQL. Cases see only the port traits.
+//! `IdempotencyRepo`, `ChatChainRepo` on SQLite and PostgreSQL. Cases see only the port traits.
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -30,6 +30,9 @@ impl StorageFixture {
         &*self.storage
     }
     fn keys(&self) -> &dyn IdempotencyRepo {
+        &*self.storage
+    }
+    fn chains(&self) -> &dyn ChatChainRepo {
         &*self.storage
     }
 }
@@ -93,6 +96,7 @@ crate::contract!(storage, [sqlite => sqlite(), postgres => postgres()], [
     health_answers,
     retry_keys_claim_settle_release_and_expire,
     concurrent_claims_of_a_key_one_wins,
+    chat_chains_are_found_and_replaced,
 ]);
 
 fn id(prefix: &str) -> String {
@@ -1096,4 +1100,19 @@ async fn concurrent_claims_of_a_key_one_wins(f: &StorageFixture) {
         .count();
     assert_eq!(won, 1, "{claims:?}");
     assert!(claims.iter().all(Result::is_ok), "{claims:?}");
+}
+
+async fn chat_chains_are_found_and_replaced(f: &StorageFixture) {
+    let chains = f.chains();
+    assert_eq!(chains.find_chain("h1").await.unwrap(), None);
+    let (s1, c1) = (SessionId::from("s1"), ConversationId::from("c1"));
+    chains.remember_chain("h1", &s1, &c1).await.unwrap();
+    assert_eq!(
+        chains.find_chain("h1").await.unwrap(),
+        Some((s1.clone(), c1.clone()))
+    );
+    assert_eq!(chains.find_chain("h2").await.unwrap(), None);
+    let (s2, c2) = (SessionId::from("s2"), ConversationId::from("c2"));
+    chains.remember_chain("h1", &s2, &c2).await.unwrap();
+    assert_eq!(chains.find_chain("h1").await.unwrap(), Some((s2, c2)));
 }

@@ -248,6 +248,7 @@ impl RunInputs {
                 .collect(),
             resolutions: resolutions(self.user_interactions, self.tool_results),
             external_tools,
+            history: Vec::new(),
             transport,
         })
     }

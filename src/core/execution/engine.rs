@@ -279,7 +279,10 @@ impl RunEngine {
         }
         let state = match &place.parent {
             Some(parent) => self.load_state(&parent.session_id).await?,
-            None => SessionState::default(),
+            None => SessionState {
+                message_history: req.history.clone(),
+                ..SessionState::default()
+            },
         };
         let unresolvable =
             check_resolutions(&state.context_state.pending_tool_calls, &req.resolutions);

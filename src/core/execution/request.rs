@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use ports::{
-    ConversationId, InputPart, ModelSettings, Preset, PresetId, SessionId, StorageError, StreamKey,
+    ConversationId, InputPart, ModelMessage, ModelSettings, Preset, PresetId, SessionId, StorageError, StreamKey,
     ToolsetSpec, Transport,
 };
 
@@ -103,6 +103,9 @@ pub struct RunRequest {
     pub resolutions: Resolutions,
     /// Caller-executed tools offered to the model for this run only.
     pub external_tools: ExternalTools,
+    /// The history a root session starts from (a chat brought from elsewhere); ignored
+    /// when the run has a parent, whose history it continues.
+    pub history: Vec<ModelMessage>,
     pub transport: Transport,
 }
 
@@ -116,6 +119,7 @@ impl RunRequest {
             input,
             resolutions: Resolutions::default(),
             external_tools: ExternalTools::default(),
+            history: Vec::new(),
             transport,
         }
     }
