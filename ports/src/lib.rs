@@ -28,8 +28,8 @@ pub use model_provider::{ModelDelta, ModelError, ModelProvider, ModelRequest, Mo
 pub use shell::{Shell, ShellError, ShellOutput, ShellRequest};
 pub use state_store::{StateStore, StateStoreError};
 pub use storage::{
-    ChatChainRepo, Claim, ConversationRepo, Database, IdempotencyRecord, IdempotencyRepo, MailboxRepo, PresetRepo,
-    SessionRepo, StorageError,
+    ChatChainRepo, Claim, ConversationRepo, Database, IdempotencyRecord, IdempotencyRepo,
+    MailboxRepo, PresetRepo, SessionRepo, StorageError,
 };
 pub use tool_servers::{
     RemoteTool, RemoteToolResult, ServerKey, ServerLaunch, ToolServerError, ToolServers,
@@ -50,8 +50,8 @@ pub mod mocks {
     pub use crate::shell::MockShell;
     pub use crate::state_store::MockStateStore;
     pub use crate::storage::{
-        MockChatChainRepo, MockConversationRepo, MockDatabase, MockIdempotencyRepo, MockMailboxRepo, MockPresetRepo,
-        MockSessionRepo,
+        MockChatChainRepo, MockConversationRepo, MockDatabase, MockIdempotencyRepo,
+        MockMailboxRepo, MockPresetRepo, MockSessionRepo,
     };
     pub use crate::tool_servers::MockToolServers;
     pub use crate::web_services::{MockScraper, MockWebSearch};

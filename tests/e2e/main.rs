@@ -22,6 +22,7 @@ mod history;
 mod hitl;
 mod inputs;
 mod mcp;
+mod openai_compat;
 mod openapi;
 mod presets;
 mod reliability;

@@ -75,7 +75,10 @@ impl Answer {
             EventPayload::ToolCallResult(r) if show_tools => {
                 let preview: String = r.output.chars().take(RESULT_PREVIEW).collect();
                 let outcome = if r.is_error { "failed" } else { "returned" };
-                Some(Piece::Reasoning(format!("{} {outcome}: {preview}\n", r.tool_name)))
+                Some(Piece::Reasoning(format!(
+                    "{} {outcome}: {preview}\n",
+                    r.tool_name
+                )))
             }
             EventPayload::UsageSnapshot(u) if main => {
                 self.usage = u.usage;
@@ -115,7 +118,9 @@ impl Answer {
 
     fn finish_reason(&self) -> &'static str {
         match &self.terminal {
-            Some(EventPayload::RunCompleted(done)) if done.stop_reason == StopReason::LimitReached => {
+            Some(EventPayload::RunCompleted(done))
+                if done.stop_reason == StopReason::LimitReached =>
+            {
                 "length"
             }
             _ => "stop",
@@ -208,7 +213,12 @@ pub fn stream(state: Arc<ApiState>, run: ChatRun, options: Options) -> Response 
         }
         match answer.failure() {
             Some((code, message)) => {
-                send(error_body(&format!("the run failed: {message}"), "server_error", code)).await;
+                send(error_body(
+                    &format!("the run failed: {message}"),
+                    "server_error",
+                    code,
+                ))
+                .await;
             }
             None => send(envelope.chunk(json!({}), Some(answer.finish_reason()))).await,
         }

@@ -57,7 +57,9 @@ pub async fn reshape(resp: Response) -> Response {
     };
     let mut resp = Response::from_parts(
         parts,
-        error_body(&message, kind_of(status), &code).to_string().into(),
+        error_body(&message, kind_of(status), &code)
+            .to_string()
+            .into(),
     );
     resp.headers_mut().remove(header::CONTENT_LENGTH);
     resp

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use poem::http::StatusCode;
 use poem::web::{Data, Json};
-use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post};
+use poem::{
+    Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post,
+};
 use serde_json::{Value, json};
 
 use super::ApiState;
@@ -60,12 +62,17 @@ async fn completions(req: &Request, body: Body, state: Data<&Arc<ApiState>>) -> 
     };
     let request: CompletionRequest = match serde_json::from_slice(&bytes) {
         Ok(request) => request,
-        Err(e) => return errors::invalid(&format!("the body is not a chat completion request: {e}")),
+        Err(e) => {
+            return errors::invalid(&format!("the body is not a chat completion request: {e}"));
+        }
     };
     let options = answer::Options {
         model: request.model.clone(),
         show_tools: header_is_true(req, SHOW_TOOLS_HEADER),
-        include_usage: request.stream_options.as_ref().is_some_and(|o| o.include_usage),
+        include_usage: request
+            .stream_options
+            .as_ref()
+            .is_some_and(|o| o.include_usage),
     };
     let stream = request.stream;
     let chat = match chat_request(req, request) {

@@ -105,7 +105,11 @@ impl ChatService {
         }
         let (last, earlier) = match req.messages.split_last() {
             Some((last, earlier)) if last.role == ChatRole::User => (last, earlier),
-            _ => return Err(ChatError::Invalid("the last message must be the user's".into())),
+            _ => {
+                return Err(ChatError::Invalid(
+                    "the last message must be the user's".into(),
+                ));
+            }
         };
         let mut chain = chain_of(earlier);
         let (target, history) = self.target(&req, &chain, earlier).await?;
@@ -184,7 +188,9 @@ fn history_of(messages: &[ChatMessage]) -> Vec<ModelMessage> {
         .iter()
         .filter_map(|m| match m.role {
             ChatRole::User => {
-                let mut parts = vec![UserPart::Text { text: m.text.clone() }];
+                let mut parts = vec![UserPart::Text {
+                    text: m.text.clone(),
+                }];
                 parts.extend(m.images.iter().map(|url| image_part(url)));
                 Some(ModelMessage::User { parts })
             }

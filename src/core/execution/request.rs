@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use ports::{
-    ConversationId, InputPart, ModelMessage, ModelSettings, Preset, PresetId, SessionId, StorageError, StreamKey,
-    ToolsetSpec, Transport,
+    ConversationId, InputPart, ModelMessage, ModelSettings, Preset, PresetId, SessionId,
+    StorageError, StreamKey, ToolsetSpec, Transport,
 };
 
 use super::external::ExternalTools;
