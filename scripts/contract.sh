@@ -93,6 +93,9 @@ PYTHONPATH="$WORK/client" python3 tests/client/generated_client.py "$BASE" "$TOK
 say "a TypeScript client generated from openapi/openapi.json (@hey-api/openapi-ts, tsc --strict)"
 BASE_URL="$BASE" TOKEN="$TOKEN" scripts/ts-client/run.sh || die "the TypeScript client failed (above)"
 
+say "the official OpenAI SDKs (Python and npm) against /v1"
+BASE_URL="$BASE" TOKEN="$TOKEN" scripts/openai/run.sh || die "an OpenAI SDK check failed (above)"
+
 no_panic "$WORK"
 say "a real browser (Chromium): same-origin cookie page and an allowed cross-origin page stream and resume a run"
 AGENT_RUNTIME_BIN="$BIN" scripts/browser/run.sh || die "the browser check failed (above)"
