@@ -7,7 +7,8 @@
 #  3. a TypeScript client generated from it (@hey-api/openapi-ts, scripts/ts-client/) type-
 #     checks under tsc --strict and runs every run flow: 202 + attach + resume, stream,
 #     wait, steer, interrupt;
-#  4. a real Chromium (scripts/browser/, playwright-core) drives its own instance as pages do:
+#  4. the official OpenAI SDKs, Python and npm (scripts/openai/), use /v1 unchanged;
+#  5. a real Chromium (scripts/browser/, playwright-core) drives its own instance as pages do:
 #     cookie sign-in + EventSource same-origin, fetch + CORS from an allowed origin.
 # The service runs on SQLite in a temporary directory with the built-in test: models.
 # FUZZ_EXAMPLES (default 25) and FUZZ_SEED (default 1) bound and fix the fuzz run.
