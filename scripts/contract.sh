@@ -7,7 +7,8 @@
 #  3. a TypeScript client generated from it (@hey-api/openapi-ts, scripts/ts-client/) type-
 #     checks under tsc --strict and runs every run flow: 202 + attach + resume, stream,
 #     wait, steer, interrupt;
-#  4. the official OpenAI SDKs, Python and npm (scripts/openai/), use /v1 unchanged;
+#  4. the official OpenAI SDKs, Python and npm (scripts/openai/), use /v1 unchanged, and the
+#     official AG-UI client (scripts/ag-ui/) drives a thread through /api/ag-ui;
 #  5. a real Chromium (scripts/browser/, playwright-core) drives its own instance as pages do:
 #     cookie sign-in + EventSource same-origin, fetch + CORS from an allowed origin.
 # The service runs on SQLite in a temporary directory with the built-in test: models.
@@ -96,6 +97,8 @@ BASE_URL="$BASE" TOKEN="$TOKEN" scripts/ts-client/run.sh || die "the TypeScript 
 
 say "the official OpenAI SDKs (Python and npm) against /v1"
 BASE_URL="$BASE" TOKEN="$TOKEN" scripts/openai/run.sh || die "an OpenAI SDK check failed (above)"
+say "the official AG-UI client against /api/ag-ui"
+BASE_URL="$BASE" TOKEN="$TOKEN" scripts/ag-ui/run.sh || die "the AG-UI client check failed (above)"
 
 no_panic "$WORK"
 say "a real browser (Chromium): same-origin cookie page and an allowed cross-origin page stream and resume a run"

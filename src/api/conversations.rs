@@ -20,6 +20,7 @@ use super::{
     dto::sessions::{Conversation, ConversationStatus, DisplayMessage, Session},
     error::ErrorResponse,
     runs::{self, EventsResponse, SteerResponse},
+    sse::EventEncoding,
 };
 
 pub struct ConversationsApi;
@@ -356,7 +357,8 @@ impl ConversationsApi {
 
     /// Attach to the events of the conversation's active agent session (or of its latest
     /// one while that stream lasts), after `Last-Event-ID` when given. 410 when nothing
-    /// can be attached any more.
+    /// can be attached any more. `encoding=ag-ui` makes each frame's data an AG-UI event
+    /// instead of ours.
     #[oai(
         path = "/conversations/:conversation_id/events",
         method = "get",
@@ -377,12 +379,13 @@ impl ConversationsApi {
             validator(minimum(value = "0"), maximum(value = "9007199254740991"))
         )]
         last_event_id: Query<Option<u64>>,
+        encoding: Query<Option<EventEncoding>>,
     ) -> Result<EventsResponse> {
         let after = runs::cursor(last_event_id_header.0, last_event_id.0);
         let attached = state
             .live
             .attach_conversation(&ConversationId::from(conversation_id.0), after)
             .await?;
-        Ok(attached.into())
+        Ok(EventsResponse::of(attached, encoding.0))
     }
 }

@@ -2,6 +2,7 @@
 //! error shape for every failure, the body cap, Swagger UI and the published document.
 
 mod acceptor;
+mod ag_ui;
 mod allow;
 mod auth;
 mod conversations;
@@ -136,6 +137,7 @@ pub fn endpoint(state: Arc<ApiState>, settings: HttpSettings) -> impl Endpoint {
         .at("/docs", get(docs_page))
         .at("/api/openapi.json", get(openapi_json))
         .at("/api/openapi.yaml", get(openapi_yaml))
+        .at("/api/ag-ui/:preset_id", poem::post(ag_ui::run))
         .nest("/api", service)
         .nest("/v1", openai::routes())
         .data(state)

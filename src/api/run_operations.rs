@@ -14,7 +14,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::{
     OpenApi,
-    param::{Header, Path},
+    param::{Header, Path, Query},
     payload::Json,
 };
 use ports::Transport;
@@ -25,6 +25,7 @@ use super::{
     dto::runs::{ExecuteRequest, FireRequest, ForkRequest, RunOptions, RunRequest},
     error::ErrorResponse,
     runs::{self, AcceptedResponse, Delivery, StreamResponse, WaitResponse},
+    sse::EventEncoding,
 };
 use crate::core::execution::{self, ExternalTools, Resolutions, RunTarget};
 
@@ -73,9 +74,13 @@ macro_rules! run_operations {
 
                 #[doc = $doc]
                 #[doc = ""]
-                #[doc = "Answers with the run's events (SSE). A client that loses the stream re-attaches with `sessions_events`, or repeats the request with its `Idempotency-Key` and `Last-Event-ID`."]
+                #[doc = "Answers with the run's events (SSE). A client that loses the stream re-attaches with `sessions_events`, or repeats the request with its `Idempotency-Key` and `Last-Event-ID`. `encoding=ag-ui` makes each frame's data an AG-UI event instead of ours."]
                 #[doc = " A repeat with the same `Idempotency-Key` and request within 24 h answers with the same run (204 when `Last-Event-ID` is its terminal event); another request with a used key is 409 `idempotency_conflict`."]
                 #[oai(path = $stream_path, method = "post", operation_id = $stream_id)]
+                #[allow(
+                    clippy::too_many_arguments,
+                    reason = "one argument per part of the request, as poem-openapi reads them"
+                )]
                 async fn $stream(
                     &self,
                     _auth: Auth,
@@ -88,11 +93,12 @@ macro_rules! run_operations {
                         validator(minimum(value = "0"), maximum(value = "9007199254740991"))
                     )]
                     last_event_id: Header<Option<u64>>,
+                    encoding: Query<Option<EventEncoding>>,
                     $body: Json<$body_type>,
                 ) -> Result<StreamResponse> {
                     let key = runs::retry_key(idempotency_key.0, $id, target!($($param)*), &$body.0);
                     let begun = begin!(state, key, Delivery::Stream, |$engine, $transport| $start);
-                    runs::stream(&state, begun, last_event_id.0.unwrap_or(0)).await
+                    runs::stream(&state, begun, last_event_id.0.unwrap_or(0), encoding.0).await
                 }
 
                 #[doc = $doc]

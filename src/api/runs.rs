@@ -14,7 +14,7 @@ use super::{
     dto::run_result::{RunEnding, RunResult},
     dto::runs::{InputPart, RunAccepted, SteerAccepted},
     error::{ApiError, ErrorResponse},
-    sse::Sse,
+    sse::{EventEncoding, Sse},
 };
 use crate::core::execution::{Attached, Begun, RetryKey, SteerError, Steered};
 
@@ -85,10 +85,13 @@ pub enum EventsResponse {
     Finished,
 }
 
-impl From<Attached> for EventsResponse {
-    fn from(attached: Attached) -> Self {
+impl EventsResponse {
+    /// The attached events in `encoding`.
+    pub fn of(attached: Attached, encoding: Option<EventEncoding>) -> Self {
         match attached {
-            Attached::Events(events) => Self::Events(Sse::new(events, KEEP_ALIVE)),
+            Attached::Events(events) => {
+                Self::Events(Sse::new(events, KEEP_ALIVE).encoded(encoding))
+            }
             Attached::Finished => Self::Finished,
         }
     }
@@ -157,6 +160,7 @@ pub async fn stream(
     state: &ApiState,
     begun: Begun,
     cursor: u64,
+    encoding: Option<EventEncoding>,
 ) -> Result<StreamResponse, ErrorResponse> {
     let events = match begun {
         Begun::Started(run) => run.log.subscribe(0),
@@ -167,7 +171,9 @@ pub async fn stream(
             }
         }
     };
-    Ok(StreamResponse::Events(Sse::new(events, KEEP_ALIVE)))
+    Ok(StreamResponse::Events(
+        Sse::new(events, KEEP_ALIVE).encoded(encoding),
+    ))
 }
 
 /// `<op>/wait`: the run's outcome, once it has one.

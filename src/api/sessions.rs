@@ -18,6 +18,7 @@ use super::{
     dto::sessions::Session,
     error::ErrorResponse,
     runs::{self, EventsResponse, SteerResponse},
+    sse::EventEncoding,
 };
 use crate::core::execution::LiveStatus;
 
@@ -109,6 +110,7 @@ impl SessionsApi {
 
     /// Attach to the session's events: from the start, or after `Last-Event-ID` (header)
     /// or `last_event_id` (query). 410 once the run is over and its stream expired.
+    /// `encoding=ag-ui` makes each frame's data an AG-UI event instead of ours.
     #[oai(
         path = "/sessions/:session_id/events",
         method = "get",
@@ -129,13 +131,14 @@ impl SessionsApi {
             validator(minimum(value = "0"), maximum(value = "9007199254740991"))
         )]
         last_event_id: Query<Option<u64>>,
+        encoding: Query<Option<EventEncoding>>,
     ) -> Result<EventsResponse> {
         let after = runs::cursor(last_event_id_header.0, last_event_id.0);
         let attached = state
             .live
             .attach_session(&SessionId::from(session_id.0), after)
             .await?;
-        Ok(attached.into())
+        Ok(EventsResponse::of(attached, encoding.0))
     }
 
     /// Stop a running session: the model stream is dropped, running commands are killed,

@@ -28,6 +28,7 @@ use ports::EventEnvelope;
 use tokio::time::{Instant, Sleep};
 use tokio_util::bytes::Bytes;
 
+use super::ag_ui::AgUiEncoder;
 use super::dto::events::RunEvent;
 
 /// A `text/event-stream` response of run events.
@@ -39,6 +40,8 @@ use super::dto::events::RunEvent;
 pub struct Sse {
     events: BoxStream<'static, Arc<EventEnvelope>>,
     keep_alive: Duration,
+    /// Set: each frame's data is an AG-UI event instead of our envelope.
+    ag_ui: Option<AgUiEncoder>,
 }
 
 impl Sse {
@@ -51,7 +54,43 @@ impl Sse {
         Self {
             events: stream.boxed(),
             keep_alive,
+            ag_ui: None,
         }
+    }
+
+    /// Encodes the events as AG-UI events (`?encoding=ag-ui`).
+    #[must_use]
+    pub fn encoded(mut self, encoding: Option<EventEncoding>) -> Self {
+        if encoding == Some(EventEncoding::AgUi) {
+            self.ag_ui = Some(AgUiEncoder::default());
+        }
+        self
+    }
+
+    /// Encodes the events as AG-UI events naming the client's thread and run.
+    #[must_use]
+    pub fn ag_ui(mut self, encoder: AgUiEncoder) -> Self {
+        self.ag_ui = Some(encoder);
+        self
+    }
+}
+
+/// How an event stream's frames carry the events.
+#[derive(poem_openapi::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventEncoding {
+    /// Our event envelope (the default).
+    #[oai(rename = "native")]
+    Native,
+    /// AG-UI events (`RUN_STARTED`, `TEXT_MESSAGE_CONTENT`, … and `CUSTOM` for the rest),
+    /// for agent UIs that speak AG-UI.
+    #[oai(rename = "ag-ui")]
+    AgUi,
+}
+
+/// Appends the AG-UI frames of one event (`id: <event_id>` kept, so a client can resume).
+fn write_ag_ui_frames(buf: &mut Vec<u8>, event: &EventEnvelope, encoder: &mut AgUiEncoder) {
+    for value in encoder.encode(event) {
+        let _ = write!(buf, "id: {}\ndata: {value}\n\n", event.event_id);
     }
 }
 
@@ -113,6 +152,7 @@ struct Frames {
     ended: bool,
     /// [`RETRY`] went out (with the first chunk).
     opened: bool,
+    ag_ui: Option<AgUiEncoder>,
 }
 
 impl Frames {
@@ -123,8 +163,11 @@ impl Frames {
         for _ in 0..MAX_EVENTS_PER_CHUNK {
             match self.events.poll_next_unpin(cx) {
                 Poll::Ready(Some(event)) => {
-                    let buf = buf.get_or_insert_with(|| self.new_chunk());
-                    write_frame(buf, &event);
+                    let chunk = buf.get_or_insert_with(|| new_chunk(&mut self.opened));
+                    match &mut self.ag_ui {
+                        Some(encoder) => write_ag_ui_frames(chunk, &event, encoder),
+                        None => write_frame(chunk, &event),
+                    }
                 }
                 Poll::Ready(None) => {
                     self.ended = true;
@@ -132,16 +175,6 @@ impl Frames {
                 }
                 Poll::Pending => break,
             }
-        }
-        buf
-    }
-
-    /// An empty chunk, opened by [`RETRY`] if it is the body's first.
-    fn new_chunk(&mut self) -> Vec<u8> {
-        let mut buf = Vec::with_capacity(1024);
-        if !self.opened {
-            self.opened = true;
-            buf.extend_from_slice(RETRY);
         }
         buf
     }
@@ -178,7 +211,7 @@ impl Stream for Frames {
                     let now = Instant::now();
                     this.last_write = now;
                     this.idle.as_mut().reset(now + this.keep_alive);
-                    let mut comment = this.new_chunk();
+                    let mut comment = new_chunk(&mut this.opened);
                     comment.extend_from_slice(b":\n\n");
                     Poll::Ready(Some(Ok(Bytes::from(comment))))
                 }
@@ -186,6 +219,17 @@ impl Stream for Frames {
             },
         }
     }
+}
+
+/// An empty chunk, opened by [`RETRY`] if it is the body's first (`opened` says whether
+/// one went out already).
+fn new_chunk(opened: &mut bool) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(1024);
+    if !*opened {
+        *opened = true;
+        buf.extend_from_slice(RETRY);
+    }
+    buf
 }
 
 fn minimal_data(event: &EventEnvelope) -> String {
@@ -233,6 +277,7 @@ impl IntoResponse for Sse {
             idle: Box::pin(tokio::time::sleep(self.keep_alive)),
             ended: false,
             opened: false,
+            ag_ui: self.ag_ui,
         };
         Response::builder()
             .content_type("text/event-stream")

@@ -44,6 +44,14 @@ pub struct ChatRequest {
     pub transport: Transport,
 }
 
+/// A turn of an AG-UI thread: the client's thread id names the conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadRequest {
+    pub preset_id: PresetId,
+    pub thread_id: String,
+    pub messages: Vec<ChatMessage>,
+}
+
 /// Why a chat cannot be answered.
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
@@ -121,6 +129,40 @@ impl ChatService {
         Ok(ChatRun { started, chain })
     }
 
+    /// Starts the run answering the last message of an AG-UI thread: a known thread
+    /// continues its conversation, an unknown one starts a conversation from its earlier
+    /// messages and is remembered for it.
+    ///
+    /// # Errors
+    /// As [`Self::start`].
+    pub async fn start_thread(&self, req: ThreadRequest) -> Result<StartedRun, ChatError> {
+        match self.presets.get_preset(&req.preset_id).await {
+            Err(StorageError::NotFound) => return Err(ChatError::UnknownModel(req.preset_id)),
+            other => drop(other?),
+        }
+        let (last, earlier) = match req.messages.split_last() {
+            Some((last, earlier)) if last.role == ChatRole::User => (last, earlier),
+            _ => {
+                return Err(ChatError::Invalid(
+                    "the last message must be the user's".into(),
+                ));
+            }
+        };
+        let key = thread_key(&req.thread_id);
+        let (target, history) = match self.chains.find_chain(&key).await? {
+            Some((_, conversation_id)) => (RunTarget::Continue { conversation_id }, Vec::new()),
+            None => (RunTarget::NewConversation, history_of(earlier)),
+        };
+        let mut run = RunRequest::new(target, input_of(last), Transport::Sse);
+        run.preset_id = Some(req.preset_id);
+        run.history = history;
+        let started = self.engine.start(run).await?;
+        self.chains
+            .remember_chain(&key, &started.session_id, &started.conversation_id)
+            .await?;
+        Ok(started)
+    }
+
     /// Remembers the chain the run's `answer` completes, so the client's next request
     /// goes on from its session. A failure only costs continuity: it is logged.
     pub async fn finish(&self, run: ChatRun, answer: &str) {
@@ -166,6 +208,11 @@ impl ChatService {
         };
         Ok((target, Vec::new()))
     }
+}
+
+/// The chat key of an AG-UI thread: never a chain's hash (those are hex).
+fn thread_key(thread_id: &str) -> String {
+    format!("ag-ui-thread:{thread_id}")
 }
 
 /// The user/assistant texts of `messages` (assistant messages without text, the calls of
