@@ -36,6 +36,9 @@
 //!   a preset enables; the tools one agent has. A **deferred** call is not run by the loop:
 //!   it waits for an **approval** or for its **external** result, given as a
 //!   **resolution** by the next run.
+//! - **chat**: a conversation as OpenAI-style clients and AG-UI clients hold it, resent
+//!   whole with each request; its **chain** (the hash of its user/assistant texts) or an
+//!   AG-UI **thread** id finds the session to go on from.
 //! - **MCP server**: a program or endpoint a preset lists whose tools its agent gets,
 //!   named `<server>__<tool>`; the **tool servers** port keeps one **connection** per
 //!   preset and server. Its **launch** is how to reach it with every value read; **proxy**

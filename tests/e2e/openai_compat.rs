@@ -248,6 +248,26 @@ async fn images_tools_and_approval(app: MockApp) {
         .as_str()
         .unwrap();
     assert!(reasoning.contains("calls shell"), "{body}");
+
+    // The preset's setting shows the activity without the header.
+    let (status, body) = app
+        .post(
+            "/api/presets/mock/update",
+            json!({"tool_config": {"require_approval": ["shell"], "show_activity": true}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.mock.push(crate::support::shell_call("c2", "echo hi"));
+    let (_, body, _) = complete(
+        &app,
+        chat("mock", json!([{"role": "user", "content": "again"}])),
+    )
+    .await;
+    let reasoning = body["choices"][0]["message"]["reasoning_content"].as_str();
+    assert!(
+        reasoning.is_some_and(|r| r.contains("calls shell")),
+        "{body}"
+    );
 }
 
 crate::support::on_both_backends!(images_tools_and_approval);

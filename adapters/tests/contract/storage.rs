@@ -137,6 +137,7 @@ fn preset(preset_id: &str, is_default: bool) -> Preset {
         },
         tool_config: ToolConfig {
             require_approval: vec!["shell".into()],
+            show_activity: true,
         },
         mcp_servers: vec![McpServerSpec {
             name: "git".into(),

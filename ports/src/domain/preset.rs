@@ -196,6 +196,10 @@ pub struct ToolConfig {
     /// Tools whose calls wait for a human's approval (spec 05).
     #[serde(default)]
     pub require_approval: Vec<String>,
+    /// Clients of the OpenAI-compatible surface get the agent's tool activity and
+    /// thinking as `reasoning_content`, as if they had sent `x-show-tools: true`.
+    #[serde(default)]
+    pub show_activity: bool,
 }
 
 /// An MCP server a preset lists: its tools are offered as `<name>__<tool>`.

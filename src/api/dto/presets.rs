@@ -133,6 +133,10 @@ pub struct ToolConfig {
     /// Tools whose calls wait for a human's approval.
     #[oai(default)]
     pub require_approval: Vec<Ident>,
+    /// Clients of the OpenAI-compatible `/v1` get the agent's tool activity and thinking
+    /// as `reasoning_content` (as with the `x-show-tools: true` header).
+    #[oai(default)]
+    pub show_activity: bool,
 }
 
 /// An agent preset.
@@ -367,6 +371,7 @@ impl From<ports::ToolConfig> for ToolConfig {
     fn from(t: ports::ToolConfig) -> Self {
         Self {
             require_approval: texts(t.require_approval),
+            show_activity: t.show_activity,
         }
     }
 }
@@ -375,6 +380,7 @@ impl From<ToolConfig> for ports::ToolConfig {
     fn from(t: ToolConfig) -> Self {
         Self {
             require_approval: strings(t.require_approval),
+            show_activity: t.show_activity,
         }
     }
 }
@@ -504,6 +510,7 @@ mod tests {
             },
             tool_config: ports::ToolConfig {
                 require_approval: vec!["shell".into(), "git__create_issue".into()],
+                show_activity: true,
             },
             mcp_servers: vec![
                 McpServerSpec {

@@ -84,6 +84,10 @@ async fn completions(req: &Request, body: Body, state: Data<&Arc<ApiState>>) -> 
         Err(e) => return chat_error(e),
     };
     let conversation = run.started.conversation_id.to_string();
+    let options = answer::Options {
+        show_tools: options.show_tools || run.show_activity,
+        ..options
+    };
     let mut resp = if stream {
         answer::stream(state.0.clone(), run, options)
     } else {

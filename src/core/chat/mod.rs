@@ -70,6 +70,8 @@ pub enum ChatError {
 /// A chat being answered: the run, and the chain its answer completes.
 pub struct ChatRun {
     pub started: StartedRun,
+    /// The preset asks for its tool activity to be shown (`tool_config.show_activity`).
+    pub show_activity: bool,
     chain: Chain,
 }
 
@@ -107,10 +109,7 @@ impl ChatService {
     /// `Invalid` when the last message is not the user's; `UnknownModel`; what starting a
     /// run can refuse.
     pub async fn start(&self, req: ChatRequest) -> Result<ChatRun, ChatError> {
-        match self.presets.get_preset(&req.preset_id).await {
-            Err(StorageError::NotFound) => return Err(ChatError::UnknownModel(req.preset_id)),
-            other => drop(other?),
-        }
+        let preset = self.preset(&req.preset_id).await?;
         let (last, earlier) = match req.messages.split_last() {
             Some((last, earlier)) if last.role == ChatRole::User => (last, earlier),
             _ => {
@@ -126,7 +125,11 @@ impl ChatService {
         run.history = history;
         let started = self.engine.start(run).await?;
         chain.user(&last.text);
-        Ok(ChatRun { started, chain })
+        Ok(ChatRun {
+            started,
+            show_activity: preset.tool_config.show_activity,
+            chain,
+        })
     }
 
     /// Starts the run answering the last message of an AG-UI thread: a known thread
@@ -136,10 +139,7 @@ impl ChatService {
     /// # Errors
     /// As [`Self::start`].
     pub async fn start_thread(&self, req: ThreadRequest) -> Result<StartedRun, ChatError> {
-        match self.presets.get_preset(&req.preset_id).await {
-            Err(StorageError::NotFound) => return Err(ChatError::UnknownModel(req.preset_id)),
-            other => drop(other?),
-        }
+        self.preset(&req.preset_id).await?;
         let (last, earlier) = match req.messages.split_last() {
             Some((last, earlier)) if last.role == ChatRole::User => (last, earlier),
             _ => {
@@ -166,7 +166,9 @@ impl ChatService {
     /// Remembers the chain the run's `answer` completes, so the client's next request
     /// goes on from its session. A failure only costs continuity: it is logged.
     pub async fn finish(&self, run: ChatRun, answer: &str) {
-        let ChatRun { started, mut chain } = run;
+        let ChatRun {
+            started, mut chain, ..
+        } = run;
         chain.assistant(answer);
         if let Err(e) = self
             .chains
@@ -174,6 +176,14 @@ impl ChatService {
             .await
         {
             tracing::warn!(error = %e, session_id = %started.session_id, "chat chain not remembered");
+        }
+    }
+
+    /// The preset a chat names as its model.
+    async fn preset(&self, preset_id: &PresetId) -> Result<Preset, ChatError> {
+        match self.presets.get_preset(preset_id).await {
+            Err(StorageError::NotFound) => Err(ChatError::UnknownModel(preset_id.clone())),
+            other => Ok(other?),
         }
     }
 
