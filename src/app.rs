@@ -19,7 +19,7 @@ use poem::EndpointExt;
 use ports::{EventBus, ModelProvider, Scraper, StateStore, ToolServers, WebSearch};
 
 use crate::{
-    api::{self, ApiState, HttpSettings, edge::EdgeLimits},
+    api::{self, ApiState, HttpSettings, edge::EdgeLimits, health::Deployment},
     boundary,
     config::{
         BrowserConfig, Config, DatabaseConfig, EdgeConfig, ProviderCredentials, StateStoreConfig,
@@ -62,13 +62,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let storage = migrated_storage(&config.database).await?;
     let event_bus = event_bus(config)?;
     let state_store = state_store(&config.state_store)?;
-    fail_orphaned_sessions(&Recovery {
-        sessions: &*storage,
-        mailbox: &*storage,
-        bus: &*event_bus,
-    })
-    .await
-    .context("startup recovery failed")?;
+    recover(&storage, &*event_bus).await?;
     report_sandbox(config, &boundary);
     let environments = host_environments(&boundary);
     let tool_servers = tool_servers(&environments, config);
@@ -81,7 +75,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         storage.clone(),
         event_bus.clone(),
         state_store.clone(),
-        Duration::from_secs(2),
+        HEALTH_TIMEOUT,
     )
     .with_sandbox(boundary.sandbox.landlock);
     let execution = Execution::new(
@@ -115,6 +109,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             presets,
             chat,
             health,
+            deployment: deployment(config),
             runs: execution.runs,
             live: execution.live,
             queries: execution.queries,
@@ -127,6 +122,41 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         edge: config.edge,
         browser: config.browser.clone(),
     })
+}
+
+/// Fails the sessions a previous process left running (startup recovery).
+async fn recover(storage: &SqlStorage, bus: &dyn EventBus) -> anyhow::Result<()> {
+    fail_orphaned_sessions(&Recovery {
+        sessions: storage,
+        mailbox: storage,
+        bus,
+    })
+    .await
+    .context("startup recovery failed")?;
+    Ok(())
+}
+
+/// How long health waits for each backend.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The backends in use, for `GET /api/info`.
+fn deployment(config: &Config) -> Deployment {
+    Deployment {
+        database: match config.database {
+            DatabaseConfig::Sqlite { .. } => "sqlite",
+            DatabaseConfig::Postgres { .. } => "postgres",
+        },
+        event_bus: if config.redis_url.is_some() {
+            "redis"
+        } else {
+            "in_process"
+        },
+        state_store: match config.state_store {
+            StateStoreConfig::Local { .. } => "local",
+            StateStoreConfig::S3 { .. } => "s3",
+        },
+        started: std::time::Instant::now(),
+    }
 }
 
 /// The database, its migrations applied.

@@ -44,15 +44,12 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     if let Some(Command::Openapi { yaml }) = cli.command {
-        println!(
-            "{}",
-            if yaml {
-                api::spec_yaml()
-            } else {
-                api::spec_json()
-            }
-        );
-        return ExitCode::SUCCESS;
+        let document = if yaml {
+            api::spec_yaml()
+        } else {
+            api::spec_json()
+        };
+        return print_document(&document);
     }
     let config = match load_config() {
         Ok(config) => config,
@@ -98,6 +95,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes the document to stdout. A reader that stops early (`| head`) closes the pipe:
+/// that ends the command quietly instead of panicking as `println!` would.
+fn print_document(document: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out
+        .write_all(document.as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing the document: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// The process environment merged over `.env` (the real environment wins).
 fn load_config() -> Result<Config, String> {
     let mut vars: Vec<(String, String)> = Vec::new();
@@ -117,8 +133,10 @@ fn load_config() -> Result<Config, String> {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,poem=warn"));
+    // Colour codes only for a person at a terminal, never into a file or a journal.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -25,17 +25,25 @@ impl AllowIndex {
 
     /// The `Allow` value for a concrete request path, if a documented path matches it.
     pub fn allowed(&self, path: &str) -> Option<String> {
+        self.route(path).map(|(_, methods)| methods.join(", "))
+    }
+
+    /// The documented template a concrete path matches (`/api/presets/{preset_id}/get`),
+    /// for the access log: ids stay out of it.
+    pub fn template(&self, path: &str) -> Option<String> {
+        self.route(path)
+            .map(|(template, _)| format!("/{}", template.join("/")))
+    }
+
+    fn route(&self, path: &str) -> Option<&(Vec<String>, Vec<String>)> {
         let wanted = segments(path);
-        self.routes
-            .iter()
-            .find(|(template, _)| {
-                template.len() == wanted.len()
-                    && template
-                        .iter()
-                        .zip(&wanted)
-                        .all(|(t, w)| t == w || (t.starts_with('{') && t.ends_with('}')))
-            })
-            .map(|(_, methods)| methods.join(", "))
+        self.routes.iter().find(|(template, _)| {
+            template.len() == wanted.len()
+                && template
+                    .iter()
+                    .zip(&wanted)
+                    .all(|(t, w)| t == w || (t.starts_with('{') && t.ends_with('}')))
+        })
     }
 }
 
@@ -59,5 +67,10 @@ mod tests {
         assert_eq!(idx.allowed("/api/presets/create").as_deref(), Some("POST"));
         assert_eq!(idx.allowed("/api/presets/abc/def/get"), None);
         assert_eq!(idx.allowed("/api/other"), None);
+        assert_eq!(
+            idx.template("/api/presets/abc/get").as_deref(),
+            Some("/api/presets/{preset_id}/get")
+        );
+        assert_eq!(idx.template("/api/other"), None);
     }
 }

@@ -86,7 +86,12 @@ pub fn is_open(path: &str) -> bool {
     !(guarded("/api") || guarded("/v1"))
         || matches!(
             path,
-            "/api/health" | "/api/auth/session" | "/api/openapi.json" | "/api/openapi.yaml"
+            "/api/health"
+                | "/api/health/live"
+                | "/api/health/ready"
+                | "/api/auth/session"
+                | "/api/openapi.json"
+                | "/api/openapi.yaml"
         )
 }
 
@@ -106,6 +111,8 @@ mod tests {
             "/api/openapi.json",
             "/api/openapi.yaml",
             "/api/auth/session",
+            "/api/health/live",
+            "/api/health/ready",
             "/v1x",
         ] {
             assert!(is_open(open), "{open}");
@@ -117,6 +124,7 @@ mod tests {
             "/api/auth/logout",
             "/api/openapi.jsonx",
             "/api/health/x",
+            "/api/info",
             "/api/nope",
             "/v1",
             "/v1/models",

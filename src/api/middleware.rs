@@ -44,8 +44,9 @@ pub async fn handle<E: Endpoint>(
     req: Request,
     outer: Arc<Outer>,
 ) -> poem::Result<Response> {
+    let access = Access::begin(&req, &outer.allow);
     if let Some(preflight) = outer.cors.preflight(&req) {
-        return Ok(preflight);
+        return Ok(access.end(preflight));
     }
     // Only an allowed origin is kept: no per-request copy of the headers.
     let origin = outer.cors.allowed_origin(req.headers());
@@ -57,7 +58,84 @@ pub async fn handle<E: Endpoint>(
     if let Some(origin) = origin {
         cors::allow(resp.headers_mut(), origin);
     }
-    Ok(resp)
+    Ok(access.end(resp))
+}
+
+/// One access-log line per request: method, route template (no ids, no query, never a
+/// token), status, milliseconds to the response head, and a request id (the caller's
+/// `X-Request-Id` when it sends a sane one), which the response echoes.
+struct Access {
+    method: Method,
+    route: String,
+    request_id: String,
+    started: std::time::Instant,
+}
+
+impl Access {
+    fn begin(req: &Request, allow: &AllowIndex) -> Self {
+        let path = req.uri().path();
+        let request_id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| {
+                !id.is_empty()
+                    && id.len() <= 128
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+            })
+            .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+        Self {
+            method: req.method().clone(),
+            route: route_of(path, allow),
+            request_id,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn end(self, mut resp: Response) -> Response {
+        let ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(
+            target: "access",
+            method = %self.method,
+            route = %self.route,
+            status = resp.status().as_u16(),
+            ms = (ms * 10.0).round() / 10.0,
+            request_id = %self.request_id,
+            "request"
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&self.request_id) {
+            resp.headers_mut().insert(REQUEST_ID, value);
+        }
+        resp
+    }
+}
+
+/// The request id header, read and echoed.
+const REQUEST_ID: &str = "x-request-id";
+
+/// A path's route for the log: its documented template, one of the fixed routes outside
+/// the document, or `(unmatched)` (an arbitrary path never reaches the log).
+fn route_of(path: &str, allow: &AllowIndex) -> String {
+    if let Some(template) = allow.template(path) {
+        return template;
+    }
+    if path.starts_with("/assets/") {
+        return "/assets/{hash}/{path}".to_owned();
+    }
+    if path.starts_with("/api/ag-ui/") {
+        return "/api/ag-ui/{preset_id}".to_owned();
+    }
+    match path {
+        "/"
+        | "/docs"
+        | "/api/openapi.json"
+        | "/api/openapi.yaml"
+        | "/v1/models"
+        | "/v1/chat/completions" => path.to_owned(),
+        _ => "(unmatched)".to_owned(),
+    }
 }
 
 /// Whether the request carries the token or the cookie of an open session.

@@ -12,7 +12,7 @@ mod document;
 pub mod dto;
 pub mod edge;
 pub mod error;
-mod health;
+pub mod health;
 mod middleware;
 mod openai;
 mod presets;
@@ -47,6 +47,8 @@ pub struct ApiState {
     /// The OpenAI-compatible chats of `/v1`.
     pub chat: ChatService,
     pub health: HealthCheck,
+    /// The backends in use and the start time, for `info_get`.
+    pub deployment: health::Deployment,
     pub runs: Arc<RunEngine>,
     pub live: Arc<LiveRuns>,
     pub queries: Arc<Queries>,

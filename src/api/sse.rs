@@ -77,13 +77,12 @@ impl Sse {
 
 /// How an event stream's frames carry the events.
 #[derive(poem_openapi::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "kebab-case")]
 pub enum EventEncoding {
     /// Our event envelope (the default).
-    #[oai(rename = "native")]
     Native,
     /// AG-UI events (`RUN_STARTED`, `TEXT_MESSAGE_CONTENT`, … and `CUSTOM` for the rest),
     /// for agent UIs that speak AG-UI.
-    #[oai(rename = "ag-ui")]
     AgUi,
 }
 

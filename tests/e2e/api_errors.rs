@@ -17,10 +17,33 @@ async fn health_needs_no_token_and_reports_every_backend() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    let healthy = json!({"status": "ok", "database": "connected", "event_bus": "connected",
+                         "state_store": "connected", "sandbox": crate::support::sandbox_status(),
+                         "draining": false});
+    assert_eq!(body, healthy);
+    let open = |path: &str| app.client.get(format!("{}{path}", app.base)).send();
+    let live = open("/api/health/live").await.unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
     assert_eq!(
-        body,
-        json!({"status": "ok", "database": "connected", "event_bus": "connected", "state_store": "connected", "sandbox": crate::support::sandbox_status()})
+        live.json::<serde_json::Value>().await.unwrap(),
+        json!({"status": "ok"})
     );
+    let ready = open("/api/health/ready").await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.json::<serde_json::Value>().await.unwrap(), healthy);
+
+    assert_eq!(
+        open("/api/info").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, info) = app.get("/api/info").await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(info["database"], "sqlite");
+    assert_eq!(info["event_bus"], "in_process");
+    assert_eq!(info["state_store"], "local");
+    assert!(!info["git_commit"].as_str().unwrap().is_empty(), "{info}");
+    assert!(info["uptime_secs"].as_u64().is_some(), "{info}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

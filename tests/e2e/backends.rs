@@ -38,7 +38,7 @@ async fn postgres_and_redis_report_connected_and_serve_presets() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         health,
-        json!({"status": "ok", "database": "connected", "event_bus": "connected", "state_store": "connected", "sandbox": crate::support::sandbox_status()})
+        json!({"status": "ok", "database": "connected", "event_bus": "connected", "state_store": "connected", "sandbox": crate::support::sandbox_status(), "draining": false})
     );
     assert_eq!(
         app.get("/api/presets/default/get").await.0,
@@ -95,7 +95,7 @@ async fn redis_down_degrades_health_but_the_service_starts() {
     assert_eq!(status, StatusCode::OK, "only the database makes health 503");
     assert_eq!(
         health,
-        json!({"status": "degraded", "database": "connected", "event_bus": "error", "state_store": "connected", "sandbox": crate::support::sandbox_status()})
+        json!({"status": "degraded", "database": "connected", "event_bus": "error", "state_store": "connected", "sandbox": crate::support::sandbox_status(), "draining": false})
     );
 }
 

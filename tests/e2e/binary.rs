@@ -85,7 +85,7 @@ async fn starts_with_no_environment_in_an_empty_directory() {
         .unwrap();
     assert_eq!(
         health,
-        serde_json::json!({"status": "ok", "database": "connected", "event_bus": "connected", "state_store": "connected", "sandbox": crate::support::sandbox_status()})
+        serde_json::json!({"status": "ok", "database": "connected", "event_bus": "connected", "state_store": "connected", "sandbox": crate::support::sandbox_status(), "draining": false})
     );
     assert!(
         dir.path().join("data/runtime.db").is_file(),
@@ -159,6 +159,26 @@ fn migrate_and_openapi_commands() {
     assert_eq!(
         String::from_utf8(spec.stdout).unwrap().trim_end(),
         agent_runtime::api::spec_json().trim_end()
+    );
+
+    // `agent-runtime openapi | head -c 10`: the reader leaves early, the command ends quietly.
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .env_clear()
+        .args(["openapi", "--yaml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 10];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut head).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "",
+        "no panic on a closed pipe"
     );
 }
 

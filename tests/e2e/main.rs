@@ -7,6 +7,7 @@
     reason = "a test reads as one scenario, top to bottom"
 )]
 
+mod access_log;
 mod ag_ui;
 mod api_errors;
 mod attack_bounds;

@@ -9,7 +9,7 @@ use adapters::testing::PgSchema;
 use mock_llm::{MockLlm, Script};
 use ports::{EventBus, EventPayload, StopReason, StreamKey};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::crash::Service;
 use crate::support::{
@@ -92,14 +92,32 @@ async fn sigterm_interrupts_after_the_grace_period_commits_and_exits_cleanly() {
     let started = events.until(|e| e.is("tool_call_start")).await;
     let session = started[0].data["session_id"].as_str().unwrap().to_owned();
 
+    let ready = || async {
+        let resp = reqwest::get(format!("{}/api/health/ready", service.base()))
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json::<Value>().await.unwrap())
+    };
+    let (status, before) = ready().await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    assert_eq!(before["draining"], false);
+
     let signalled = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &service.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    // During the grace period new runs are refused with 503.
+    // During the grace period new runs are refused with 503, and readiness says so.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, draining) = ready().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{draining}");
+    assert_eq!(draining["draining"], true);
+    assert_eq!(draining["database"], "connected");
+    let (status, health) = service.get("/api/health").await;
+    assert_eq!(status, StatusCode::OK, "health keeps its answer: {health}");
+    assert_eq!(health["draining"], true);
     let (status, body) = service
         .post(
             "/api/conversations/run",
