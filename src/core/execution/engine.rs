@@ -432,15 +432,15 @@ impl RunEngine {
             .await;
     }
 
-    /// Stops taking runs, lets running ones finish for up to `grace`, then interrupts the
-    /// rest, and waits (bounded by [`SETTLE`]) for every run to commit and for every
-    /// forwarder to put its run's last events, the terminal one included, on the bus.
     /// Whether the service is shutting down: new runs are refused while the running ones
     /// get their grace period (readiness reports it).
     pub fn is_draining(&self) -> bool {
         self.closing.load(Ordering::SeqCst)
     }
 
+    /// Stops taking runs, lets running ones finish for up to `grace`, then interrupts the
+    /// rest, and waits (bounded by [`SETTLE`]) for every run to commit and for every
+    /// forwarder to put its run's last events, the terminal one included, on the bus.
     pub async fn shutdown(&self, grace: Duration) {
         self.closing.store(true, Ordering::SeqCst);
         if tokio::time::timeout(grace, self.registry.wait_idle())
