@@ -6,24 +6,13 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::crash::Service;
+use crate::docker_mode::binary_env;
 use crate::support::TOKEN;
 
 fn env(dir: &std::path::Path, format: &str) -> Vec<(String, String)> {
-    [
-        ("HOST", "127.0.0.1".to_owned()),
-        ("PORT", "0".to_owned()),
-        ("AUTH_TOKEN", TOKEN.to_owned()),
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/runtime.db", dir.display()),
-        ),
-        ("STATE_STORE_PATH", dir.join("state").display().to_string()),
-        ("LOG_FORMAT", format.to_owned()),
-        ("PATH", "/usr/bin:/bin".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    let mut env = binary_env(dir, "/usr/bin:/bin".to_owned());
+    env.push(("LOG_FORMAT".to_owned(), format.to_owned()));
+    env
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -130,6 +130,31 @@ async fn a_thread_runs_through_the_ag_ui_endpoint_and_continues() {
         .post("/api/ag-ui/ghost", input(json!([ask]), "r-3"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Hostile or broken input is refused with our error shape, and starts nothing.
+    for (body, want) in [
+        (json!({"messages": []}), StatusCode::BAD_REQUEST),
+        (
+            json!({"threadId": 7, "runId": "r"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (input(json!([]), "r-4"), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            input(
+                json!([{"id": "x", "role": "assistant", "content": "hi"}]),
+                "r-5",
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (status, error) = app.post("/api/ag-ui/lister", body.clone()).await;
+        assert_eq!(status, want, "{body}: {error}");
+    }
+    assert_eq!(
+        app.session_ids(&conversation).await.len(),
+        2,
+        "nothing started"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

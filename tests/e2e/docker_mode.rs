@@ -54,24 +54,30 @@ impl DockerBox {
     /// The service's variables: SQLite and files in the temp dir, the shim first on PATH,
     /// and `extra`.
     pub(crate) fn service_env(&self, extra: &[(&str, String)]) -> Vec<(String, String)> {
-        let dir = self.dir.path();
-        let mut env: Vec<(String, String)> = [
-            ("HOST", "127.0.0.1".to_owned()),
-            ("PORT", "0".to_owned()),
-            ("AUTH_TOKEN", TOKEN.to_owned()),
-            (
-                "DATABASE_URL",
-                format!("sqlite://{}/runtime.db", dir.display()),
-            ),
-            ("STATE_STORE_PATH", dir.join("state").display().to_string()),
-            ("PATH", format!("{}:/usr/bin:/bin", self.shim.display())),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        let path = format!("{}:/usr/bin:/bin", self.shim.display());
+        let mut env = binary_env(self.dir.path(), path);
         env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         env
     }
+}
+
+/// The variables of a service started from the binary in `dir`: loopback on a free port,
+/// the test token, SQLite and state files in `dir`, and `path` as its PATH.
+pub(crate) fn binary_env(dir: &std::path::Path, path: String) -> Vec<(String, String)> {
+    [
+        ("HOST", "127.0.0.1".to_owned()),
+        ("PORT", "0".to_owned()),
+        ("AUTH_TOKEN", TOKEN.to_owned()),
+        (
+            "DATABASE_URL",
+            format!("sqlite://{}/runtime.db", dir.display()),
+        ),
+        ("STATE_STORE_PATH", dir.join("state").display().to_string()),
+        ("PATH", path),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
