@@ -19,7 +19,7 @@ use super::Tool;
 use crate::core::redact::Redactor;
 use binding::Binding;
 
-pub use names::{PROXY_CALL, PROXY_SEARCH, SEPARATOR, proxied_name};
+pub use names::{SEPARATOR, proxied_name};
 
 /// Where the presets' MCP tools come from; cheap to clone.
 #[derive(Clone)]
