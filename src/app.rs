@@ -246,6 +246,7 @@ fn run_settings(config: &Config, auth_token: &str) -> Settings {
         files: FileLimits {
             max_file_bytes: config.max_file_bytes,
         },
+        max_concurrent_runs: config.max_concurrent_runs,
         ..Settings::default()
     }
 }

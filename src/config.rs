@@ -125,6 +125,9 @@ pub struct Config {
     pub gateways: BTreeMap<String, ProviderCredentials>,
     /// The web toolset's search and scrape services.
     pub web: WebServicesConfig,
+    /// Runs going at once, async subagents included (`MAX_CONCURRENT_RUNS`); more are
+    /// refused with 429 `too_many_runs`.
+    pub max_concurrent_runs: usize,
     /// The largest file the file tools read whole or write (`MAX_FILE_BYTES`).
     pub max_file_bytes: u64,
     /// `WORKSPACE_ROOT`: where agents work; relative preset paths start here.
@@ -275,6 +278,11 @@ impl Config {
                 cookie_secure: parse_bool_var("COOKIE_SECURE", get("COOKIE_SECURE"), false)?,
             },
             fetch: parse_fetch(&get)?,
+            max_concurrent_runs: positive(
+                &get,
+                "MAX_CONCURRENT_RUNS",
+                crate::core::execution::DEFAULT_MAX_CONCURRENT_RUNS,
+            )?,
             max_file_bytes: positive(
                 &get,
                 "MAX_FILE_BYTES",

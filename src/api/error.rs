@@ -207,6 +207,11 @@ impl From<RunError> for ErrorResponse {
             RunError::IdempotencyConflict(message) => {
                 Self::Conflict(Json(ApiError::new("idempotency_conflict", message)))
             }
+            // The run operations answer it as their own 429 (`runs::refused`); anywhere
+            // else it is a momentary unavailability.
+            RunError::TooManyRuns { .. } => {
+                Self::Unavailable(Json(ApiError::new("too_many_runs", e.to_string())))
+            }
             RunError::Internal(message) => Self::internal(&RunError::Internal(message)),
             RunError::Storage(inner) => inner.into(),
         }

@@ -68,7 +68,10 @@ macro_rules! run_operations {
                     $body: Json<$body_type>,
                 ) -> Result<AcceptedResponse> {
                     let key = runs::retry_key(idempotency_key.0, $id, target!($($param)*), &$body.0);
-                    let begun = begin!(state, key, Delivery::Accepted, |$engine, $transport| $start);
+                    let begun = match begin!(state, key, Delivery::Accepted, |$engine, $transport| $start) {
+                        Ok(begun) => begun,
+                        Err(e) => return runs::refused(e).map(|(body, retry_after)| AcceptedResponse::TooManyRuns(body, retry_after)),
+                    };
                     Ok(runs::accepted(&begun))
                 }
 
@@ -97,7 +100,10 @@ macro_rules! run_operations {
                     $body: Json<$body_type>,
                 ) -> Result<StreamResponse> {
                     let key = runs::retry_key(idempotency_key.0, $id, target!($($param)*), &$body.0);
-                    let begun = begin!(state, key, Delivery::Stream, |$engine, $transport| $start);
+                    let begun = match begin!(state, key, Delivery::Stream, |$engine, $transport| $start) {
+                        Ok(begun) => begun,
+                        Err(e) => return runs::refused(e).map(|(body, retry_after)| StreamResponse::TooManyRuns(body, retry_after)),
+                    };
                     runs::stream(&state, begun, last_event_id.0.unwrap_or(0), encoding.0).await
                 }
 
@@ -116,7 +122,10 @@ macro_rules! run_operations {
                     $body: Json<$body_type>,
                 ) -> Result<WaitResponse> {
                     let key = runs::retry_key(idempotency_key.0, $id, target!($($param)*), &$body.0);
-                    let begun = begin!(state, key, Delivery::Wait, |$engine, $transport| $start);
+                    let begun = match begin!(state, key, Delivery::Wait, |$engine, $transport| $start) {
+                        Ok(begun) => begun,
+                        Err(e) => return runs::refused(e).map(|(body, retry_after)| WaitResponse::TooManyRuns(body, retry_after)),
+                    };
                     runs::wait(&state, begun).await
                 }
             )*
@@ -133,7 +142,7 @@ macro_rules! begin {
         $state
             .retries
             .begin($key, move || async move { $start })
-            .await?
+            .await
     }};
 }
 

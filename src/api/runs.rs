@@ -16,7 +16,9 @@ use super::{
     error::{ApiError, ErrorResponse},
     sse::{EventEncoding, Sse},
 };
-use crate::core::execution::{Attached, Begun, RetryKey, SteerError, Steered};
+use crate::core::execution::{
+    Attached, Begun, RETRY_AFTER_SECS, RetryKey, RunError, SteerError, Steered,
+};
 
 /// Silence after which an SSE response sends a keep-alive comment (spec 04: ~15 s).
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -30,6 +32,10 @@ pub enum AcceptedResponse {
     /// The run started; read its events with `sessions_events` (or `conversations_events`).
     #[oai(status = 202)]
     Accepted(Json<RunAccepted>),
+    /// `too_many_runs`: `MAX_CONCURRENT_RUNS` runs are going; nothing was started. Retry
+    /// after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRuns(Json<ApiError>, #[oai(header = "Retry-After")] u64),
 }
 
 /// Answer of `<op>/stream`.
@@ -44,6 +50,10 @@ pub enum StreamResponse {
     /// event: nothing more will come.
     #[oai(status = 204)]
     Finished,
+    /// `too_many_runs`: `MAX_CONCURRENT_RUNS` runs are going; nothing was started. Retry
+    /// after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRuns(Json<ApiError>, #[oai(header = "Retry-After")] u64),
 }
 
 /// Answer of `<op>/wait`.
@@ -52,6 +62,26 @@ pub enum WaitResponse {
     /// How the run ended. The run goes on if the client leaves before.
     #[oai(status = 200)]
     Finished(Json<RunResult>),
+    /// `too_many_runs`: `MAX_CONCURRENT_RUNS` runs are going; nothing was started. Retry
+    /// after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRuns(Json<ApiError>, #[oai(header = "Retry-After")] u64),
+}
+
+/// A run refused at the admission cap as its operation's 429 body; any other refusal as
+/// the shared error statuses.
+#[expect(
+    clippy::result_large_err,
+    reason = "the handlers' own return type: poem-openapi takes the error by value"
+)]
+pub fn refused(e: RunError) -> Result<(Json<ApiError>, u64), ErrorResponse> {
+    match e {
+        RunError::TooManyRuns { .. } => Ok((
+            Json(ApiError::new("too_many_runs", e.to_string())),
+            RETRY_AFTER_SECS,
+        )),
+        other => Err(other.into()),
+    }
 }
 
 /// How the operation hands the run to its starter, as the domain's transport: the 202

@@ -8,6 +8,7 @@
 )]
 
 mod access_log;
+mod admission;
 mod ag_ui;
 mod api_errors;
 mod attack_bounds;

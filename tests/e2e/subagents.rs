@@ -754,3 +754,40 @@ crate::support::on_both_backends!(
     a_waiting_subagent_is_resolved_in_its_chain,
     an_interrupt_reaches_a_sync_subagent_and_keeps_its_history,
 );
+
+/// At the admission cap (`MAX_CONCURRENT_RUNS=1`, the boss's own run holds the one slot) an
+/// `async_delegate` is refused as a tool error the model reads; the boss goes on and
+/// commits, and nothing was dispatched.
+#[tokio::test(flavor = "multi_thread")]
+async fn async_delegate_at_the_run_cap_is_a_tool_error() {
+    let Some(app) = MockApp::start(
+        crate::support::Backend::Local,
+        &[("MAX_CONCURRENT_RUNS", "1")],
+    )
+    .await
+    else {
+        return;
+    };
+    team(&app).await;
+    app.mock.push_when(
+        "ROLE-boss",
+        dispatch("async_delegate", &[("a1", "alpha", "count apples")]),
+    );
+    app.mock
+        .push_when("ROLE-boss", Script::text("could not dispatch", 1));
+    let events = run_all(&app, boss_run("split the work")).await;
+    assert_eq!(
+        events.last().unwrap().payload()["status"],
+        "committed",
+        "{}",
+        types(&events)
+    );
+    let result = events
+        .iter()
+        .find(|e| e.is("tool_call_result") && e.payload()["tool_call_id"] == "a1")
+        .unwrap();
+    assert_eq!(result.payload()["is_error"], true, "{}", result.data);
+    let output = tool_output(&events, "a1");
+    assert!(output.contains("1 runs are going"), "{output}");
+    assert!(requests_of(&app, "alpha").is_empty(), "alpha never ran");
+}

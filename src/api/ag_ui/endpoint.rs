@@ -81,7 +81,17 @@ pub async fn run(
         Ok(started) => Sse::new(started.log.subscribe(0), KEEP_ALIVE)
             .ag_ui(AgUiEncoder::for_client(thread_id, run_id))
             .into_response(),
-        Err(ChatError::Run(e)) => crate::api::error::ErrorResponse::from(e).into_response(),
+        Err(ChatError::Run(e)) => match crate::api::runs::refused(e) {
+            Ok((body, retry_after)) => {
+                let mut resp = error(429, &body.0.error, &body.0.message);
+                resp.headers_mut().insert(
+                    poem::http::header::RETRY_AFTER,
+                    poem::http::HeaderValue::from(retry_after),
+                );
+                resp
+            }
+            Err(other) => other.into_response(),
+        },
         Err(ChatError::UnknownModel(preset)) => {
             error(404, "not_found", &format!("no preset {preset}"))
         }

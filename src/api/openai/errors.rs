@@ -24,6 +24,21 @@ pub fn invalid(message: &str) -> Response {
     )
 }
 
+/// 429 at the admission cap, with the `Retry-After` the OpenAI SDKs honour when they retry.
+pub fn too_many_runs(message: &str) -> Response {
+    let mut resp = respond(
+        StatusCode::TOO_MANY_REQUESTS,
+        message,
+        "rate_limit_error",
+        "too_many_runs",
+    );
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(crate::core::execution::RETRY_AFTER_SECS),
+    );
+    resp
+}
+
 /// OpenAI's error type for a status.
 fn kind_of(status: StatusCode) -> &'static str {
     match status.as_u16() {

@@ -159,7 +159,7 @@ fn chat_error(e: ChatError) -> Response {
 }
 
 fn run_error(e: RunError) -> Response {
-    match e {
+    match &e {
         RunError::NotFound(what) => errors::respond(
             StatusCode::NOT_FOUND,
             &format!("{what} not found"),
@@ -185,10 +185,11 @@ fn run_error(e: RunError) -> Response {
         }
         RunError::Unavailable(message) => errors::respond(
             StatusCode::SERVICE_UNAVAILABLE,
-            &message,
+            message,
             "server_error",
             "unavailable",
         ),
+        RunError::TooManyRuns { .. } => errors::too_many_runs(&e.to_string()),
         other => {
             tracing::error!(error = %other, "chat: the run could not start");
             errors::respond(

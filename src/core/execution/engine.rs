@@ -17,6 +17,7 @@ use ports::{PresetId, SessionId};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
+use super::admission::{Admission, DEFAULT_MAX_CONCURRENT_RUNS, Slot};
 use super::assemble::AgentPlan;
 use super::forward;
 use super::input::{self, InputLimits};
@@ -65,6 +66,8 @@ pub struct Settings {
     pub finish_retry_for: Duration,
     /// The service's secret values, scrubbed from tool output.
     pub redactor: Redactor,
+    /// Runs going at once, async subagents included (`MAX_CONCURRENT_RUNS`).
+    pub max_concurrent_runs: usize,
 }
 
 impl Default for Settings {
@@ -77,6 +80,7 @@ impl Default for Settings {
             files: FileLimits::default(),
             finish_retry_for: Duration::from_secs(30),
             redactor: Redactor::default(),
+            max_concurrent_runs: DEFAULT_MAX_CONCURRENT_RUNS,
         }
     }
 }
@@ -91,6 +95,7 @@ pub struct RunEngine {
     pub(super) ports: Ports,
     pub(super) settings: Settings,
     pub(super) registry: Arc<Registry>,
+    admission: Admission,
     closing: AtomicBool,
     /// Every execute task and bus forwarder started, so shutdown can wait for them: a
     /// process that exits before a forwarder ends loses the tail of that run's stream.
@@ -107,6 +112,8 @@ pub(super) struct Prepared {
     pub resolutions: Resolutions,
     pub user_text: String,
     pub started: Instant,
+    /// The run's admission slot, given back when the run is finalized.
+    pub slot: Slot,
 }
 
 /// What setup resolved before opening the environment.
@@ -140,6 +147,7 @@ impl Resolved {
 impl RunEngine {
     pub(super) fn new(ports: Ports, settings: Settings, registry: Arc<Registry>) -> Arc<Self> {
         Arc::new(Self {
+            admission: Admission::new(settings.max_concurrent_runs),
             ports,
             settings,
             registry,
@@ -166,7 +174,7 @@ impl RunEngine {
         req: RunRequest,
         prelude: Option<String>,
     ) -> Result<StartedRun, RunError> {
-        self.check_request(&req, prelude.is_some())?;
+        let slot = self.admit(&req, prelude.is_some())?;
         self.check_bus(req.transport).await?;
         let resolved = self.resolve(&req, &session_id).await?;
         let (env, warnings) = self.open_environment(&resolved.preset).await?;
@@ -228,6 +236,7 @@ impl RunEngine {
             resolutions: req.resolutions,
             user_text: materialized.display_text,
             started: Instant::now(),
+            slot,
         };
         let this = Arc::clone(self);
         self.tasks
@@ -294,6 +303,12 @@ impl RunEngine {
             preset,
             state,
         })
+    }
+
+    /// The run's admission slot, once the request passed [`Self::check_request`].
+    fn admit(&self, req: &RunRequest, has_prelude: bool) -> Result<Slot, RunError> {
+        self.check_request(req, has_prelude)?;
+        self.admission.admit()
     }
 
     /// What can be refused without reading anything: nothing to do, bad input parts, a
@@ -419,6 +434,7 @@ impl RunEngine {
             resolutions,
             user_text,
             started,
+            slot,
         } = p;
         let control = handle.control.clone();
         let sink = handle.log.clone();
@@ -430,6 +446,12 @@ impl RunEngine {
         .await;
         self.finalize(&handle, &record, result, &user_text, started)
             .await;
+        drop(slot);
+    }
+
+    /// Runs going now (their admission slots).
+    pub fn runs_active(&self) -> usize {
+        self.admission.in_use()
     }
 
     /// Whether the service is shutting down: new runs are refused while the running ones

@@ -5,6 +5,7 @@
 //! - [`LiveRuns`] acts on runs while they go: interrupt, steer, attach to their events;
 //! - [`Queries`] is the read side: conversations, sessions, transcripts, mailboxes.
 
+mod admission;
 mod assemble;
 mod attach;
 mod control;
@@ -30,6 +31,7 @@ mod tests;
 /// How a run answers its parent's pending tool calls: part of a run request, so callers
 /// name it through `execution` and never reach into the agent loop.
 pub use crate::core::agent::{ExternalResult, Interaction, Resolutions};
+pub use admission::{DEFAULT_MAX_CONCURRENT_RUNS, RETRY_AFTER_SECS};
 pub use attach::{AttachError, Attached};
 pub use control::{ControlError, LiveRuns, SteerError, Steered};
 pub use engine::{Ports, RunEngine, Settings};

@@ -165,6 +165,9 @@ pub enum RunError {
     /// is still starting its run.
     #[error("{0}")]
     IdempotencyConflict(String),
+    /// Every run slot is taken (`MAX_CONCURRENT_RUNS`); retry after a moment.
+    #[error("{limit} runs are going, the most this service runs at once; retry in a moment")]
+    TooManyRuns { limit: usize },
     /// Stored data is inconsistent (e.g. a committed session without its state).
     #[error("{0}")]
     Internal(String),
