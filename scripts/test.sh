@@ -103,6 +103,8 @@ ensure_postgres
 ensure_redis
 ensure_s3
 
+say "deployment files (scripts/deploy-check.sh: systemd unit, compose schema, Dockerfile lint)"
+scripts/deploy-check.sh
 say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy"
