@@ -17,6 +17,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 JOBS="${CARGO_BUILD_JOBS:-2}"
 
 say() { printf '== %s\n' "$*"; }
+# on_exit CMD: run CMD when the script ends (after the commands registered before it)
+EXIT_CMDS=()
+on_exit() { EXIT_CMDS+=("$1"); trap 'for c in "${EXIT_CMDS[@]}"; do eval "$c"; done' EXIT; }
 die() { printf 'scripts/test.sh: %s\n' "$*" >&2; exit 1; }
 
 # host and port of a URL like scheme://[user@]host[:port][/path]
@@ -69,12 +72,21 @@ ensure_s3() {
   moto_server -H 127.0.0.1 -p "$port" >/tmp/agent-runtime-moto.log 2>&1 &
   MOTO_PID=$!
   # the pip entry point may run the server as a child of $MOTO_PID: match it by its arguments too
-  trap "kill $MOTO_PID 2>/dev/null; pkill -f 'moto_server -H 127.0.0.1 -p $port' 2>/dev/null; true" EXIT
+  on_exit "kill $MOTO_PID 2>/dev/null; pkill -f 'moto_server -H 127.0.0.1 -p $port' 2>/dev/null; true"
   wait_for 127.0.0.1 "$port" || die "moto_server did not start (see /tmp/agent-runtime-moto.log)"
   export TEST_S3_ENDPOINT="http://127.0.0.1:$port"
 }
 
 # pip (for moto and the contract tools from PyPI) and curl (scripts/contract.sh)
+# TLS-only PostgreSQL and Redis with a self-signed CA (tests/tls/start.sh), for the TLS
+# tests; stopped when the script ends.
+ensure_tls_servers() {
+  local dir=/tmp/agent-runtime-tls
+  tests/tls/start.sh "$dir" >/tmp/agent-runtime-tls.log 2>&1 || { cat /tmp/agent-runtime-tls.log; die "the TLS test servers did not start"; }
+  on_exit "tests/tls/stop.sh $dir >/dev/null 2>&1 || true"
+  set -a; source "$dir/env"; set +a
+}
+
 ensure_tools() {
   local missing=()
   command -v curl >/dev/null || missing+=(curl)
@@ -102,6 +114,8 @@ tests/mcp/setup.sh
 ensure_postgres
 ensure_redis
 ensure_s3
+say "TLS-only PostgreSQL and Redis (tests/tls/start.sh)"
+ensure_tls_servers
 
 say "deployment files (scripts/deploy-check.sh: systemd unit, compose schema, Dockerfile lint)"
 scripts/deploy-check.sh

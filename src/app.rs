@@ -190,7 +190,18 @@ fn event_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
         ..BusSettings::default()
     };
     Ok(match &config.redis_url {
-        Some(url) => Arc::new(RedisBus::new(url.expose(), settings).context("REDIS_URL")?),
+        Some(url) => {
+            let root_cert = match &config.redis_ca_file {
+                Some(file) => Some(
+                    std::fs::read(file)
+                        .with_context(|| format!("REDIS_CA_FILE: reading {}", file.display()))?,
+                ),
+                None => None,
+            };
+            Arc::new(
+                RedisBus::with_root_cert(url.expose(), root_cert, settings).context("REDIS_URL")?,
+            )
+        }
         None => Arc::new(InProcessBus::new(settings)),
     })
 }

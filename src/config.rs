@@ -106,6 +106,9 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// `None`: the in-process event bus.
     pub redis_url: Option<Secret>,
+    /// `REDIS_CA_FILE`: PEM certificates to trust for a `rediss://` server instead of the
+    /// system's roots.
+    pub redis_ca_file: Option<PathBuf>,
     pub state_store: StateStoreConfig,
     /// `None`: generate one at start and log it at WARN.
     pub auth_token: Option<Secret>,
@@ -246,6 +249,7 @@ impl Config {
         Ok(Self {
             database: parse_database(get("DATABASE_URL"))?,
             redis_url: parse_redis_url(get("REDIS_URL"))?,
+            redis_ca_file: parse_redis_ca(get("REDIS_CA_FILE"), get("REDIS_URL").as_deref())?,
             state_store: parse_state_store(&get)?,
             auth_token: parse_auth_token(get("AUTH_TOKEN"))?,
             host: parse_host(get("HOST"))?,
@@ -297,10 +301,22 @@ fn parse_redis_url(url: Option<String>) -> Result<Option<Secret>, ConfigError> {
         if url.starts_with("redis://") || url.starts_with("rediss://") {
             Ok(Secret::new(url))
         } else {
-            Err(bad("REDIS_URL", "expected redis://host:port[/db]"))
+            Err(bad(
+                "REDIS_URL",
+                "expected redis://host:port[/db] (or rediss:// for TLS)",
+            ))
         }
     })
     .transpose()
+}
+
+fn parse_redis_ca(file: Option<String>, url: Option<&str>) -> Result<Option<PathBuf>, ConfigError> {
+    match file {
+        Some(_) if !url.is_some_and(|u| u.starts_with("rediss://")) => {
+            Err(bad("REDIS_CA_FILE", "only used with a rediss:// REDIS_URL"))
+        }
+        file => Ok(file.map(PathBuf::from)),
+    }
 }
 
 fn parse_host(host: Option<String>) -> Result<IpAddr, ConfigError> {
@@ -394,6 +410,7 @@ fn parse_database(url: Option<String>) -> Result<DatabaseConfig, ConfigError> {
                 "postgres URL needs a host: postgres://user@host:port/db",
             ));
         }
+        adapters::sql::PgTls::parse(&url).map_err(|why| bad("DATABASE_URL", why))?;
         return Ok(DatabaseConfig::Postgres {
             url: Secret::new(url),
         });
@@ -606,6 +623,8 @@ mod tests {
         assert_eq!(c.sandbox.rlimits, Rlimits::default());
         assert!(!c.sandbox.required);
         assert_eq!(c.fetch, OutboundPolicy::default());
+        assert_eq!(c.max_concurrent_runs, 1024);
+        assert_eq!(c.redis_ca_file, None);
         assert_eq!(
             c.edge,
             EdgeConfig {
@@ -615,6 +634,31 @@ mod tests {
                 idle_timeout: Duration::from_secs(60),
             }
         );
+    }
+
+    #[test]
+    fn tls_settings_are_checked_at_start() {
+        let c = parse(&[
+            (
+                "DATABASE_URL",
+                "postgres://u@db:5432/x?sslmode=verify-full&sslrootcert=/ca.pem",
+            ),
+            ("REDIS_URL", "rediss://cache:6380"),
+            ("REDIS_CA_FILE", "/ca.pem"),
+        ])
+        .unwrap();
+        assert_eq!(c.redis_ca_file, Some(PathBuf::from("/ca.pem")));
+        let e = parse(&[("DATABASE_URL", "postgres://u@db/x?sslmode=verify-ca")]).unwrap_err();
+        assert_eq!(e.var, "DATABASE_URL");
+        assert!(e.reason.contains("verify-full"), "{e}");
+        let e = parse(&[
+            ("REDIS_URL", "redis://cache:6379"),
+            ("REDIS_CA_FILE", "/ca.pem"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "REDIS_CA_FILE");
+        let e = parse(&[("MAX_CONCURRENT_RUNS", "0")]).unwrap_err();
+        assert_eq!(e.var, "MAX_CONCURRENT_RUNS");
     }
 
     #[test]

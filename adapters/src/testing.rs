@@ -37,6 +37,27 @@ impl PgSchema {
     pub async fn create(prefix: &str) -> Option<Self> {
         let base = std::env::var("TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        Self::create_on(prefix, base).await
+    }
+
+    /// Creates the schema on the TLS-only server of `tests/tls/start.sh`
+    /// (`TEST_PG_TLS_URL`, trusting `TEST_TLS_CA`); `None` (with a SKIP line) when it is
+    /// not running.
+    pub async fn create_tls(prefix: &str) -> Option<Self> {
+        let (Ok(url), Ok(ca)) = (
+            std::env::var("TEST_PG_TLS_URL"),
+            std::env::var("TEST_TLS_CA"),
+        ) else {
+            return skip_or_fail(
+                "postgres over TLS",
+                "TEST_PG_TLS_URL / TEST_TLS_CA are not set (tests/tls/start.sh starts the server)",
+            );
+        };
+        let sep = if url.contains('?') { '&' } else { '?' };
+        Self::create_on(prefix, format!("{url}{sep}sslrootcert={ca}")).await
+    }
+
+    async fn create_on(prefix: &str, base: String) -> Option<Self> {
         let name = unique(&format!("ct_{prefix}"));
         if let Err(e) = execute(&base, &format!("CREATE SCHEMA {name}")).await {
             return skip_or_fail(&format!("postgres ({base})"), &e);
@@ -68,7 +89,12 @@ impl Drop for PgSchema {
 
 async fn execute(url: &str, sql: &str) -> Result<(), String> {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-    let connect = AsyncPgConnection::establish(url);
+    use futures::FutureExt;
+    let tls = crate::sql::PgTls::parse(url)?;
+    let connect = match tls.connector()? {
+        None => AsyncPgConnection::establish(url).boxed(),
+        Some(connector) => crate::sql::establish_tls(tls.url, connector),
+    };
     let mut conn = tokio::time::timeout(std::time::Duration::from_secs(5), connect)
         .await
         .map_err(|_| "connect timed out".to_owned())?

@@ -138,3 +138,29 @@ async fn s3_state_store_reports_connected() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["state_store"], "error");
 }
+
+/// The service on PostgreSQL and Redis that speak TLS only (`sslmode=verify-full`,
+/// `rediss://` with `REDIS_CA_FILE`): health reports both connected, and a run started
+/// with 202 is committed and its events read back from the Redis stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_and_redis_over_tls_serve_a_run() {
+    let Some(app) = crate::support::MockApp::start(crate::support::Backend::PgRedisTls, &[]).await
+    else {
+        return;
+    };
+    let (status, health) = app.health().await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    assert_eq!(health["database"], "connected", "{health}");
+    assert_eq!(health["event_bus"], "connected", "{health}");
+    app.mock.push(mock_llm::Script::text("over TLS", 2));
+    let (status, accepted) = app.post("/api/conversations/run", app.new_run("hi")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let session = accepted["session_id"].as_str().unwrap();
+    let events = app
+        .attach(&format!("/api/sessions/{session}/events"), None)
+        .await
+        .all()
+        .await;
+    assert_eq!(crate::support::text_of(&events), "over TLS");
+    assert_eq!(app.wait_finished(session).await, "committed");
+}

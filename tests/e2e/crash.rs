@@ -159,6 +159,7 @@ async fn sigkill_mid_run(backend: Backend) {
             env.push(("REDIS_URL".into(), test_redis_url()));
             Some(schema)
         }
+        Backend::PgRedisTls => unreachable!("the crash test runs on Local and PgRedis"),
     };
 
     let first = Service::start(dir.path(), &env, &dir.path().join("first.log"));

@@ -303,6 +303,9 @@ pub enum Backend {
     Local,
     /// PostgreSQL (a fresh schema on `TEST_DATABASE_URL`) + Redis (`TEST_REDIS_URL`).
     PgRedis,
+    /// [`Backend::PgRedis`] on the TLS-only servers of `tests/tls/start.sh`:
+    /// `sslmode=verify-full` and `rediss://`, both trusting the test CA.
+    PgRedisTls,
 }
 
 /// The Redis the PostgreSQL + Redis backend uses.
@@ -341,6 +344,24 @@ impl TestApp {
                 let redis = test_redis_url();
                 let mut vars: Vec<(&str, &str)> =
                     vec![("DATABASE_URL", &schema.url), ("REDIS_URL", &redis)];
+                vars.extend_from_slice(extra);
+                let mut app = Self::with_vars(&vars).await;
+                app.schema = Some(schema);
+                Some(app)
+            }
+            Backend::PgRedisTls => {
+                let schema = PgSchema::create_tls("e2e_tls").await?;
+                let (Ok(redis), Ok(ca)) = (
+                    std::env::var("TEST_REDIS_TLS_URL"),
+                    std::env::var("TEST_TLS_CA"),
+                ) else {
+                    return skip_or_fail("e2e redis over TLS", "TEST_REDIS_TLS_URL is not set");
+                };
+                let mut vars: Vec<(&str, &str)> = vec![
+                    ("DATABASE_URL", &schema.url),
+                    ("REDIS_URL", &redis),
+                    ("REDIS_CA_FILE", &ca),
+                ];
                 vars.extend_from_slice(extra);
                 let mut app = Self::with_vars(&vars).await;
                 app.schema = Some(schema);

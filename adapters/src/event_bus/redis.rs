@@ -82,6 +82,26 @@ pub struct RedisBus {
     ttl_ms: u64,
 }
 
+/// The client of `url`; `rediss://` goes through rustls, whose process-wide provider redis
+/// needs (the same aws-lc-rs provider the rest of the service uses).
+fn client(url: &str, root_cert: Option<Vec<u8>>) -> Result<Client, EventBusError> {
+    if url.starts_with("rediss://") {
+        // Err only when a provider is installed already, which is as good.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    }
+    match root_cert {
+        None => Client::open(url).map_err(unavailable),
+        Some(root_cert) => Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root_cert),
+            },
+        )
+        .map_err(unavailable),
+    }
+}
+
 impl RedisBus {
     /// Checks `url` (`redis://[:password@]host[:port][/db]`) without connecting: the
     /// service starts while Redis is down, calls fail with `Unavailable` meanwhile, and the
@@ -91,8 +111,21 @@ impl RedisBus {
     /// `Unavailable` when the URL does not parse or no Tokio runtime is running (the pools
     /// spawn their maintenance tasks on it).
     pub fn new(url: &str, settings: BusSettings) -> Result<Self, EventBusError> {
+        Self::with_root_cert(url, None, settings)
+    }
+
+    /// [`Self::new`] trusting the PEM certificates `root_cert` for a `rediss://` server
+    /// (a self-signed or private CA), instead of the system's roots.
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub fn with_root_cert(
+        url: &str,
+        root_cert: Option<Vec<u8>>,
+        settings: BusSettings,
+    ) -> Result<Self, EventBusError> {
         tokio::runtime::Handle::try_current().map_err(|e| EventBusError::Unavailable(boxed(e)))?;
-        let client = Client::open(url).map_err(unavailable)?;
+        let client = client(url, root_cert)?;
         let last_error = Arc::new(Mutex::new(None));
         let pool = |response_timeout, max_size| {
             let manager = Manager {

@@ -14,6 +14,11 @@ mod presets;
 mod rows;
 mod schema;
 mod sessions;
+mod tls;
+
+#[cfg(feature = "testing")]
+pub(crate) use tls::establish as establish_tls;
+pub use tls::{PgTls, SslMode};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -40,6 +45,23 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/s
 /// of immediate `database is locked`, and enforced foreign keys.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+
+/// PostgreSQL connections as the URL's `sslmode` asks: plain TCP by diesel-async itself,
+/// TLS through rustls.
+fn pg_manager(url: &str) -> Result<AsyncDieselConnectionManager<AsyncPgConnection>, StorageError> {
+    let tls = PgTls::parse(url).map_err(|e| StorageError::Unavailable(e.into()))?;
+    let Some(connector) = tls
+        .connector()
+        .map_err(|e| StorageError::Unavailable(e.into()))?
+    else {
+        return Ok(AsyncDieselConnectionManager::new(url));
+    };
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.custom_setup = Box::new(move |url| tls::establish(url.to_owned(), connector.clone()));
+    Ok(AsyncDieselConnectionManager::new_with_config(
+        tls.url, config,
+    ))
+}
 
 /// Which SQL backend a `DATABASE_URL` selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,23 +96,29 @@ impl Default for SqlSettings {
     }
 }
 
-/// When the pools last failed to open a connection. Under load a request should queue for
-/// a connection; in an outage it should fail fast: this tells the two apart.
+/// When the pools last failed to open a connection, and why. Under load a request should
+/// queue for a connection; in an outage it should fail fast: this tells the two apart. The
+/// reason goes into the timeout's error, so an operator reads "certificate not trusted"
+/// instead of only "timed out".
 #[derive(Debug, Clone, Default)]
-struct Reachability(Arc<Mutex<Option<Instant>>>);
+struct Reachability(Arc<Mutex<Option<(Instant, String)>>>);
 
 impl Reachability {
-    fn failed_within(&self, window: Duration) -> bool {
+    /// Why the last attempt within `window` failed, if one did.
+    fn failure_within(&self, window: Duration) -> Option<String> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .is_some_and(|at| at.elapsed() < window)
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < window)
+            .map(|(_, why)| why.clone())
     }
 }
 
-impl<E> ErrorSink<E> for Reachability {
-    fn sink(&self, _error: E) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+impl<E: std::fmt::Display> ErrorSink<E> for Reachability {
+    fn sink(&self, error: E) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((Instant::now(), error.to_string()));
     }
 
     fn boxed_clone(&self) -> Box<dyn ErrorSink<E>> {
@@ -145,7 +173,7 @@ impl SqlStorage {
         let reachability = Reachability::default();
         let pools = match target {
             SqlTarget::Postgres { url } => {
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.clone());
+                let manager = pg_manager(url)?;
                 Pools::Pg(
                     Pool::builder()
                         .max_size(settings.pg_pool_size)
@@ -200,14 +228,24 @@ impl SqlStorage {
     where
         M::Error: std::error::Error + Send + Sync + 'static,
     {
-        if self.reachability.failed_within(self.outage_wait * 2) {
-            match tokio::time::timeout(self.outage_wait, pool.get()).await {
-                Ok(got) => got.map_err(pool_err),
-                Err(_) => Err(pool_err(bb8::RunError::<M::Error>::TimedOut)),
-            }
+        let got = if self
+            .reachability
+            .failure_within(self.outage_wait * 2)
+            .is_some()
+        {
+            tokio::time::timeout(self.outage_wait, pool.get())
+                .await
+                .unwrap_or(Err(bb8::RunError::TimedOut))
         } else {
-            pool.get().await.map_err(pool_err)
-        }
+            pool.get().await
+        };
+        got.map_err(|e| match (e, self.reachability.failure_within(self.outage_wait * 2)) {
+            (bb8::RunError::TimedOut, Some(why)) => StorageError::Unavailable(
+                format!("timed out waiting for a database connection; the last attempt failed: {why}")
+                    .into(),
+            ),
+            (e, _) => pool_err(e),
+        })
     }
 
     /// Applies the embedded migrations of this backend; returns how many ran.

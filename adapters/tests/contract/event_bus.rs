@@ -26,6 +26,8 @@ pub struct Fixture {
     settings: BusSettings,
     keys: Mutex<Vec<StreamKey>>,
     redis_url: Option<String>,
+    /// The CA a `rediss://` test server's certificate is signed by.
+    root_cert: Option<Vec<u8>>,
 }
 
 impl Fixture {
@@ -56,7 +58,17 @@ impl Drop for Fixture {
         if keys.is_empty() {
             return;
         }
-        let deleted = ::redis::Client::open(url.as_str())
+        let client = match &self.root_cert {
+            None => ::redis::Client::open(url.as_str()),
+            Some(root_cert) => ::redis::Client::build_with_tls(
+                url.as_str(),
+                ::redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert.clone()),
+                },
+            ),
+        };
+        let deleted = client
             .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
             .and_then(|mut conn| ::redis::cmd("DEL").arg(&keys).query::<()>(&mut conn));
         if let Err(e) = deleted {
@@ -71,29 +83,50 @@ async fn in_process() -> Option<Fixture> {
         settings: SETTINGS,
         keys: Mutex::default(),
         redis_url: None,
+        root_cert: None,
     })
 }
 
 async fn redis() -> Option<Fixture> {
     let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let bus = match RedisBus::new(&url, SETTINGS) {
+    redis_fixture("event_bus::redis", url, None).await
+}
+
+/// The same suite against a Redis that speaks TLS only (`rediss://`, the test CA trusted).
+async fn redis_tls() -> Option<Fixture> {
+    let (Ok(url), Ok(ca)) = (
+        std::env::var("TEST_REDIS_TLS_URL"),
+        std::env::var("TEST_TLS_CA"),
+    ) else {
+        return support::skip_or_fail(
+            "event_bus::redis_tls",
+            "TEST_REDIS_TLS_URL / TEST_TLS_CA are not set (tests/tls/start.sh starts the server)",
+        );
+    };
+    let root_cert = std::fs::read(&ca).unwrap();
+    redis_fixture("event_bus::redis_tls", url, Some(root_cert)).await
+}
+
+async fn redis_fixture(suite: &str, url: String, root_cert: Option<Vec<u8>>) -> Option<Fixture> {
+    let bus = match RedisBus::with_root_cert(&url, root_cert.clone(), SETTINGS) {
         Ok(bus) => bus,
-        Err(e) => return support::skip_or_fail("event_bus::redis", &e.to_string()),
+        Err(e) => return support::skip_or_fail(suite, &e.to_string()),
     };
     if let Err(e) = bus.health().await {
-        return support::skip_or_fail("event_bus::redis", &e.to_string());
+        return support::skip_or_fail(suite, &e.to_string());
     }
     Some(Fixture {
         bus: Arc::new(bus),
         settings: SETTINGS,
         keys: Mutex::default(),
         redis_url: Some(url),
+        root_cert,
     })
 }
 
 crate::contract!(
     event_bus,
-    [in_process => in_process(), redis => redis()],
+    [in_process => in_process(), redis => redis(), redis_tls => redis_tls()],
     [
         appends_in_order_with_ids_from_one,
         reads_after_cursor,
@@ -442,4 +475,25 @@ async fn concurrent_writers_keep_their_own_order(fx: &Fixture) {
 
 async fn health_is_ok(fx: &Fixture) {
     fx.bus().health().await.unwrap();
+}
+
+/// TLS is checked, not just spoken: without the test CA the server's certificate is not
+/// trusted, and a plain `redis://` to the TLS port gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_tls_refuses_an_untrusted_certificate_and_plain_tcp() {
+    let Ok(url) = std::env::var("TEST_REDIS_TLS_URL") else {
+        let _: Option<()> = support::skip_or_fail(
+            "event_bus::redis_tls",
+            "TEST_REDIS_TLS_URL is not set (tests/tls/start.sh starts the server)",
+        );
+        return;
+    };
+    let untrusted = RedisBus::new(&url, SETTINGS).unwrap();
+    let error = untrusted.health().await.unwrap_err().to_string();
+    assert!(
+        error.to_lowercase().contains("certificate"),
+        "an untrusted certificate is refused: {error}"
+    );
+    let plain = RedisBus::new(&url.replacen("rediss://", "redis://", 1), SETTINGS).unwrap();
+    assert!(plain.health().await.is_err(), "plain TCP to the TLS port");
 }

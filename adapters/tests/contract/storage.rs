@@ -63,7 +63,16 @@ async fn sqlite() -> Option<StorageFixture> {
 }
 
 async fn postgres() -> Option<StorageFixture> {
-    let schema = support::PgSchema::create("storage").await?;
+    pg_fixture(support::PgSchema::create("storage").await?).await
+}
+
+/// The same suite against a PostgreSQL that accepts TLS only (`sslmode=verify-full` with
+/// the test CA): every query of the contract goes over rustls.
+async fn postgres_tls() -> Option<StorageFixture> {
+    pg_fixture(support::PgSchema::create_tls("storage").await?).await
+}
+
+async fn pg_fixture(schema: support::PgSchema) -> Option<StorageFixture> {
     let target = SqlTarget::Postgres {
         url: schema.url.clone(),
     };
@@ -78,7 +87,7 @@ async fn postgres() -> Option<StorageFixture> {
     })
 }
 
-crate::contract!(storage, [sqlite => sqlite(), postgres => postgres()], [
+crate::contract!(storage, [sqlite => sqlite(), postgres => postgres(), postgres_tls => postgres_tls()], [
     preset_crud_round_trip,
     at_most_one_default,
     concurrent_defaults_leave_exactly_one,
@@ -1116,4 +1125,36 @@ async fn chat_chains_are_found_and_replaced(f: &StorageFixture) {
     let (s2, c2) = (SessionId::from("s2"), ConversationId::from("c2"));
     chains.remember_chain("h1", &s2, &c2).await.unwrap();
     assert_eq!(chains.find_chain("h1").await.unwrap(), Some((s2, c2)));
+}
+
+/// TLS is checked, not just spoken: `verify-full` without the test CA does not trust the
+/// server, `require` encrypts without checking (libpq's meaning), and the server takes no
+/// plain TCP, so the suite above passing means every query went over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tls_modes() {
+    let Ok(url) = std::env::var("TEST_PG_TLS_URL") else {
+        let _: Option<()> = support::skip_or_fail(
+            "storage::postgres_tls",
+            "TEST_PG_TLS_URL is not set (tests/tls/start.sh starts the server)",
+        );
+        return;
+    };
+    let ping = |url: String| async move {
+        let target = SqlTarget::Postgres { url };
+        let settings = SqlSettings {
+            connection_timeout: std::time::Duration::from_secs(2),
+            busy_timeout: std::time::Duration::from_secs(2),
+            ..SqlSettings::default()
+        };
+        SqlStorage::connect(&target, &settings).await?.ping().await
+    };
+    let untrusted = ping(url.clone()).await.unwrap_err().to_string();
+    assert!(
+        untrusted.to_lowercase().contains("certificate"),
+        "verify-full without the CA: {untrusted}"
+    );
+    let require = url.replace("sslmode=verify-full", "sslmode=require");
+    ping(require).await.unwrap();
+    let plain = url.replace("sslmode=verify-full", "sslmode=disable");
+    assert!(ping(plain).await.is_err(), "the server refuses plain TCP");
 }
