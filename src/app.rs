@@ -27,7 +27,7 @@ use crate::{
     },
     core::{
         chat::ChatService,
-        execution::{Execution, Ports, Retries, Settings},
+        execution::{Execution, ModelRetries, Ports, Retries, Settings},
         health::HealthCheck,
         limits::FileLimits,
         presets::{AvailableProviders, PresetService},
@@ -258,6 +258,10 @@ fn run_settings(config: &Config, auth_token: &str) -> Settings {
             max_file_bytes: config.max_file_bytes,
         },
         max_concurrent_runs: config.max_concurrent_runs,
+        retry: ModelRetries {
+            max_attempts: config.model_max_retries.saturating_add(1),
+            ..ModelRetries::default()
+        },
         ..Settings::default()
     }
 }

@@ -121,6 +121,9 @@ pub struct Config {
     /// Longest silence tolerated from a model provider before the response counts as
     /// broken (retried when nothing was streamed yet).
     pub model_idle_timeout: Duration,
+    /// `MODEL_MAX_RETRIES`: retries of a model request after a 429, a 5xx or a connection
+    /// error, before the run fails (0: none).
+    pub model_max_retries: u32,
     pub log_format: LogFormat,
     pub openai: ProviderCredentials,
     pub anthropic: ProviderCredentials,
@@ -266,6 +269,7 @@ impl Config {
                 "MODEL_IDLE_TIMEOUT_SECS",
                 120,
             )?),
+            model_max_retries: parse_num("MODEL_MAX_RETRIES", get("MODEL_MAX_RETRIES"), 3)?,
             log_format: parse_log_format(get("LOG_FORMAT"))?,
             openai: provider(&get, "OPENAI")?,
             anthropic: provider(&get, "ANTHROPIC")?,
@@ -624,6 +628,7 @@ mod tests {
         assert!(!c.sandbox.required);
         assert_eq!(c.fetch, OutboundPolicy::default());
         assert_eq!(c.max_concurrent_runs, 1024);
+        assert_eq!(c.model_max_retries, 3);
         assert_eq!(c.redis_ca_file, None);
         assert_eq!(
             c.edge,

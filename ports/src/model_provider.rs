@@ -51,8 +51,12 @@ pub type ModelStream = BoxStream<'static, Result<ModelDelta, ModelError>>;
 /// Provider failures, carrying what the retry policy needs.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ModelError {
-    #[error("rate limited")]
-    RateLimited { retry_after: Option<Duration> },
+    /// 429: the provider's own message is kept for `run_failed`.
+    #[error("rate limited: {message}")]
+    RateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
     #[error("context too long: {0}")]
     ContextTooLong(String),
     #[error("authentication failed: {0}")]

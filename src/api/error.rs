@@ -106,7 +106,7 @@ impl ErrorResponse {
 
     /// A 500 that tells the caller only a request id; the cause goes to the log.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
-        let request_id = uuid::Uuid::new_v4();
+        let request_id = super::middleware::request_id();
         tracing::error!(%request_id, error = %cause, "request failed");
         Self::Internal(Json(ApiError::new(
             "internal",

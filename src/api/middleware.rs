@@ -51,7 +51,9 @@ pub async fn handle<E: Endpoint>(
     // Only an allowed origin is kept: no per-request copy of the headers.
     let origin = outer.cors.allowed_origin(req.headers());
     let openai = req.uri().path().starts_with("/v1/");
-    let mut resp = guarded(ep, req, &outer).await?;
+    let mut resp = REQUEST
+        .scope(access.request_id.clone(), guarded(ep, req, &outer))
+        .await?;
     if openai {
         resp = super::openai::reshape(resp).await;
     }
@@ -114,6 +116,19 @@ impl Access {
 
 /// The request id header, read and echoed.
 const REQUEST_ID: &str = "x-request-id";
+
+tokio::task_local! {
+    /// The request id of the request this task serves, so a 500's message names the id of
+    /// its access-log line.
+    static REQUEST: String;
+}
+
+/// The id of the request being served (a new one outside a request).
+pub fn request_id() -> String {
+    REQUEST
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string())
+}
 
 /// A path's route for the log: its documented template, one of the fixed routes outside
 /// the document, or `(unmatched)` (an arbitrary path never reaches the log).
@@ -342,7 +357,7 @@ fn map_error(err: poem::Error, path: &str, allow: &AllowIndex) -> Response {
     }
     let status = err.status();
     if status.is_server_error() {
-        let request_id = uuid::Uuid::new_v4();
+        let request_id = request_id();
         tracing::error!(%request_id, error = %message, "request failed");
         return json_error(
             status,

@@ -227,3 +227,50 @@ async fn rule_violations_are_422_with_every_field() {
         "an invalid preset is not stored"
     );
 }
+
+/// A 500 names the request id its access-log line carries (the caller's `X-Request-Id`,
+/// echoed in the response), so one id finds the failing request's lines: here a committed
+/// session whose stored state was damaged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_500_names_the_request_id_of_its_access_line() {
+    let app = crate::support::TestApp::with_vars(&[]).await;
+    let (status, created) = app
+        .post(
+            "/api/presets/create",
+            serde_json::json!({"preset_id": "echo", "name": "Echo", "model": {"name": "test:echo"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let (status, first) = app
+        .post(
+            "/api/conversations/run/wait",
+            serde_json::json!({"preset_id": "echo", "input": crate::support::text_input("hi")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let session = first["session_id"].as_str().unwrap();
+    let state = app
+        .dir
+        .path()
+        .join(format!("state/sessions/{session}/state.json"));
+    std::fs::write(&state, b"{ damaged").unwrap();
+
+    let resp = app
+        .req(reqwest::Method::POST, "/api/conversations/run/wait")
+        .header("X-Request-Id", "req-500-check")
+        .json(&serde_json::json!({
+            "conversation_id": first["conversation_id"],
+            "input": crate::support::text_input("again"),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(resp.headers()["x-request-id"], "req-500-check");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "internal");
+    assert_eq!(
+        body["message"], "internal error (request id req-500-check)",
+        "{body}"
+    );
+}

@@ -47,6 +47,46 @@ async fn rate_limits_are_retried_then_fail_the_run() {
     assert_eq!(app.wait_finished(session).await, "failed");
 }
 
+/// `MODEL_MAX_RETRIES=0`: one attempt only; `run_failed` carries the provider's own status
+/// and message, and a provider echoing the key it got never shows it.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_failed_carries_the_providers_message_without_the_key() {
+    const KEY: &str = "sk-test-secret-0123456789abcdef";
+    let app = MockApp::start(
+        Backend::Local,
+        &[("MODEL_MAX_RETRIES", "0"), ("OPENAI_API_KEY", KEY)],
+    )
+    .await
+    .unwrap();
+    app.mock.push(Script::rate_limited(0));
+    let events = run_to_end(&app, "hi").await;
+    let terminal = events.last().unwrap();
+    assert_eq!(terminal.payload()["code"], "model_rate_limited");
+    let message = terminal.payload()["message"].as_str().unwrap();
+    assert!(
+        message.contains("HTTP 429: Rate limit reached, please slow down"),
+        "{message}"
+    );
+    assert_eq!(app.mock.requests().len(), 1, "no retry");
+
+    app.mock.push(Script::error(
+        401,
+        &format!("Incorrect API key provided: {KEY}. You can find your API key at …"),
+    ));
+    let events = run_to_end(&app, "again").await;
+    let terminal = events.last().unwrap();
+    assert_eq!(terminal.payload()["code"], "model_auth");
+    let message = terminal.payload()["message"].as_str().unwrap();
+    assert!(
+        message.contains("HTTP 401: Incorrect API key provided"),
+        "{message}"
+    );
+    assert!(!message.contains(KEY), "{message}");
+    let session = terminal.data["session_id"].as_str().unwrap();
+    let (_, stored) = app.get(&format!("/api/sessions/{session}/get")).await;
+    assert!(!stored.to_string().contains(KEY), "{stored}");
+}
+
 /// A 500 before any content is retried; the caller sees one clean answer.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_error_is_retried_transparently() {

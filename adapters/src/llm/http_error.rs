@@ -88,9 +88,14 @@ pub(crate) fn classify(
     retry_after: Option<Duration>,
 ) -> ModelError {
     match status {
-        429 => ModelError::RateLimited { retry_after },
-        401 | 403 => ModelError::Auth(message),
-        400..=499 if is_context_overflow(kind, &message) => ModelError::ContextTooLong(message),
+        429 => ModelError::RateLimited {
+            retry_after,
+            message: format!("HTTP {status}: {message}"),
+        },
+        401 | 403 => ModelError::Auth(format!("HTTP {status}: {message}")),
+        400..=499 if is_context_overflow(kind, &message) => {
+            ModelError::ContextTooLong(format!("HTTP {status}: {message}"))
+        }
         400..=499 => ModelError::InvalidRequest { status, message },
         _ => ModelError::Server { status, message },
     }

@@ -119,7 +119,8 @@ impl ModelRouter {
         };
         let base_url = endpoint
             .base_url
-            .clone()
+            .as_deref()
+            .map(|url| api_root(protocol, url))
             .or_else(|| default_url.map(str::to_owned))
             .ok_or_else(|| ModelError::Auth(format!("{var}_BASE_URL is not set")))?;
         // Local OpenAI-compatible servers need no key, but the real API always does.
@@ -138,6 +139,23 @@ impl ModelRouter {
             ),
         };
         Ok((provider, bare))
+    }
+}
+
+/// The URL requests are made under (`…/v1`), from a base URL written as the provider's
+/// official SDK takes it: Anthropic's SDK adds `/v1` itself, so its base URL usually has
+/// none; OpenAI's includes it, but a bare `http://host:port` of a local server means its
+/// `/v1` too. Other paths (`…/api/v1`, `…/v1beta/openai`) are the server's own and kept.
+fn api_root(protocol: Protocol, url: &str) -> String {
+    let url = url.trim_end_matches('/');
+    let has_v1 = url.ends_with("/v1");
+    let has_path = url
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.contains('/'));
+    match protocol {
+        Protocol::Anthropic if !has_v1 => format!("{url}/v1"),
+        Protocol::OpenAi if !has_path => format!("{url}/v1"),
+        _ => url.to_owned(),
     }
 }
 
@@ -163,6 +181,49 @@ impl ModelProvider for ModelRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_urls_are_taken_with_or_without_v1() {
+        for (protocol, given, used) in [
+            (
+                Protocol::Anthropic,
+                "https://api.anthropic.com",
+                "https://api.anthropic.com/v1",
+            ),
+            (
+                Protocol::Anthropic,
+                "https://api.anthropic.com/v1/",
+                "https://api.anthropic.com/v1",
+            ),
+            (
+                Protocol::Anthropic,
+                "http://proxy:8080/anthropic",
+                "http://proxy:8080/anthropic/v1",
+            ),
+            (
+                Protocol::OpenAi,
+                "http://127.0.0.1:11434",
+                "http://127.0.0.1:11434/v1",
+            ),
+            (
+                Protocol::OpenAi,
+                "http://127.0.0.1:11434/v1",
+                "http://127.0.0.1:11434/v1",
+            ),
+            (
+                Protocol::OpenAi,
+                "https://openrouter.ai/api/v1",
+                "https://openrouter.ai/api/v1",
+            ),
+            (
+                Protocol::OpenAi,
+                "https://generativelanguage.googleapis.com/v1beta/openai/",
+                "https://generativelanguage.googleapis.com/v1beta/openai",
+            ),
+        ] {
+            assert_eq!(api_root(protocol, given), used, "{given}");
+        }
+    }
 
     fn router(settings: LlmSettings) -> ModelRouter {
         ModelRouter::new(settings).unwrap()

@@ -47,10 +47,50 @@ pub(crate) async fn send(
             )));
         }
     };
-    if response.status().is_success() {
-        Ok(response)
-    } else {
-        Err(from_response(response, idle).await)
+    if !response.status().is_success() {
+        return Err(from_response(response, idle).await);
+    }
+    match non_stream_type(&response) {
+        None => Ok(response),
+        Some(content_type) => Err(not_a_stream(response, content_type, idle).await),
+    }
+}
+
+/// The content type of a 2xx answer that is not an event stream: a proxy's HTML page, or a
+/// server that ignored `stream: true` and answered JSON. A missing content type is let
+/// through, as some servers send none.
+fn non_stream_type(response: &reqwest::Response) -> Option<String> {
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)?
+        .to_str()
+        .unwrap_or("(not text)")
+        .to_owned();
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    (!essence.eq_ignore_ascii_case("text/event-stream")).then_some(content_type)
+}
+
+/// The error of an answer that is not an event stream, with what it said (an error
+/// object's message, or the start of the text). Retrying would get the same answer.
+async fn not_a_stream(
+    response: reqwest::Response,
+    content_type: String,
+    idle: Duration,
+) -> ModelError {
+    let status = response.status().as_u16();
+    let body = match tokio::time::timeout(idle, response.text()).await {
+        Ok(Ok(text)) => text,
+        Ok(Err(_)) | Err(_) => String::new(),
+    };
+    let said = match super::http_error::provider_message(&body) {
+        (_, Some(message)) => format!(": {message}"),
+        (_, None) => String::new(),
+    };
+    ModelError::InvalidRequest {
+        status,
+        message: format!(
+            "the provider answered {content_type} instead of an event stream (text/event-stream){said}"
+        ),
     }
 }
 

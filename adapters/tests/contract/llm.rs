@@ -624,7 +624,8 @@ async fn rate_limit_with_retry_after_on_both_protocols() {
         assert_eq!(
             e,
             ModelError::RateLimited {
-                retry_after: Some(Duration::from_secs(2))
+                retry_after: Some(Duration::from_secs(2)),
+                message: "HTTP 429: Rate limit reached, please slow down".into(),
             },
             "{name}"
         );
@@ -676,7 +677,11 @@ async fn client_errors_carry_the_provider_message_on_both_protocols() {
         assert!(matches!(e, ModelError::ContextTooLong(_)), "{name}: {e:?}");
         mock.push(Script::error(401, "invalid x-api-key"));
         let e = start_error(provider.as_ref(), request("m", vec![user("hi")])).await;
-        assert_eq!(e, ModelError::Auth("invalid x-api-key".into()), "{name}");
+        assert_eq!(
+            e,
+            ModelError::Auth("HTTP 401: invalid x-api-key".into()),
+            "{name}"
+        );
     }
 }
 
@@ -1197,4 +1202,98 @@ async fn mock_routes_scripts_by_a_marker_in_the_request() {
         "w0 w1 w2 w3 w4 ",
         "routes are used once"
     );
+}
+
+/// Base URLs as the official SDKs take them: Anthropic's without `/v1` (its SDK adds it),
+/// a local OpenAI-compatible server's as a bare `http://host:port`; both reach `/v1/…`.
+#[tokio::test]
+async fn router_takes_base_urls_with_or_without_v1() {
+    let mock = MockLlm::start().await;
+    let root = mock.base_url().trim_end_matches("/v1").to_owned();
+    let router = ModelRouter::new(LlmSettings {
+        openai: endpoint(None, Some(root.clone())),
+        anthropic: endpoint(Some("sk-ant"), Some(format!("{root}/"))),
+        idle_timeout: PATIENT,
+        ..LlmSettings::default()
+    })
+    .unwrap();
+    for (model, path) in [
+        ("openai:llama3", "/v1/chat/completions"),
+        ("anthropic:claude-haiku", "/v1/messages"),
+    ] {
+        mock.push(Script::text("hi", 1));
+        assert_eq!(
+            deltas(&router, request(model, vec![user("x")])).await[0],
+            text("hi")
+        );
+        assert_eq!(mock.requests().pop().unwrap().path, path, "{model}");
+    }
+}
+
+/// A 200 that is not an event stream (a proxy's login page, a server that ignored
+/// `stream: true`) is an error naming the content type and what it said, not a "stream
+/// cut"; it is not retried, since it would come again.
+#[tokio::test]
+async fn an_answer_that_is_not_an_event_stream_names_its_content_type() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let bodies = [
+            ("text/html; charset=utf-8", "<html>Sign in to the proxy</html>".to_owned()),
+            (
+                "application/json",
+                r#"{"error":{"message":"streaming is not enabled","type":"invalid_request_error"}}"#
+                    .to_owned(),
+            ),
+        ];
+        for (content_type, body) in bodies.iter().cycle().take(4) {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = socket.read(&mut buf).await;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    let base = format!("http://{addr}/v1");
+    let providers: [(&str, Box<dyn ModelProvider>); 2] = [
+        (
+            "openai",
+            Box::new(
+                OpenAiProvider::new(HttpClient::new().unwrap(), base.clone(), Some("k".into()))
+                    .with_idle_timeout(PATIENT),
+            ),
+        ),
+        (
+            "anthropic",
+            Box::new(
+                AnthropicProvider::new(HttpClient::new().unwrap(), base.clone(), Some("k".into()))
+                    .with_idle_timeout(PATIENT),
+            ),
+        ),
+    ];
+    for (name, provider) in providers {
+        let html = start_error(provider.as_ref(), request("m", vec![user("hi")])).await;
+        let ModelError::InvalidRequest { status, message } = &html else {
+            panic!("{name}: {html:?}");
+        };
+        assert_eq!(*status, 200, "{name}");
+        assert!(message.contains("text/html"), "{name}: {message}");
+        assert!(
+            message.contains("Sign in to the proxy"),
+            "{name}: {message}"
+        );
+        assert!(!html.is_retryable(), "{name}");
+        let json = start_error(provider.as_ref(), request("m", vec![user("hi")])).await;
+        assert!(
+            json.to_string().contains("application/json")
+                && json.to_string().contains("streaming is not enabled"),
+            "{name}: {json}"
+        );
+    }
 }

@@ -31,6 +31,7 @@ impl RetryPolicy {
     pub fn delay(&self, retry: u32, error: &ModelError) -> Duration {
         if let ModelError::RateLimited {
             retry_after: Some(after),
+            ..
         } = error
         {
             return (*after).min(self.max_delay);
@@ -69,6 +70,7 @@ mod tests {
         let p = RetryPolicy::default();
         let limited = |s| ModelError::RateLimited {
             retry_after: Some(Duration::from_secs(s)),
+            message: String::new(),
         };
         assert_eq!(p.delay(1, &limited(7)), Duration::from_secs(7));
         assert_eq!(p.delay(1, &limited(3600)), p.max_delay);

@@ -831,6 +831,7 @@ async fn rate_limits_and_server_errors_are_retried_then_succeed() {
     let script = Arc::new(Script::default());
     script.push(Answer::Refuse(ModelError::RateLimited {
         retry_after: Some(Duration::from_secs(7)),
+        message: "HTTP 429: slow down".into(),
     }));
     // Fails before any content: safe to retry.
     script.push(Answer::Items(vec![Err(ModelError::Server {

@@ -74,6 +74,18 @@ pub(super) fn verdict(end: &RunEnd, produced: bool) -> Verdict {
 }
 
 impl Verdict {
+    /// A failure's message can quote the provider's answer, which may echo the key it was
+    /// sent: no secret of the service reaches `run_failed` or the session row.
+    fn redacted(self, redactor: &crate::core::redact::Redactor) -> Self {
+        match self {
+            Self::Fail { code, message } => Self::Fail {
+                code,
+                message: redactor.redact(message),
+            },
+            commit @ Self::Commit { .. } => commit,
+        }
+    }
+
     /// The failure's code and message, for the transcript's closing error.
     fn failure(&self) -> Option<(&str, &str)> {
         match self {
@@ -187,6 +199,7 @@ impl RunEngine {
         let session_id = &record.session_id;
         let events = handle.log.snapshot();
         let (verdict, outcome) = judge(session_id, result, &events);
+        let verdict = verdict.redacted(&self.settings.redactor);
         let summary = RunSummary {
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             usage: outcome.as_ref().map(|o| o.usage).unwrap_or_default(),

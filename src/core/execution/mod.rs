@@ -28,6 +28,8 @@ mod transcript;
 #[cfg(test)]
 mod tests;
 
+/// How often and how patiently a run retries its model requests (`MODEL_MAX_RETRIES`).
+pub use crate::core::agent::RetryPolicy as ModelRetries;
 /// How a run answers its parent's pending tool calls: part of a run request, so callers
 /// name it through `execution` and never reach into the agent loop.
 pub use crate::core::agent::{ExternalResult, Interaction, Resolutions};
