@@ -10,13 +10,14 @@ use adapters::{
     event_bus::{BusSettings, InProcessBus, RedisBus},
     llm::{Endpoint, LlmSettings, ModelRouter},
     mcp::McpServers,
+    metrics::{MeteredProvider, Prometheus},
     sql::{SqlSettings, SqlStorage, SqlTarget},
     state_store::{OpendalStateStore, S3Settings},
     web_services::{Firecrawl, GoogleSearch, Tavily},
 };
 use anyhow::Context;
 use poem::EndpointExt;
-use ports::{EventBus, ModelProvider, Scraper, StateStore, ToolServers, WebSearch};
+use ports::{EventBus, Metrics, ModelProvider, Scraper, StateStore, ToolServers, WebSearch};
 
 use crate::{
     api::{self, ApiState, HttpSettings, edge::EdgeLimits, health::Deployment},
@@ -46,6 +47,7 @@ pub struct App {
     shutdown_grace: Duration,
     edge: EdgeConfig,
     browser: BrowserConfig,
+    metrics_public: bool,
 }
 
 impl App {
@@ -71,6 +73,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     seed_default_preset(config, &presets).await?;
 
     let (auth_token, auth_token_generated) = auth_token(config)?;
+    let metrics = metrics(&storage);
     let health = HealthCheck::new(
         storage.clone(),
         event_bus.clone(),
@@ -86,7 +89,10 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             mailbox: storage.clone(),
             state_store,
             bus: event_bus,
-            provider: model_provider(config)?,
+            provider: Arc::new(MeteredProvider::new(
+                model_provider(config)?,
+                metrics.clone(),
+            )),
             environments,
             downloader: Arc::new(HttpDownloader::new(
                 config.fetch.clone(),
@@ -95,6 +101,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             search: web_search(&config.web)?,
             scraper: scraper(&config.web)?,
             tool_servers,
+            metrics: metrics.clone(),
         },
         run_settings(config, &auth_token),
     );
@@ -104,24 +111,40 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         storage.clone(),
         storage.clone(),
     );
-    Ok(App {
-        state: Arc::new(ApiState {
-            presets,
-            chat,
-            health,
-            deployment: deployment(config),
-            runs: execution.runs,
-            live: execution.live,
-            queries: execution.queries,
-            retries: Retries::new(storage.clone()),
-        }),
+    let state = ApiState {
+        presets,
+        chat,
+        health,
+        deployment: deployment(config),
+        runs: execution.runs,
+        live: execution.live,
+        queries: execution.queries,
+        retries: Retries::new(storage.clone()),
+        metrics,
+    };
+    Ok(app(config, state, auth_token, auth_token_generated))
+}
+
+/// The built application around its API state.
+fn app(config: &Config, state: ApiState, auth_token: String, generated: bool) -> App {
+    App {
+        state: Arc::new(state),
         auth_token,
-        auth_token_generated,
+        auth_token_generated: generated,
         max_body_bytes: config.max_body_bytes,
         shutdown_grace: config.shutdown_grace,
         edge: config.edge,
         browser: config.browser.clone(),
-    })
+        metrics_public: config.metrics_public,
+    }
+}
+
+/// The service's metrics, the SQL pool's gauges sampled from `storage` when scraped.
+fn metrics(storage: &Arc<SqlStorage>) -> Arc<dyn Metrics> {
+    let metrics = Prometheus::new();
+    let storage = storage.clone();
+    metrics.sample_pool(move || storage.pool_use());
+    Arc::new(metrics)
 }
 
 /// Fails the sessions a previous process left running (startup recovery).
@@ -290,6 +313,7 @@ pub async fn serve(
             auth_token: app.auth_token,
             max_body_bytes: app.max_body_bytes,
             browser: app.browser,
+            metrics_public: app.metrics_public,
         },
     );
     // On shutdown, running runs get the grace period to finish, then are interrupted and

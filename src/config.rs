@@ -145,6 +145,9 @@ pub struct Config {
     pub edge: EdgeConfig,
     /// Cross-origin pages and the session cookie.
     pub browser: BrowserConfig,
+    /// `METRICS_PUBLIC`: `/metrics` is served without the token (for a scraper on a
+    /// trusted network).
+    pub metrics_public: bool,
     /// What URLs chosen by callers or models may reach (`FETCH_ALLOW_PRIVATE`,
     /// `FETCH_ALLOW_HOSTS`).
     pub fetch: OutboundPolicy,
@@ -286,6 +289,7 @@ impl Config {
                 cookie_secure: parse_bool_var("COOKIE_SECURE", get("COOKIE_SECURE"), false)?,
             },
             fetch: parse_fetch(&get)?,
+            metrics_public: parse_bool_var("METRICS_PUBLIC", get("METRICS_PUBLIC"), false)?,
             max_concurrent_runs: positive(
                 &get,
                 "MAX_CONCURRENT_RUNS",

@@ -8,6 +8,7 @@ pub mod environment;
 pub mod event_bus;
 pub mod llm;
 pub mod mcp;
+pub mod metrics;
 pub mod outbound;
 pub mod protected;
 pub mod shell;

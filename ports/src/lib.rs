@@ -10,6 +10,7 @@ pub mod domain;
 pub mod download;
 pub mod environment;
 pub mod event_bus;
+pub mod metrics;
 pub mod model_provider;
 pub mod shell;
 pub mod state_store;
@@ -24,6 +25,7 @@ pub use environment::{
     EnvironmentError, EnvironmentFactory, EnvironmentWarning, OpenedEnvironment, PathProblem,
 };
 pub use event_bus::{EventBus, EventBusError, StreamKey};
+pub use metrics::{Metrics, NoMetrics};
 pub use model_provider::{ModelDelta, ModelError, ModelProvider, ModelRequest, ModelStream};
 pub use shell::{Shell, ShellError, ShellOutput, ShellRequest};
 pub use state_store::{StateStore, StateStoreError};
@@ -46,6 +48,7 @@ pub mod mocks {
     pub use crate::download::MockDownloader;
     pub use crate::environment::MockEnvironmentFactory;
     pub use crate::event_bus::MockEventBus;
+    pub use crate::metrics::MockMetrics;
     pub use crate::model_provider::MockModelProvider;
     pub use crate::shell::MockShell;
     pub use crate::state_store::MockStateStore;

@@ -75,6 +75,18 @@ pub enum ModelError {
 }
 
 impl ModelError {
+    /// The stable code of this failure, as `run_failed.code` and the metrics name it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::RateLimited { .. } => "model_rate_limited",
+            Self::Auth(_) => "model_auth",
+            Self::ContextTooLong(_) => "model_context_too_long",
+            Self::StreamCut(_) => "model_stream_cut",
+            Self::UnknownModel(_) => "model_unknown",
+            Self::Server { .. } | Self::InvalidRequest { .. } | Self::Network(_) => "model_error",
+        }
+    }
+
     /// Whether the request may be retried as a whole (nothing was emitted yet).
     pub fn is_retryable(&self) -> bool {
         matches!(

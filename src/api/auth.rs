@@ -77,13 +77,13 @@ pub fn bearer_of(req: &Request) -> Option<&str> {
 
 /// Whether `path` is served without credentials: health, sign-in, the published document
 /// (it is no secret, and clients are generated from its URL), and everything outside
-/// `/api` and the OpenAI-compatible `/v1` (the landing page, Swagger UI).
+/// `/api`, the OpenAI-compatible `/v1` and `/metrics` (the landing page, Swagger UI).
 pub fn is_open(path: &str) -> bool {
     let guarded = |prefix: &str| {
         path.strip_prefix(prefix)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     };
-    !(guarded("/api") || guarded("/v1"))
+    !(guarded("/api") || guarded("/v1") || path == METRICS_PATH)
         || matches!(
             path,
             "/api/health"
@@ -94,6 +94,9 @@ pub fn is_open(path: &str) -> bool {
                 | "/api/openapi.yaml"
         )
 }
+
+/// Prometheus' scrape path: behind the token unless `METRICS_PUBLIC=true`.
+pub const METRICS_PATH: &str = "/metrics";
 
 #[cfg(test)]
 mod tests {

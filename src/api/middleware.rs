@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use ports::Metrics;
 
 use poem::{
     Body, Endpoint, IntoResponse, Request, Response,
@@ -18,7 +19,7 @@ use poem_openapi::error::{
 
 use super::{
     allow::AllowIndex,
-    auth::{bearer_of, is_open, token_matches},
+    auth::{METRICS_PATH, bearer_of, is_open, token_matches},
     cookie_sessions::{CookieSessions, cookie_of},
     cors::{self, CorsOrigins},
     error::ApiError,
@@ -32,6 +33,9 @@ pub struct Outer {
     pub allow: AllowIndex,
     pub cors: CorsOrigins,
     pub cookie_sessions: Arc<CookieSessions>,
+    pub metrics: Arc<dyn Metrics>,
+    /// `METRICS_PUBLIC`: `/metrics` is served without credentials.
+    pub metrics_public: bool,
 }
 
 /// The largest sign-in body read from a caller without credentials.
@@ -46,7 +50,7 @@ pub async fn handle<E: Endpoint>(
 ) -> poem::Result<Response> {
     let access = Access::begin(&req, &outer.allow);
     if let Some(preflight) = outer.cors.preflight(&req) {
-        return Ok(access.end(preflight));
+        return Ok(access.end(preflight, &*outer.metrics));
     }
     // Only an allowed origin is kept: no per-request copy of the headers.
     let origin = outer.cors.allowed_origin(req.headers());
@@ -60,7 +64,36 @@ pub async fn handle<E: Endpoint>(
     if let Some(origin) = origin {
         cors::allow(resp.headers_mut(), origin);
     }
-    Ok(access.end(resp))
+    if is_event_stream(&resp) {
+        resp = counted_stream(resp, outer.metrics.clone());
+    }
+    Ok(access.end(resp, &*outer.metrics))
+}
+
+fn is_event_stream(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// An event stream counted as open (`event_streams_open`) until its body is dropped: when
+/// it ended or the client left.
+fn counted_stream(resp: Response, metrics: Arc<dyn Metrics>) -> Response {
+    struct Open(Arc<dyn Metrics>);
+    impl Drop for Open {
+        fn drop(&mut self) {
+            self.0.event_streams(-1);
+        }
+    }
+    metrics.event_streams(1);
+    let open = Open(metrics);
+    let (parts, body) = resp.into_parts();
+    let frames = body.into_bytes_stream().map(move |frame| {
+        let _open = &open;
+        frame
+    });
+    Response::from_parts(parts, Body::from_bytes_stream(frames))
 }
 
 /// One access-log line per request: method, route template (no ids, no query, never a
@@ -96,7 +129,8 @@ impl Access {
         }
     }
 
-    fn end(self, mut resp: Response) -> Response {
+    fn end(self, mut resp: Response, metrics: &dyn Metrics) -> Response {
+        metrics.http_request(&self.route, resp.status().as_u16());
         let ms = self.started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(
             target: "access",
@@ -148,7 +182,8 @@ fn route_of(path: &str, allow: &AllowIndex) -> String {
         | "/api/openapi.json"
         | "/api/openapi.yaml"
         | "/v1/models"
-        | "/v1/chat/completions" => path.to_owned(),
+        | "/v1/chat/completions"
+        | METRICS_PATH => path.to_owned(),
         _ => "(unmatched)".to_owned(),
     }
 }
@@ -166,7 +201,9 @@ async fn guarded<E: Endpoint>(
 ) -> poem::Result<Response> {
     let authenticated = authenticated(&req, outer);
     if !authenticated {
-        if !is_open(req.uri().path()) {
+        let path = req.uri().path();
+        let open = is_open(path) || (outer.metrics_public && path == METRICS_PATH);
+        if !open {
             // Before a byte of the body is read: an unauthenticated caller costs no memory.
             return Ok(unauthorized());
         }

@@ -53,6 +53,8 @@ pub struct ApiState {
     pub live: Arc<LiveRuns>,
     pub queries: Arc<Queries>,
     pub retries: Retries,
+    /// What `/metrics` renders.
+    pub metrics: Arc<dyn ports::Metrics>,
 }
 
 /// Operation groups; generated clients name their modules after these.
@@ -120,6 +122,8 @@ pub struct HttpSettings {
     pub auth_token: String,
     pub max_body_bytes: usize,
     pub browser: BrowserConfig,
+    /// `METRICS_PUBLIC`: `/metrics` without credentials.
+    pub metrics_public: bool,
 }
 
 /// The whole HTTP application.
@@ -132,6 +136,8 @@ pub fn endpoint(state: Arc<ApiState>, settings: HttpSettings) -> impl Endpoint {
         allow: allow::AllowIndex::from_spec(&service.spec()),
         cors: CorsOrigins::new(settings.browser.cors_origins),
         cookie_sessions: cookie_sessions.clone(),
+        metrics: state.metrics.clone(),
+        metrics_public: settings.metrics_public,
     });
     Route::new()
         .at("/", get(web_ui::page))
@@ -140,12 +146,21 @@ pub fn endpoint(state: Arc<ApiState>, settings: HttpSettings) -> impl Endpoint {
         .at("/api/openapi.json", get(openapi_json))
         .at("/api/openapi.yaml", get(openapi_yaml))
         .at("/api/ag-ui/:preset_id", poem::post(ag_ui::run))
+        .at(auth::METRICS_PATH, get(metrics_page))
         .nest("/api", service)
         .nest("/v1", openai::routes())
         .data(state)
         .data(AuthToken(settings.auth_token))
         .data(cookie_sessions)
         .around(move |ep, req| middleware::handle(ep, req, outer.clone()))
+}
+
+/// Prometheus' scrape: every series in its text format.
+#[poem::handler]
+fn metrics_page(state: poem::web::Data<&Arc<ApiState>>) -> poem::Response {
+    poem::Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
 }
 
 /// The published documents, built by the first request for one: building them takes a

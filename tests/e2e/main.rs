@@ -25,6 +25,7 @@ mod history;
 mod hitl;
 mod inputs;
 mod mcp;
+mod metrics;
 mod openai_compat;
 mod openapi;
 mod presets;

@@ -126,6 +126,23 @@ impl<E: std::fmt::Display> ErrorSink<E> for Reachability {
     }
 }
 
+/// Counts a request as waiting for a connection until it has one or gave up (or its
+/// future was dropped).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a std::sync::atomic::AtomicU64) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub(crate) enum Pools {
     Pg(Pool<AsyncPgConnection>),
     Sqlite(SqlitePools),
@@ -140,6 +157,8 @@ pub(crate) struct SqlitePools {
 /// The storage adapter: implements every storage port on one set of pools.
 pub struct SqlStorage {
     pools: Pools,
+    /// Requests waiting for a connection now (the `sql_pool_waiting` gauge).
+    waiting: Arc<std::sync::atomic::AtomicU64>,
     reachability: Reachability,
     /// The wait for a connection while the database is unreachable.
     outage_wait: Duration,
@@ -214,6 +233,7 @@ impl SqlStorage {
         };
         Ok(Self {
             pools,
+            waiting: Arc::default(),
             reachability,
             outage_wait: settings.connection_timeout,
         })
@@ -228,6 +248,7 @@ impl SqlStorage {
     where
         M::Error: std::error::Error + Send + Sync + 'static,
     {
+        let waiting = Waiting::enter(&self.waiting);
         let got = if self
             .reachability
             .failure_within(self.outage_wait * 2)
@@ -239,6 +260,7 @@ impl SqlStorage {
         } else {
             pool.get().await
         };
+        drop(waiting);
         got.map_err(|e| match (e, self.reachability.failure_within(self.outage_wait * 2)) {
             (bb8::RunError::TimedOut, Some(why)) => StorageError::Unavailable(
                 format!("timed out waiting for a database connection; the last attempt failed: {why}")
@@ -246,6 +268,22 @@ impl SqlStorage {
             ),
             (e, _) => pool_err(e),
         })
+    }
+
+    /// Connections handed out and requests waiting for one, now.
+    pub fn pool_use(&self) -> crate::metrics::PoolUse {
+        let in_use =
+            |state: bb8::State| u64::from(state.connections.saturating_sub(state.idle_connections));
+        crate::metrics::PoolUse {
+            in_use: match &self.pools {
+                Pools::Pg(pool) => in_use(pool.state()),
+                Pools::Sqlite(pools) => in_use(pools.write.state()) + in_use(pools.read.state()),
+            },
+            waiting: std::sync::atomic::AtomicU64::load(
+                &self.waiting,
+                std::sync::atomic::Ordering::Relaxed,
+            ),
+        }
     }
 
     /// Applies the embedded migrations of this backend; returns how many ran.

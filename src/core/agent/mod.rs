@@ -621,18 +621,8 @@ fn empty_reply(end: StreamEnd) -> Reply {
 
 /// The stable code and message of a provider failure.
 fn failed(e: ModelError) -> RunEnd {
-    let code = match &e {
-        ModelError::RateLimited { .. } => "model_rate_limited",
-        ModelError::Auth(_) => "model_auth",
-        ModelError::ContextTooLong(_) => "model_context_too_long",
-        ModelError::StreamCut(_) => "model_stream_cut",
-        ModelError::UnknownModel(_) => "model_unknown",
-        ModelError::Server { .. } | ModelError::InvalidRequest { .. } | ModelError::Network(_) => {
-            "model_error"
-        }
-    };
     RunEnd::Failed {
-        code,
+        code: e.code(),
         message: e.to_string(),
     }
 }

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use ports::{
     Conversation, ConversationRepo, Downloader, EnvironmentError, EnvironmentFactory,
-    EnvironmentWarning, EventBus, EventPayload, MAIN_AGENT, MailboxRepo, ModelProvider, Preset,
-    PresetRepo, RunStarted, Scraper, SessionRecord, SessionRepo, SessionState, SessionStatus,
-    StateStore, StateStoreError, StorageError, StreamKey, ToolServers, Transport, UserPart,
-    Warning, WebSearch, Workspace, now,
+    EnvironmentWarning, EventBus, EventPayload, MAIN_AGENT, MailboxRepo, Metrics, ModelProvider,
+    Preset, PresetRepo, RunStarted, Scraper, SessionRecord, SessionRepo, SessionState,
+    SessionStatus, StateStore, StateStoreError, StorageError, StreamKey, ToolServers, Transport,
+    UserPart, Warning, WebSearch, Workspace, now,
 };
 use ports::{PresetId, SessionId};
 use tokio::time::Instant;
@@ -51,6 +51,8 @@ pub struct Ports {
     pub scraper: Option<Arc<dyn Scraper>>,
     /// The presets' MCP servers.
     pub tool_servers: Arc<dyn ToolServers>,
+    /// What operators watch: runs, tool calls, bus appends.
+    pub metrics: Arc<dyn Metrics>,
 }
 
 /// Tunables of every run.
@@ -403,6 +405,9 @@ impl RunEngine {
             workspace,
         ));
         self.registry.insert(handle.clone());
+        self.ports
+            .metrics
+            .run_started(super::finalize::preset_label(record), record.session_type());
         log.push(
             MAIN_AGENT,
             EventPayload::RunStarted(RunStarted {
@@ -418,6 +423,7 @@ impl RunEngine {
             self.ports.bus.clone(),
             handle.stream_key.clone(),
             self.registry.clone(),
+            self.ports.metrics.clone(),
         ));
         handle
     }

@@ -187,6 +187,11 @@ impl Transcript<'_> {
     }
 }
 
+/// A run's preset, as its metrics label it.
+pub(super) fn preset_label(record: &SessionRecord) -> &str {
+    record.preset_id.as_ref().map_or("", |p| p.as_str())
+}
+
 impl RunEngine {
     pub(super) async fn finalize(
         &self,
@@ -230,6 +235,12 @@ impl RunEngine {
         self.registry.finish(session_id);
         handle.log.push(MAIN_AGENT, ending.terminal);
         log_end(session_id, ending.status, &summary.usage);
+        self.ports.metrics.run_finished(
+            preset_label(record),
+            record.session_type(),
+            ending.status,
+            started.elapsed(),
+        );
     }
 
     /// Writes the snapshot before the status: a session only counts as committed once its

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use ports::{EventBus, EventBusError, EventEnvelope, SessionId, StreamKey};
+use ports::{EventBus, EventBusError, EventEnvelope, Metrics, SessionId, StreamKey};
 use tokio::time::Instant;
 
+use super::meter::RunMeter;
 use super::registry::Registry;
 use super::run_log::RunLog;
 
@@ -35,11 +36,14 @@ pub async fn forward(
     bus: Arc<dyn EventBus>,
     key: StreamKey,
     registry: Arc<Registry>,
+    metrics: Arc<dyn Metrics>,
 ) {
     let mut batches = log.subscribe(0).ready_chunks(MAX_BATCH);
+    let mut meter = RunMeter::new(metrics.clone());
     let mut delivered = true;
     while let Some(batch) = batches.next().await {
-        if !append_with_retry(&*bus, &key, batch, &log).await {
+        meter.observe(&batch);
+        if !append_with_retry(&*bus, &key, batch, &log, &*metrics).await {
             delivered = false;
             break;
         }
@@ -59,11 +63,15 @@ async fn append_with_retry(
     key: &StreamKey,
     mut batch: Vec<Arc<EventEnvelope>>,
     log: &RunLog,
+    metrics: &dyn Metrics,
 ) -> bool {
     let mut backoff = FIRST_BACKOFF;
     let mut deadline: Option<Instant> = None;
     loop {
-        match bus.append_batch(key, &batch).await {
+        let started = Instant::now();
+        let appended = bus.append_batch(key, &batch).await;
+        metrics.bus_append(started.elapsed());
+        match appended {
             Ok(()) => return true,
             // An earlier attempt did land (its answer was lost): send only what is missing.
             Err(EventBusError::OutOfOrder { last, got }) if last >= got => {
@@ -121,6 +129,7 @@ mod tests {
             Arc::new(bus),
             StreamKey::for_session(&"s".into()),
             registry,
+            Arc::new(ports::NoMetrics),
         )
         .await;
     }

@@ -16,6 +16,7 @@ mod fire;
 mod forward;
 pub mod input;
 mod launch;
+mod meter;
 mod offered;
 mod placement;
 mod queries;

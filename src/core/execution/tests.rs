@@ -204,6 +204,7 @@ impl World {
             search: None,
             scraper: None,
             tool_servers: Arc::new(tool_servers),
+            metrics: Arc::new(ports::NoMetrics),
         };
         (Execution::new(ports, Settings::default()), self.seen)
     }
