@@ -5,19 +5,58 @@ use std::{net::SocketAddr, process::ExitCode};
 use adapters::shell::sandbox::{HELPER_SUBCOMMAND, helper};
 use agent_runtime::{
     api, app, boundary,
-    config::{Config, LogFormat},
+    config::{Config, LogFormat, file as config_file, variables},
 };
-use clap::{Parser, Subcommand};
+use clap::{Arg, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "agent-runtime",
     version,
-    about = "Runs LLM agents behind one HTTP API"
+    about = "Runs LLM agents behind one HTTP API",
+    after_help = "Every setting is a flag and an environment variable; a flag wins over the \
+                  environment, which wins over --config, which wins over ./.env. Gateways are \
+                  set by {NAME}_API_KEY and {NAME}_BASE_URL; RUST_LOG sets the log filter."
 )]
 struct Cli {
+    /// A settings file: TOML (`.toml`: `PORT = 8080`, lists for comma-separated values) or
+    /// `.env` lines (`PORT=8080`).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// The command line: the subcommands and `--config`, plus one flag per setting, each
+/// backed by its environment variable (shown by `--help` without its value: some are
+/// secrets).
+fn command_line() -> clap::Command {
+    let settings = variables::VARIABLES.iter().map(|v| {
+        let help = if v.default.is_empty() {
+            v.help.to_owned()
+        } else {
+            format!("{} [default: {}]", v.help, v.default)
+        };
+        Arg::new(v.name)
+            .long(variables::flag_of(v.name))
+            .env(v.name)
+            .hide_env_values(true)
+            .value_name("VALUE")
+            .global(true)
+            .help(help)
+    });
+    Cli::command().args(settings)
+}
+
+/// The settings given as flags or environment variables.
+fn given_settings(matches: &ArgMatches) -> Vec<(String, String)> {
+    variables::VARIABLES
+        .iter()
+        .filter_map(|v| {
+            let value = matches.get_one::<String>(v.name)?;
+            Some((v.name.to_owned(), value.clone()))
+        })
+        .collect()
 }
 
 #[derive(Subcommand)]
@@ -42,7 +81,11 @@ fn main() -> ExitCode {
         let code = helper::main(args.collect());
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
-    let cli = Cli::parse();
+    let matches = command_line().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     if let Some(Command::Openapi { yaml }) = cli.command {
         let document = if yaml {
             api::spec_yaml()
@@ -51,7 +94,7 @@ fn main() -> ExitCode {
         };
         return print_document(&document);
     }
-    let config = match load_config() {
+    let config = match load_config(cli.config.as_deref(), given_settings(&matches)) {
         Ok(config) => config,
         Err(line) => {
             eprintln!("configuration error: {line}");
@@ -114,19 +157,25 @@ fn print_document(document: &str) -> ExitCode {
     }
 }
 
-/// The process environment merged over `.env` (the real environment wins).
-fn load_config() -> Result<Config, String> {
-    let mut vars: Vec<(String, String)> = Vec::new();
-    match dotenvy::from_path_iter(".env") {
-        Ok(iter) => {
-            for item in iter {
-                vars.push(item.map_err(|e| format!(".env: {e}"))?);
-            }
-        }
-        Err(e) if e.not_found() => {}
+/// The settings: flags over the environment over `--config` over `./.env`.
+fn load_config(
+    file: Option<&std::path::Path>,
+    given: Vec<(String, String)>,
+) -> Result<Config, String> {
+    let mut vars: Vec<(String, String)> = match dotenvy::from_path_iter(".env") {
+        Ok(iter) => iter
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!(".env: {e}"))?,
+        Err(e) if e.not_found() => Vec::new(),
         Err(e) => return Err(format!(".env: {e}")),
+    };
+    if let Some(file) = file {
+        vars.extend(
+            config_file::read(file).map_err(|e| format!("--config {}: {e}", file.display()))?,
+        );
     }
     vars.extend(std::env::vars());
+    vars.extend(given);
     Config::from_vars(vars).map_err(|e| e.to_string())
 }
 
@@ -194,10 +243,32 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_well_formed() {
-        super::Cli::command().debug_assert();
+        super::command_line().debug_assert();
+    }
+
+    #[test]
+    fn flags_give_settings() {
+        let matches = super::command_line()
+            .try_get_matches_from([
+                "agent-runtime",
+                "--port",
+                "9000",
+                "--host",
+                "0.0.0.0",
+                "serve",
+            ])
+            .unwrap();
+        let given = super::given_settings(&matches);
+        assert!(
+            given.contains(&("PORT".to_owned(), "9000".to_owned())),
+            "{given:?}"
+        );
+        assert!(
+            given.contains(&("HOST".to_owned(), "0.0.0.0".to_owned())),
+            "{given:?}"
+        );
     }
 }

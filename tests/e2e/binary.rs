@@ -254,3 +254,88 @@ fn sqlite_migrations() -> usize {
         .unwrap()
         .count()
 }
+
+/// `--help` lists every variable of the README's configuration table as a flag with its
+/// environment variable, and never a secret's value.
+#[test]
+fn help_lists_every_setting_of_the_readme() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme
+        .split("## Configuration")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .unwrap();
+    let variables: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .flat_map(|l| l.split('|').nth(1).unwrap().split(','))
+        .map(|v| v.trim().trim_matches('`'))
+        .filter(|v| !v.contains('{'))
+        .collect();
+    assert!(variables.len() > 40, "{variables:?}");
+    let out = Command::new(BIN)
+        .arg("--help")
+        .env("AUTH_TOKEN", "help-must-not-show-this-token")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for var in &variables {
+        assert!(
+            help.contains(&format!("[env: {var}]")),
+            "{var} missing from --help"
+        );
+        let flag = format!("--{}", var.to_ascii_lowercase().replace('_', "-"));
+        assert!(help.contains(&flag), "{flag} missing from --help");
+    }
+    assert!(help.contains("--config <FILE>"), "{help}");
+    assert!(help.contains("[default: 8000]"), "defaults are shown");
+    assert!(!help.contains("help-must-not-show-this-token"));
+}
+
+/// Settings from `--config FILE` (TOML), flags over the environment over the file:
+/// the file names the database and token, the environment a port the flag overrides.
+#[tokio::test(flavor = "multi_thread")]
+async fn flags_win_over_the_environment_and_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent-runtime.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "auth_token = \"file-token-0123456789\"\ndatabase_url = \"sqlite://{}/file.db\"\nstate_store_path = \"{}\"\nport = 1\n",
+            dir.path().display(),
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let env = vec![
+        ("PORT".to_owned(), "2".to_owned()),
+        ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
+    ];
+    let log = dir.path().join("service.log");
+    let config = config.display().to_string();
+    let service = crate::crash::Service::start_with(
+        dir.path(),
+        &env,
+        &log,
+        None,
+        &[
+            "--config",
+            &config,
+            "--port",
+            "0",
+            "--host",
+            "127.0.0.1",
+            "serve",
+        ],
+    );
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/presets/list", service.base()))
+        .bearer_auth("file-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::OK, "the file's token");
+    assert!(dir.path().join("file.db").exists(), "the file's database");
+}

@@ -48,8 +48,20 @@ impl Service {
         log: &Path,
         uid: Option<u32>,
     ) -> Self {
+        Self::start_with(dir, env, log, uid, &[])
+    }
+
+    /// Like [`Service::start_as`], with command-line arguments.
+    pub(crate) fn start_with(
+        dir: &Path,
+        env: &[(String, String)],
+        log: &Path,
+        uid: Option<u32>,
+        args: &[&str],
+    ) -> Self {
         let mut command = Command::new(BIN);
         command
+            .args(args)
             .current_dir(dir)
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))

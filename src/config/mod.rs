@@ -2,6 +2,9 @@
 //! at start; every error names its variable, so a bad value stops the process with one
 //! clear line.
 
+pub mod file;
+pub mod variables;
+
 use adapters::outbound::{AllowList, OutboundPolicy};
 use std::{
     collections::{BTreeMap, HashMap},
@@ -250,7 +253,11 @@ impl Config {
             .into_iter()
             .filter(|(_, v)| !v.trim().is_empty())
             .collect();
-        let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned());
+        let get = |name: &str| {
+            #[cfg(test)]
+            tests::READ.with(|read| read.borrow_mut().insert(name.to_owned()));
+            vars.get(name).map(|v| v.trim().to_owned())
+        };
 
         Ok(Self {
             database: parse_database(get("DATABASE_URL"))?,
@@ -595,6 +602,33 @@ fn gateways(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// The variables `from_vars` read on this thread.
+        pub(super) static READ: std::cell::RefCell<std::collections::BTreeSet<String>> =
+            std::cell::RefCell::default();
+    }
+
+    /// The command line offers exactly the variables the parser reads: a setting added to
+    /// one and not the other fails here.
+    #[test]
+    fn the_variables_table_names_every_setting_read() {
+        READ.with(|read| read.borrow_mut().clear());
+        parse(&[]).unwrap();
+        parse(&[
+            ("STATE_STORE", "s3"),
+            ("S3_BUCKET", "b"),
+            ("REDIS_URL", "rediss://r:6380"),
+            ("REDIS_CA_FILE", "/ca.pem"),
+        ])
+        .unwrap();
+        let read = READ.with(|read| read.borrow().clone());
+        let offered: std::collections::BTreeSet<String> = variables::VARIABLES
+            .iter()
+            .map(|v| v.name.to_owned())
+            .collect();
+        assert_eq!(read, offered);
+    }
 
     fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
