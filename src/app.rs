@@ -14,10 +14,13 @@ use adapters::{
     sql::{SqlSettings, SqlStorage, SqlTarget},
     state_store::{OpendalStateStore, S3Settings},
     web_services::{Firecrawl, GoogleSearch, Tavily},
+    webhooks::{WebhookRetries, Webhooks},
 };
 use anyhow::Context;
 use poem::EndpointExt;
-use ports::{EventBus, Metrics, ModelProvider, Scraper, StateStore, ToolServers, WebSearch};
+use ports::{
+    EventBus, Metrics, ModelProvider, NotificationSink, Scraper, StateStore, ToolServers, WebSearch,
+};
 
 use crate::{
     api::{self, ApiState, HttpSettings, edge::EdgeLimits, health::Deployment},
@@ -31,6 +34,7 @@ use crate::{
         execution::{Execution, ModelRetries, Ports, Retries, Settings},
         health::HealthCheck,
         limits::FileLimits,
+        notifications::Notifier,
         presets::{AvailableProviders, PresetService},
         recovery::{Recovery, fail_orphaned_sessions},
         redact::Redactor,
@@ -74,6 +78,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 
     let (auth_token, auth_token_generated) = auth_token(config)?;
     let metrics = metrics(&storage);
+    let notifier = notifier(config, &storage)?;
     let health = HealthCheck::new(
         storage.clone(),
         event_bus.clone(),
@@ -102,6 +107,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             scraper: scraper(&config.web)?,
             tool_servers,
             metrics: metrics.clone(),
+            notifier: notifier.clone(),
         },
         run_settings(config, &auth_token),
     );
@@ -121,6 +127,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         queries: execution.queries,
         retries: Retries::new(storage.clone()),
         metrics,
+        notifier,
     };
     Ok(app(config, state, auth_token, auth_token_generated))
 }
@@ -137,6 +144,18 @@ fn app(config: &Config, state: ApiState, auth_token: String, generated: bool) ->
         browser: config.browser.clone(),
         metrics_public: config.metrics_public,
     }
+}
+
+/// The notification log on the database, with the configured webhooks as its sink.
+fn notifier(config: &Config, storage: &Arc<SqlStorage>) -> anyhow::Result<Arc<Notifier>> {
+    let mut sinks: Vec<Arc<dyn NotificationSink>> = Vec::new();
+    if !config.webhooks.is_empty() {
+        sinks.push(Arc::new(
+            Webhooks::new(config.webhooks.clone(), WebhookRetries::default())
+                .context("building the HTTP client for webhooks")?,
+        ));
+    }
+    Ok(Notifier::start(storage.clone(), sinks))
 }
 
 /// The service's metrics, the SQL pool's gauges sampled from `storage` when scraped.

@@ -17,6 +17,7 @@ pub mod state_store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod web_services;
+pub mod webhooks;
 pub mod workspace;
 
 /// Boxes any error as a port error source.

@@ -12,6 +12,7 @@ pub mod environment;
 pub mod event_bus;
 pub mod metrics;
 pub mod model_provider;
+pub mod notification_sink;
 pub mod shell;
 pub mod state_store;
 pub mod storage;
@@ -27,11 +28,12 @@ pub use environment::{
 pub use event_bus::{EventBus, EventBusError, StreamKey};
 pub use metrics::{Metrics, NoMetrics};
 pub use model_provider::{ModelDelta, ModelError, ModelProvider, ModelRequest, ModelStream};
+pub use notification_sink::NotificationSink;
 pub use shell::{Shell, ShellError, ShellOutput, ShellRequest};
 pub use state_store::{StateStore, StateStoreError};
 pub use storage::{
     ChatChainRepo, Claim, ConversationRepo, Database, IdempotencyRecord, IdempotencyRepo,
-    MailboxRepo, PresetRepo, SessionRepo, StorageError,
+    MailboxRepo, NotificationRepo, PresetRepo, SessionRepo, StorageError,
 };
 pub use tool_servers::{
     RemoteTool, RemoteToolResult, ServerKey, ServerLaunch, ToolServerError, ToolServers,
@@ -50,11 +52,12 @@ pub mod mocks {
     pub use crate::event_bus::MockEventBus;
     pub use crate::metrics::MockMetrics;
     pub use crate::model_provider::MockModelProvider;
+    pub use crate::notification_sink::MockNotificationSink;
     pub use crate::shell::MockShell;
     pub use crate::state_store::MockStateStore;
     pub use crate::storage::{
         MockChatChainRepo, MockConversationRepo, MockDatabase, MockIdempotencyRepo,
-        MockMailboxRepo, MockPresetRepo, MockSessionRepo,
+        MockMailboxRepo, MockNotificationRepo, MockPresetRepo, MockSessionRepo,
     };
     pub use crate::tool_servers::MockToolServers;
     pub use crate::web_services::{MockScraper, MockWebSearch};

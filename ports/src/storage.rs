@@ -7,7 +7,8 @@ use async_trait::async_trait;
 
 use crate::{
     BoxError, Conversation, ConversationId, ConversationPatch, ConversationStatus, MailboxMessage,
-    Page, Preset, PresetId, SessionId, SessionOutcome, SessionRecord, SessionType, Timestamp,
+    NewNotification, Notification, Page, Preset, PresetId, SessionId, SessionOutcome,
+    SessionRecord, SessionType, Timestamp,
 };
 
 /// Errors of every storage port, sorted by what the caller decides.
@@ -79,6 +80,27 @@ pub trait PresetRepo: Send + Sync {
 pub trait Database: Send + Sync {
     /// Reaches the database: `Ok` when a round trip succeeds.
     async fn health(&self) -> Result<(), StorageError>;
+}
+
+/// The notification log: bounded (the oldest are dropped past a cap) and persisted, so a
+/// client that reconnects with the last id it saw gets what it missed.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait NotificationRepo: Send + Sync {
+    /// Appends `n` and returns its id, greater than every id before it (ids are never
+    /// reused); keeps only the newest `keep` notifications.
+    async fn append_notification(
+        &self,
+        n: &NewNotification,
+        keep: u64,
+    ) -> Result<u64, StorageError>;
+
+    /// The notifications after id `after`, oldest first, at most `limit`.
+    async fn notifications_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StorageError>;
 }
 
 /// Conversations.

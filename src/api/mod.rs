@@ -14,6 +14,7 @@ pub mod edge;
 pub mod error;
 pub mod health;
 mod middleware;
+mod notifications;
 mod openai;
 mod presets;
 mod run_operations;
@@ -55,6 +56,8 @@ pub struct ApiState {
     pub retries: Retries,
     /// What `/metrics` renders.
     pub metrics: Arc<dyn ports::Metrics>,
+    /// What `notifications_stream` reads.
+    pub notifier: Arc<crate::core::notifications::Notifier>,
 }
 
 /// Operation groups; generated clients name their modules after these.
@@ -75,6 +78,9 @@ pub enum Tag {
     /// Signing a browser page in and out (a session cookie instead of the bearer header).
     #[oai(rename = "auth")]
     Auth,
+    /// What happens to sessions and conversations, as it happens.
+    #[oai(rename = "notifications")]
+    Notifications,
 }
 
 type Apis = (
@@ -85,6 +91,7 @@ type Apis = (
     run_operations::SessionRunsApi,
     sessions::SessionsApi,
     sign_in::SignInApi,
+    notifications::NotificationsApi,
 );
 
 /// The OpenAPI service; needs no state, so the document can be produced offline.
@@ -98,6 +105,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             run_operations::SessionRunsApi,
             sessions::SessionsApi,
             sign_in::SignInApi,
+            notifications::NotificationsApi,
         ),
         "agent-runtime",
         env!("CARGO_PKG_VERSION"),

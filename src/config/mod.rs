@@ -151,6 +151,8 @@ pub struct Config {
     /// `METRICS_PUBLIC`: `/metrics` is served without the token (for a scraper on a
     /// trusted network).
     pub metrics_public: bool,
+    /// `WEBHOOKS`: where notifications are POSTed.
+    pub webhooks: Vec<adapters::webhooks::WebhookConfig>,
     /// What URLs chosen by callers or models may reach (`FETCH_ALLOW_PRIVATE`,
     /// `FETCH_ALLOW_HOSTS`).
     pub fetch: OutboundPolicy,
@@ -215,6 +217,11 @@ impl Config {
             secrets.extend(access_key.iter().chain(secret_key.iter()));
         }
         let mut values: Vec<String> = secrets.iter().map(|s| s.expose().to_owned()).collect();
+        // A webhook's signing key, and its URL (a Gotify URL carries its token).
+        for hook in &self.webhooks {
+            values.extend(hook.secret.iter().cloned());
+            values.push(hook.url.clone());
+        }
         if let DatabaseConfig::Postgres { url } = &self.database {
             values.extend(url_password(url.expose()));
         }
@@ -297,6 +304,7 @@ impl Config {
             },
             fetch: parse_fetch(&get)?,
             metrics_public: parse_bool_var("METRICS_PUBLIC", get("METRICS_PUBLIC"), false)?,
+            webhooks: parse_webhooks(get("WEBHOOKS"))?,
             max_concurrent_runs: positive(
                 &get,
                 "MAX_CONCURRENT_RUNS",
@@ -332,6 +340,25 @@ fn parse_redis_ca(file: Option<String>, url: Option<&str>) -> Result<Option<Path
         }
         file => Ok(file.map(PathBuf::from)),
     }
+}
+
+/// `WEBHOOKS`: a JSON list of `{url, events?, secret?, format?}`.
+fn parse_webhooks(
+    value: Option<String>,
+) -> Result<Vec<adapters::webhooks::WebhookConfig>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let hooks: Vec<adapters::webhooks::WebhookConfig> = serde_json::from_str(&value).map_err(|e| {
+        bad(
+            "WEBHOOKS",
+            format!("expected a JSON list of {{url, events?, secret?, format?: json|ntfy|gotify}}: {e}"),
+        )
+    })?;
+    for (i, hook) in hooks.iter().enumerate() {
+        http_url(&format!("WEBHOOKS[{i}].url"), hook.url.clone())?;
+    }
+    Ok(hooks)
 }
 
 fn parse_host(host: Option<String>) -> Result<IpAddr, ConfigError> {
@@ -702,6 +729,29 @@ mod tests {
         assert_eq!(e.var, "REDIS_CA_FILE");
         let e = parse(&[("MAX_CONCURRENT_RUNS", "0")]).unwrap_err();
         assert_eq!(e.var, "MAX_CONCURRENT_RUNS");
+    }
+
+    #[test]
+    fn webhooks_are_a_json_list_with_http_urls() {
+        let c = parse(&[(
+            "WEBHOOKS",
+            r#"[{"url": "https://ntfy.sh/runs", "format": "ntfy", "events": ["session_finished"]}, {"url": "http://127.0.0.1:9/h", "secret": "signing-key-0123456789"}]"#,
+        )])
+        .unwrap();
+        assert_eq!(c.webhooks.len(), 2);
+        assert!(
+            c.secret_values()
+                .contains(&"signing-key-0123456789".to_owned())
+        );
+        for bad in [
+            r#"{"url": "http://x"}"#,
+            r#"[{"url": "ftp://x"}]"#,
+            r#"[{"url": "http://x", "events": ["nope"]}]"#,
+            r#"[{"url": "http://x", "format": "slack"}]"#,
+        ] {
+            let e = parse(&[("WEBHOOKS", bad)]).unwrap_err();
+            assert!(e.var.starts_with("WEBHOOKS"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -141,6 +141,11 @@ pub const VARIABLES: &[Variable] = &[
         "false",
         "serve /metrics without the token",
     ),
+    var(
+        "WEBHOOKS",
+        "",
+        "JSON list of webhooks: [{url, events?, secret?, format?: json|ntfy|gotify}]",
+    ),
     var("TAVILY_API_KEY", "", "web search through Tavily"),
     var(
         "TAVILY_BASE_URL",

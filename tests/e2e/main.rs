@@ -26,6 +26,7 @@ mod hitl;
 mod inputs;
 mod mcp;
 mod metrics;
+mod notifications;
 mod openai_compat;
 mod openapi;
 mod presets;

@@ -123,6 +123,27 @@ impl Drop for TestApp {
     }
 }
 
+/// A run event frame's data: the envelope's fields, matching its `event:` and `id:`.
+fn assert_run_event(data: &Value, event: &str, id: &str, frame: &str) {
+    for key in [
+        "event_id",
+        "event_type",
+        "session_id",
+        "agent_id",
+        "timestamp",
+        "payload",
+    ] {
+        assert!(data.get(key).is_some(), "no {key} in {data}");
+    }
+    assert_eq!(data["event_type"], event, "{frame:?}");
+    assert_eq!(data["event_id"].to_string(), id, "{frame:?}");
+    assert!(data["payload"].is_object(), "{data}");
+    assert!(!data["agent_id"].as_str().unwrap().is_empty(), "{data}");
+    let timestamp = data["timestamp"].as_str().unwrap();
+    chrono::DateTime::parse_from_rfc3339(timestamp)
+        .unwrap_or_else(|e| panic!("timestamp {timestamp}: {e}"));
+}
+
 /// Status and JSON body; panics when an error status comes without the JSON error shape.
 pub async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
     let status = resp.status();
@@ -616,25 +637,15 @@ fn parse_frame(frame: &str) -> Option<SseEvent> {
     }
     let data: Value = serde_json::from_str(&data.join("\n"))
         .unwrap_or_else(|e| panic!("data is not JSON ({e}): {frame:?}"));
-    for key in [
-        "event_id",
-        "event_type",
-        "session_id",
-        "agent_id",
-        "timestamp",
-        "payload",
-    ] {
-        assert!(data.get(key).is_some(), "no {key} in {data}");
-    }
     let event = event.unwrap_or_else(|| panic!("no event: line in {frame:?}"));
     let id = id.unwrap_or_else(|| panic!("no id: line in {frame:?}"));
-    assert_eq!(data["event_type"], event.as_str(), "{frame:?}");
-    assert_eq!(data["event_id"].to_string(), id, "{frame:?}");
-    assert!(data["payload"].is_object(), "{data}");
-    assert!(!data["agent_id"].as_str().unwrap().is_empty(), "{data}");
-    let timestamp = data["timestamp"].as_str().unwrap();
-    chrono::DateTime::parse_from_rfc3339(timestamp)
-        .unwrap_or_else(|e| panic!("timestamp {timestamp}: {e}"));
+    if data.get("kind").is_some() {
+        // A notification: `event:` is its kind, `id:` its id.
+        assert_eq!(data["kind"], event.as_str(), "{frame:?}");
+        assert_eq!(data["id"].to_string(), id, "{frame:?}");
+    } else {
+        assert_run_event(&data, &event, &id, frame);
+    }
     Some(SseEvent {
         event,
         id: id.parse().unwrap(),

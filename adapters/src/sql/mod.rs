@@ -10,6 +10,7 @@ mod chat_chains;
 mod conversations;
 mod idempotency;
 mod mailbox;
+mod notifications;
 mod presets;
 mod rows;
 mod schema;

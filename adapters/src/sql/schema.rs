@@ -76,6 +76,13 @@ diesel::joinable!(mailbox -> conversations (conversation_id));
 diesel::allow_tables_to_appear_in_same_query!(presets, conversations, sessions, mailbox);
 
 diesel::table! {
+    notifications (id) {
+        id -> BigInt,
+        body -> Text,
+    }
+}
+
+diesel::table! {
     chat_chains (chain_hash) {
         chain_hash -> Text,
         session_id -> Text,

@@ -106,6 +106,7 @@ crate::contract!(storage, [sqlite => sqlite(), postgres => postgres(), postgres_
     retry_keys_claim_settle_release_and_expire,
     concurrent_claims_of_a_key_one_wins,
     chat_chains_are_found_and_replaced,
+    notifications_are_ordered_read_after_an_id_and_bounded,
 ]);
 
 fn id(prefix: &str) -> String {
@@ -1110,6 +1111,42 @@ async fn concurrent_claims_of_a_key_one_wins(f: &StorageFixture) {
         .count();
     assert_eq!(won, 1, "{claims:?}");
     assert!(claims.iter().all(Result::is_ok), "{claims:?}");
+}
+
+async fn notifications_are_ordered_read_after_an_id_and_bounded(f: &StorageFixture) {
+    let repo: &dyn NotificationRepo = &*f.storage;
+    let note = |n: u32| NewNotification {
+        kind: NotificationKind::SessionFinished,
+        at: now(),
+        conversation_id: format!("c{n}").into(),
+        session_id: Some(format!("s{n}").into()),
+        session_type: Some(SessionType::Agent),
+        status: Some(SessionStatus::Committed),
+        subagent: None,
+    };
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(repo.append_notification(&note(n), 3).await.unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    // Only the newest three are kept.
+    let kept = repo.notifications_after(0, 100).await.unwrap();
+    assert_eq!(
+        kept.iter().map(|n| n.id).collect::<Vec<_>>(),
+        ids[2..].to_vec()
+    );
+    let first = &kept[0].body;
+    assert_eq!(first.session_id.as_ref().unwrap().as_str(), "s2");
+    assert_eq!(first.conversation_id.as_str(), "c2");
+    assert_eq!(first.status, Some(SessionStatus::Committed));
+    let after = repo.notifications_after(ids[3], 100).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].id, ids[4]);
+    assert_eq!(after[0].body.session_id.as_ref().unwrap().as_str(), "s4");
+    assert_eq!(repo.notifications_after(ids[1], 1).await.unwrap().len(), 1);
+    // An id is never reused, even after the newest was pruned by later appends.
+    let next = repo.append_notification(&note(9), 3).await.unwrap();
+    assert!(next > ids[4]);
 }
 
 async fn chat_chains_are_found_and_replaced(f: &StorageFixture) {

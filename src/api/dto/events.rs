@@ -81,6 +81,19 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// What a notification tells: `session_started`, `session_finished` (with `status`),
+    /// `awaiting_approval` (the session waits for its caller), `mailbox_updated` (an async
+    /// subagent's outcome arrived) or `conversation_updated` (a new latest session).
+    NotificationKind {
+        SessionStarted,
+        SessionFinished,
+        AwaitingApproval,
+        MailboxUpdated,
+        ConversationUpdated,
+    }
+);
+
+wire_enum!(
     /// `agent` sessions run the conversation's agent; `async_subagent` sessions run an
     /// asynchronous subagent beside it.
     SessionType { Agent, AsyncSubagent }

@@ -53,6 +53,8 @@ pub struct Ports {
     pub tool_servers: Arc<dyn ToolServers>,
     /// What operators watch: runs, tool calls, bus appends.
     pub metrics: Arc<dyn Metrics>,
+    /// Where runs tell that they started and ended.
+    pub notifier: Arc<crate::core::notifications::Notifier>,
 }
 
 /// Tunables of every run.
@@ -405,6 +407,7 @@ impl RunEngine {
             workspace,
         ));
         self.registry.insert(handle.clone());
+        self.ports.notifier.publish(super::notices::started(record));
         self.ports
             .metrics
             .run_started(super::finalize::preset_label(record), record.session_type());

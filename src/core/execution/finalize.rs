@@ -16,6 +16,7 @@ use tokio::task::JoinError;
 use tokio::time::Instant;
 
 use super::engine::RunEngine;
+use super::notices;
 use super::registry::RunHandle;
 use super::transcript;
 use crate::core::agent::{RunEnd, RunOutcome};
@@ -235,6 +236,9 @@ impl RunEngine {
         self.registry.finish(session_id);
         handle.log.push(MAIN_AGENT, ending.terminal);
         log_end(session_id, ending.status, &summary.usage);
+        for note in notices::finished(record, ending.status) {
+            self.ports.notifier.publish(note);
+        }
         self.ports.metrics.run_finished(
             preset_label(record),
             record.session_type(),
@@ -346,6 +350,7 @@ impl RunEngine {
             || self.ports.mailbox.post_message(&message),
         )
         .await;
+        self.ports.notifier.publish(notices::mailbox(record, name));
     }
 }
 

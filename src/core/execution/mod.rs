@@ -17,6 +17,7 @@ mod forward;
 pub mod input;
 mod launch;
 mod meter;
+mod notices;
 mod offered;
 mod placement;
 mod queries;

@@ -205,6 +205,7 @@ impl World {
             scraper: None,
             tool_servers: Arc::new(tool_servers),
             metrics: Arc::new(ports::NoMetrics),
+            notifier: crate::core::notifications::Notifier::disabled(),
         };
         (Execution::new(ports, Settings::default()), self.seen)
     }

@@ -1,0 +1,63 @@
+//! `NotificationRepo` on SQL: one row per notification, its body as JSON; appending also
+//! drops the rows beyond the cap, so the log stays bounded without a sweeper.
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use ports::{NewNotification, Notification, NotificationRepo, StorageError};
+
+use super::{SqlStorage, db_err, schema::notifications, with_conn};
+
+#[async_trait]
+impl NotificationRepo for SqlStorage {
+    async fn append_notification(
+        &self,
+        n: &NewNotification,
+        keep: u64,
+    ) -> Result<u64, StorageError> {
+        let body = serde_json::to_string(n).map_err(|e| StorageError::Other(Box::new(e)))?;
+        let id: i64 = with_conn!(self, write, |c| {
+            let id: i64 = diesel::insert_into(notifications::table)
+                .values(notifications::body.eq(&body))
+                .returning(notifications::id)
+                .get_result(c)
+                .await
+                .map_err(db_err)?;
+            let oldest_kept = id.saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX)) + 1;
+            diesel::delete(notifications::table.filter(notifications::id.lt(oldest_kept)))
+                .execute(c)
+                .await
+                .map_err(db_err)?;
+            id
+        });
+        u64::try_from(id).map_err(|e| StorageError::Other(Box::new(e)))
+    }
+
+    async fn notifications_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StorageError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, String)> = with_conn!(self, read, |c| {
+            notifications::table
+                .filter(notifications::id.gt(after))
+                .order(notifications::id.asc())
+                .limit(i64::from(limit))
+                .select((notifications::id, notifications::body))
+                .load(c)
+                .await
+                .map_err(db_err)?
+        });
+        rows.into_iter()
+            .map(|(id, body)| {
+                Ok(Notification {
+                    id: u64::try_from(id).map_err(|e| StorageError::Other(Box::new(e)))?,
+                    body: serde_json::from_str(&body).map_err(|e| {
+                        StorageError::Other(format!("notification {id}: {e}").into())
+                    })?,
+                })
+            })
+            .collect()
+    }
+}
