@@ -791,3 +791,43 @@ async fn async_delegate_at_the_run_cap_is_a_tool_error() {
     assert!(output.contains("1 runs are going"), "{output}");
     assert!(requests_of(&app, "alpha").is_empty(), "alpha never ran");
 }
+
+/// An async subagent's outcome reaching the mailbox is a `mailbox_updated` notification
+/// naming the subagent; the log replays it to a client resuming from the start.
+#[tokio::test(flavor = "multi_thread")]
+async fn mailbox_outcomes_are_notified() {
+    let Some(app) = MockApp::start(crate::support::Backend::Local, &[]).await else {
+        return;
+    };
+    team(&app).await;
+    let [conversation, _, alpha, beta] = dispatch_two(
+        &app,
+        Script::text("3 apples", 1),
+        Script::text("a haiku", 1),
+    )
+    .await;
+    let mut feed = app.attach("/api/notifications", Some(0)).await;
+    let mut mailbox = Vec::new();
+    while mailbox.len() < 2 {
+        let e = feed.next().await.expect("the feed goes on");
+        if e.is("mailbox_updated") {
+            mailbox.push(e);
+        }
+    }
+    let mut named: Vec<(String, String)> = mailbox
+        .iter()
+        .map(|e| {
+            assert_eq!(e.data["conversation_id"], conversation.as_str());
+            assert_eq!(e.data["session_type"], "async_subagent");
+            (
+                e.data["subagent"].as_str().unwrap().to_owned(),
+                e.data["session_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    named.sort();
+    assert_eq!(
+        named,
+        [("alpha".to_owned(), alpha), ("beta".to_owned(), beta)]
+    );
+}

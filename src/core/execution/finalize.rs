@@ -233,9 +233,8 @@ impl RunEngine {
             // Before the terminal event: whoever fires on seeing it finds the message.
             self.post_outcome(record, name, ending.status).await;
         }
-        self.registry.finish(session_id);
-        handle.log.push(MAIN_AGENT, ending.terminal);
-        log_end(session_id, ending.status, &summary.usage);
+        // Counted and told before the terminal event: whoever reads metrics or
+        // notifications on seeing it finds the run there.
         for note in notices::finished(record, ending.status) {
             self.ports.notifier.publish(note);
         }
@@ -245,6 +244,9 @@ impl RunEngine {
             ending.status,
             started.elapsed(),
         );
+        self.registry.finish(session_id);
+        handle.log.push(MAIN_AGENT, ending.terminal);
+        log_end(session_id, ending.status, &summary.usage);
     }
 
     /// Writes the snapshot before the status: a session only counts as committed once its
