@@ -93,6 +93,24 @@ async fn notifications_follow_runs_and_replay_after_a_reconnect(app: MockApp) {
         ]
     );
     assert_eq!(live[2].data["status"], "awaiting_tool_results");
+
+    // An edit of the conversation is told too, without a session.
+    let conversation = first["conversation_id"].as_str().unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/api/conversations/{conversation}/update"),
+            json!({"title": "Renamed"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let edited = resumed.until(|e| e.is("conversation_updated")).await;
+    assert_eq!(kinds(&edited), ["conversation_updated"]);
+    assert_eq!(edited[0].data["conversation_id"], conversation);
+    assert!(
+        edited[0].data.get("session_id").is_none(),
+        "{}",
+        edited[0].data
+    );
 }
 
 crate::support::on_both_backends!(notifications_follow_runs_and_replay_after_a_reconnect);

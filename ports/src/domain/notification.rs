@@ -17,7 +17,7 @@ pub enum NotificationKind {
     AwaitingApproval,
     /// An async subagent's outcome arrived in its conversation's mailbox.
     MailboxUpdated,
-    /// A conversation has a new latest session.
+    /// A conversation has a new latest session, or was edited (title, default preset).
     ConversationUpdated,
 }
 

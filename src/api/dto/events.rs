@@ -83,7 +83,8 @@ wire_enum!(
 wire_enum!(
     /// What a notification tells: `session_started`, `session_finished` (with `status`),
     /// `awaiting_approval` (the session waits for its caller), `mailbox_updated` (an async
-    /// subagent's outcome arrived) or `conversation_updated` (a new latest session).
+    /// subagent's outcome arrived) or `conversation_updated` (a new latest session, or an
+    /// edit of its title or default preset).
     NotificationKind {
         SessionStarted,
         SessionFinished,

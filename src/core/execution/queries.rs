@@ -64,6 +64,8 @@ pub struct Queries {
     mailbox: Arc<dyn MailboxRepo>,
     state_store: Arc<dyn StateStore>,
     registry: Arc<Registry>,
+    /// Tells that an edited conversation changed.
+    notifier: Arc<crate::core::notifications::Notifier>,
 }
 
 impl Queries {
@@ -75,6 +77,7 @@ impl Queries {
             mailbox: ports.mailbox.clone(),
             state_store: ports.state_store.clone(),
             registry,
+            notifier: ports.notifier.clone(),
         }
     }
 
@@ -193,14 +196,24 @@ impl Queries {
                 }
             }
         }
-        match self
+        let updated = match self
             .conversations
             .update_conversation(conversation_id, &patch, now())
             .await
         {
-            Err(StorageError::NotFound) => Err(QueryError::NotFound("conversation")),
-            other => Ok(other?),
-        }
+            Err(StorageError::NotFound) => return Err(QueryError::NotFound("conversation")),
+            other => other?,
+        };
+        self.notifier.publish(ports::NewNotification {
+            kind: ports::NotificationKind::ConversationUpdated,
+            at: now(),
+            conversation_id: conversation_id.clone(),
+            session_id: None,
+            session_type: None,
+            status: None,
+            subagent: None,
+        });
+        Ok(updated)
     }
 
     /// The conversation's sessions, oldest first.
