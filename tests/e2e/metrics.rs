@@ -230,3 +230,35 @@ async fn metrics_public_serves_the_scrape_without_a_token() {
         "only /metrics opens"
     );
 }
+
+/// A hostile model that calls 300 tools of made-up names cannot grow the metrics without
+/// bound: the tool label keeps 256 values, the rest count as `(other)`.
+#[tokio::test(flavor = "multi_thread")]
+async fn made_up_tool_names_do_not_grow_the_series_without_bound() {
+    let app = MockApp::start(Backend::Local, &[]).await.unwrap();
+    let calls = (0..300u32).fold(Script::new(), |script, n| {
+        script.tool_call(n, &format!("c{n}"), &format!("invented_{n}"), &["{}"])
+    });
+    app.mock.push(calls);
+    app.mock.push(Script::text("sorry", 1));
+    let events = app.run_sse(app.new_run("go wild")).await.all().await;
+    assert!(events.last().unwrap().is("run_completed"));
+    let samples = eventually("the 300 calls to be counted", || async {
+        let samples = scrape(&app).await;
+        (value(&samples, "agent_runtime_tool_calls_total", &[]) == 300.0).then_some(samples)
+    })
+    .await;
+    let series = samples
+        .iter()
+        .filter(|s| s.name == "agent_runtime_tool_calls_total")
+        .count();
+    assert_eq!(series, 257, "256 names and (other)");
+    assert_eq!(
+        value(
+            &samples,
+            "agent_runtime_tool_calls_total",
+            &[("tool", "(other)")]
+        ),
+        44.0
+    );
+}

@@ -14,6 +14,25 @@ fn kinds(events: &[SseEvent]) -> Vec<&str> {
 }
 
 async fn notifications_follow_runs_and_replay_after_a_reconnect(app: MockApp) {
+    // Cursors that are not ids are refused in the error shape, before any stream opens.
+    for (header, query) in [
+        ("abc", ""),
+        ("-1", ""),
+        ("", "?last_event_id=99999999999999999999"),
+    ] {
+        let mut req = app.req(reqwest::Method::GET, &format!("/api/notifications{query}"));
+        if !header.is_empty() {
+            req = req.header("Last-Event-ID", header);
+        }
+        let (status, body) = crate::support::read(req.send().await.unwrap()).await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::BAD_REQUEST,
+            "{header}{query}: {body}"
+        );
+    }
+    let anonymous = app.get_open("/api/notifications").await;
+    assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
     let mut feed = app.attach("/api/notifications", None).await;
     app.mock.push(Script::text("one", 1));
     let (status, first) = app

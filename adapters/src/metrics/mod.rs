@@ -2,9 +2,12 @@
 //! in Prometheus' text format by `/metrics`. Gauges of things the service does not count
 //! itself (the SQL pool) are sampled when scraped.
 
+mod labels;
 mod model;
 
 pub use model::MeteredProvider;
+
+use labels::BoundedLabel;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -95,6 +98,10 @@ pub struct Prometheus {
     sql_pool_waiting: Gauge,
     http_requests: Family<HttpSet, Counter>,
     pool: OnceLock<PoolSampler>,
+    /// Labels whose values a model or a caller chooses.
+    tools: BoundedLabel,
+    models: BoundedLabel,
+    presets: BoundedLabel,
 }
 
 impl Default for Prometheus {
@@ -124,6 +131,9 @@ impl Prometheus {
             sql_pool_waiting: Gauge::default(),
             http_requests: Family::default(),
             pool: OnceLock::new(),
+            tools: BoundedLabel::default(),
+            models: BoundedLabel::default(),
+            presets: BoundedLabel::default(),
         };
         metrics.register();
         metrics
@@ -222,7 +232,7 @@ impl Metrics for Prometheus {
     fn run_started(&self, preset: &str, session_type: SessionType) {
         self.runs_started
             .get_or_create(&RunSet {
-                preset: preset.to_owned(),
+                preset: self.presets.value(preset),
                 session_type: session_type.as_str(),
             })
             .inc();
@@ -238,7 +248,7 @@ impl Metrics for Prometheus {
     ) {
         self.runs_finished
             .get_or_create(&FinishedSet {
-                preset: preset.to_owned(),
+                preset: self.presets.value(preset),
                 session_type: session_type.as_str(),
                 status: status.as_str(),
             })
@@ -248,24 +258,24 @@ impl Metrics for Prometheus {
     }
 
     fn model_request(&self, model: &str, outcome: &str, took: Duration) {
+        let model = self.models.value(model);
         self.model_requests
             .get_or_create(&ModelSet {
-                model: model.to_owned(),
+                model: model.clone(),
                 outcome: outcome.to_owned(),
             })
             .inc();
         self.model_request_seconds
-            .get_or_create(&ModelOnly {
-                model: model.to_owned(),
-            })
+            .get_or_create(&ModelOnly { model })
             .observe(took.as_secs_f64());
     }
 
     fn model_tokens(&self, model: &str, input: u64, output: u64) {
+        let model = self.models.value(model);
         for (kind, n) in [("input", input), ("output", output)] {
             self.model_tokens
                 .get_or_create(&TokenSet {
-                    model: model.to_owned(),
+                    model: model.clone(),
                     kind,
                 })
                 .inc_by(n);
@@ -274,7 +284,7 @@ impl Metrics for Prometheus {
 
     fn tool_call(&self, tool: &str, took: Duration) {
         let labels = ToolSet {
-            tool: tool.to_owned(),
+            tool: self.tools.value(tool),
         };
         self.tool_calls.get_or_create(&labels).inc();
         self.tool_call_seconds
