@@ -68,6 +68,7 @@ fn request(model: &str) -> ModelRequest {
         tools: vec![],
         temperature: None,
         max_tokens: None,
+        ..Default::default()
     }
 }
 

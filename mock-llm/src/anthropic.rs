@@ -80,7 +80,9 @@ pub(crate) fn render(steps: &[Step], tokens: Tokens, finish: &str, model: &str) 
         &json!({"type": "message_start", "message": {
             "id": "msg_mock", "type": "message", "role": "assistant", "content": [],
             "model": model, "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": tokens.input, "output_tokens": 1},
+            "usage": {"input_tokens": tokens.input, "output_tokens": 1,
+                "cache_read_input_tokens": tokens.cache_read,
+                "cache_creation_input_tokens": tokens.cache_write},
         }}),
     )];
     let mut content_end = frames.len();

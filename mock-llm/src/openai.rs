@@ -46,6 +46,7 @@ pub(crate) fn render(
     let content_end = frames.len();
     frames.push(chunk(json!({}), json!(finish)));
     if include_usage {
+        let prompt = tokens.input + tokens.cache_read + tokens.cache_write;
         frames.push(frame(&json!({
             "id": "chatcmpl-mock",
             "object": "chat.completion.chunk",
@@ -53,9 +54,10 @@ pub(crate) fn render(
             "model": model,
             "choices": [],
             "usage": {
-                "prompt_tokens": tokens.input,
+                "prompt_tokens": prompt,
                 "completion_tokens": tokens.output,
-                "total_tokens": tokens.input + tokens.output,
+                "total_tokens": prompt + tokens.output,
+                "prompt_tokens_details": {"cached_tokens": tokens.cache_read},
             },
         })));
     }

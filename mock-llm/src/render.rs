@@ -119,6 +119,8 @@ fn stream_frames(
     let tokens = tokens.unwrap_or(Tokens {
         input: 10,
         output: u64::try_from(steps.len()).unwrap_or(u64::MAX).max(1),
+        cache_read: 0,
+        cache_write: 0,
     });
     let finish = finish.unwrap_or_else(|| {
         let calls = steps.iter().any(|s| matches!(s, Step::ToolStart { .. }));

@@ -27,8 +27,11 @@ pub(crate) enum Step {
 /// message_delta).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Tokens {
+    /// Prompt tokens not read from or written to the cache (Anthropic's `input_tokens`).
     pub input: u64,
     pub output: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
 }
 
 /// What the response body is.
@@ -238,7 +241,27 @@ impl Script {
     /// The token counts to report (default: 10 input, one output per content step).
     pub fn usage(mut self, input: u64, output: u64) -> Self {
         if let Content::Stream { tokens, .. } = &mut self.content {
-            *tokens = Some(Tokens { input, output });
+            *tokens = Some(Tokens {
+                input,
+                output,
+                cache_read: 0,
+                cache_write: 0,
+            });
+        }
+        self
+    }
+
+    /// Adds prompt-cache counts to the usage (set [`Self::usage`] first): Anthropic's
+    /// `cache_read_input_tokens` and `cache_creation_input_tokens`; OpenAI's
+    /// `prompt_tokens_details.cached_tokens` (its `prompt_tokens` then includes both).
+    pub fn cache_usage(mut self, read: u64, write: u64) -> Self {
+        if let Content::Stream {
+            tokens: Some(tokens),
+            ..
+        } = &mut self.content
+        {
+            tokens.cache_read = read;
+            tokens.cache_write = write;
         }
         self
     }

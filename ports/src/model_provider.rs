@@ -5,10 +5,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
-use crate::{ModelMessage, ToolSchema, Usage};
+use crate::{ModelMessage, ReasoningEffort, ThinkingSettings, ToolSchema, Usage};
 
 /// Everything one model request needs; credentials are the adapter's business.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModelRequest {
     /// The full model name, `[gateway@]provider:model` or `test:…`; a routing provider
     /// picks the adapter from it and each adapter sends only the part after `provider:`.
@@ -18,6 +18,10 @@ pub struct ModelRequest {
     pub tools: Vec<ToolSchema>,
     pub temperature: Option<f64>,
     pub max_tokens: Option<u32>,
+    pub thinking: Option<ThinkingSettings>,
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// Mark cache breakpoints where the provider's format has them.
+    pub prompt_cache: bool,
 }
 
 /// A normalized piece of a streamed response.

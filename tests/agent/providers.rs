@@ -179,7 +179,12 @@ async fn anthropic_adapter_runs_a_multi_step_task() {
     assert_eq!(first.path, "/v1/messages");
     assert_eq!(first.header("x-api-key"), Some("sk-test"));
     assert_eq!(first.body["model"], "claude-sonnet-4");
-    assert_eq!(first.body["system"], "You edit files.");
+    // The system prompt is a cache breakpoint (prompt_cache is on by default).
+    assert_eq!(
+        first.body["system"],
+        serde_json::json!([{"type": "text", "text": "You edit files.",
+            "cache_control": {"type": "ephemeral"}}])
+    );
     assert_eq!(first.body["messages"][0]["role"], "user");
 
     // Tool results travel as user content blocks of type tool_result.

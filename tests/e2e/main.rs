@@ -26,6 +26,7 @@ mod hitl;
 mod inputs;
 mod mcp;
 mod metrics;
+mod model_controls;
 mod notifications;
 mod openai_compat;
 mod openapi;

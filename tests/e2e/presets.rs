@@ -70,7 +70,8 @@ async fn presets_round_trip() {
     );
     assert_eq!(
         created["model"],
-        json!({"name": "openai:gpt-4o-mini", "context_window": 128000, "temperature": 0.2})
+        json!({"name": "openai:gpt-4o-mini", "context_window": 128000, "temperature": 0.2,
+            "prompt_cache": true, "fallbacks": []})
     );
     assert_eq!(created["is_default"], false);
     assert!(created.get("container_id").is_none());

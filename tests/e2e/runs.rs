@@ -68,7 +68,8 @@ async fn run_continue_and_fork(app: MockApp) {
     assert!(terminal.is("run_completed"), "{}", types(&events));
     assert_eq!(terminal.payload()["status"], "committed");
     assert_eq!(terminal.payload()["stop_reason"], "completed");
-    let expected_usage = json!({"total_tokens": 16, "prompt_tokens": 12, "completion_tokens": 4, "model_requests": 1});
+    let expected_usage = json!({"total_tokens": 16, "prompt_tokens": 12, "completion_tokens": 4,
+        "model_requests": 1, "cache_read_tokens": 0, "cache_write_tokens": 0});
     assert_eq!(terminal.payload()["run_summary"]["usage"], expected_usage);
     assert_eq!(events[usage].payload()["usage"], expected_usage);
 

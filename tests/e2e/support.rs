@@ -704,7 +704,7 @@ pub fn text_input(text: &str) -> Value {
 /// The preset of [`MockApp`]: the mock's OpenAI-compatible model with the shell toolset.
 pub const MOCK_PRESET: &str = "mock";
 
-/// A [`TestApp`] whose `openai:` provider is a [`mock_llm::MockLlm`], with preset
+/// A [`TestApp`] whose `openai:` and `anthropic:` providers are a [`mock_llm::MockLlm`], with preset
 /// [`MOCK_PRESET`] working in `work`. When it is dropped at the end of a passing test, it
 /// fails the test if any model request broke a history invariant (the mock answered it
 /// 400, which a test expecting a failed run could otherwise take for its own failure).
@@ -742,8 +742,13 @@ impl MockApp {
     pub async fn start(backend: Backend, extra: &[(&str, &str)]) -> Option<Self> {
         let mock = mock_llm::MockLlm::start().await;
         let base_url = mock.base_url();
-        let mut vars: Vec<(&str, &str)> =
-            vec![("OPENAI_API_KEY", "k"), ("OPENAI_BASE_URL", &base_url)];
+        // Both providers point at the mock, which speaks both formats.
+        let mut vars: Vec<(&str, &str)> = vec![
+            ("OPENAI_API_KEY", "k"),
+            ("OPENAI_BASE_URL", &base_url),
+            ("ANTHROPIC_API_KEY", "k"),
+            ("ANTHROPIC_BASE_URL", &base_url),
+        ];
         vars.extend_from_slice(extra);
         let app = TestApp::start(backend, &vars).await?;
         let work = app.dir.path().join("work");

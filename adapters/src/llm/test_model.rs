@@ -51,6 +51,7 @@ impl TestModel {
             completion_tokens: completion,
             total_tokens: prompt + completion,
             model_requests: 1,
+            ..Usage::default()
         }));
         deltas.push(ModelDelta::Finish {
             reason: finish.to_owned(),

@@ -68,6 +68,7 @@ impl PresetRepo for SqlStorage {
                         presets::subagents.eq(&row.subagents),
                         presets::tool_config.eq(&row.tool_config),
                         presets::mcp_servers.eq(&row.mcp_servers),
+                        presets::limits.eq(&row.limits),
                         presets::is_default.eq(row.is_default),
                         presets::updated_at.eq(row.updated_at),
                     ))

@@ -13,6 +13,7 @@ diesel::table! {
         subagents -> Text,
         tool_config -> Text,
         mcp_servers -> Text,
+        limits -> Text,
         is_default -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use mock_llm::{Invariant, MockLlm, RecordedRequest, Script};
 use ports::{
     AssistantPart, ImageData, ModelDelta, ModelError, ModelMessage, ModelProvider, ModelRequest,
-    ToolResult, ToolSchema, Usage, UserPart,
+    ReasoningEffort, ThinkingSettings, ToolResult, ToolSchema, Usage, UserPart,
 };
 use serde_json::json;
 
@@ -60,6 +60,7 @@ fn request(model: &str, messages: Vec<ModelMessage>) -> ModelRequest {
         tools: Vec::new(),
         temperature: None,
         max_tokens: None,
+        ..Default::default()
     }
 }
 
@@ -155,12 +156,17 @@ fn text(t: &str) -> ModelDelta {
 }
 
 fn usage(prompt: u64, completion: u64) -> ModelDelta {
-    ModelDelta::Usage(Usage {
+    ModelDelta::Usage(usage_of(prompt, completion))
+}
+
+fn usage_of(prompt: u64, completion: u64) -> Usage {
+    Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,
         total_tokens: prompt + completion,
         model_requests: 1,
-    })
+        ..Default::default()
+    }
 }
 
 fn finish(reason: &str) -> ModelDelta {
@@ -457,7 +463,11 @@ async fn anthropic_thinking_signature_and_tool_use_from_wire_fixture() {
             start(2, "toolu_01", "get_weather"),
             args(2, "{\"city\": \"Pa"),
             args(2, "ris\"}"),
-            usage(480, 89),
+            // The fixture's 8 cache-read tokens are part of its 480 prompt tokens.
+            ModelDelta::Usage(Usage {
+                cache_read_tokens: 8,
+                ..usage_of(480, 89)
+            }),
             finish("tool_calls"),
         ]
     );
@@ -854,6 +864,7 @@ fn rich_request(model: &str) -> ModelRequest {
         }],
         temperature: Some(0.5),
         max_tokens: Some(100),
+        ..Default::default()
     }
 }
 
@@ -1013,6 +1024,112 @@ async fn anthropic_request_mapping() {
             }],
         })
     );
+}
+
+/// Thinking, effort and prompt caching on Anthropic's wire: `thinking` with its budget,
+/// `output_config.effort`, and cache breakpoints on the system prompt, the last tool and
+/// the last block of the two latest user-side messages (four, the API's maximum); the
+/// default `max_tokens` leaves room for the answer above the thinking budget.
+#[tokio::test]
+async fn anthropic_thinking_effort_and_cache_breakpoints() {
+    let mock = MockLlm::start().await;
+    let mut request = rich_request("claude-sonnet-4-5");
+    request.max_tokens = None;
+    request.thinking = Some(ThinkingSettings {
+        budget_tokens: 10_000,
+    });
+    request.reasoning_effort = Some(ReasoningEffort::Medium);
+    request.prompt_cache = true;
+    let got = sent(&mock, &anthropic(&mock), request).await;
+    let body = &got.body;
+    assert_eq!(body["thinking"], json!({"type": "enabled", "budget_tokens": 10_000}));
+    assert_eq!(body["output_config"], json!({"effort": "medium"}));
+    assert_eq!(body["max_tokens"], 18_192);
+    let ephemeral = json!({"type": "ephemeral"});
+    assert_eq!(
+        body["system"],
+        json!([{"type": "text", "text": "You are terse.", "cache_control": ephemeral}])
+    );
+    assert_eq!(body["tools"][0]["cache_control"], ephemeral);
+    let marked: Vec<(usize, usize)> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .flat_map(|(m, message)| {
+            let blocks = message["content"].as_array().cloned().unwrap_or_default();
+            blocks
+                .into_iter()
+                .enumerate()
+                .filter(|(_, block)| block.get("cache_control").is_some())
+                .map(move |(b, _)| (m, b))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // Message 2 holds the tool results (its last block is the second result), message 3
+    // the last user text; the first user message and the assistant's are not marked.
+    assert_eq!(marked, [(2, 1), (3, 0)]);
+}
+
+/// With the cache off the body is the plain mapping: no breakpoint anywhere.
+#[tokio::test]
+async fn anthropic_without_prompt_cache_has_no_breakpoints() {
+    let mock = MockLlm::start().await;
+    let got = sent(&mock, &anthropic(&mock), rich_request("claude-sonnet-4-5")).await;
+    assert!(!got.body.to_string().contains("cache_control"), "{}", got.body);
+    assert_eq!(got.body["system"], "You are terse.");
+    assert!(got.body.get("thinking").is_none() && got.body.get("output_config").is_none());
+}
+
+/// OpenAI's wire: `reasoning_effort` as named, thinking in the shape gateways take.
+#[tokio::test]
+async fn openai_reasoning_effort_and_thinking_are_sent() {
+    let mock = MockLlm::start().await;
+    let mut request = rich_request("o4-mini");
+    request.reasoning_effort = Some(ReasoningEffort::High);
+    request.thinking = Some(ThinkingSettings {
+        budget_tokens: 2048,
+    });
+    request.prompt_cache = true;
+    let got = sent(&mock, &openai(&mock), request).await;
+    assert_eq!(got.body["reasoning_effort"], "high");
+    assert_eq!(
+        got.body["thinking"],
+        json!({"type": "enabled", "budget_tokens": 2048})
+    );
+    assert_eq!(got.body["max_completion_tokens"], 100);
+    assert!(!got.body.to_string().contains("cache_control"));
+}
+
+/// Cache reads and writes reach `Usage` from both formats; prompt tokens count them.
+#[tokio::test]
+async fn cached_prompt_tokens_are_reported_on_both_protocols() {
+    let mock = MockLlm::start().await;
+    for (name, provider) in both(&mock) {
+        mock.push(Script::text("ok", 1).usage(100, 7).cache_usage(900, 50));
+        let got = deltas(provider.as_ref(), request("m", vec![user("hi")])).await;
+        let usage = got
+            .iter()
+            .find_map(|d| match d {
+                ModelDelta::Usage(u) => Some(*u),
+                _ => None,
+            })
+            .expect("usage");
+        // OpenAI reports no cache writes: they are part of its prompt tokens only.
+        let written = if name == "anthropic" { 50 } else { 0 };
+        assert_eq!(
+            usage,
+            Usage {
+                prompt_tokens: 1050,
+                completion_tokens: 7,
+                total_tokens: 1057,
+                model_requests: 1,
+                cache_read_tokens: 900,
+                cache_write_tokens: written,
+            },
+            "{name}"
+        );
+    }
 }
 
 // ------------------------------------------------------------------------- router

@@ -191,6 +191,7 @@ fn sample_state(tag: &str) -> SessionState {
                 prompt_tokens: 1_000,
                 completion_tokens: 234,
                 model_requests: 3,
+                ..Default::default()
             },
             handoff_notes: Some(format!("notes {tag}")),
             pending_tool_calls: vec![PendingToolCall {

@@ -124,6 +124,7 @@ fn preset(preset_id: &str, is_default: bool) -> Preset {
             context_window: Some(32_000),
             temperature: Some(0.25),
             max_tokens: None,
+            ..Default::default()
         },
         system_prompt: "You are {{ name }}.".into(),
         toolsets: vec![ToolsetSpec {
@@ -214,7 +215,9 @@ fn outcome(status: SessionStatus) -> SessionOutcome {
                 prompt_tokens: 20,
                 completion_tokens: 10,
                 model_requests: 2,
+                ..Default::default()
             },
+            ..Default::default()
         }),
         pending_tool_calls: vec![],
         error: None,

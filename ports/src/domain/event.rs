@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ConversationId, PendingToolCall, PresetId, RunSummary, SessionId, SessionStatus, SessionType,
+    ConversationId, Limit, PendingToolCall, PresetId, RunSummary, SessionId, SessionStatus, SessionType,
     Timestamp, Transport, Usage,
 };
 
@@ -114,7 +114,7 @@ pub enum StopReason {
     Completed,
     /// A caller interrupted it; what it produced so far was committed.
     Interrupted,
-    /// A per-run limit (model requests, token budget) stopped it.
+    /// A cap of the preset's `limits` stopped it (`limit` says which).
     LimitReached,
     /// It stopped on tool calls that wait for a human or the caller.
     AwaitingToolResults,
@@ -127,6 +127,9 @@ pub struct RunCompleted {
     /// What stopped the run, when it was not the model's own decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The cap reached, when `stop_reason` is `limit_reached`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Limit>,
     pub run_summary: RunSummary,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_tool_calls: Vec<PendingToolCall>,

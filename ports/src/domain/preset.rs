@@ -24,6 +24,9 @@ pub struct Preset {
     pub subagents: SubagentSpec,
     #[serde(default)]
     pub tool_config: ToolConfig,
+    /// Caps on each run of this preset.
+    #[serde(default)]
+    pub limits: RunLimits,
     /// MCP servers whose tools the agent gets (no toolset entry needed).
     #[serde(default)]
     pub mcp_servers: Vec<McpServerSpec>,
@@ -55,6 +58,7 @@ impl Preset {
             environment: EnvironmentSpec::default(),
             subagents: SubagentSpec::default(),
             tool_config: ToolConfig::default(),
+            limits: RunLimits::default(),
             mcp_servers: Vec::new(),
             is_default: false,
             created_at: at,
@@ -64,7 +68,7 @@ impl Preset {
 }
 
 /// Which model to call and how.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSettings {
     /// `provider:model`, `gateway@provider:model` or a built-in `test:` model.
     pub name: String,
@@ -72,8 +76,143 @@ pub struct ModelSettings {
     pub context_window: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
+    /// The cap on one response's output tokens (not a budget of the run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// Extended thinking, sent whenever set: the user chose a model that has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<ThinkingSettings>,
+    /// How hard a reasoning model thinks, sent whenever set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// Prompt-cache breakpoints (Anthropic's `cache_control`) on the system prompt, the
+    /// tool list and the latest turns: a long run then pays full price for each prefix
+    /// once.
+    #[serde(default = "yes")]
+    pub prompt_cache: bool,
+    /// Models tried in order when this one keeps failing (spec 03, failover).
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            context_window: None,
+            temperature: None,
+            max_tokens: None,
+            thinking: None,
+            reasoning_effort: None,
+            prompt_cache: true,
+            fallbacks: Vec::new(),
+        }
+    }
+}
+
+/// Extended thinking: how many tokens the model may think before it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThinkingSettings {
+    pub budget_tokens: u32,
+}
+
+/// The effort a reasoning model spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningEffort {
+    Low,
+    Medium,
+    High,
+}
+
+impl ReasoningEffort {
+    /// The wire spelling, the same for every provider.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        }
+    }
+}
+
+/// Caps on one run; `None`: no cap of the preset's own (the service's default applies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunLimits {
+    /// Model requests, compaction summaries included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_model_requests: Option<u64>,
+    /// Input plus output tokens over the run, its subagents' included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_total_tokens: Option<u64>,
+    /// Wall-clock seconds from the run's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration_secs: Option<u64>,
+    /// Tool calls the agent makes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tool_calls: Option<u64>,
+}
+
+impl RunLimits {
+    /// Each cap of `self`, else the one of `defaults`.
+    pub fn or(self, defaults: RunLimits) -> RunLimits {
+        RunLimits {
+            max_model_requests: self.max_model_requests.or(defaults.max_model_requests),
+            max_total_tokens: self.max_total_tokens.or(defaults.max_total_tokens),
+            max_duration_secs: self.max_duration_secs.or(defaults.max_duration_secs),
+            max_tool_calls: self.max_tool_calls.or(defaults.max_tool_calls),
+        }
+    }
+
+    /// The cap on `limit`.
+    pub fn get(&self, limit: Limit) -> Option<u64> {
+        match limit {
+            Limit::MaxModelRequests => self.max_model_requests,
+            Limit::MaxTotalTokens => self.max_total_tokens,
+            Limit::MaxDurationSecs => self.max_duration_secs,
+            Limit::MaxToolCalls => self.max_tool_calls,
+        }
+    }
+
+    /// Sets the cap on `limit`.
+    pub fn set(&mut self, limit: Limit, value: Option<u64>) {
+        let field = match limit {
+            Limit::MaxModelRequests => &mut self.max_model_requests,
+            Limit::MaxTotalTokens => &mut self.max_total_tokens,
+            Limit::MaxDurationSecs => &mut self.max_duration_secs,
+            Limit::MaxToolCalls => &mut self.max_tool_calls,
+        };
+        *field = value;
+    }
+}
+
+/// Which cap of [`RunLimits`] a run reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    MaxModelRequests,
+    MaxTotalTokens,
+    MaxDurationSecs,
+    MaxToolCalls,
+}
+
+impl Limit {
+    pub const ALL: [Limit; 4] = [
+        Limit::MaxModelRequests,
+        Limit::MaxTotalTokens,
+        Limit::MaxDurationSecs,
+        Limit::MaxToolCalls,
+    ];
+
+    /// The field's name in `limits`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MaxModelRequests => "max_model_requests",
+            Self::MaxTotalTokens => "max_total_tokens",
+            Self::MaxDurationSecs => "max_duration_secs",
+            Self::MaxToolCalls => "max_tool_calls",
+        }
+    }
 }
 
 /// One toolset switched on or off, minus some of its tools.
@@ -287,6 +426,7 @@ pub struct PresetPatch {
     pub environment: Option<EnvironmentSpec>,
     pub subagents: Option<SubagentSpec>,
     pub tool_config: Option<ToolConfig>,
+    pub limits: Option<RunLimits>,
     pub mcp_servers: Option<Vec<McpServerSpec>>,
     pub is_default: Option<bool>,
 }
@@ -303,6 +443,7 @@ impl PresetPatch {
             environment,
             subagents,
             tool_config,
+            limits,
             mcp_servers,
             is_default,
         } = self;
@@ -314,6 +455,9 @@ impl PresetPatch {
         }
         if let Some(v) = model {
             preset.model = v;
+        }
+        if let Some(v) = limits {
+            preset.limits = v;
         }
         if let Some(v) = system_prompt {
             preset.system_prompt = v;

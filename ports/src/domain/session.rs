@@ -55,9 +55,16 @@ string_enum!(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Usage {
     pub total_tokens: u64,
+    /// Every prompt token, cached ones included.
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub model_requests: u64,
+    /// Prompt tokens read from the provider's prompt cache (billed at a fraction).
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    /// Prompt tokens written to the provider's prompt cache.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
 }
 
 impl Usage {
@@ -67,14 +74,19 @@ impl Usage {
         self.prompt_tokens += other.prompt_tokens;
         self.completion_tokens += other.completion_tokens;
         self.model_requests += other.model_requests;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
     }
 }
 
 /// What a finished run cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RunSummary {
     pub duration_ms: u64,
     pub usage: Usage,
+    /// The model that answered the run's last request: the preset's, or a fallback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// Why a deferred tool call waits (spec 05).

@@ -117,16 +117,25 @@ wire_enum!(
 #[derive(Object, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     pub total_tokens: u64,
+    /// Every prompt token, cached ones included.
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub model_requests: u64,
+    /// Prompt tokens read from the provider's prompt cache.
+    pub cache_read_tokens: u64,
+    /// Prompt tokens written to the provider's prompt cache.
+    pub cache_write_tokens: u64,
 }
 
 /// What a finished run cost.
-#[derive(Object, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RunSummary {
     pub duration_ms: u64,
     pub usage: Usage,
+    /// The model that answered the run's last request: the preset's, or one of its
+    /// `fallbacks`.
+    pub model: Option<String>,
 }
 
 /// A tool call the run did not execute; it waits for a human's approval or for the
@@ -147,6 +156,8 @@ impl From<ports::Usage> for Usage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
             model_requests: u.model_requests,
+            cache_read_tokens: u.cache_read_tokens,
+            cache_write_tokens: u.cache_write_tokens,
         }
     }
 }
@@ -156,6 +167,7 @@ impl From<ports::RunSummary> for RunSummary {
         Self {
             duration_ms: s.duration_ms,
             usage: s.usage.into(),
+            model: s.model,
         }
     }
 }
@@ -675,6 +687,7 @@ pub(crate) mod tests {
             prompt_tokens: 20,
             completion_tokens: 10,
             model_requests: 2,
+            ..Default::default()
         };
         let pending = if full {
             vec![
@@ -725,6 +738,7 @@ pub(crate) mod tests {
                 run_summary: ports::RunSummary {
                     duration_ms: 1234,
                     usage,
+                    ..Default::default()
                 },
                 pending_tool_calls: pending,
             }),

@@ -32,11 +32,79 @@ pub struct ModelSettings {
     pub context_window: Option<u32>,
     #[oai(nullable, validator(minimum(value = "0"), maximum(value = "2")))]
     pub temperature: Option<f64>,
+    /// The cap on one response's output tokens (not a budget of the run: see `limits`).
     #[oai(
         nullable,
         validator(minimum(value = "1"), maximum(value = "4294967295"))
     )]
     pub max_tokens: Option<u32>,
+    #[oai(deserialize_with = "no_null")]
+    pub thinking: Option<Thinking>,
+    #[oai(deserialize_with = "no_null")]
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// Prompt-cache breakpoints (Anthropic `cache_control`) on the system prompt, the tool
+    /// list and the latest turns. Default true.
+    #[oai(default = "yes")]
+    pub prompt_cache: bool,
+    /// Models tried in order after this one's retries are spent on connection errors,
+    /// 5xx or 429 (or while its endpoint's circuit breaker is open).
+    #[oai(default)]
+    pub fallbacks: Vec<Ident>,
+}
+
+/// Extended thinking: the tokens the model may think before answering. Sent as
+/// Anthropic's `thinking` (OpenAI-compatible gateways get the same object) whenever set: a
+/// model without it answers with its own error, which fails the run.
+#[derive(Object, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thinking {
+    #[oai(validator(minimum(value = "1"), maximum(value = "4294967295")))]
+    pub budget_tokens: u32,
+}
+
+/// How hard a reasoning model thinks: OpenAI's `reasoning_effort`, Anthropic's
+/// `output_config.effort`. Sent whenever set.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum ReasoningEffort {
+    Low,
+    Medium,
+    High,
+}
+
+impl From<ReasoningEffort> for ports::ReasoningEffort {
+    fn from(e: ReasoningEffort) -> Self {
+        match e {
+            ReasoningEffort::Low => Self::Low,
+            ReasoningEffort::Medium => Self::Medium,
+            ReasoningEffort::High => Self::High,
+        }
+    }
+}
+
+impl From<ports::ReasoningEffort> for ReasoningEffort {
+    fn from(e: ports::ReasoningEffort) -> Self {
+        match e {
+            ports::ReasoningEffort::Low => Self::Low,
+            ports::ReasoningEffort::Medium => Self::Medium,
+            ports::ReasoningEffort::High => Self::High,
+        }
+    }
+}
+
+impl From<Thinking> for ports::ThinkingSettings {
+    fn from(t: Thinking) -> Self {
+        Self {
+            budget_tokens: t.budget_tokens,
+        }
+    }
+}
+
+impl From<ports::ThinkingSettings> for Thinking {
+    fn from(t: ports::ThinkingSettings) -> Self {
+        Self {
+            budget_tokens: t.budget_tokens,
+        }
+    }
 }
 
 /// A toolset switched on, minus some of its tools.
@@ -220,6 +288,10 @@ impl From<ports::ModelSettings> for ModelSettings {
             context_window: m.context_window,
             temperature: m.temperature,
             max_tokens: m.max_tokens,
+            thinking: m.thinking.map(Into::into),
+            reasoning_effort: m.reasoning_effort.map(Into::into),
+            prompt_cache: m.prompt_cache,
+            fallbacks: m.fallbacks.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -231,6 +303,10 @@ impl From<ModelSettings> for ports::ModelSettings {
             context_window: m.context_window,
             temperature: m.temperature,
             max_tokens: m.max_tokens,
+            thinking: m.thinking.map(Into::into),
+            reasoning_effort: m.reasoning_effort.map(Into::into),
+            prompt_cache: m.prompt_cache,
+            fallbacks: m.fallbacks.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -479,6 +555,7 @@ mod tests {
                 context_window: Some(128_000),
                 temperature: Some(0.5),
                 max_tokens: Some(1000),
+                ..Default::default()
             },
             system_prompt: "hi {{ cwd }}".into(),
             toolsets: vec![ToolsetSpec {

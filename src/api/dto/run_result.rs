@@ -65,6 +65,7 @@ impl RunEnding {
             run_summary: ports::RunSummary {
                 duration_ms: 0,
                 usage: self.usage,
+                model: None,
             }
             .into(),
             error: None,

@@ -7,7 +7,7 @@ use poem_openapi::{Object, Union, types::MaybeUndefined};
 
 use super::capped::{Ident, Template, Title};
 use super::events::Transport;
-use super::presets::Toolset;
+use super::presets::{ReasoningEffort, Thinking, Toolset};
 use super::strict::no_null;
 use super::text::Text;
 use crate::core::execution;
@@ -93,6 +93,15 @@ pub struct ModelOverride {
         validator(minimum(value = "1"), maximum(value = "4294967295"))
     )]
     pub max_tokens: Option<u32>,
+    #[oai(deserialize_with = "no_null")]
+    pub thinking: Option<Thinking>,
+    #[oai(deserialize_with = "no_null")]
+    pub reasoning_effort: Option<ReasoningEffort>,
+    #[oai(nullable)]
+    pub prompt_cache: Option<bool>,
+    /// Replaces the preset's fallback models.
+    #[oai(nullable)]
+    pub fallbacks: Option<Vec<Ident>>,
 }
 
 /// Changes to the preset for one run: model settings field by field, and the system
@@ -115,6 +124,10 @@ impl From<ConfigOverride> for execution::ConfigOverride {
                 context_window: m.context_window,
                 temperature: m.temperature,
                 max_tokens: m.max_tokens,
+                thinking: m.thinking.map(Into::into),
+                reasoning_effort: m.reasoning_effort.map(Into::into),
+                prompt_cache: m.prompt_cache,
+                fallbacks: m.fallbacks.map(|f| f.into_iter().map(Into::into).collect()),
             }),
             system_prompt: c.system_prompt.map(|p| p.0),
             toolsets: c.toolsets.map(|t| t.into_iter().map(Into::into).collect()),

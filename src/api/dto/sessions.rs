@@ -372,7 +372,9 @@ mod tests {
                     prompt_tokens: 2,
                     completion_tokens: 1,
                     model_requests: 1,
+                    ..Default::default()
                 },
+                ..Default::default()
             }),
             pending_tool_calls: if full {
                 vec![ports::PendingToolCall {
@@ -400,7 +402,7 @@ mod tests {
                 "status": "awaiting_tool_results",
                 "run_summary": {"duration_ms": 5, "usage": {
                     "total_tokens": 3, "prompt_tokens": 2, "completion_tokens": 1,
-                    "model_requests": 1}},
+                    "model_requests": 1, "cache_read_tokens": 0, "cache_write_tokens": 0}},
                 "pending_tool_calls": [{"tool_call_id": "t", "tool_name": "shell",
                     "args": {"cmd": "rm -rf /tmp/x"}, "kind": "approval"}],
                 "error": "it broke",

@@ -108,6 +108,8 @@ pub struct RunOutcome {
     pub end: RunEnd,
     /// This run's usage alone.
     pub usage: Usage,
+    /// The model that answered the last request, if any answered.
+    pub model: Option<String>,
 }
 
 /// An agent bound to a provider and an environment.
@@ -125,6 +127,8 @@ struct Run<'a> {
     usage: Usage,
     /// Tokens the provider reported for the last request and its answer.
     last_reported: u64,
+    /// The model that answered the last request.
+    model: Option<String>,
     scratch: Arc<Mutex<Scratch>>,
 }
 
@@ -178,6 +182,7 @@ impl Agent {
             history: message_history,
             usage: Usage::default(),
             last_reported: 0,
+            model: None,
             scratch: scratch.clone(),
         };
         self.resolve(&mut run, pending, resolutions).await;
@@ -217,6 +222,7 @@ impl Agent {
             },
             end,
             usage: run.usage,
+            model: run.model,
         }
     }
 
@@ -239,6 +245,9 @@ impl Agent {
             let request = self.request(std::mem::take(&mut run.history), schemas.clone());
             let reply = self.ask(&request, run, run.sink).await;
             run.history = request.messages;
+            if reply.answered() {
+                run.model = Some(request.model);
+            }
             run.usage.add(&reply.usage);
             run.last_reported = reply.usage.total_tokens;
             run.sink.emit(
@@ -437,6 +446,9 @@ impl Agent {
             tools,
             temperature: self.spec.model.temperature,
             max_tokens: self.spec.model.max_tokens,
+            thinking: self.spec.model.thinking,
+            reasoning_effort: self.spec.model.reasoning_effort,
+            prompt_cache: self.spec.model.prompt_cache,
         }
     }
 

@@ -31,6 +31,11 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Whether the model answered at all (completely, or until a cut or an interrupt).
+    pub fn answered(&self) -> bool {
+        self.emitted || matches!(self.end, StreamEnd::Finished)
+    }
+
     /// The tool calls of the reply.
     pub fn tool_calls(&self) -> impl Iterator<Item = (&str, &str, &str)> {
         self.parts.iter().filter_map(|p| match p {

@@ -72,6 +72,7 @@ fn usage(total: u64) -> ModelDelta {
         prompt_tokens: total / 2,
         completion_tokens: total - total / 2,
         model_requests: 1,
+        ..Default::default()
     })
 }
 

@@ -209,6 +209,7 @@ impl RunEngine {
         let summary = RunSummary {
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             usage: outcome.as_ref().map(|o| o.usage).unwrap_or_default(),
+            model: outcome.as_ref().and_then(|o| o.model.clone()),
         };
         let transcript = Transcript {
             user_text,
@@ -217,12 +218,12 @@ impl RunEngine {
         let verdict = self
             .store_snapshot(session_id, verdict, outcome.as_ref(), &transcript)
             .await;
-        let ending = Ending::of(verdict, summary);
+        let ending = Ending::of(verdict, summary.clone());
         self.finish_row(
             session_id,
             &SessionOutcome {
                 status: ending.status,
-                run_summary: Some(summary),
+                run_summary: Some(summary.clone()),
                 pending_tool_calls: ending.pending,
                 error: ending.error,
                 finished_at: now(),

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use ports::{
-    ConversationId, InputPart, ModelMessage, ModelSettings, Preset, PresetId, SessionId,
-    StorageError, StreamKey, ToolsetSpec, Transport,
+    ConversationId, InputPart, ModelMessage, ModelSettings, Preset, PresetId, ReasoningEffort, SessionId,
+    StorageError, StreamKey, ThinkingSettings, ToolsetSpec, Transport,
 };
 
 use super::external::ExternalTools;
@@ -56,30 +56,54 @@ pub struct ModelOverride {
     pub context_window: Option<u32>,
     pub temperature: Option<f64>,
     pub max_tokens: Option<u32>,
+    pub thinking: Option<ThinkingSettings>,
+    pub reasoning_effort: Option<ReasoningEffort>,
+    pub prompt_cache: Option<bool>,
+    pub fallbacks: Option<Vec<String>>,
+}
+
+impl ModelOverride {
+    /// `model` with every given field replaced.
+    fn apply(&self, model: &mut ModelSettings) {
+        let ModelSettings {
+            name,
+            context_window,
+            temperature,
+            max_tokens,
+            thinking,
+            reasoning_effort,
+            prompt_cache,
+            fallbacks,
+        } = model;
+        if let Some(v) = &self.name {
+            v.clone_into(name);
+        }
+        replace(context_window, self.context_window);
+        replace(temperature, self.temperature);
+        replace(max_tokens, self.max_tokens);
+        replace(thinking, self.thinking);
+        replace(reasoning_effort, self.reasoning_effort);
+        if let Some(v) = self.prompt_cache {
+            *prompt_cache = v;
+        }
+        if let Some(v) = &self.fallbacks {
+            fallbacks.clone_from(v);
+        }
+    }
+}
+
+/// Sets `field` when the override gives a value.
+fn replace<T>(field: &mut Option<T>, value: Option<T>) {
+    if value.is_some() {
+        *field = value;
+    }
 }
 
 impl ConfigOverride {
     /// The preset with this override applied.
     pub fn apply(&self, mut preset: Preset) -> Preset {
         if let Some(m) = &self.model {
-            let ModelSettings {
-                name,
-                context_window,
-                temperature,
-                max_tokens,
-            } = &mut preset.model;
-            if let Some(v) = &m.name {
-                v.clone_into(name);
-            }
-            if m.context_window.is_some() {
-                *context_window = m.context_window;
-            }
-            if m.temperature.is_some() {
-                *temperature = m.temperature;
-            }
-            if m.max_tokens.is_some() {
-                *max_tokens = m.max_tokens;
-            }
+            m.apply(&mut preset.model);
         }
         if let Some(p) = &self.system_prompt {
             p.clone_into(&mut preset.system_prompt);

@@ -21,6 +21,7 @@ pub fn check(preset: &Preset) -> Vec<FieldError> {
         c.text("description", d, MAX_DESCRIPTION_CHARS);
     }
     c.text("model.name", &preset.model.name, MAX_IDENT_CHARS);
+    c.texts("model.fallbacks", &preset.model.fallbacks, MAX_IDENT_CHARS);
     c.text("system_prompt", &preset.system_prompt, MAX_TEMPLATE_CHARS);
     if c.list("toolsets", preset.toolsets.len()) {
         for (i, t) in preset.toolsets.iter().enumerate() {

@@ -56,6 +56,11 @@ pub fn validate(preset: &Preset, missing_refs: &[PresetId]) -> Vec<FieldError> {
     if let Some(message) = model_name_problem(&preset.model.name) {
         errors.push(err("model.name", message));
     }
+    for (i, fallback) in preset.model.fallbacks.iter().enumerate() {
+        if let Some(message) = model_name_problem(fallback) {
+            errors.push(err(format!("model.fallbacks[{i}]"), message));
+        }
+    }
     if let Some(t) = preset.model.temperature
         && !(0.0..=2.0).contains(&t)
     {

@@ -67,6 +67,8 @@ impl AnthropicProvider {
 struct EventDecoder {
     input_tokens: u64,
     output_tokens: u64,
+    cache_read_tokens: u64,
+    cache_write_tokens: u64,
     has_usage: bool,
     stop_reason: Option<String>,
 }
@@ -77,9 +79,9 @@ impl EventDecoder {
         self.has_usage = true;
         if let Some(input) = usage.input_tokens {
             // Cached prompt tokens are billed apart but are still prompt tokens.
-            self.input_tokens = input
-                + usage.cache_creation_input_tokens.unwrap_or(0)
-                + usage.cache_read_input_tokens.unwrap_or(0);
+            self.cache_write_tokens = usage.cache_creation_input_tokens.unwrap_or(0);
+            self.cache_read_tokens = usage.cache_read_input_tokens.unwrap_or(0);
+            self.input_tokens = input + self.cache_write_tokens + self.cache_read_tokens;
         }
         if let Some(output) = usage.output_tokens {
             self.output_tokens = output;
@@ -180,6 +182,8 @@ impl Decoder for EventDecoder {
                 completion_tokens: self.output_tokens,
                 total_tokens: self.input_tokens + self.output_tokens,
                 model_requests: 1,
+                cache_read_tokens: self.cache_read_tokens,
+                cache_write_tokens: self.cache_write_tokens,
             }));
         }
         let reason = self.stop_reason.as_deref().unwrap_or("end_turn");

@@ -10,9 +10,14 @@ use crate::llm::strip_schema_marker;
 /// The API requires `max_tokens`; this is used when the request leaves it open.
 pub const DEFAULT_MAX_TOKENS: u32 = 8192;
 
+/// Anthropic allows four cache breakpoints per request: the system prompt, the tool list
+/// and the two latest user-side messages (the one just added, and the one before, whose
+/// prefix the previous request already cached).
+const MESSAGE_BREAKPOINTS: usize = 2;
+
 /// The request body for `request`, sent as the bare model name `model`.
 pub(crate) fn request_body(model: &str, request: &ModelRequest) -> Value {
-    let messages: Vec<Value> = request
+    let mut messages: Vec<Value> = request
         .messages
         .iter()
         .filter_map(|message| match message {
@@ -30,22 +35,75 @@ pub(crate) fn request_body(model: &str, request: &ModelRequest) -> Value {
             })),
         })
         .collect();
+    if request.prompt_cache {
+        mark_latest_turns(&mut messages);
+    }
     let mut body = json!({
         "model": model,
-        "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        "max_tokens": max_tokens(request),
         "messages": messages,
         "stream": true,
     });
     if !request.system.is_empty() {
-        body["system"] = json!(request.system);
+        body["system"] = if request.prompt_cache {
+            json!([cached(json!({"type": "text", "text": request.system}))])
+        } else {
+            json!(request.system)
+        };
     }
     if !request.tools.is_empty() {
-        body["tools"] = request.tools.iter().map(tool).collect();
+        let mut tools: Vec<Value> = request.tools.iter().map(tool).collect();
+        if request.prompt_cache
+            && let Some(last) = tools.pop()
+        {
+            tools.push(cached(last));
+        }
+        body["tools"] = Value::Array(tools);
     }
     if let Some(t) = request.temperature {
         body["temperature"] = json!(t);
     }
+    if let Some(thinking) = request.thinking {
+        body["thinking"] = json!({"type": "enabled", "budget_tokens": thinking.budget_tokens});
+    }
+    if let Some(effort) = request.reasoning_effort {
+        body["output_config"] = json!({"effort": effort.as_str()});
+    }
     body
+}
+
+/// The request's cap, else ours; with thinking, the default leaves room for the answer
+/// after the budget (the API requires `max_tokens` above `budget_tokens`).
+fn max_tokens(request: &ModelRequest) -> u32 {
+    request.max_tokens.unwrap_or_else(|| {
+        request.thinking.map_or(DEFAULT_MAX_TOKENS, |t| {
+            t.budget_tokens.saturating_add(DEFAULT_MAX_TOKENS)
+        })
+    })
+}
+
+/// `block` as a cache breakpoint: the prefix up to and including it is cached.
+fn cached(mut block: Value) -> Value {
+    block["cache_control"] = json!({"type": "ephemeral"});
+    block
+}
+
+/// Puts a breakpoint on the last block of the latest user-side messages (user input or
+/// tool results; assistant blocks may be thinking, which cannot carry one).
+fn mark_latest_turns(messages: &mut [Value]) {
+    let latest = messages
+        .iter_mut()
+        .rev()
+        .filter(|m| m["role"] == "user")
+        .take(MESSAGE_BREAKPOINTS);
+    for message in latest {
+        if let Some(Value::Object(block)) = message["content"]
+            .as_array_mut()
+            .and_then(|blocks| blocks.last_mut())
+        {
+            block.insert("cache_control".into(), json!({"type": "ephemeral"}));
+        }
+    }
 }
 
 fn tool(schema: &ToolSchema) -> Value {

@@ -161,6 +161,11 @@ impl Decoder for ChunkDecoder {
                 completion_tokens: completion,
                 total_tokens: usage.total_tokens.unwrap_or(prompt + completion),
                 model_requests: 1,
+                cache_read_tokens: usage
+                    .prompt_tokens_details
+                    .and_then(|d| d.cached_tokens)
+                    .unwrap_or(0),
+                cache_write_tokens: 0,
             });
         }
         Ok(false)

@@ -36,6 +36,15 @@ pub(crate) fn request_body(model: &str, request: &ModelRequest) -> Value {
     if let Some(m) = request.max_tokens {
         body[max_tokens_field(model)] = json!(m);
     }
+    if let Some(effort) = request.reasoning_effort {
+        body["reasoning_effort"] = json!(effort.as_str());
+    }
+    // Not OpenAI's own parameter: gateways that route to thinking models (LiteLLM, vLLM
+    // with Qwen or Claude behind it) take Anthropic's shape; OpenAI answers 400, which the
+    // run reports, since the preset asked for thinking from a model without it.
+    if let Some(thinking) = request.thinking {
+        body["thinking"] = json!({"type": "enabled", "budget_tokens": thinking.budget_tokens});
+    }
     body
 }
 
@@ -206,6 +215,15 @@ pub(crate) struct ChunkUsage {
     pub completion_tokens: Option<u64>,
     #[serde(default)]
     pub total_tokens: Option<u64>,
+    #[serde(default)]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+/// The cached share of the prompt, which OpenAI caches on its own.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PromptTokensDetails {
+    #[serde(default)]
+    pub cached_tokens: Option<u64>,
 }
 
 #[cfg(test)]
