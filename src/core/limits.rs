@@ -69,3 +69,15 @@ impl Default for FileLimits {
 /// Default of `MAX_FILE_BYTES`: 10 MiB, far above any source file, small enough that a
 /// few concurrent edits (file, result and the model's arguments) stay within budget.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Model requests one run may make when its preset sets no `limits.max_model_requests`: a
+/// model stuck in a loop stops here instead of spending without end.
+pub const DEFAULT_MAX_MODEL_REQUESTS: u64 = 50;
+
+/// The service's caps on a run whose preset sets none of its own.
+pub fn default_run_limits() -> ports::RunLimits {
+    ports::RunLimits {
+        max_model_requests: Some(DEFAULT_MAX_MODEL_REQUESTS),
+        ..ports::RunLimits::default()
+    }
+}

@@ -156,6 +156,7 @@ impl PresetService {
             environment: Default::default(),
             subagents: Default::default(),
             tool_config: Default::default(),
+            limits: Default::default(),
             mcp_servers: Vec::new(),
             is_default: true,
             created_at: at,

@@ -24,6 +24,7 @@ mod docker_mode;
 mod history;
 mod hitl;
 mod inputs;
+mod limits;
 mod mcp;
 mod metrics;
 mod model_controls;

@@ -63,7 +63,10 @@ async fn thinking_effort_and_cache_reach_both_wires(app: MockApp) {
     )
     .await;
     let (_, preset) = app.get("/api/presets/claude/get").await;
-    assert_eq!(preset["model"]["prompt_cache"], true, "on by default: {preset}");
+    assert_eq!(
+        preset["model"]["prompt_cache"], true,
+        "on by default: {preset}"
+    );
     assert_eq!(preset["model"]["thinking"]["budget_tokens"], 4000);
     assert_eq!(preset["model"]["reasoning_effort"], "high");
 
@@ -74,11 +77,18 @@ async fn thinking_effort_and_cache_reach_both_wires(app: MockApp) {
             .usage(100, 5)
             .cache_usage(800, 40),
     );
-    let first = run_wait(&app, json!({"preset_id": "claude", "input": text_input("hello")})).await;
+    let first = run_wait(
+        &app,
+        json!({"preset_id": "claude", "input": text_input("hello")}),
+    )
+    .await;
     let sent = app.mock.requests().pop().unwrap();
     assert_eq!(sent.path, "/v1/messages");
     assert_eq!(sent.body["model"], "claude-test");
-    assert_eq!(sent.body["thinking"], json!({"type": "enabled", "budget_tokens": 4000}));
+    assert_eq!(
+        sent.body["thinking"],
+        json!({"type": "enabled", "budget_tokens": 4000})
+    );
     assert_eq!(sent.body["output_config"], json!({"effort": "high"}));
     assert_eq!(
         breakpoints(&sent.body),
@@ -123,7 +133,11 @@ async fn thinking_effort_and_cache_reach_both_wires(app: MockApp) {
     .await;
     app.mock
         .push(Script::text("Sure.", 1).usage(50, 2).cache_usage(30, 0));
-    let third = run_wait(&app, json!({"preset_id": "reasoner", "input": text_input("hi")})).await;
+    let third = run_wait(
+        &app,
+        json!({"preset_id": "reasoner", "input": text_input("hi")}),
+    )
+    .await;
     let sent = app.mock.requests().pop().unwrap();
     assert_eq!(sent.path, "/v1/chat/completions");
     assert_eq!(sent.body["reasoning_effort"], "medium");

@@ -169,6 +169,7 @@ fn terminal(key: &StreamKey, id: u64) -> EventEnvelope {
             status: SessionStatus::Committed,
             stop_reason: ports::StopReason::Completed,
             message: None,
+            limit: None,
             run_summary: RunSummary::default(),
             pending_tool_calls: vec![],
         }),

@@ -1042,7 +1042,10 @@ async fn anthropic_thinking_effort_and_cache_breakpoints() {
     request.prompt_cache = true;
     let got = sent(&mock, &anthropic(&mock), request).await;
     let body = &got.body;
-    assert_eq!(body["thinking"], json!({"type": "enabled", "budget_tokens": 10_000}));
+    assert_eq!(
+        body["thinking"],
+        json!({"type": "enabled", "budget_tokens": 10_000})
+    );
     assert_eq!(body["output_config"], json!({"effort": "medium"}));
     assert_eq!(body["max_tokens"], 18_192);
     let ephemeral = json!({"type": "ephemeral"});
@@ -1076,7 +1079,11 @@ async fn anthropic_thinking_effort_and_cache_breakpoints() {
 async fn anthropic_without_prompt_cache_has_no_breakpoints() {
     let mock = MockLlm::start().await;
     let got = sent(&mock, &anthropic(&mock), rich_request("claude-sonnet-4-5")).await;
-    assert!(!got.body.to_string().contains("cache_control"), "{}", got.body);
+    assert!(
+        !got.body.to_string().contains("cache_control"),
+        "{}",
+        got.body
+    );
     assert_eq!(got.body["system"], "You are terse.");
     assert!(got.body.get("thinking").is_none() && got.body.get("output_config").is_none());
 }

@@ -136,6 +136,11 @@ fn preset(preset_id: &str, is_default: bool) -> Preset {
             allowed_paths: vec!["/tmp".into()],
             ..EnvironmentSpec::default()
         },
+        limits: RunLimits {
+            max_total_tokens: Some(100_000),
+            max_tool_calls: Some(40),
+            ..RunLimits::default()
+        },
         subagents: SubagentSpec {
             include_builtin: true,
             async_enabled: false,

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ConversationId, Limit, PendingToolCall, PresetId, RunSummary, SessionId, SessionStatus, SessionType,
-    Timestamp, Transport, Usage,
+    ConversationId, Limit, PendingToolCall, PresetId, RunSummary, SessionId, SessionStatus,
+    SessionType, Timestamp, Transport, Usage,
 };
 
 /// The agent id of the top-level agent; subagents carry their own.
@@ -288,6 +288,7 @@ mod tests {
             status: crate::SessionStatus::Committed,
             stop_reason: StopReason::Completed,
             message: None,
+            limit: None,
             run_summary: RunSummary::default(),
             pending_tool_calls: vec![],
         }));

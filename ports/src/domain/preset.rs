@@ -503,6 +503,7 @@ mod tests {
             environment: EnvironmentSpec::default(),
             subagents: SubagentSpec::default(),
             tool_config: ToolConfig::default(),
+            limits: RunLimits::default(),
             mcp_servers: Vec::new(),
             is_default: false,
             created_at: now,

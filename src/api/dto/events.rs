@@ -108,6 +108,11 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// The cap of the preset's `limits` a run reached (with `stop_reason: limit_reached`).
+    Limit { MaxModelRequests, MaxTotalTokens, MaxDurationSecs, MaxToolCalls }
+);
+
+wire_enum!(
     /// Why a deferred tool call waits: `approval` (a human must approve it) or `external`
     /// (the caller supplies its result).
     PendingKind { Approval, External }
@@ -208,6 +213,7 @@ pub struct RunCompletedPayload {
     pub stop_reason: StopReason,
     /// What stopped the run, when it was not the model's own decision.
     pub message: Option<String>,
+    pub limit: Option<Limit>,
     pub run_summary: RunSummary,
     /// Omitted when empty.
     #[oai(default, skip_serializing_if_is_empty)]
@@ -361,6 +367,7 @@ impl From<ports::RunCompleted> for RunCompletedPayload {
             status: p.status.into(),
             stop_reason: p.stop_reason.into(),
             message: p.message,
+            limit: p.limit.map(Into::into),
             run_summary: p.run_summary.into(),
             pending_tool_calls: p.pending_tool_calls.into_iter().map(Into::into).collect(),
         }
@@ -735,6 +742,7 @@ pub(crate) mod tests {
                     ports::StopReason::Completed
                 },
                 message: some(full, "waiting"),
+                limit: full.then_some(ports::Limit::MaxToolCalls),
                 run_summary: ports::RunSummary {
                     duration_ms: 1234,
                     usage,

@@ -108,6 +108,7 @@ impl Example for PresetCreateRequest {
             environment: None,
             subagents: None,
             tool_config: None,
+            limits: None,
             mcp_servers: None,
             is_default: None,
         }

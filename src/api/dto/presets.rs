@@ -207,6 +207,50 @@ pub struct ToolConfig {
     pub show_activity: bool,
 }
 
+/// Caps on each run of a preset; an absent cap is the service's default (50 model
+/// requests; no token, time or tool-call cap). A run's `config_override.limits` may lower
+/// them, never raise them. Each cap warns at 80 % (`warning` event `limit_near`); at the cap
+/// the run ends committed with `stop_reason: limit_reached` and `limit` naming it.
+#[derive(Object, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[oai(skip_serializing_if_is_none)]
+pub struct RunLimits {
+    /// Model requests, compaction summaries included.
+    #[oai(nullable, validator(minimum(value = "1")))]
+    pub max_model_requests: Option<u64>,
+    /// Input plus output tokens over the run, its subagents' included (not
+    /// `model.max_tokens`, the cap on one response).
+    #[oai(nullable, validator(minimum(value = "1")))]
+    pub max_total_tokens: Option<u64>,
+    /// Wall-clock seconds from the run's start; reaching it stops even a running tool.
+    #[oai(nullable, validator(minimum(value = "1")))]
+    pub max_duration_secs: Option<u64>,
+    /// Tool calls the agent makes; calls past it are answered "not run".
+    #[oai(nullable, validator(minimum(value = "1")))]
+    pub max_tool_calls: Option<u64>,
+}
+
+impl From<RunLimits> for ports::RunLimits {
+    fn from(l: RunLimits) -> Self {
+        Self {
+            max_model_requests: l.max_model_requests,
+            max_total_tokens: l.max_total_tokens,
+            max_duration_secs: l.max_duration_secs,
+            max_tool_calls: l.max_tool_calls,
+        }
+    }
+}
+
+impl From<ports::RunLimits> for RunLimits {
+    fn from(l: ports::RunLimits) -> Self {
+        Self {
+            max_model_requests: l.max_model_requests,
+            max_total_tokens: l.max_total_tokens,
+            max_duration_secs: l.max_duration_secs,
+            max_tool_calls: l.max_tool_calls,
+        }
+    }
+}
+
 /// An agent preset.
 #[derive(Object, Debug, Clone, PartialEq)]
 #[oai(skip_serializing_if_is_none)]
@@ -221,6 +265,7 @@ pub struct Preset {
     pub environment: Environment,
     pub subagents: Subagents,
     pub tool_config: ToolConfig,
+    pub limits: RunLimits,
     pub mcp_servers: Vec<McpServer>,
     pub is_default: bool,
     pub created_at: DateTime<Utc>,
@@ -247,6 +292,8 @@ pub struct PresetCreateRequest {
     pub subagents: Option<Subagents>,
     #[oai(deserialize_with = "no_null")]
     pub tool_config: Option<ToolConfig>,
+    #[oai(deserialize_with = "no_null")]
+    pub limits: Option<RunLimits>,
     /// MCP servers whose tools the agent gets.
     #[oai(nullable)]
     pub mcp_servers: Option<Vec<McpServer>>,
@@ -274,6 +321,8 @@ pub struct PresetUpdateRequest {
     pub subagents: Option<Subagents>,
     #[oai(deserialize_with = "no_null")]
     pub tool_config: Option<ToolConfig>,
+    #[oai(deserialize_with = "no_null")]
+    pub limits: Option<RunLimits>,
     /// MCP servers whose tools the agent gets.
     #[oai(nullable)]
     pub mcp_servers: Option<Vec<McpServer>>,
@@ -473,6 +522,7 @@ impl From<ports::Preset> for Preset {
             environment: p.environment.into(),
             subagents: p.subagents.into(),
             tool_config: p.tool_config.into(),
+            limits: p.limits.into(),
             mcp_servers: p.mcp_servers.into_iter().map(Into::into).collect(),
             is_default: p.is_default,
             created_at: p.created_at,
@@ -503,6 +553,7 @@ impl PresetCreateRequest {
             environment: self.environment.map(Into::into).unwrap_or_default(),
             subagents: self.subagents.map(Into::into).unwrap_or_default(),
             tool_config: self.tool_config.map(Into::into).unwrap_or_default(),
+            limits: self.limits.map(Into::into).unwrap_or_default(),
             mcp_servers: servers_into_domain(self.mcp_servers.unwrap_or_default())?,
             is_default: self.is_default.unwrap_or(false),
             created_at: at,
@@ -531,6 +582,7 @@ impl PresetUpdateRequest {
             environment: r.environment.map(Into::into),
             subagents: r.subagents.map(Into::into),
             tool_config: r.tool_config.map(Into::into),
+            limits: r.limits.map(Into::into),
             mcp_servers: r.mcp_servers.map(servers_into_domain).transpose()?,
             is_default: r.is_default,
         })
@@ -620,6 +672,7 @@ mod tests {
             is_default: true,
             created_at: at,
             updated_at: at,
+            limits: Default::default(),
         }
     }
 

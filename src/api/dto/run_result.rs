@@ -4,10 +4,13 @@
 use poem_openapi::Object;
 use ports::{ConversationId, EventEnvelope, EventPayload, MAIN_AGENT, SessionId};
 
-use super::events::{PendingToolCall, RunFailedPayload, RunSummary, SessionStatus, StopReason};
+use super::events::{
+    Limit, PendingToolCall, RunFailedPayload, RunSummary, SessionStatus, StopReason,
+};
 
 /// How a run ended: `status` is `committed`, `awaiting_tool_results` or `failed`;
-/// `stop_reason` says why a committed run stopped (absent when it failed). `run_summary` of a failed run holds its duration and the usage
+/// `stop_reason` says why a committed run stopped (absent when it failed), and `limit` which
+/// cap stopped it (with `limit_reached`). `run_summary` of a failed run holds its duration and the usage
 /// reported before it failed; `error` says why it failed (absent unless `status` is
 /// `failed`).
 #[derive(Object, Debug, Clone, PartialEq)]
@@ -17,6 +20,7 @@ pub struct RunResult {
     pub conversation_id: String,
     pub status: SessionStatus,
     pub stop_reason: Option<StopReason>,
+    pub limit: Option<Limit>,
     /// The text of the agent's last answer; absent when its last answer had no text.
     pub final_message: Option<String>,
     /// The calls the session waits on (approvals, external results). Omitted when empty.
@@ -60,6 +64,7 @@ impl RunEnding {
             conversation_id: conversation_id.to_string(),
             status: SessionStatus::Failed,
             stop_reason: None,
+            limit: None,
             final_message,
             pending_tool_calls: Vec::new(),
             run_summary: ports::RunSummary {
@@ -74,6 +79,7 @@ impl RunEnding {
             Some((_, EventPayload::RunCompleted(completed))) => {
                 result.status = completed.status.into();
                 result.stop_reason = Some(completed.stop_reason.into());
+                result.limit = completed.limit.map(Into::into);
                 result.pending_tool_calls = completed
                     .pending_tool_calls
                     .into_iter()

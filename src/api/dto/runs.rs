@@ -7,7 +7,7 @@ use poem_openapi::{Object, Union, types::MaybeUndefined};
 
 use super::capped::{Ident, Template, Title};
 use super::events::Transport;
-use super::presets::{ReasoningEffort, Thinking, Toolset};
+use super::presets::{ReasoningEffort, RunLimits, Thinking, Toolset};
 use super::strict::no_null;
 use super::text::Text;
 use crate::core::execution;
@@ -114,6 +114,8 @@ pub struct ConfigOverride {
     pub system_prompt: Option<Template>,
     #[oai(nullable)]
     pub toolsets: Option<Vec<Toolset>>,
+    #[oai(deserialize_with = "no_null")]
+    pub limits: Option<RunLimits>,
 }
 
 impl From<ConfigOverride> for execution::ConfigOverride {
@@ -131,6 +133,7 @@ impl From<ConfigOverride> for execution::ConfigOverride {
             }),
             system_prompt: c.system_prompt.map(|p| p.0),
             toolsets: c.toolsets.map(|t| t.into_iter().map(Into::into).collect()),
+            limits: c.limits.map(Into::into),
         }
     }
 }
@@ -512,6 +515,7 @@ mod tests {
                 }),
                 system_prompt: None,
                 toolsets: None,
+                limits: None,
             }
         );
     }

@@ -5,6 +5,7 @@
 //! The loop never fails half-way: whatever ends it, the returned state is a valid history
 //! (every tool call has a result) that a later run continues exactly.
 
+mod budget;
 mod compaction;
 mod deferred;
 mod response;
@@ -22,7 +23,9 @@ use ports::{
     SessionState, SteeringInjected, ToolCallArgsDelta, ToolCallStart, ToolCallStatus, ToolResult,
     Usage, UsageSnapshot, UserPart,
 };
+pub use ports::{Limit, RunLimits};
 
+pub use budget::LIMIT_WARNING;
 pub use deferred::{
     Deferral, ExternalResult, Interaction, Resolutions, check as check_resolutions,
 };
@@ -31,26 +34,10 @@ pub use retry::RetryPolicy;
 use super::environment::Environment;
 use super::run::{CollectingSink, EventSink, RunControl, Steer};
 use super::tools::{Scratch, ToolContext, Toolbox};
+use budget::Budget;
 use deferred::{Disposition, Plan};
 use response::{Reply, StreamEnd};
 use tool_calls::CallRequest;
-
-/// Per-run limits; hitting one ends the run with [`RunEnd::LimitReached`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RunLimits {
-    pub max_model_requests: u64,
-    /// Total tokens one run may use.
-    pub token_budget: Option<u64>,
-}
-
-impl Default for RunLimits {
-    fn default() -> Self {
-        Self {
-            max_model_requests: 50,
-            token_budget: None,
-        }
-    }
-}
 
 /// Everything that shapes one agent, resolved before the run.
 #[derive(Clone)]
@@ -61,17 +48,12 @@ pub struct AgentSpec {
     /// Already rendered.
     pub system_prompt: String,
     pub toolbox: Toolbox,
+    /// The effective caps: the preset's over the service's defaults, lowered by the run's
+    /// override.
     pub limits: RunLimits,
     pub retry: RetryPolicy,
     /// Calls that wait for a human or the caller instead of running.
     pub deferral: Deferral,
-}
-
-/// Which limit ended a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
-    ModelRequests,
-    TokenBudget,
 }
 
 /// How a run ended.
@@ -123,6 +105,7 @@ pub struct Agent {
 struct Run<'a> {
     control: &'a RunControl,
     sink: &'a dyn EventSink,
+    budget: &'a Budget,
     history: Vec<ModelMessage>,
     usage: Usage,
     /// Tokens the provider reported for the last request and its answer.
@@ -176,9 +159,11 @@ impl Agent {
             async_subagents: std::mem::take(&mut context_state.async_subagents),
             nested_usage: Usage::default(),
         }));
+        let budget = Budget::new(self.spec.limits);
         let mut run = Run {
             control,
             sink,
+            budget: &budget,
             history: message_history,
             usage: Usage::default(),
             last_reported: 0,
@@ -189,7 +174,14 @@ impl Agent {
         if !input.is_empty() {
             run.history.push(ModelMessage::User { parts: input });
         }
-        let end = self.steps(&mut run).await;
+        let end = {
+            let deadline = budget.enforce_deadline(control, sink, &self.spec.agent_id);
+            tokio::select! {
+                biased;
+                end = self.steps(&mut run) => end,
+                never = deadline => match never {},
+            }
+        };
 
         let leftover = control.steering().close();
         self.inject(&mut run, leftover);
@@ -235,7 +227,7 @@ impl Agent {
             if run.control.is_interrupted() {
                 return self.interrupted(run);
             }
-            if let Some(end) = self.limit_reached(&run.usage) {
+            if let Some(end) = run.budget.check(&run.usage, run.sink, &self.spec.agent_id) {
                 return end;
             }
             if let Some(end) = self.compact_if_needed(run, &schemas).await {
@@ -308,9 +300,18 @@ impl Agent {
         let mut order = Vec::new();
         let mut pending = Vec::new();
         let mut deferred_at = Vec::new();
+        let mut left = run.budget.tool_calls_left();
         for (i, call) in calls.into_iter().enumerate() {
-            match self.spec.deferral.disposition(&call.name, &call.arguments) {
+            let disposition = match left {
+                Some(0) => Disposition::Refuse(format!(
+                    "not run: the run reached its limit of {} tool calls (max_tool_calls)",
+                    self.spec.limits.max_tool_calls.unwrap_or(0)
+                )),
+                _ => self.spec.deferral.disposition(&call.name, &call.arguments),
+            };
+            match disposition {
                 Disposition::Run => {
+                    left = left.map(|l| l - 1);
                     order.push(i);
                     to_run.push(call);
                 }
@@ -357,6 +358,7 @@ impl Agent {
         if calls.is_empty() {
             return Vec::new();
         }
+        run.budget.count_tool_calls(calls.len());
         let ctx = ToolContext {
             env: self.env.clone(),
             scratch: run.scratch.clone(),
@@ -487,29 +489,6 @@ impl Agent {
         }
     }
 
-    fn limit_reached(&self, usage: &Usage) -> Option<RunEnd> {
-        let limits = &self.spec.limits;
-        if usage.model_requests >= limits.max_model_requests {
-            return Some(RunEnd::LimitReached {
-                limit: Limit::ModelRequests,
-                message: format!(
-                    "stopped after {} model requests (the limit per run)",
-                    usage.model_requests
-                ),
-            });
-        }
-        match limits.token_budget {
-            Some(budget) if usage.total_tokens >= budget => Some(RunEnd::LimitReached {
-                limit: Limit::TokenBudget,
-                message: format!(
-                    "stopped after {} tokens (the budget is {budget})",
-                    usage.total_tokens
-                ),
-            }),
-            _ => None,
-        }
-    }
-
     /// Summarizes older history when the next request would be too large. A failed summary
     /// leaves the history as it was (the provider may still cope); an interrupt ends the run.
     async fn compact_if_needed(
@@ -605,7 +584,11 @@ impl Agent {
         run.history.push(ModelMessage::User { parts });
     }
 
+    /// How an interrupted run ends: at its duration limit when the deadline stopped it.
     fn interrupted(&self, run: &Run<'_>) -> RunEnd {
+        if let Some(end) = run.budget.deadline_end() {
+            return end;
+        }
         RunEnd::Interrupted {
             reason: run.control.interrupt_reason(),
         }

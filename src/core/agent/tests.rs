@@ -528,12 +528,12 @@ async fn the_request_limit_ends_the_run_with_a_valid_history() {
         script.push(calls(&[(&format!("c{i}"), "task_list", "{}")]));
     }
     let mut s = spec(toolsets(&["task"]));
-    s.limits.max_model_requests = 3;
+    s.limits.max_model_requests = Some(3);
     let agent = Agent::new(provider(&script), quiet_env(), s);
     let (out, _) = run(&agent, SessionState::default(), "loop", &RunControl::new()).await;
     assert!(matches!(
         &out.end,
-        RunEnd::LimitReached { limit: Limit::ModelRequests, message } if message.contains("3 model requests")
+        RunEnd::LimitReached { limit: Limit::MaxModelRequests, message } if message.contains("3 of 3 model requests")
     ));
     assert_eq!(script.requests().len(), 3);
     assert!(matches!(
@@ -548,17 +548,136 @@ async fn the_token_budget_ends_the_run() {
     script.push(calls(&[("c0", "task_list", "{}")]));
     script.push(calls(&[("c1", "task_list", "{}")]));
     let mut s = spec(toolsets(&["task"]));
-    s.limits.token_budget = Some(40);
+    s.limits.max_total_tokens = Some(40);
     let agent = Agent::new(provider(&script), quiet_env(), s);
     let (out, _) = run(&agent, SessionState::default(), "loop", &RunControl::new()).await;
     assert!(matches!(
         out.end,
         RunEnd::LimitReached {
-            limit: Limit::TokenBudget,
+            limit: Limit::MaxTotalTokens,
             ..
         }
     ));
     assert_eq!(out.usage.total_tokens, 40);
+}
+
+/// The `warning` events of a run, as (code, message).
+fn warnings(events: &[(String, EventPayload)]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            EventPayload::Warning(w) => Some((w.code.clone(), w.message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_limit_warns_once_at_eighty_percent() {
+    let script = Arc::new(Script::default());
+    for i in 0..5 {
+        script.push(calls(&[(&format!("c{i}"), "task_list", "{}")]));
+    }
+    let mut s = spec(toolsets(&["task"]));
+    s.limits.max_model_requests = Some(5);
+    let agent = Agent::new(provider(&script), quiet_env(), s);
+    let (out, events) = run(&agent, SessionState::default(), "loop", &RunControl::new()).await;
+    assert!(matches!(
+        out.end,
+        RunEnd::LimitReached {
+            limit: Limit::MaxModelRequests,
+            ..
+        }
+    ));
+    let warned = warnings(&events);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert_eq!(warned[0].0, LIMIT_WARNING);
+    assert!(
+        warned[0]
+            .1
+            .starts_with("max_model_requests: 4 of 5 model requests"),
+        "{warned:?}"
+    );
+}
+
+/// Calls past the cap are answered "not run" (the history stays valid) and the run ends
+/// at the limit before asking the model again.
+#[tokio::test]
+async fn the_tool_call_limit_answers_the_calls_past_it_and_ends_the_run() {
+    let script = Arc::new(Script::default());
+    let first: Vec<(String, &str, &str)> = (0..4)
+        .map(|i| (format!("c{i}"), "task_list", "{}"))
+        .collect();
+    let first: Vec<(&str, &str, &str)> =
+        first.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
+    script.push(calls(&first));
+    script.push(calls(&[
+        ("c4", "task_list", "{}"),
+        ("c5", "task_list", "{}"),
+        ("c6", "task_list", "{}"),
+    ]));
+    let mut s = spec(toolsets(&["task"]));
+    s.limits.max_tool_calls = Some(5);
+    let agent = Agent::new(provider(&script), quiet_env(), s);
+    let (out, events) = run(&agent, SessionState::default(), "loop", &RunControl::new()).await;
+    let RunEnd::LimitReached { limit, message } = &out.end else {
+        panic!("{:?}", out.end);
+    };
+    assert_eq!(*limit, Limit::MaxToolCalls);
+    assert!(message.contains("5 of 5 tool calls"), "{message}");
+    assert_eq!(script.requests().len(), 2, "no request after the limit");
+    let Some(ModelMessage::Tool { results }) = out.state.message_history.last() else {
+        panic!("the last step's calls are answered");
+    };
+    let refused: Vec<(&str, bool)> = results
+        .iter()
+        .map(|r| (r.tool_call_id.as_str(), r.is_error))
+        .collect();
+    assert_eq!(refused, [("c4", false), ("c5", true), ("c6", true)]);
+    assert!(results[1].content.contains("max_tool_calls"));
+    let warned = warnings(&events);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].1.starts_with("max_tool_calls: 4 of 5"),
+        "{warned:?}"
+    );
+}
+
+/// The deadline stops a run in the middle of a response that never ends, and the run
+/// ends at the limit (not as an interrupt); the warning came first.
+#[tokio::test(start_paused = true)]
+async fn the_duration_limit_stops_a_hanging_response() {
+    let script = Arc::new(Script::default());
+    script.push(Answer::Hang(vec![ModelDelta::Text(
+        "thinking out loud".into(),
+    )]));
+    let mut s = spec(toolsets(&[]));
+    s.limits.max_duration_secs = Some(30);
+    let agent = Agent::new(provider(&script), quiet_env(), s);
+    let control = RunControl::new();
+    let (out, events) = run(&agent, SessionState::default(), "go", &control).await;
+    let RunEnd::LimitReached { limit, message } = &out.end else {
+        panic!("{:?}", out.end);
+    };
+    assert_eq!(*limit, Limit::MaxDurationSecs);
+    assert!(message.contains("of 30 seconds"), "{message}");
+    let warned = warnings(&events);
+    assert_eq!(warned.len(), 1);
+    assert!(
+        warned[0].1.starts_with("max_duration_secs: 24 of 30"),
+        "{warned:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|(_, e)| matches!(e, EventPayload::InterruptReceived(_))),
+        "a limit is not an interrupt"
+    );
+    // The partial answer is kept, as after an interrupt.
+    assert!(matches!(
+        out.state.message_history.last(),
+        Some(ModelMessage::Assistant { .. })
+    ));
 }
 
 #[tokio::test]

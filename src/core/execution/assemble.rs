@@ -88,7 +88,7 @@ impl RunEngine {
                 model: preset.model.clone(),
                 system_prompt,
                 toolbox,
-                limits: self.settings.limits,
+                limits: preset.limits.or(self.settings.limits),
                 retry: self.settings.retry,
                 deferral: Deferral::of(preset, external_tools, false),
             },

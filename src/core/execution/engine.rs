@@ -61,6 +61,7 @@ pub struct Ports {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub input: InputLimits,
+    /// Caps on a run whose preset sets none of its own.
     pub limits: RunLimits,
     pub retry: RetryPolicy,
     pub shell: ShellLimits,
@@ -78,7 +79,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             input: InputLimits::default(),
-            limits: RunLimits::default(),
+            limits: crate::core::limits::default_run_limits(),
             retry: RetryPolicy::default(),
             shell: ShellLimits::default(),
             files: FileLimits::default(),
@@ -530,7 +531,11 @@ impl RunEngine {
         let Some(over) = &req.config_override else {
             return Ok(preset);
         };
-        let merged = over.apply(preset);
+        let limits = over
+            .lowered(preset.limits.or(self.settings.limits))
+            .map_err(RunError::Invalid)?;
+        let mut merged = over.apply(preset);
+        merged.limits = limits;
         let mut errors = preset_validation::validate(&merged, &[]);
         errors.extend(
             self.ports

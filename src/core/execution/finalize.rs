@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ports::SessionId;
 use ports::{
-    DisplayMessage, EventEnvelope, EventPayload, MAIN_AGENT, MailboxMessage, MailboxSource,
+    DisplayMessage, EventEnvelope, EventPayload, Limit, MAIN_AGENT, MailboxMessage, MailboxSource,
     PendingToolCall, RunCompleted, RunFailed, RunSummary, SessionOutcome, SessionRecord,
     SessionStatus, StopReason, StorageError, Usage, now,
 };
@@ -27,6 +27,8 @@ pub(super) enum Verdict {
     Commit {
         stop_reason: StopReason,
         message: Option<String>,
+        /// The cap reached, for `limit_reached`.
+        limit: Option<Limit>,
         /// Deferred calls: the session waits for their results.
         pending: Vec<PendingToolCall>,
     },
@@ -43,21 +45,25 @@ pub(super) fn verdict(end: &RunEnd, produced: bool) -> Verdict {
         RunEnd::Completed => Verdict::Commit {
             stop_reason: StopReason::Completed,
             message: None,
+            limit: None,
             pending: Vec::new(),
         },
         RunEnd::AwaitingToolResults { pending } => Verdict::Commit {
             stop_reason: StopReason::AwaitingToolResults,
             message: None,
+            limit: None,
             pending: pending.clone(),
         },
-        RunEnd::LimitReached { message, .. } => Verdict::Commit {
+        RunEnd::LimitReached { limit, message } => Verdict::Commit {
             stop_reason: StopReason::LimitReached,
             message: Some(message.clone()),
+            limit: Some(*limit),
             pending: Vec::new(),
         },
         RunEnd::Interrupted { reason } if produced => Verdict::Commit {
             stop_reason: StopReason::Interrupted,
             message: reason.clone(),
+            limit: None,
             pending: Vec::new(),
         },
         RunEnd::Interrupted { reason } => Verdict::Fail {
@@ -142,6 +148,7 @@ impl Ending {
             Verdict::Commit {
                 stop_reason,
                 message,
+                limit,
                 pending,
             } => {
                 let status = if pending.is_empty() {
@@ -157,6 +164,7 @@ impl Ending {
                         status,
                         stop_reason,
                         message,
+                        limit,
                         run_summary: summary,
                         pending_tool_calls: pending,
                     }),
@@ -382,6 +390,7 @@ mod tests {
             Verdict::Commit {
                 stop_reason: StopReason::Interrupted,
                 message: Some("user".into()),
+                limit: None,
                 pending: vec![],
             }
         );
@@ -391,13 +400,14 @@ mod tests {
         assert!(matches!(
             verdict(
                 &RunEnd::LimitReached {
-                    limit: Limit::ModelRequests,
+                    limit: Limit::MaxModelRequests,
                     message: "50".into()
                 },
                 false
             ),
             Verdict::Commit {
                 stop_reason: StopReason::LimitReached,
+                limit: Some(Limit::MaxModelRequests),
                 ..
             }
         ));
@@ -410,6 +420,7 @@ mod tests {
             Verdict::Commit {
                 stop_reason: StopReason::Completed,
                 message: None,
+                limit: None,
                 pending
             } if pending.is_empty()
         ));

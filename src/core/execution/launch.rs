@@ -41,6 +41,7 @@ impl Launcher for EngineLauncher {
                     }),
                     system_prompt: Some(system_prompt),
                     toolsets: Some(toolsets),
+                    limits: None,
                 }),
             ),
         };

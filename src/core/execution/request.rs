@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use ports::{
-    ConversationId, InputPart, ModelMessage, ModelSettings, Preset, PresetId, ReasoningEffort, SessionId,
-    StorageError, StreamKey, ThinkingSettings, ToolsetSpec, Transport,
+    ConversationId, InputPart, Limit, ModelMessage, ModelSettings, Preset, PresetId,
+    ReasoningEffort, RunLimits, SessionId, StorageError, StreamKey, ThinkingSettings, ToolsetSpec,
+    Transport,
 };
 
 use super::external::ExternalTools;
@@ -47,6 +48,8 @@ pub struct ConfigOverride {
     pub model: Option<ModelOverride>,
     pub system_prompt: Option<String>,
     pub toolsets: Option<Vec<ToolsetSpec>>,
+    /// Caps for this run: each may lower the preset's, never raise it.
+    pub limits: Option<RunLimits>,
 }
 
 /// Model settings changed field by field.
@@ -100,7 +103,37 @@ fn replace<T>(field: &mut Option<T>, value: Option<T>) {
 }
 
 impl ConfigOverride {
-    /// The preset with this override applied.
+    /// The caps of the run: `base` (the preset's over the service's) with this override's
+    /// lower ones.
+    ///
+    /// # Errors
+    /// A cap above its base, as `config_override.limits.<cap>`.
+    pub fn lowered(&self, base: RunLimits) -> Result<RunLimits, Vec<FieldError>> {
+        let Some(over) = self.limits else {
+            return Ok(base);
+        };
+        let mut limits = base;
+        let mut errors = Vec::new();
+        for limit in Limit::ALL {
+            match (over.get(limit), base.get(limit)) {
+                (Some(wanted), Some(cap)) if wanted > cap => errors.push(FieldError {
+                    field: format!("config_override.limits.{}", limit.as_str()),
+                    message: format!(
+                        "may lower the preset's limit ({cap}), not raise it to {wanted}"
+                    ),
+                }),
+                (Some(wanted), _) => limits.set(limit, Some(wanted)),
+                (None, _) => {}
+            }
+        }
+        if errors.is_empty() {
+            Ok(limits)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The preset with this override applied (its caps: see [`Self::lowered`]).
     pub fn apply(&self, mut preset: Preset) -> Preset {
         if let Some(m) = &self.model {
             m.apply(&mut preset.model);

@@ -242,6 +242,7 @@ mod tests {
             is_default: false,
             created_at: now,
             updated_at: now,
+            limits: Default::default(),
         }
     }
 

@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{Caller, Directory, Kit, Source, equip};
-use crate::core::agent::{Agent, AgentSpec, Deferral, RunEnd};
+use crate::core::agent::{Agent, AgentSpec, Deferral, RunEnd, RunLimits};
 use crate::core::prompt;
 use crate::core::tools::{
     Tool, ToolContext, ToolError, ToolOutput, Toolbox, TypedTool, WebServices,
@@ -154,7 +154,12 @@ impl Delegate {
             model: preset.model.clone(),
             system_prompt: system + &section,
             toolbox,
-            limits: self.kit.limits,
+            // Its own caps, but not a clock of its own: the run's deadline interrupts it
+            // with the rest of the run.
+            limits: RunLimits {
+                max_duration_secs: None,
+                ..preset.limits.or(self.kit.limits)
+            },
             retry: self.kit.retry,
             deferral: Deferral::of(preset, Vec::new(), true),
         })

@@ -117,6 +117,7 @@ pub(crate) fn boss(subagents: ports::SubagentSpec, toolsets: Vec<ports::ToolsetS
         is_default: false,
         created_at: at,
         updated_at: at,
+        limits: Default::default(),
     }
 }
 
