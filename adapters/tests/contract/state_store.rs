@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use adapters::state_store::{OpendalStateStore, S3Settings};
 use ports::{
-    AssistantPart, ContextState, DisplayMessage, EnvironmentState, ModelMessage, PendingKind,
-    PendingToolCall, SessionId, SessionState, ShellMode, StateStore, StateStoreError, Task,
-    TaskStatus, ToolCallStatus, ToolResult, Usage, UserPart,
+    AssistantPart, ContextState, DisplayMessage, ModelMessage, PendingKind, PendingToolCall,
+    SessionId, SessionState, StateStore, StateStoreError, Task, TaskStatus, ToolCallStatus,
+    ToolResult, Usage, UserPart,
 };
 use tempfile::TempDir;
 
@@ -245,10 +245,6 @@ fn sample_state(tag: &str) -> SessionState {
                 }],
             },
         ],
-        environment_state: EnvironmentState {
-            cwd: Some("/work".into()),
-            shell_mode: ShellMode::Docker,
-        },
     }
 }
 

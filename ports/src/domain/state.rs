@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ModelMessage, PendingToolCall, SessionId, ShellMode, Usage};
+use super::{ModelMessage, PendingToolCall, SessionId, Usage};
 
 /// Everything a later run needs to continue exactly where this one stopped.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -14,8 +14,6 @@ pub struct SessionState {
     pub context_state: ContextState,
     #[serde(default)]
     pub message_history: Vec<ModelMessage>,
-    #[serde(default)]
-    pub environment_state: EnvironmentState,
 }
 
 /// The agent loop's own state besides history.
@@ -32,6 +30,7 @@ pub struct ContextState {
     /// Usage accumulated over the whole chain.
     #[serde(default)]
     pub usage: Usage,
+    /// The notes of the agent's latest `handoff`, shown in every later system prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handoff_notes: Option<String>,
     /// Deferred calls the next run must resolve.
@@ -56,15 +55,6 @@ pub enum TaskStatus {
     Pending,
     InProgress,
     Completed,
-}
-
-/// What the environment needs to restore.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct EnvironmentState {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cwd: Option<String>,
-    #[serde(default)]
-    pub shell_mode: ShellMode,
 }
 
 /// Outcome of a tool call as shown to people.

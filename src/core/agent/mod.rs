@@ -39,6 +39,14 @@ use deferred::{Disposition, Plan};
 use response::{Reply, StreamEnd};
 use tool_calls::CallRequest;
 
+/// Heads the handoff notes at the end of the system prompt.
+const HANDOFF_SECTION: &str = "\n\n## Handoff notes\nNotes you wrote when you last handed off \
+    the context (it was restarted then):\n";
+
+/// The history's first message after a handoff.
+const HANDOFF_RESTART: &str = "[Handoff: the context was restarted. Your notes are in the \
+    system prompt under \"Handoff notes\".]\n\nContinue the task.";
+
 /// Everything that shapes one agent, resolved before the run.
 #[derive(Clone)]
 pub struct AgentSpec {
@@ -112,6 +120,9 @@ struct Run<'a> {
     last_reported: u64,
     /// The model that answered the last request.
     model: Option<String>,
+    /// The notes of the latest `handoff` (this run's or an earlier one's), shown in the
+    /// system prompt so they survive compaction and later runs.
+    notes: Option<String>,
     scratch: Arc<Mutex<Scratch>>,
 }
 
@@ -149,16 +160,9 @@ impl Agent {
         let SessionState {
             mut context_state,
             message_history,
-            environment_state,
         } = state;
         let pending = std::mem::take(&mut context_state.pending_tool_calls);
-        let scratch = Arc::new(Mutex::new(Scratch {
-            tasks: std::mem::take(&mut context_state.tasks),
-            handoff: None,
-            subagent_histories: std::mem::take(&mut context_state.subagent_histories),
-            async_subagents: std::mem::take(&mut context_state.async_subagents),
-            nested_usage: Usage::default(),
-        }));
+        let scratch = Arc::new(Mutex::new(Scratch::take_from(&mut context_state)));
         let budget = Budget::new(self.spec.limits);
         let mut run = Run {
             control,
@@ -168,53 +172,60 @@ impl Agent {
             usage: Usage::default(),
             last_reported: 0,
             model: None,
+            notes: context_state.handoff_notes.take(),
             scratch: scratch.clone(),
         };
         self.resolve(&mut run, pending, resolutions).await;
         if !input.is_empty() {
             run.history.push(ModelMessage::User { parts: input });
         }
-        let end = {
-            let deadline = budget.enforce_deadline(control, sink, &self.spec.agent_id);
-            tokio::select! {
-                biased;
-                end = self.steps(&mut run) => end,
-                never = deadline => match never {},
-            }
-        };
-
-        let leftover = control.steering().close();
-        self.inject(&mut run, leftover);
-        if let RunEnd::Interrupted { reason } = &end {
-            sink.emit(
-                &self.spec.agent_id,
-                EventPayload::InterruptReceived(InterruptReceived {
-                    reason: reason.clone(),
-                }),
-            );
-        }
+        let end = self.steps_within_deadline(&mut run).await;
+        self.wind_down(&mut run, &end);
         let scratch = std::mem::take(
             &mut *scratch
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        context_state.tasks = scratch.tasks;
-        context_state.subagent_histories = scratch.subagent_histories;
-        context_state.async_subagents = scratch.async_subagents;
-        run.usage.add(&scratch.nested_usage);
+        run.usage.add(&scratch.restore_into(&mut context_state));
         if let RunEnd::AwaitingToolResults { pending } = &end {
             context_state.pending_tool_calls.clone_from(pending);
         }
         context_state.usage.add(&run.usage);
+        context_state.handoff_notes = run.notes;
         RunOutcome {
             state: SessionState {
                 context_state,
                 message_history: run.history,
-                environment_state,
             },
             end,
             usage: run.usage,
             model: run.model,
+        }
+    }
+
+    /// The steps, with the duration cap's timer running beside them.
+    async fn steps_within_deadline(&self, run: &mut Run<'_>) -> RunEnd {
+        let (budget, control, sink) = (run.budget, run.control, run.sink);
+        let deadline = budget.enforce_deadline(control, sink, &self.spec.agent_id);
+        tokio::select! {
+            biased;
+            end = self.steps(run) => end,
+            never = deadline => match never {},
+        }
+    }
+
+    /// What follows the last step: steering that came too late joins the history, and an
+    /// interrupt is announced.
+    fn wind_down(&self, run: &mut Run<'_>, end: &RunEnd) {
+        let leftover = run.control.steering().close();
+        self.inject(run, leftover);
+        if let RunEnd::Interrupted { reason } = end {
+            run.sink.emit(
+                &self.spec.agent_id,
+                EventPayload::InterruptReceived(InterruptReceived {
+                    reason: reason.clone(),
+                }),
+            );
         }
     }
 
@@ -234,7 +245,11 @@ impl Agent {
                 return end;
             }
             // The history moves into the request and back: each attempt clones it once.
-            let request = self.request(std::mem::take(&mut run.history), schemas.clone());
+            let request = self.request(
+                run.notes.as_deref(),
+                std::mem::take(&mut run.history),
+                schemas.clone(),
+            );
             let reply = self.ask(&request, run, run.sink).await;
             run.history = request.messages;
             if reply.answered() {
@@ -440,10 +455,19 @@ impl Agent {
         deferred::insert_results(&mut run.history, results);
     }
 
-    fn request(&self, messages: Vec<ModelMessage>, tools: Vec<ports::ToolSchema>) -> ModelRequest {
+    fn request(
+        &self,
+        notes: Option<&str>,
+        messages: Vec<ModelMessage>,
+        tools: Vec<ports::ToolSchema>,
+    ) -> ModelRequest {
+        let system = match notes {
+            Some(notes) => format!("{}{HANDOFF_SECTION}{notes}", self.spec.system_prompt),
+            None => self.spec.system_prompt.clone(),
+        };
         ModelRequest {
             model: self.spec.model.name.clone(),
-            system: self.spec.system_prompt.clone(),
+            system,
             messages,
             tools,
             temperature: self.spec.model.temperature,
@@ -516,7 +540,7 @@ impl Agent {
                 text: compaction::SUMMARY_PROMPT.to_owned(),
             }],
         });
-        let request = self.request(old, Vec::new());
+        let request = self.request(run.notes.as_deref(), old, Vec::new());
         // The summary is internal: its deltas are not the conversation's content.
         let quiet = CollectingSink::default();
         let reply = self.ask(&request, run, &quiet).await;
@@ -554,11 +578,10 @@ impl Agent {
         let Some(summary) = summary else { return };
         run.history = vec![ModelMessage::User {
             parts: vec![UserPart::Text {
-                text: format!(
-                    "[Handoff: the context was restarted; your notes follow]\n{summary}\n\nContinue the task."
-                ),
+                text: HANDOFF_RESTART.to_owned(),
             }],
         }];
+        run.notes = Some(summary.clone());
         run.sink.emit(
             &self.spec.agent_id,
             EventPayload::HandoffCompleted(HandoffCompleted { summary }),

@@ -929,6 +929,7 @@ async fn handoff_restarts_the_context_from_the_summary() {
         r#"{"summary":"goal: X; done: Y"}"#,
     )]));
     script.push(text(&["continuing"]));
+    script.push(text(&["next run"]));
     let agent = Agent::new(provider(&script), quiet_env(), spec(toolsets(&["context"])));
     let (out, events) = run(
         &agent,
@@ -939,11 +940,30 @@ async fn handoff_restarts_the_context_from_the_summary() {
     .await;
     assert_eq!(out.end, RunEnd::Completed);
     let reqs = script.requests();
+    assert_eq!(reqs[0].system, "be brief", "no notes before the handoff");
     assert_eq!(reqs[1].messages.len(), 1);
-    assert!(last_user_text(&reqs[1]).contains("goal: X; done: Y"));
+    assert!(last_user_text(&reqs[1]).contains("Continue the task"));
+    assert!(
+        reqs[1].system.starts_with("be brief\n\n## Handoff notes\n")
+            && reqs[1].system.ends_with("goal: X; done: Y"),
+        "{}",
+        reqs[1].system
+    );
     assert!(events.iter().any(
         |(_, e)| matches!(e, EventPayload::HandoffCompleted(h) if h.summary == "goal: X; done: Y")
     ));
+    // Kept in the state, the notes reach the next run's system prompt.
+    assert_eq!(
+        out.state.context_state.handoff_notes.as_deref(),
+        Some("goal: X; done: Y")
+    );
+    let (next, _) = run(&agent, out.state, "and then?", &RunControl::new()).await;
+    assert_eq!(next.end, RunEnd::Completed);
+    assert_eq!(script.requests()[2].system, reqs[1].system);
+    assert_eq!(
+        next.state.context_state.handoff_notes.as_deref(),
+        Some("goal: X; done: Y")
+    );
 }
 
 #[tokio::test(start_paused = true)]

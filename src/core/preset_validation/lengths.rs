@@ -12,6 +12,26 @@ use crate::core::limits::{
     MAX_PATH_CHARS, MAX_TEMPLATE_CHARS,
 };
 
+fn check_environment(c: &mut Checker, env: &ports::EnvironmentSpec) {
+    if let Some(id) = &env.container_id {
+        c.text("environment.container_id", id, MAX_IDENT_CHARS);
+    }
+    if let Some(dir) = &env.container_workdir {
+        c.text("environment.container_workdir", dir, MAX_PATH_CHARS);
+    }
+    c.text(
+        "environment.default_path",
+        &env.default_path,
+        MAX_PATH_CHARS,
+    );
+    c.texts(
+        "environment.allowed_paths",
+        &env.allowed_paths,
+        MAX_PATH_CHARS,
+    );
+    c.texts("environment.env_allow", &env.env_allow, MAX_IDENT_CHARS);
+}
+
 /// Every text field of `preset` over its cap, and every list over [`MAX_LIST_ITEMS`].
 pub fn check(preset: &Preset) -> Vec<FieldError> {
     let mut c = Checker::default();
@@ -37,24 +57,7 @@ pub fn check(preset: &Preset) -> Vec<FieldError> {
             );
         }
     }
-    let env = &preset.environment;
-    if let Some(id) = &env.container_id {
-        c.text("environment.container_id", id, MAX_IDENT_CHARS);
-    }
-    if let Some(dir) = &env.container_workdir {
-        c.text("environment.container_workdir", dir, MAX_PATH_CHARS);
-    }
-    c.text(
-        "environment.default_path",
-        &env.default_path,
-        MAX_PATH_CHARS,
-    );
-    c.texts(
-        "environment.allowed_paths",
-        &env.allowed_paths,
-        MAX_PATH_CHARS,
-    );
-    c.texts("environment.env_allow", &env.env_allow, MAX_IDENT_CHARS);
+    check_environment(&mut c, &preset.environment);
     if c.list("subagents.refs", preset.subagents.refs.len()) {
         for (i, r) in preset.subagents.refs.iter().enumerate() {
             let at = format!("subagents.refs[{i}]");

@@ -73,6 +73,27 @@ pub struct Scratch {
     pub nested_usage: Usage,
 }
 
+impl Scratch {
+    /// Takes the parts of `context` the tools change.
+    pub fn take_from(context: &mut ports::ContextState) -> Self {
+        Self {
+            tasks: std::mem::take(&mut context.tasks),
+            handoff: None,
+            subagent_histories: std::mem::take(&mut context.subagent_histories),
+            async_subagents: std::mem::take(&mut context.async_subagents),
+            nested_usage: Usage::default(),
+        }
+    }
+
+    /// Puts the tools' parts back into `context`; returns what nested agents used.
+    pub fn restore_into(self, context: &mut ports::ContextState) -> Usage {
+        context.tasks = self.tasks;
+        context.subagent_histories = self.subagent_histories;
+        context.async_subagents = self.async_subagents;
+        self.nested_usage
+    }
+}
+
 /// Everything a tool call may use.
 pub struct ToolContext<'a> {
     pub env: Arc<Environment>,
