@@ -300,6 +300,7 @@ fn run_settings(config: &Config, auth_token: &str) -> Settings {
             max_file_bytes: config.max_file_bytes,
         },
         max_concurrent_runs: config.max_concurrent_runs,
+        title_model: config.title_model.clone(),
         retry: ModelRetries {
             max_attempts: config.model_max_retries.saturating_add(1),
             ..ModelRetries::default()

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 
 use crate::{
-    BoxError, Conversation, ConversationId, ConversationPatch, ConversationStatus, MailboxMessage,
+    BoxError, Conversation, ConversationFilter, ConversationId, ConversationPatch, MailboxMessage,
     NewNotification, Notification, Page, Preset, PresetId, SessionId, SessionOutcome,
     SessionRecord, SessionType, Timestamp,
 };
@@ -114,11 +114,11 @@ pub trait ConversationRepo: Send + Sync {
         conversation_id: &ConversationId,
     ) -> Result<Conversation, StorageError>;
 
-    /// Conversations newest activity first (ties broken by id, descending), optionally only
-    /// those with `status`.
+    /// Conversations newest activity first (ties broken by id, descending), only those
+    /// the filter admits.
     async fn list_conversations(
         &self,
-        status: Option<ConversationStatus>,
+        filter: &ConversationFilter,
         page: Page,
     ) -> Result<Vec<Conversation>, StorageError>;
 

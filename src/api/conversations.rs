@@ -223,6 +223,8 @@ impl ConversationsApi {
     }
 
     /// Conversations, newest activity first; `limit` is clamped to 1..=100 (default 20).
+    /// Any number of `metadata.<key>=<value>` query parameters keep only the conversations
+    /// whose metadata has every such pair (e.g. `?metadata.channel=C042`).
     #[oai(
         path = "/conversations/list",
         method = "get",
@@ -232,6 +234,7 @@ impl ConversationsApi {
         &self,
         _auth: Auth,
         state: Data<&Arc<ApiState>>,
+        request: &poem::Request,
         status: Query<Option<ConversationStatus>>,
         #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))] limit: Query<
             Option<u64>,
@@ -240,9 +243,13 @@ impl ConversationsApi {
             Option<u64>,
         >,
     ) -> Result<Json<ConversationList>> {
+        let filter = ports::ConversationFilter {
+            status: status.0.map(Into::into),
+            metadata: metadata_pairs(request.uri().query().unwrap_or_default()),
+        };
         let found = state
             .queries
-            .conversations(status.0.map(Into::into), runs::page(limit.0, offset.0))
+            .conversations(&filter, runs::page(limit.0, offset.0))
             .await?;
         Ok(Json(ConversationList {
             conversations: found.into_iter().map(Into::into).collect(),
@@ -388,4 +395,14 @@ impl ConversationsApi {
             .await?;
         Ok(EventsResponse::of(attached, encoding.0))
     }
+}
+
+/// The `metadata.<key>=<value>` pairs of a query string, decoded.
+fn metadata_pairs(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .filter_map(|(name, value)| {
+            name.strip_prefix("metadata.")
+                .map(|key| (key.to_owned(), value.into_owned()))
+        })
+        .collect()
 }

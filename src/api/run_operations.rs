@@ -240,6 +240,7 @@ fn fork_request(
         external_tools: ExternalTools::default(),
         history: Vec::new(),
         transport,
+        metadata: ports::Metadata::new(),
     }
 }
 

@@ -139,6 +139,9 @@ pub struct Config {
     pub max_concurrent_runs: usize,
     /// The largest file the file tools read whole or write (`MAX_FILE_BYTES`).
     pub max_file_bytes: u64,
+    /// `TITLE_MODEL`: a cheap model that titles new conversations from their first
+    /// exchange; without it a title is the first user text, cut.
+    pub title_model: Option<String>,
     /// `WORKSPACE_ROOT`: where agents work; relative preset paths start here.
     pub workspace_root: PathBuf,
     /// `PROTECTED_PATHS`: more paths no agent may reach (the service's own files always are).
@@ -315,6 +318,7 @@ impl Config {
                 "MAX_FILE_BYTES",
                 crate::core::limits::DEFAULT_MAX_FILE_BYTES,
             )?,
+            title_model: parse_title_model(get("TITLE_MODEL"))?,
         })
     }
 }
@@ -624,6 +628,17 @@ fn gateways(
         found.insert(prefix.to_lowercase(), provider(get, prefix)?);
     }
     Ok(found)
+}
+
+/// `TITLE_MODEL`, named like a preset's model (`provider:model`, `gateway@provider:model`).
+fn parse_title_model(value: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(model) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match crate::core::preset_validation::model_name_problem(&model) {
+        Some(problem) => Err(bad("TITLE_MODEL", problem)),
+        None => Ok(Some(model)),
+    }
 }
 
 #[cfg(test)]

@@ -132,6 +132,11 @@ pub const VARIABLES: &[Variable] = &[
         "retries of a model request after a 429, 5xx or connection error",
     ),
     var(
+        "TITLE_MODEL",
+        "",
+        "a cheap model (provider:model) that titles new conversations; unset: the first user text, cut at 60 characters",
+    ),
+    var(
         "MAX_CONCURRENT_RUNS",
         "1024",
         "runs going at once (async subagents included); more get 429 too_many_runs",

@@ -81,3 +81,13 @@ pub fn default_run_limits() -> ports::RunLimits {
         ..ports::RunLimits::default()
     }
 }
+
+/// Keys of a conversation's metadata.
+pub const MAX_METADATA_KEYS: usize = 32;
+/// A metadata key, in characters (a-z, A-Z, 0-9, `_`, `-`, `.`, `:`).
+pub const MAX_METADATA_KEY_CHARS: usize = 64;
+/// A metadata value, in characters.
+pub const MAX_METADATA_VALUE_CHARS: usize = 512;
+
+/// A title set from the first user text is that text cut at this many characters.
+pub const FALLBACK_TITLE_CHARS: usize = 60;

@@ -56,6 +56,7 @@ pub mod environment;
 pub mod execution;
 pub mod health;
 pub mod limits;
+pub mod metadata;
 pub mod notifications;
 pub mod preset_validation;
 pub mod presets;

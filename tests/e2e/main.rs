@@ -26,6 +26,7 @@ mod hitl;
 mod inputs;
 mod limits;
 mod mcp;
+mod metadata_titles;
 mod metrics;
 mod model_controls;
 mod notifications;

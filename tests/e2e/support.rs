@@ -310,6 +310,7 @@ pub fn conversation(conversation_id: &str) -> ports::Conversation {
         status: ports::ConversationStatus::Active,
         created_at: at,
         updated_at: at,
+        metadata: ports::Metadata::new(),
     }
 }
 

@@ -5,16 +5,44 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use ports::ConversationId;
 use ports::{
-    Conversation, ConversationPatch, ConversationRepo, ConversationStatus, Page, StorageError,
+    Conversation, ConversationFilter, ConversationPatch, ConversationRepo, Page, StorageError,
     Timestamp,
 };
 
 use super::{
     SqlStorage, TxError, db_err,
-    rows::{self, ConversationRow},
-    schema::conversations,
+    rows::{ConversationRow, MetadataRow},
+    schema::{conversation_metadata, conversations},
     with_conn,
 };
+
+/// The metadata rows of the conversations `$ids`.
+macro_rules! load_metadata {
+    ($c:expr, $ids:expr) => {
+        conversation_metadata::table
+            .filter(conversation_metadata::conversation_id.eq_any($ids))
+            .select(MetadataRow::as_select())
+            .load::<MetadataRow>($c)
+            .await
+    };
+}
+
+/// Replaces conversation `$id`'s metadata with `$rows` (inside a transaction).
+macro_rules! replace_metadata {
+    ($c:expr, $id:expr, $rows:expr) => {{
+        diesel::delete(
+            conversation_metadata::table.filter(conversation_metadata::conversation_id.eq($id)),
+        )
+        .execute($c)
+        .await?;
+        for row in $rows {
+            diesel::insert_into(conversation_metadata::table)
+                .values(row)
+                .execute($c)
+                .await?;
+        }
+    }};
+}
 
 #[async_trait]
 impl ConversationRepo for SqlStorage {
@@ -23,38 +51,57 @@ impl ConversationRepo for SqlStorage {
         conversation_id: &ConversationId,
     ) -> Result<Conversation, StorageError> {
         let conversation_id = conversation_id.as_str();
-        let row: ConversationRow = with_conn!(self, read, |c| {
-            conversations::table
+        let (row, metadata): (ConversationRow, Vec<MetadataRow>) = with_conn!(self, read, |c| {
+            let row = conversations::table
                 .find(conversation_id)
                 .select(ConversationRow::as_select())
                 .first(c)
                 .await
-                .map_err(db_err)?
+                .map_err(db_err)?;
+            (row, load_metadata!(c, [conversation_id]).map_err(db_err)?)
         });
-        row.into_domain()
+        row.into_domain(&metadata)
     }
 
     async fn list_conversations(
         &self,
-        status: Option<ConversationStatus>,
+        filter: &ConversationFilter,
         page: Page,
     ) -> Result<Vec<Conversation>, StorageError> {
-        let found: Vec<ConversationRow> = with_conn!(self, read, |c| {
-            let mut query = conversations::table
-                .select(ConversationRow::as_select())
-                .order((
-                    conversations::updated_at.desc(),
-                    conversations::conversation_id.desc(),
-                ))
-                .limit(i64::from(page.limit))
-                .offset(i64::from(page.offset))
-                .into_boxed();
-            if let Some(status) = status {
-                query = query.filter(conversations::status.eq(status.as_str()));
-            }
-            query.load(c).await.map_err(db_err)?
-        });
-        rows::all(found, ConversationRow::into_domain)
+        let (found, metadata): (Vec<ConversationRow>, Vec<MetadataRow>) =
+            with_conn!(self, read, |c| {
+                let mut query = conversations::table
+                    .select(ConversationRow::as_select())
+                    .order((
+                        conversations::updated_at.desc(),
+                        conversations::conversation_id.desc(),
+                    ))
+                    .limit(i64::from(page.limit))
+                    .offset(i64::from(page.offset))
+                    .into_boxed();
+                if let Some(status) = filter.status {
+                    query = query.filter(conversations::status.eq(status.as_str()));
+                }
+                for (key, value) in &filter.metadata {
+                    query = query.filter(diesel::dsl::exists(
+                        conversation_metadata::table
+                            .filter(
+                                conversation_metadata::conversation_id
+                                    .eq(conversations::conversation_id),
+                            )
+                            .filter(conversation_metadata::key.eq(key))
+                            .filter(conversation_metadata::value.eq(value)),
+                    ));
+                }
+                let found: Vec<ConversationRow> = query.load(c).await.map_err(db_err)?;
+                let ids: Vec<&str> = found.iter().map(|r| r.conversation_id.as_str()).collect();
+                let metadata = load_metadata!(c, ids).map_err(db_err)?;
+                (found, metadata)
+            });
+        found
+            .into_iter()
+            .map(|row| row.into_domain(&metadata))
+            .collect()
     }
 
     async fn update_conversation(
@@ -65,7 +112,7 @@ impl ConversationRepo for SqlStorage {
     ) -> Result<Conversation, StorageError> {
         let conversation_id = conversation_id.as_str();
         let at = at.timestamp_micros();
-        let row: ConversationRow = with_conn!(self, write, |c| {
+        let (row, metadata): (ConversationRow, Vec<MetadataRow>) = with_conn!(self, write, |c| {
             c.transaction::<_, TxError, _>(async |c| {
                 let target = conversations::table.find(conversation_id);
                 let mut current: ConversationRow =
@@ -89,12 +136,20 @@ impl ConversationRepo for SqlStorage {
                     ))
                     .execute(c)
                     .await?;
-                Ok(current)
+                if let Some(metadata) = &patch.metadata {
+                    replace_metadata!(
+                        c,
+                        conversation_id,
+                        MetadataRow::of(conversation_id, metadata)
+                    );
+                }
+                let metadata = load_metadata!(c, [conversation_id])?;
+                Ok((current, metadata))
             })
             .await
             .map_err(|TxError(e)| e)?
         });
-        row.into_domain()
+        row.into_domain(&metadata)
     }
 
     async fn touch_conversation(

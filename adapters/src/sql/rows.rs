@@ -8,7 +8,7 @@ use ports::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::schema::{conversations, mailbox, presets, sessions};
+use super::schema::{conversation_metadata, conversations, mailbox, presets, sessions};
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StorageError {
     StorageError::Other(format!("stored {what} does not decode: {detail}").into())
@@ -106,16 +106,46 @@ impl ConversationRow {
         }
     }
 
-    pub fn into_domain(self) -> Result<Conversation, StorageError> {
+    /// The conversation, with its metadata taken from `metadata` (rows of any conversation).
+    pub fn into_domain(self, metadata: &[MetadataRow]) -> Result<Conversation, StorageError> {
         Ok(Conversation {
             status: ConversationStatus::parse(&self.status)
                 .ok_or_else(|| corrupt("conversation.status", &self.status))?,
+            metadata: metadata
+                .iter()
+                .filter(|m| m.conversation_id == self.conversation_id)
+                .map(|m| (m.key.clone(), m.value.clone()))
+                .collect(),
             conversation_id: self.conversation_id.into(),
             title: self.title,
             default_preset_id: self.default_preset_id.map(Into::into),
             created_at: from_micros(self.created_at),
             updated_at: from_micros(self.updated_at),
         })
+    }
+}
+
+/// One metadata pair of a conversation.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = conversation_metadata)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct MetadataRow {
+    pub conversation_id: String,
+    pub key: String,
+    pub value: String,
+}
+
+impl MetadataRow {
+    /// The rows of `metadata` for `conversation_id`.
+    pub fn of(conversation_id: &str, metadata: &ports::Metadata) -> Vec<Self> {
+        metadata
+            .iter()
+            .map(|(key, value)| Self {
+                conversation_id: conversation_id.to_owned(),
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect()
     }
 }
 

@@ -62,7 +62,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    conversation_metadata (conversation_id, key) {
+        conversation_id -> Text,
+        key -> Text,
+        value -> Text,
+    }
+}
+
 diesel::joinable!(sessions -> conversations (conversation_id));
+diesel::joinable!(conversation_metadata -> conversations (conversation_id));
 diesel::table! {
     idempotency_keys (key) {
         key -> Text,
@@ -74,7 +83,13 @@ diesel::table! {
 }
 
 diesel::joinable!(mailbox -> conversations (conversation_id));
-diesel::allow_tables_to_appear_in_same_query!(presets, conversations, sessions, mailbox);
+diesel::allow_tables_to_appear_in_same_query!(
+    presets,
+    conversations,
+    sessions,
+    mailbox,
+    conversation_metadata
+);
 
 diesel::table! {
     notifications (id) {

@@ -12,8 +12,8 @@ use ports::{ConversationId, SessionId};
 
 use super::{
     SqlStorage, TxError, db_err,
-    rows::{self, ConversationRow, SessionRow},
-    schema::{conversations, sessions},
+    rows::{self, ConversationRow, MetadataRow, SessionRow},
+    schema::{conversation_metadata, conversations, sessions},
     with_conn,
 };
 
@@ -21,16 +21,22 @@ impl SqlStorage {
     async fn insert_session(
         &self,
         row: &SessionRow,
-        conversation: Option<&ConversationRow>,
+        conversation: Option<&(ConversationRow, Vec<MetadataRow>)>,
     ) -> Result<(), StorageError> {
         with_conn!(self, write, |c| {
             c.transaction::<_, TxError, _>(async |c| {
                 match conversation {
-                    Some(conv) => {
+                    Some((conv, metadata)) => {
                         diesel::insert_into(conversations::table)
                             .values(conv)
                             .execute(c)
                             .await?;
+                        for pair in metadata {
+                            diesel::insert_into(conversation_metadata::table)
+                                .values(pair)
+                                .execute(c)
+                                .await?;
+                        }
                     }
                     None => {
                         let exists: i64 = conversations::table
@@ -84,7 +90,12 @@ impl SessionRepo for SqlStorage {
         new_conversation: Option<Conversation>,
     ) -> Result<(), StorageError> {
         let row = SessionRow::from_domain(session)?;
-        let conversation = new_conversation.as_ref().map(ConversationRow::from_domain);
+        let conversation = new_conversation.as_ref().map(|c| {
+            (
+                ConversationRow::from_domain(c),
+                MetadataRow::of(c.conversation_id.as_str(), &c.metadata),
+            )
+        });
         // A conflict whose running session finished before we could name it is retried
         // once; a second such race is reported as busy without an id.
         for _ in 0..2 {

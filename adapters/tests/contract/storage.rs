@@ -106,6 +106,7 @@ crate::contract!(storage, [sqlite => sqlite(), postgres => postgres(), postgres_
     retry_keys_claim_settle_release_and_expire,
     concurrent_claims_of_a_key_one_wins,
     chat_chains_are_found_and_replaced,
+    conversation_metadata_is_stored_replaced_and_filtered,
     notifications_are_ordered_read_after_an_id_and_bounded,
 ]);
 
@@ -181,8 +182,16 @@ fn conversation(conversation_id: &str) -> Conversation {
         title: None,
         default_preset_id: None,
         status: ConversationStatus::Active,
+        metadata: Metadata::new(),
         created_at: now,
         updated_at: now,
+    }
+}
+
+fn status_filter(status: ConversationStatus) -> ConversationFilter {
+    ConversationFilter {
+        status: Some(status),
+        ..ConversationFilter::default()
     }
 }
 
@@ -539,7 +548,7 @@ async fn conversations_list_newest_first_with_paging(f: &StorageFixture) {
 
     let all = f
         .conversations()
-        .list_conversations(None, Page::clamped(100, 0))
+        .list_conversations(&ConversationFilter::default(), Page::clamped(100, 0))
         .await
         .unwrap();
     let got: Vec<_> = all.iter().map(|c| c.conversation_id.to_string()).collect();
@@ -548,7 +557,7 @@ async fn conversations_list_newest_first_with_paging(f: &StorageFixture) {
 
     let page = f
         .conversations()
-        .list_conversations(None, Page::clamped(2, 1))
+        .list_conversations(&ConversationFilter::default(), Page::clamped(2, 1))
         .await
         .unwrap();
     let got: Vec<_> = page.iter().map(|c| c.conversation_id.to_string()).collect();
@@ -556,14 +565,20 @@ async fn conversations_list_newest_first_with_paging(f: &StorageFixture) {
 
     let active = f
         .conversations()
-        .list_conversations(Some(ConversationStatus::Active), Page::clamped(100, 0))
+        .list_conversations(
+            &status_filter(ConversationStatus::Active),
+            Page::clamped(100, 0),
+        )
         .await
         .unwrap();
     assert_eq!(active.len(), 4);
     assert!(active.iter().all(|c| c.conversation_id != ids[1].as_str()));
     let archived = f
         .conversations()
-        .list_conversations(Some(ConversationStatus::Archived), Page::clamped(100, 0))
+        .list_conversations(
+            &status_filter(ConversationStatus::Archived),
+            Page::clamped(100, 0),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -1170,6 +1185,105 @@ async fn chat_chains_are_found_and_replaced(f: &StorageFixture) {
     let (s2, c2) = (SessionId::from("s2"), ConversationId::from("c2"));
     chains.remember_chain("h1", &s2, &c2).await.unwrap();
     assert_eq!(chains.find_chain("h1").await.unwrap(), Some((s2, c2)));
+}
+
+async fn conversation_metadata_is_stored_replaced_and_filtered(f: &StorageFixture) {
+    let tagged = |pairs: &[(&str, &str)]| -> Metadata {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let mut ids = Vec::new();
+    for channel in ["c1", "c2", "c1"] {
+        let sid = id("s");
+        let mut conv = conversation(&sid);
+        conv.metadata = tagged(&[("channel", channel), ("team", "ops")]);
+        f.sessions()
+            .create_session(&session(&sid, &sid, SessionType::Agent), Some(conv))
+            .await
+            .unwrap();
+        ids.push(sid);
+    }
+    let untagged = root(f).await;
+    let got = f
+        .conversations()
+        .get_conversation(&as_conversation(&ids[0]))
+        .await
+        .unwrap();
+    assert_eq!(got.metadata, tagged(&[("channel", "c1"), ("team", "ops")]));
+    let find = |pairs: &[(&str, &str)]| ConversationFilter {
+        metadata: pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..ConversationFilter::default()
+    };
+    let listed = |found: Vec<Conversation>| {
+        let mut ids: Vec<String> = found
+            .iter()
+            .map(|c| c.conversation_id.to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let page = Page::clamped(100, 0);
+    let mut c1 = vec![ids[0].clone(), ids[2].clone()];
+    c1.sort();
+    let found = f
+        .conversations()
+        .list_conversations(&find(&[("channel", "c1")]), page)
+        .await
+        .unwrap();
+    assert!(
+        found.iter().all(|c| c.metadata["team"] == "ops"),
+        "listed with their metadata"
+    );
+    assert_eq!(listed(found), c1);
+    let both = f
+        .conversations()
+        .list_conversations(&find(&[("channel", "c2"), ("team", "ops")]), page)
+        .await
+        .unwrap();
+    assert_eq!(listed(both), [ids[1].clone()]);
+    let none = f
+        .conversations()
+        .list_conversations(&find(&[("channel", "c2"), ("team", "dev")]), page)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+
+    // An update replaces the whole map; `{}` clears it.
+    let replace = |m: Metadata| ConversationPatch {
+        metadata: Some(m),
+        ..ConversationPatch::default()
+    };
+    let updated = f
+        .conversations()
+        .update_conversation(
+            &as_conversation(&ids[0]),
+            &replace(tagged(&[("channel", "c9")])),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.metadata, tagged(&[("channel", "c9")]));
+    let still_c1 = f
+        .conversations()
+        .list_conversations(&find(&[("channel", "c1")]), page)
+        .await
+        .unwrap();
+    assert_eq!(listed(still_c1), [ids[2].clone()]);
+    let cleared = f
+        .conversations()
+        .update_conversation(
+            &as_conversation(&untagged),
+            &replace(Metadata::new()),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert!(cleared.metadata.is_empty());
 }
 
 /// TLS is checked, not just spoken: `verify-full` without the test CA does not trust the

@@ -1,8 +1,13 @@
 //! Conversations: the user-facing thread that groups a chain of sessions (spec 01).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{ConversationId, PresetId, Timestamp};
+
+/// A conversation's metadata: a flat string map (keys sorted).
+pub type Metadata = BTreeMap<String, String>;
 
 /// Whether a conversation is in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -39,6 +44,8 @@ pub struct Conversation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_preset_id: Option<PresetId>,
     pub status: ConversationStatus,
+    #[serde(default)]
+    pub metadata: Metadata,
     pub created_at: Timestamp,
     /// Last activity; lists are ordered by it, newest first.
     pub updated_at: Timestamp,
@@ -50,6 +57,16 @@ pub struct ConversationPatch {
     pub title: Option<Option<String>>,
     pub default_preset_id: Option<Option<PresetId>>,
     pub status: Option<ConversationStatus>,
+    /// Replaces the whole map.
+    pub metadata: Option<Metadata>,
+}
+
+/// Which conversations a list returns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConversationFilter {
+    pub status: Option<ConversationStatus>,
+    /// Every pair must be in the conversation's metadata.
+    pub metadata: Vec<(String, String)>,
 }
 
 /// Paging for list queries; adapters receive already-clamped values.

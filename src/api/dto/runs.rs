@@ -233,6 +233,11 @@ pub struct RunInputs {
     pub tool_results: Option<Vec<ToolResultInput>>,
     #[oai(nullable)]
     pub external_tools: Option<Vec<ExternalTool>>,
+    /// Pairs set on the run's conversation (added to an existing conversation's, a
+    /// key's value replaced): keys of a-z, A-Z, 0-9, `_`, `-`, `.`, `:` (at most 64
+    /// characters, 32 keys), values of at most 512 characters.
+    #[oai(nullable)]
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
 /// The fields every run-starting body shares besides its inputs.
@@ -266,6 +271,7 @@ impl RunInputs {
             external_tools,
             history: Vec::new(),
             transport,
+            metadata: self.metadata.unwrap_or_default(),
         })
     }
 }
@@ -437,6 +443,9 @@ pub struct ConversationUpdateRequest {
     pub default_preset_id: MaybeUndefined<Ident>,
     #[oai(deserialize_with = "no_null")]
     pub status: Option<super::sessions::ConversationStatus>,
+    /// Replaces the conversation's metadata (`{}` clears it).
+    #[oai(nullable)]
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
 impl From<ConversationUpdateRequest> for ports::ConversationPatch {
@@ -452,6 +461,7 @@ impl From<ConversationUpdateRequest> for ports::ConversationPatch {
             title: opt(r.title),
             default_preset_id: opt(r.default_preset_id),
             status: r.status.map(Into::into),
+            metadata: r.metadata,
         }
     }
 }

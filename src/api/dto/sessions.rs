@@ -224,6 +224,8 @@ pub struct Conversation {
     /// The preset runs use when they name none.
     pub default_preset_id: Option<String>,
     pub status: ConversationStatus,
+    /// The caller's string pairs (`conversations/list?metadata.<key>=<value>` finds it).
+    pub metadata: std::collections::BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     /// Last activity; lists are ordered by it, newest first.
     pub updated_at: DateTime<Utc>,
@@ -236,6 +238,7 @@ impl From<ports::Conversation> for Conversation {
             title: c.title,
             default_preset_id: c.default_preset_id.map(Into::into),
             status: c.status.into(),
+            metadata: c.metadata,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -449,6 +452,7 @@ mod tests {
                 },
                 created_at: from_micros(1_764_000_000_000_000),
                 updated_at: from_micros(1_764_000_000_999_999),
+                metadata: [("channel".to_owned(), "C1".to_owned())].into(),
             };
             let domain = serde_json::to_value(&conversation).unwrap();
             let dto = Conversation::from(conversation);

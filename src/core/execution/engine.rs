@@ -13,7 +13,7 @@ use ports::{
     SessionStatus, StateStore, StateStoreError, StorageError, StreamKey, ToolServers, Transport,
     UserPart, Warning, WebSearch, Workspace, now,
 };
-use ports::{PresetId, SessionId};
+use ports::{ConversationId, Metadata, PresetId, SessionId};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
@@ -25,6 +25,7 @@ use super::placement::Placement;
 use super::registry::{Registry, RunHandle};
 use super::request::{ActiveSession, ConfigOverride, RunError, RunRequest, StartedRun};
 use super::run_log::RunLog;
+use super::titles;
 use crate::core::agent::{Agent, Resolutions, RetryPolicy, RunLimits, check_resolutions};
 use crate::core::environment::{Environment, ShellLimits, command_vars};
 use crate::core::limits::FileLimits;
@@ -73,6 +74,9 @@ pub struct Settings {
     pub redactor: Redactor,
     /// Runs going at once, async subagents included (`MAX_CONCURRENT_RUNS`).
     pub max_concurrent_runs: usize,
+    /// The cheap model that titles new conversations (`TITLE_MODEL`); without one the
+    /// title is the first user text, cut.
+    pub title_model: Option<String>,
 }
 
 impl Default for Settings {
@@ -86,6 +90,7 @@ impl Default for Settings {
             finish_retry_for: Duration::from_secs(30),
             redactor: Redactor::default(),
             max_concurrent_runs: DEFAULT_MAX_CONCURRENT_RUNS,
+            title_model: None,
         }
     }
 }
@@ -104,7 +109,7 @@ pub struct RunEngine {
     closing: AtomicBool,
     /// Every execute task and bus forwarder started, so shutdown can wait for them: a
     /// process that exits before a forwarder ends loses the tail of that run's stream.
-    tasks: TaskTracker,
+    pub(super) tasks: TaskTracker,
 }
 
 /// Everything the execute phase takes over from setup.
@@ -187,18 +192,9 @@ impl RunEngine {
         let workspace = env.workspace.clone();
         let web_services = WebServices::of(&env);
         let (mcp_tools, mcp_warnings) = self.mcp_tools(&resolved.preset).await;
-        let mut materialized = input::materialize(
-            req.input,
-            &*env.workspace,
-            &*self.ports.downloader,
-            input::run_uploads(&session_id),
-            &self.settings.input,
-        )
-        .await
-        .map_err(RunError::Invalid)?;
-        if let Some(prelude) = prelude {
-            materialized.prepend(prelude);
-        }
+        let materialized = self
+            .materialize(req.input, &env, &session_id, prelude)
+            .await?;
         let agent = self
             .assemble(AgentPlan {
                 preset: &resolved.preset,
@@ -212,8 +208,13 @@ impl RunEngine {
             })
             .await?;
         let record = resolved.record(&session_id, req.transport);
-        self.insert_row(&record, resolved.place.new_conversation)
-            .await?;
+        self.insert_row(
+            &record,
+            resolved.place.new_conversation,
+            &materialized.display_text,
+            &req.metadata,
+        )
+        .await?;
         let handle = self.register(&record, workspace);
         if uses_shell(&resolved.preset) {
             warn(&handle, warnings);
@@ -247,6 +248,30 @@ impl RunEngine {
         self.tasks
             .spawn(async move { this.execute(prepared).await });
         Ok(started)
+    }
+
+    /// The run's input as the model and the transcript take it, after the runtime's
+    /// `prelude`.
+    async fn materialize(
+        &self,
+        input: Vec<ports::InputPart>,
+        env: &Environment,
+        session_id: &SessionId,
+        prelude: Option<String>,
+    ) -> Result<input::Materialized, RunError> {
+        let mut materialized = input::materialize(
+            input,
+            &*env.workspace,
+            &*self.ports.downloader,
+            input::run_uploads(session_id),
+            &self.settings.input,
+        )
+        .await
+        .map_err(RunError::Invalid)?;
+        if let Some(prelude) = prelude {
+            materialized.prepend(prelude);
+        }
+        Ok(materialized)
     }
 
     /// The tools of the preset's MCP servers, and a warning for each that could not be used.
@@ -329,6 +354,10 @@ impl RunEngine {
         } else {
             input::validate(&req.input, &self.settings.input).map_err(RunError::Invalid)?;
         }
+        let bad_metadata = crate::core::metadata::check("metadata", &req.metadata);
+        if !bad_metadata.is_empty() {
+            return Err(RunError::Invalid(bad_metadata));
+        }
         if self.closing.load(Ordering::SeqCst) {
             return Err(RunError::Unavailable(
                 "the service is shutting down".to_owned(),
@@ -373,24 +402,63 @@ impl RunEngine {
         Ok((env, opened.warnings))
     }
 
-    /// Inserts the `created` row; the busy rule is enforced by this insert.
+    /// Inserts the `created` row (with a new conversation's row, titled with the run's
+    /// first text and carrying the run's metadata); the busy rule is enforced by this
+    /// insert. An existing conversation gets the run's metadata added.
     async fn insert_row(
         &self,
         record: &SessionRecord,
         new_conversation: Option<Conversation>,
+        first_text: &str,
+        metadata: &Metadata,
     ) -> Result<(), RunError> {
+        let is_new = new_conversation.is_some();
+        let new_conversation = new_conversation.map(|mut c| {
+            if c.title.is_none() {
+                c.title = titles::fallback(first_text);
+            }
+            c.metadata.extend(metadata.clone());
+            c
+        });
         match self
             .ports
             .sessions
             .create_session(record, new_conversation)
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(()) if is_new || metadata.is_empty() => Ok(()),
+            Ok(()) => {
+                self.add_metadata(&record.conversation_id, metadata).await;
+                Ok(())
+            }
             Err(StorageError::ConversationBusy { session_id }) => {
                 Err(RunError::Busy(self.active_session(&session_id).await))
             }
             Err(StorageError::NotFound) => Err(RunError::NotFound("conversation")),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Adds a run's metadata to its conversation's; a failure is logged, the run goes on.
+    async fn add_metadata(&self, conversation_id: &ConversationId, metadata: &Metadata) {
+        let conversations = &self.ports.conversations;
+        let merged = match conversations.get_conversation(conversation_id).await {
+            Ok(current) => crate::core::metadata::merged(&current.metadata, metadata),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the conversation's metadata");
+                return;
+            }
+        };
+        let Some(merged) = merged else { return };
+        let patch = ports::ConversationPatch {
+            metadata: Some(merged),
+            ..ports::ConversationPatch::default()
+        };
+        if let Err(e) = conversations
+            .update_conversation(conversation_id, &patch, ports::now())
+            .await
+        {
+            tracing::warn!(error = %e, "cannot store the run's metadata on its conversation");
         }
     }
 

@@ -256,6 +256,7 @@ impl RunEngine {
         self.registry.finish(session_id);
         handle.log.push(MAIN_AGENT, ending.terminal);
         log_end(session_id, ending.status, &summary.usage);
+        self.title_first_exchange(record, ending.status, user_text, &events);
     }
 
     /// Writes the snapshot before the status: a session only counts as committed once its

@@ -25,6 +25,7 @@ mod registry;
 mod request;
 mod retries;
 mod run_log;
+mod titles;
 mod transcript;
 
 #[cfg(test)]

@@ -35,16 +35,20 @@ impl Placement {
         }
     }
 
-    /// A new conversation continuing `parent`, titled and defaulted like the original.
+    /// A new conversation continuing `parent`, titled, defaulted and tagged like the
+    /// original.
     fn fork(session_id: &SessionId, parent: SessionRecord, original: Conversation) -> Self {
         Self::root(
             session_id,
             Some(parent),
-            new_conversation(
-                ConversationId::rooted_at(session_id),
-                original.title,
-                original.default_preset_id,
-            ),
+            Conversation {
+                metadata: original.metadata,
+                ..new_conversation(
+                    ConversationId::rooted_at(session_id),
+                    original.title,
+                    original.default_preset_id,
+                )
+            },
         )
     }
 
@@ -292,6 +296,7 @@ fn new_conversation(
         title,
         default_preset_id,
         status: ConversationStatus::Active,
+        metadata: ports::Metadata::new(),
         created_at: at,
         updated_at: at,
     }

@@ -2,7 +2,7 @@
 //! store, and "is it running?" from the registry, which is the authority on that.
 
 use ports::{
-    Conversation, ConversationPatch, ConversationRepo, ConversationStatus, DisplayMessage,
+    Conversation, ConversationFilter, ConversationPatch, ConversationRepo, DisplayMessage,
     MailboxMessage, MailboxRepo, Page, PresetRepo, SessionRecord, SessionRepo, SessionStatus,
     SessionType, StateStore, StateStoreError, StorageError, now,
 };
@@ -14,6 +14,7 @@ use super::engine::Ports;
 use super::registry::Registry;
 use super::request::ActiveSession;
 use crate::core::limits;
+use crate::core::metadata;
 use crate::core::preset_validation::FieldError;
 use crate::core::preset_validation::lengths as preset_lengths;
 
@@ -113,12 +114,21 @@ impl Queries {
     }
 
     /// Conversations, newest activity first.
+    ///
+    /// # Errors
+    /// `Invalid` for a metadata key no conversation can have.
     pub async fn conversations(
         &self,
-        status: Option<ConversationStatus>,
+        filter: &ConversationFilter,
         page: Page,
     ) -> Result<Vec<Conversation>, QueryError> {
-        Ok(self.conversations.list_conversations(status, page).await?)
+        if let Some((key, _)) = filter.metadata.iter().find(|(k, _)| !metadata::is_key(k)) {
+            return Err(QueryError::Invalid(vec![FieldError {
+                field: format!("metadata.{}", key.chars().take(64).collect::<String>()),
+                message: "not a metadata key: a-z, A-Z, 0-9, '_', '-', '.' or ':'".to_owned(),
+            }]));
+        }
+        Ok(self.conversations.list_conversations(filter, page).await?)
     }
 
     /// # Errors
@@ -180,6 +190,10 @@ impl Queries {
             })
         })
         .collect::<Vec<_>>();
+        let mut too_long = too_long;
+        if let Some(map) = &patch.metadata {
+            too_long.extend(metadata::check("metadata", map));
+        }
         if !too_long.is_empty() {
             return Err(QueryError::Invalid(too_long));
         }

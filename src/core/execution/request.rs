@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use ports::{
-    ConversationId, InputPart, Limit, ModelMessage, ModelSettings, Preset, PresetId,
+    ConversationId, InputPart, Limit, Metadata, ModelMessage, ModelSettings, Preset, PresetId,
     ReasoningEffort, RunLimits, SessionId, StorageError, StreamKey, ThinkingSettings, ToolsetSpec,
     Transport,
 };
@@ -164,6 +164,8 @@ pub struct RunRequest {
     /// when the run has a parent, whose history it continues.
     pub history: Vec<ModelMessage>,
     pub transport: Transport,
+    /// Pairs set on the run's conversation (added to an existing one's).
+    pub metadata: Metadata,
 }
 
 impl RunRequest {
@@ -178,6 +180,7 @@ impl RunRequest {
             external_tools: ExternalTools::default(),
             history: Vec::new(),
             transport,
+            metadata: Metadata::new(),
         }
     }
 }

@@ -27,6 +27,7 @@ fn conversation(id: &str) -> Conversation {
         status: ConversationStatus::Active,
         created_at: at,
         updated_at: at,
+        metadata: ports::Metadata::new(),
     }
 }
 

@@ -185,7 +185,7 @@ fn validate_toolsets(preset: &Preset, errors: &mut Vec<FieldError>) {
 }
 
 /// `provider:model` or `gateway@provider:model`; `None` when well-formed.
-fn model_name_problem(name: &str) -> Option<String> {
+pub fn model_name_problem(name: &str) -> Option<String> {
     if name.trim().is_empty() {
         return Some("must not be empty".into());
     }
