@@ -8,7 +8,7 @@ use adapters::{
     download::{DEFAULT_DOWNLOAD_TIMEOUT, HttpDownloader},
     environment::HostEnvironments,
     event_bus::{BusSettings, InProcessBus, RedisBus},
-    llm::{Endpoint, LlmSettings, ModelRouter},
+    llm::{BreakerSettings, CircuitBreakers, Endpoint, LlmSettings, ModelRouter},
     mcp::McpServers,
     metrics::{MeteredProvider, Prometheus},
     sql::{SqlSettings, SqlStorage, SqlTarget},
@@ -452,7 +452,13 @@ pub fn model_provider(config: &Config) -> anyhow::Result<Arc<dyn ModelProvider>>
             .collect(),
         idle_timeout: config.model_idle_timeout,
     };
-    Ok(Arc::new(
-        ModelRouter::new(settings).context("building the HTTP client for model providers")?,
-    ))
+    let router =
+        ModelRouter::new(settings).context("building the HTTP client for model providers")?;
+    Ok(Arc::new(CircuitBreakers::new(
+        Arc::new(router),
+        BreakerSettings {
+            failures: config.model_breaker_failures,
+            cool_down: config.model_breaker_cool_down,
+        },
+    )))
 }

@@ -76,6 +76,9 @@ pub enum ModelError {
     StreamCut(String),
     #[error("unknown model: {0}")]
     UnknownModel(String),
+    /// The endpoint's circuit breaker is open after repeated failures: nothing was sent.
+    #[error("provider unavailable: {0}")]
+    CircuitOpen(String),
 }
 
 impl ModelError {
@@ -87,6 +90,7 @@ impl ModelError {
             Self::ContextTooLong(_) => "model_context_too_long",
             Self::StreamCut(_) => "model_stream_cut",
             Self::UnknownModel(_) => "model_unknown",
+            Self::CircuitOpen(_) => "model_unavailable",
             Self::Server { .. } | Self::InvalidRequest { .. } | Self::Network(_) => "model_error",
         }
     }
@@ -97,6 +101,17 @@ impl ModelError {
             self,
             Self::RateLimited { .. } | Self::Server { .. } | Self::Network(_)
         )
+    }
+
+    /// Whether another model may be tried instead: the provider is down, overloaded or
+    /// unreachable (not a problem of the request itself).
+    pub fn warrants_fallback(&self) -> bool {
+        self.is_retryable() || matches!(self, Self::CircuitOpen(_))
+    }
+
+    /// Whether this failure counts against the endpoint's circuit breaker.
+    pub fn is_outage(&self) -> bool {
+        self.is_retryable()
     }
 }
 

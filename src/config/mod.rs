@@ -127,6 +127,11 @@ pub struct Config {
     /// `MODEL_MAX_RETRIES`: retries of a model request after a 429, a 5xx or a connection
     /// error, before the run fails (0: none).
     pub model_max_retries: u32,
+    /// `MODEL_BREAKER_FAILURES`: outages in a row that open a provider endpoint's circuit
+    /// breaker (its runs then go straight to their fallback models).
+    pub model_breaker_failures: u32,
+    /// `MODEL_BREAKER_COOLDOWN_SECS`: how long an open breaker skips its endpoint.
+    pub model_breaker_cool_down: Duration,
     pub log_format: LogFormat,
     pub openai: ProviderCredentials,
     pub anthropic: ProviderCredentials,
@@ -290,6 +295,12 @@ impl Config {
                 120,
             )?),
             model_max_retries: parse_num("MODEL_MAX_RETRIES", get("MODEL_MAX_RETRIES"), 3)?,
+            model_breaker_failures: positive(&get, "MODEL_BREAKER_FAILURES", 5)?,
+            model_breaker_cool_down: Duration::from_secs(positive(
+                &get,
+                "MODEL_BREAKER_COOLDOWN_SECS",
+                30,
+            )?),
             log_format: parse_log_format(get("LOG_FORMAT"))?,
             openai: provider(&get, "OPENAI")?,
             anthropic: provider(&get, "ANTHROPIC")?,

@@ -132,6 +132,16 @@ pub const VARIABLES: &[Variable] = &[
         "retries of a model request after a 429, 5xx or connection error",
     ),
     var(
+        "MODEL_BREAKER_FAILURES",
+        "5",
+        "outages in a row (connection errors, 5xx, 429) that open a provider endpoint's circuit breaker",
+    ),
+    var(
+        "MODEL_BREAKER_COOLDOWN_SECS",
+        "30",
+        "how long an open breaker skips its endpoint before one trial request",
+    ),
+    var(
         "TITLE_MODEL",
         "",
         "a cheap model (provider:model) that titles new conversations; unset: the first user text, cut at 60 characters",

@@ -21,6 +21,7 @@ mod browser;
 mod control;
 mod crash;
 mod docker_mode;
+mod failover;
 mod history;
 mod hitl;
 mod inputs;

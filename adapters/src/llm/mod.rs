@@ -18,6 +18,7 @@ use std::time::Duration;
 use ports::ModelError;
 
 pub mod anthropic;
+mod breaker;
 mod connection;
 mod http_error;
 pub mod openai;
@@ -26,6 +27,7 @@ mod sse;
 mod test_model;
 
 pub use anthropic::AnthropicProvider;
+pub use breaker::{BreakerSettings, CircuitBreakers};
 pub use openai::OpenAiProvider;
 pub use router::{Endpoint, LlmSettings, ModelRouter};
 pub use test_model::TestModel;

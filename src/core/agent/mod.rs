@@ -21,7 +21,7 @@ use ports::{
     CompactCompleted, CompactStarted, EventPayload, HandoffCompleted, InterruptReceived,
     ModelError, ModelMessage, ModelProvider, ModelRequest, ModelSettings, PendingToolCall,
     SessionState, SteeringInjected, ToolCallArgsDelta, ToolCallStart, ToolCallStatus, ToolResult,
-    Usage, UsageSnapshot, UserPart,
+    Usage, UsageSnapshot, UserPart, Warning,
 };
 pub use ports::{Limit, RunLimits};
 
@@ -38,6 +38,9 @@ use budget::Budget;
 use deferred::{Disposition, Plan};
 use response::{Reply, StreamEnd};
 use tool_calls::CallRequest;
+
+/// The `warning` code of a switch to a fallback model.
+pub const MODEL_FALLBACK: &str = "model_fallback";
 
 /// Heads the handoff notes at the end of the system prompt.
 const HANDOFF_SECTION: &str = "\n\n## Handoff notes\nNotes you wrote when you last handed off \
@@ -245,12 +248,12 @@ impl Agent {
                 return end;
             }
             // The history moves into the request and back: each attempt clones it once.
-            let request = self.request(
+            let mut request = self.request(
                 run.notes.as_deref(),
                 std::mem::take(&mut run.history),
                 schemas.clone(),
             );
-            let reply = self.ask(&request, run, run.sink).await;
+            let reply = self.ask(&mut request, run, run.sink).await;
             run.history = request.messages;
             if reply.answered() {
                 run.model = Some(request.model);
@@ -478,9 +481,41 @@ impl Agent {
         }
     }
 
-    /// One model response, retrying failures that happen before anything was emitted
-    /// (a refused request, or a stream that fails before its first event).
-    async fn ask(&self, request: &ModelRequest, run: &Run<'_>, sink: &dyn EventSink) -> Reply {
+    /// One model response from the preset's model or, when it is down (its retries spent
+    /// on outages, or its endpoint's breaker open) before it said anything, from its
+    /// fallbacks in order, each announced with a `model_fallback` warning. On return
+    /// `request.model` names the model that answered last.
+    async fn ask(&self, request: &mut ModelRequest, run: &Run<'_>, sink: &dyn EventSink) -> Reply {
+        let mut reply = self.ask_model(request, run, sink).await;
+        for fallback in &self.spec.model.fallbacks {
+            let StreamEnd::Failed(e) = &reply.end else {
+                break;
+            };
+            if reply.emitted || !e.warrants_fallback() {
+                break;
+            }
+            run.sink.emit(
+                &self.spec.agent_id,
+                EventPayload::Warning(Warning {
+                    code: MODEL_FALLBACK.to_owned(),
+                    message: format!("{} failed ({e}); trying {fallback}", request.model),
+                }),
+            );
+            request.model.clone_from(fallback);
+            reply = self.ask_model(request, run, sink).await;
+        }
+        reply
+    }
+
+    /// One model response from `request.model`, retrying failures that happen before
+    /// anything was emitted (a refused request, or a stream that fails before its first
+    /// event).
+    async fn ask_model(
+        &self,
+        request: &ModelRequest,
+        run: &Run<'_>,
+        sink: &dyn EventSink,
+    ) -> Reply {
         let policy = &self.spec.retry;
         let mut attempt = 1;
         loop {
@@ -540,10 +575,10 @@ impl Agent {
                 text: compaction::SUMMARY_PROMPT.to_owned(),
             }],
         });
-        let request = self.request(run.notes.as_deref(), old, Vec::new());
+        let mut request = self.request(run.notes.as_deref(), old, Vec::new());
         // The summary is internal: its deltas are not the conversation's content.
         let quiet = CollectingSink::default();
-        let reply = self.ask(&request, run, &quiet).await;
+        let reply = self.ask(&mut request, run, &quiet).await;
         run.usage.add(&reply.usage);
         match reply.end {
             StreamEnd::Interrupted => return Some(self.interrupted(run)),

@@ -966,6 +966,49 @@ async fn handoff_restarts_the_context_from_the_summary() {
     );
 }
 
+/// A fallback answers only when the model is down; a request the provider refuses for
+/// what it is (a bad key, a bad request) fails the run without trying another model.
+#[tokio::test(start_paused = true)]
+async fn fallbacks_answer_outages_but_not_refusals() {
+    let script = Arc::new(Script::default());
+    for _ in 0..3 {
+        script.push(Answer::Refuse(ModelError::Server {
+            status: 503,
+            message: "down".into(),
+        }));
+    }
+    script.push(text(&["from the fallback"]));
+    script.push(Answer::Refuse(ModelError::Auth("bad key".into())));
+    let mut s = spec(toolsets(&[]));
+    s.model.fallbacks = vec!["test:backup".into()];
+    let agent = Agent::new(provider(&script), quiet_env(), s);
+    let (out, events) = run(&agent, SessionState::default(), "hi", &RunControl::new()).await;
+    assert_eq!(out.end, RunEnd::Completed);
+    assert_eq!(out.model.as_deref(), Some("test:backup"));
+    let models: Vec<String> = script.requests().iter().map(|r| r.model.clone()).collect();
+    assert_eq!(
+        models,
+        [
+            "test:scripted",
+            "test:scripted",
+            "test:scripted",
+            "test:backup"
+        ]
+    );
+    assert_eq!(warnings(&events).len(), 1);
+    assert_eq!(warnings(&events)[0].0, MODEL_FALLBACK);
+
+    let (out, _) = run(&agent, SessionState::default(), "hi", &RunControl::new()).await;
+    assert!(matches!(
+        out.end,
+        RunEnd::Failed {
+            code: "model_auth",
+            ..
+        }
+    ));
+    assert_eq!(script.requests().len(), 5, "no fallback after a refusal");
+}
+
 #[tokio::test(start_paused = true)]
 async fn rate_limits_and_server_errors_are_retried_then_succeed() {
     let script = Arc::new(Script::default());
