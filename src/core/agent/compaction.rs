@@ -1,11 +1,32 @@
 //! Context compaction: when the next request would pass ~80 % of the model's context
 //! window, the older part of the history is summarized by the model into one message and
-//! the latest turn is kept verbatim.
+//! the recent part is kept verbatim.
+//!
+//! The kept tail is the longest recent part that fits half the window, cut only where a
+//! message is not a tool result (so every kept result still follows its call). It may
+//! start inside the current turn: a long tool loop after one user message has its older
+//! exchanges summarized too. An earlier summary is summarized again only together with
+//! newer messages, never alone, and the summary is capped, so after compaction the request
+//! is well below the threshold whenever the latest exchange itself fits.
 
-use ports::{AssistantPart, ModelMessage, ModelSettings, ToolSchema, UserPart};
+use ports::{AssistantPart, ModelMessage, ModelSettings, ToolResult, ToolSchema, UserPart};
 
 /// Share of the context window a request may fill before compaction, in percent.
 const THRESHOLD_PERCENT: u64 = 80;
+
+/// Share of the window the kept tail and the fixed part of the request (system prompt and
+/// tools) may fill together, in percent.
+const KEPT_PERCENT: u64 = 50;
+
+/// Share of the window the summary may fill, in percent; a longer one is cut.
+const SUMMARY_PERCENT: u64 = 15;
+
+/// Characters of one tool result the summarizing request reads: the summary needs what a
+/// result established, not all of a long listing.
+const SUMMARY_RESULT_CHARS: usize = 4_000;
+
+/// Opens the message that holds a summary.
+const SUMMARY_HEADING: &str = "[Summary of the earlier conversation]\n";
 
 /// Instructions for the summarizing request.
 pub const SUMMARY_PROMPT: &str = "Summarize the conversation so far so that the work can \
@@ -75,21 +96,82 @@ pub fn needs_compaction(estimate: u64, window: u64) -> bool {
     estimate * 100 > window * THRESHOLD_PERCENT
 }
 
-/// Where the kept tail starts: the last user message that opens a turn, when there is
-/// older history before it. `None` when there is nothing to summarize.
-pub fn split_point(history: &[ModelMessage]) -> Option<usize> {
-    let last_user = history
-        .iter()
-        .rposition(|m| matches!(m, ModelMessage::User { .. }))?;
-    (last_user > 0).then_some(last_user)
+/// Where the kept tail starts, for a request whose system prompt and tools take
+/// `overhead` tokens: the earliest cut whose tail fits, else the latest possible cut (the
+/// last exchange alone). `None` when there is nothing new to summarize.
+pub fn split_point(history: &[ModelMessage], window: u64, overhead: u64) -> Option<usize> {
+    // A leading summary is summarized again only with at least one newer message.
+    let first = usize::from(history.first().is_some_and(is_summary)) + 1;
+    let budget = (window * KEPT_PERCENT / 100).saturating_sub(overhead);
+    let mut tail = 0u64;
+    let mut fits = None;
+    let mut latest = None;
+    for k in (first..history.len()).rev() {
+        tail += (message_chars(&history[k]) / 4) as u64;
+        if matches!(history[k], ModelMessage::Tool { .. }) {
+            continue;
+        }
+        latest.get_or_insert(k);
+        if tail <= budget {
+            fits = Some(k);
+        }
+    }
+    fits.or(latest)
 }
 
-/// The history after compaction: the summary as a user message, then the kept tail.
-pub fn compacted(summary: &str, tail: Vec<ModelMessage>) -> Vec<ModelMessage> {
+/// Whether `message` is a summary left by an earlier compaction.
+fn is_summary(message: &ModelMessage) -> bool {
+    matches!(message, ModelMessage::User { parts }
+        if matches!(parts.first(), Some(UserPart::Text { text }) if text.starts_with(SUMMARY_HEADING)))
+}
+
+/// The summarizing request's history: `old` with long tool results cut, then the
+/// instruction.
+pub fn summary_request(old: &[ModelMessage]) -> Vec<ModelMessage> {
+    let mut messages: Vec<ModelMessage> = old
+        .iter()
+        .map(|m| match m {
+            ModelMessage::Tool { results } => ModelMessage::Tool {
+                results: results.iter().map(cut_result).collect(),
+            },
+            other => other.clone(),
+        })
+        .collect();
+    messages.push(ModelMessage::User {
+        parts: vec![UserPart::Text {
+            text: SUMMARY_PROMPT.to_owned(),
+        }],
+    });
+    messages
+}
+
+fn cut_result(result: &ToolResult) -> ToolResult {
+    let chars = result.content.chars().count();
+    let content = if chars > SUMMARY_RESULT_CHARS {
+        let head: String = result.content.chars().take(SUMMARY_RESULT_CHARS).collect();
+        format!(
+            "{head}\n[… {} more characters]",
+            chars - SUMMARY_RESULT_CHARS
+        )
+    } else {
+        result.content.clone()
+    };
+    ToolResult {
+        content,
+        images: Vec::new(),
+        ..result.clone()
+    }
+}
+
+/// The history after compaction: the summary (capped at [`SUMMARY_PERCENT`] of `window`)
+/// as a user message, then the kept tail.
+pub fn compacted(summary: &str, tail: Vec<ModelMessage>, window: u64) -> Vec<ModelMessage> {
+    let cap = usize::try_from(window * SUMMARY_PERCENT / 100 * 4).unwrap_or(usize::MAX);
+    let summary: String = summary.chars().take(cap).collect();
     let mut out = Vec::with_capacity(tail.len() + 1);
     out.push(ModelMessage::User {
         parts: vec![UserPart::Text {
-            text: format!("[Summary of the earlier conversation]\n{summary}"),
+            text: format!("{SUMMARY_HEADING}{summary}"),
         }],
     });
     out.extend(tail);
@@ -118,14 +200,85 @@ mod tests {
         assert!(needs_compaction(801, 1000));
     }
 
+    fn call(id: &str) -> ModelMessage {
+        ModelMessage::Assistant {
+            parts: vec![AssistantPart::ToolCall {
+                id: id.into(),
+                name: "ls".into(),
+                arguments: "{}".into(),
+            }],
+        }
+    }
+
+    fn result(id: &str, chars: usize) -> ModelMessage {
+        ModelMessage::Tool {
+            results: vec![ToolResult {
+                tool_call_id: id.into(),
+                tool_name: "ls".into(),
+                content: "r".repeat(chars),
+                is_error: false,
+                images: Vec::new(),
+            }],
+        }
+    }
+
     #[test]
-    fn keeps_the_last_turn_and_summarizes_the_rest() {
-        let history = vec![user("a"), assistant("b"), user("c"), assistant("d")];
-        assert_eq!(split_point(&history), Some(2));
-        assert_eq!(split_point(&history[..2]), None);
-        let out = compacted("S", history[2..].to_vec());
+    fn keeps_the_longest_tail_that_fits() {
+        let big = "x".repeat(4_000);
+        let (c, d) = ("c".repeat(40), "d".repeat(40));
+        let history = vec![user(&big), assistant(&big), user(&c), assistant(&d)];
+        // Window 1000: half is 500 tokens; the tail from "c" fits, from the big answer not.
+        assert_eq!(split_point(&history, 1_000, 0), Some(2));
+        // A large system prompt leaves less room: only the last message is kept.
+        assert_eq!(split_point(&history, 1_000, 485), Some(3));
+        assert_eq!(split_point(&history[..1], 1_000, 0), None);
+        let out = compacted("S", history[2..].to_vec(), 1_000);
         assert_eq!(out.len(), 3);
-        assert_eq!(out[1], user("c"));
+        assert_eq!(out[1], user(&c));
+    }
+
+    #[test]
+    fn a_long_turn_is_cut_between_exchanges_never_before_a_result() {
+        let mut history = vec![user("do it")];
+        for i in 0..20 {
+            history.push(call(&format!("c{i}")));
+            history.push(result(&format!("c{i}"), 400));
+        }
+        let k = split_point(&history, 1_000, 0).unwrap();
+        assert!(k > 1, "older exchanges of the current turn are summarized");
+        assert!(matches!(history[k], ModelMessage::Assistant { .. }));
+        let tail_tokens: usize = history[k..].iter().map(message_chars).sum::<usize>() / 4;
+        assert!(tail_tokens <= 500, "{tail_tokens}");
+        // The last exchange alone is kept when nothing fits.
+        assert_eq!(split_point(&history, 10, 0), Some(history.len() - 2));
+    }
+
+    #[test]
+    fn a_summary_is_only_summarized_with_newer_messages() {
+        let summary = compacted("earlier", Vec::new(), 1_000).remove(0);
+        assert!(is_summary(&summary));
+        let history = vec![summary.clone(), call("c1"), result("c1", 10)];
+        assert_eq!(split_point(&history, 1_000, 0), None, "nothing new to add");
+        let history = vec![summary, user("more"), call("c1"), result("c1", 4_000)];
+        assert_eq!(split_point(&history, 1_000, 0), Some(2));
+    }
+
+    #[test]
+    fn the_summary_request_cuts_long_results_and_the_summary_is_capped() {
+        let request = summary_request(&[user("go"), call("c1"), result("c1", 10_000)]);
+        let ModelMessage::Tool { results } = &request[2] else {
+            panic!()
+        };
+        assert!(results[0].content.ends_with("[… 6000 more characters]"));
+        assert!(matches!(&request[3], ModelMessage::User { .. }));
+        let out = compacted(&"s".repeat(10_000), Vec::new(), 1_000);
+        let ModelMessage::User { parts } = &out[0] else {
+            panic!()
+        };
+        let UserPart::Text { text } = &parts[0] else {
+            panic!()
+        };
+        assert_eq!(text.len(), SUMMARY_HEADING.len() + 600);
     }
 
     #[test]

@@ -561,7 +561,8 @@ impl Agent {
         if !compaction::needs_compaction(estimate, window) {
             return None;
         }
-        let split = compaction::split_point(&run.history)?;
+        let overhead = compaction::estimate_tokens(&self.spec.system_prompt, &[], schemas);
+        let split = compaction::split_point(&run.history, window, overhead)?;
         let before = run.history.len() as u64;
         run.sink.emit(
             &self.spec.agent_id,
@@ -569,12 +570,7 @@ impl Agent {
                 messages_before: before,
             }),
         );
-        let mut old = run.history[..split].to_vec();
-        old.push(ModelMessage::User {
-            parts: vec![UserPart::Text {
-                text: compaction::SUMMARY_PROMPT.to_owned(),
-            }],
-        });
+        let old = compaction::summary_request(&run.history[..split]);
         let mut request = self.request(run.notes.as_deref(), old, Vec::new());
         // The summary is internal: its deltas are not the conversation's content.
         let quiet = CollectingSink::default();
@@ -588,7 +584,7 @@ impl Agent {
             StreamEnd::Finished => {
                 let summary = ports::AssistantPart::text_of(&reply.parts);
                 let tail = run.history.split_off(split);
-                run.history = compaction::compacted(&summary, tail);
+                run.history = compaction::compacted(&summary, tail, window);
                 run.last_reported = 0;
             }
         }

@@ -888,6 +888,116 @@ async fn compaction_summarizes_older_history_near_the_window() {
     assert_eq!(out.usage.model_requests, 2, "the summary request counts");
 }
 
+/// The items of a scripted answer that streams.
+fn items(answer: Answer) -> Vec<Result<ModelDelta, ModelError>> {
+    match answer {
+        Answer::Items(items) => items,
+        _ => unreachable!("only streamed answers here"),
+    }
+}
+
+/// Every tool result answers a call of the assistant message right before it.
+fn assert_valid(history: &[ModelMessage]) {
+    for (i, message) in history.iter().enumerate() {
+        if let ModelMessage::Tool { results } = message {
+            let Some(ModelMessage::Assistant { parts }) = i.checked_sub(1).map(|p| &history[p])
+            else {
+                panic!("results at {i} follow no assistant message");
+            };
+            let calls: Vec<&str> = parts
+                .iter()
+                .filter_map(|p| match p {
+                    AssistantPart::ToolCall { id, .. } => Some(id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let answered: Vec<&str> = results.iter().map(|r| r.tool_call_id.as_str()).collect();
+            assert_eq!(answered, calls, "results at {i}");
+        }
+    }
+}
+
+/// One long turn: 60 tool calls after a single user message, against a window that holds
+/// about a dozen exchanges. Compaction summarizes older exchanges of the turn itself, every
+/// request stays under the threshold, a summary is never summarized alone, and the run
+/// ends with the model's answer.
+#[tokio::test]
+async fn a_sixty_call_turn_stays_under_a_small_window() {
+    const WINDOW: u64 = 2_000;
+    let requests = Arc::new(Mutex::new(Vec::<ModelRequest>::new()));
+    let steps = Arc::new(AtomicUsize::new(0));
+    let mut mock = MockModelProvider::new();
+    {
+        let (requests, steps) = (requests.clone(), steps.clone());
+        mock.expect_stream().returning(move |req| {
+            requests.lock().unwrap().push(req.clone());
+            let answer = if last_user_text(req).starts_with("Summarize the conversation") {
+                text(&["goal: sixty thoughts; done: the earlier ones"])
+            } else {
+                let n = steps.fetch_add(1, Ordering::SeqCst);
+                if n < 60 {
+                    let thought = format!("{n} {}", "t".repeat(600));
+                    let args = serde_json::json!({"thought": thought}).to_string();
+                    calls(&[(&format!("c{n}"), "thinking", &args)])
+                } else {
+                    text(&["all sixty done"])
+                }
+            };
+            Ok(futures::stream::iter(items(answer)).boxed())
+        });
+    }
+    let mut s = spec(toolsets(&["context"]));
+    s.model.context_window = Some(WINDOW as u32);
+    s.limits.max_model_requests = Some(200);
+    let agent = Agent::new(Arc::new(mock), quiet_env(), s);
+    let (out, events) = run(
+        &agent,
+        SessionState::default(),
+        "think sixty times",
+        &RunControl::new(),
+    )
+    .await;
+    assert_eq!(out.end, RunEnd::Completed);
+    let requests = requests.lock().unwrap().clone();
+    let (summaries, steps): (Vec<_>, Vec<_>) = requests
+        .iter()
+        .partition(|r| last_user_text(r).starts_with("Summarize the conversation"));
+    assert_eq!(steps.len(), 61);
+    assert!(
+        (2..=20).contains(&summaries.len()),
+        "compacted now and then, not before every request: {}",
+        summaries.len()
+    );
+    for step in &steps {
+        let estimate = compaction::estimate_tokens(&step.system, &step.messages, &step.tools);
+        assert!(
+            estimate * 100 <= WINDOW * 80,
+            "a request of {estimate} tokens"
+        );
+        assert_valid(&step.messages);
+    }
+    for summary in &summaries {
+        // The instruction follows at least one message that is not an earlier summary.
+        let before = &summary.messages[..summary.messages.len() - 1];
+        assert!(
+            before.iter().any(|m| !matches!(m, ModelMessage::User { parts }
+                if matches!(parts.first(), Some(UserPart::Text { text }) if text.starts_with("[Summary")))),
+            "a summary summarized alone"
+        );
+        assert_valid(before);
+    }
+    let completed = events
+        .iter()
+        .filter(|(_, e)| matches!(e, EventPayload::CompactCompleted(c) if c.messages_after < c.messages_before))
+        .count();
+    assert_eq!(
+        completed,
+        summaries.len(),
+        "every compaction shrank the history"
+    );
+    assert_valid(&out.state.message_history);
+}
+
 #[tokio::test]
 async fn exported_state_continues_exactly_in_a_later_run() {
     let script = Arc::new(Script::default());
