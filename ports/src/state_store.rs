@@ -50,6 +50,10 @@ pub trait StateStore: Send + Sync {
         session_id: &SessionId,
     ) -> Result<Vec<DisplayMessage>, StateStoreError>;
 
+    /// Removes everything stored for the session (both documents). Removing a session
+    /// with nothing stored succeeds: deletion is retried after partial failures.
+    async fn delete_session(&self, session_id: &SessionId) -> Result<(), StateStoreError>;
+
     /// `Ok` when the store can be read and written.
     async fn health(&self) -> Result<(), StateStoreError>;
 }

@@ -21,6 +21,11 @@ pub(super) fn display_messages(session_id: &str) -> Result<String, StateStoreErr
     ))
 }
 
+/// The prefix of every object of a session (a directory on the filesystem).
+pub(super) fn session_dir(session_id: &str) -> Result<String, StateStoreError> {
+    Ok(format!("sessions/{}/", checked(session_id)?))
+}
+
 /// A fresh probe key per health check, so replicas checking at once never delete each
 /// other's probe between its write and read-back.
 pub(super) fn health_probe() -> String {

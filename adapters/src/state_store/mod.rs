@@ -186,6 +186,16 @@ impl StateStore for OpendalStateStore {
         self.get(&keys::display_messages(session_id)?).await
     }
 
+    async fn delete_session(&self, session_id: &SessionId) -> Result<(), StateStoreError> {
+        let session_id = session_id.as_str();
+        // A recursive delete lists the prefix, which on S3 holds only this session's objects.
+        self.op
+            .delete_with(&keys::session_dir(session_id)?)
+            .recursive(true)
+            .await
+            .map_err(unavailable)
+    }
+
     /// Writes, reads back and deletes a probe, so both directions are proven.
     async fn health(&self) -> Result<(), StateStoreError> {
         let key = keys::health_probe();

@@ -454,6 +454,52 @@ async fn readers_see_whole_documents_during_writes(f: &Fixture) {
     f.assert_fs_files(&[state_key(&id)]);
 }
 
+/// Deleting a session removes both its documents and nothing of another session; deleting
+/// again (or a session never saved) succeeds; a hostile id is refused, not resolved.
+async fn delete_removes_one_session_whole(f: &Fixture) {
+    let store = f.store();
+    let (gone, kept) = (
+        SessionId::from(support::unique("sess")),
+        SessionId::from(support::unique("sess")),
+    );
+    for id in [&gone, &kept] {
+        store.save_state(id, &sample_state("doomed")).await.unwrap();
+        store
+            .save_display_messages(id, &sample_display_messages())
+            .await
+            .unwrap();
+    }
+    store.delete_session(&gone).await.unwrap();
+    assert!(matches!(
+        store.load_state(&gone).await,
+        Err(StateStoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.load_display_messages(&gone).await,
+        Err(StateStoreError::NotFound)
+    ));
+    assert_eq!(
+        store.load_state(&kept).await.unwrap(),
+        sample_state("doomed")
+    );
+    f.assert_fs_files(&[display_key(&kept), state_key(&kept)]);
+    store.delete_session(&gone).await.unwrap();
+    store
+        .delete_session(&SessionId::from(support::unique("never")))
+        .await
+        .unwrap();
+    for hostile in ["..", "../sessions", "a/b", ""] {
+        assert!(matches!(
+            store.delete_session(&SessionId::from(hostile)).await,
+            Err(StateStoreError::InvalidKey)
+        ));
+    }
+    assert_eq!(
+        store.load_state(&kept).await.unwrap(),
+        sample_state("doomed")
+    );
+}
+
 async fn health_is_ok(f: &Fixture) {
     f.store().health().await.unwrap();
     f.store().health().await.unwrap();
@@ -472,6 +518,7 @@ crate::contract!(
         unsafe_ids_are_invalid_keys,
         undecodable_bytes_are_corrupt,
         readers_see_whole_documents_during_writes,
+        delete_removes_one_session_whole,
         health_is_ok,
     ]
 );
