@@ -125,6 +125,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         runs: execution.runs,
         live: execution.live,
         queries: execution.queries,
+        retention: execution.retention,
         retries: Retries::new(storage.clone()),
         metrics,
         notifier,

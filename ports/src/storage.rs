@@ -122,6 +122,17 @@ pub trait ConversationRepo: Send + Sync {
         page: Page,
     ) -> Result<Vec<Conversation>, StorageError>;
 
+    /// Removes the conversation with its sessions, mailbox, metadata, chat chains and
+    /// retry keys at once; returns the removed sessions' ids (their state-store objects
+    /// are the caller's to remove).
+    ///
+    /// # Errors
+    /// `NotFound`; `ConversationBusy` while any of its sessions runs (nothing removed).
+    async fn delete_conversation(
+        &self,
+        conversation_id: &ConversationId,
+    ) -> Result<Vec<SessionId>, StorageError>;
+
     /// Applies a patch and sets `updated_at = at`; returns the updated row.
     /// # Errors
     /// `NotFound`.

@@ -102,6 +102,13 @@ pub struct ConversationDetail {
     pub mailbox: MailboxSummary,
 }
 
+/// Answer of `conversations_delete`.
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct ConversationDeleted {
+    pub conversation_id: String,
+    pub deleted_sessions: u64,
+}
+
 /// One session's part of the conversation's transcript.
 #[derive(Object, Debug, Clone, PartialEq)]
 pub struct Turn {
@@ -174,6 +181,31 @@ impl ConversationsApi {
         Ok(Json(ConversationInterrupted {
             conversation_id: conversation_id.into(),
             interrupted: interrupted.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// Delete the conversation at once: its sessions, mailbox, metadata and their stored
+    /// state. 409 `conversation_busy` while one of its sessions runs (interrupt it first);
+    /// 404 afterwards.
+    #[oai(
+        path = "/conversations/:conversation_id/delete",
+        method = "post",
+        operation_id = "conversations_delete"
+    )]
+    async fn delete(
+        &self,
+        _auth: Auth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+    ) -> Result<Json<ConversationDeleted>> {
+        let conversation_id = ConversationId::from(conversation_id.0);
+        let deleted_sessions = state
+            .retention
+            .delete_conversation(&conversation_id)
+            .await?;
+        Ok(Json(ConversationDeleted {
+            conversation_id: conversation_id.into(),
+            deleted_sessions: deleted_sessions as u64,
         }))
     }
 

@@ -242,6 +242,17 @@ impl From<AttachError> for ErrorResponse {
     }
 }
 
+impl From<crate::core::execution::DeleteError> for ErrorResponse {
+    fn from(e: crate::core::execution::DeleteError) -> Self {
+        use crate::core::execution::DeleteError as E;
+        match e {
+            E::NotFound => Self::not_found("conversation"),
+            E::Busy(_) => Self::Conflict(Json(ApiError::new("conversation_busy", e.to_string()))),
+            E::Query(inner) => inner.into(),
+        }
+    }
+}
+
 impl From<QueryError> for ErrorResponse {
     fn from(e: QueryError) -> Self {
         match e {

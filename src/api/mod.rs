@@ -53,6 +53,8 @@ pub struct ApiState {
     pub runs: Arc<RunEngine>,
     pub live: Arc<LiveRuns>,
     pub queries: Arc<Queries>,
+    /// Deletes conversations.
+    pub retention: Arc<crate::core::execution::Retention>,
     pub retries: Retries,
     /// What `/metrics` renders.
     pub metrics: Arc<dyn ports::Metrics>,

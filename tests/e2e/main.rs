@@ -20,6 +20,7 @@ mod binary;
 mod browser;
 mod control;
 mod crash;
+mod deletion;
 mod docker_mode;
 mod failover;
 mod history;

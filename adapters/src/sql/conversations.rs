@@ -3,16 +3,18 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use ports::ConversationId;
 use ports::{
     Conversation, ConversationFilter, ConversationPatch, ConversationRepo, Page, StorageError,
     Timestamp,
 };
+use ports::{ConversationId, SessionId, SessionStatus};
 
 use super::{
     SqlStorage, TxError, db_err,
     rows::{ConversationRow, MetadataRow},
-    schema::{conversation_metadata, conversations},
+    schema::{
+        chat_chains, conversation_metadata, conversations, idempotency_keys, mailbox, sessions,
+    },
     with_conn,
 };
 
@@ -150,6 +152,66 @@ impl ConversationRepo for SqlStorage {
             .map_err(|TxError(e)| e)?
         });
         row.into_domain(&metadata)
+    }
+
+    async fn delete_conversation(
+        &self,
+        conversation_id: &ConversationId,
+    ) -> Result<Vec<SessionId>, StorageError> {
+        let id = conversation_id.as_str();
+        let removed: Vec<String> = with_conn!(self, write, |c| {
+            c.transaction::<_, TxError, _>(async |c| {
+                let exists: i64 = conversations::table.find(id).count().get_result(c).await?;
+                if exists == 0 {
+                    return Err(StorageError::NotFound.into());
+                }
+                let running: Option<String> = sessions::table
+                    .filter(sessions::conversation_id.eq(id))
+                    .filter(sessions::status.eq(SessionStatus::Created.as_str()))
+                    .select(sessions::session_id)
+                    .first(c)
+                    .await
+                    .optional()?;
+                if let Some(session_id) = running {
+                    return Err(StorageError::ConversationBusy {
+                        session_id: session_id.into(),
+                    }
+                    .into());
+                }
+                let ids: Vec<String> = sessions::table
+                    .filter(sessions::conversation_id.eq(id))
+                    .select(sessions::session_id)
+                    .load(c)
+                    .await?;
+                diesel::delete(mailbox::table.filter(mailbox::conversation_id.eq(id)))
+                    .execute(c)
+                    .await?;
+                diesel::delete(
+                    conversation_metadata::table
+                        .filter(conversation_metadata::conversation_id.eq(id)),
+                )
+                .execute(c)
+                .await?;
+                diesel::delete(chat_chains::table.filter(chat_chains::conversation_id.eq(id)))
+                    .execute(c)
+                    .await?;
+                diesel::delete(
+                    idempotency_keys::table.filter(idempotency_keys::conversation_id.eq(id)),
+                )
+                .execute(c)
+                .await?;
+                diesel::delete(sessions::table.filter(sessions::conversation_id.eq(id)))
+                    .execute(c)
+                    .await?;
+                diesel::delete(conversations::table.find(id))
+                    .execute(c)
+                    .await?;
+                Ok(ids)
+            })
+            .await
+            .map_err(|TxError(e)| e)?
+        });
+        Ok(removed.into_iter().map(SessionId::from).collect())
     }
 
     async fn touch_conversation(

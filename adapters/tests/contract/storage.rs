@@ -107,6 +107,7 @@ crate::contract!(storage, [sqlite => sqlite(), postgres => postgres(), postgres_
     concurrent_claims_of_a_key_one_wins,
     chat_chains_are_found_and_replaced,
     conversation_metadata_is_stored_replaced_and_filtered,
+    deleting_a_conversation_removes_everything_of_it_at_once,
     notifications_are_ordered_read_after_an_id_and_bounded,
 ]);
 
@@ -1284,6 +1285,104 @@ async fn conversation_metadata_is_stored_replaced_and_filtered(f: &StorageFixtur
         .await
         .unwrap();
     assert!(cleared.metadata.is_empty());
+}
+
+async fn deleting_a_conversation_removes_everything_of_it_at_once(f: &StorageFixture) {
+    let doomed = root(f).await;
+    let kept = root(f).await;
+    let conversation = as_conversation(&doomed);
+    // Refused while its session runs, and nothing is removed.
+    let busy = f.conversations().delete_conversation(&conversation).await;
+    assert!(
+        matches!(&busy, Err(StorageError::ConversationBusy { session_id }) if session_id.as_str() == doomed),
+        "{busy:?}"
+    );
+    f.sessions()
+        .finish_session(
+            &SessionId::from(doomed.as_str()),
+            &outcome(SessionStatus::Committed),
+        )
+        .await
+        .unwrap();
+    let second = id("s");
+    let mut next = session(&second, &doomed, SessionType::Agent);
+    next.parent_session_id = Some(doomed.as_str().into());
+    f.sessions().create_session(&next, None).await.unwrap();
+    f.sessions()
+        .finish_session(
+            &SessionId::from(second.as_str()),
+            &outcome(SessionStatus::Committed),
+        )
+        .await
+        .unwrap();
+    f.mailbox()
+        .post_message(&message(&doomed, 1, MailboxSource::SubagentResult))
+        .await
+        .unwrap();
+    f.chains()
+        .remember_chain(
+            "chain-of-doomed",
+            &SessionId::from(second.as_str()),
+            &conversation,
+        )
+        .await
+        .unwrap();
+    let patch = ConversationPatch {
+        metadata: Some([("channel".to_owned(), "c".to_owned())].into()),
+        ..ConversationPatch::default()
+    };
+    f.conversations()
+        .update_conversation(&conversation, &patch, now())
+        .await
+        .unwrap();
+
+    let mut removed: Vec<String> = f
+        .conversations()
+        .delete_conversation(&conversation)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.to_string())
+        .collect();
+    removed.sort();
+    let mut expected = vec![doomed.clone(), second.clone()];
+    expected.sort();
+    assert_eq!(removed, expected);
+    assert!(matches!(
+        f.conversations().get_conversation(&conversation).await,
+        Err(StorageError::NotFound)
+    ));
+    assert!(matches!(
+        f.sessions()
+            .get_session(&SessionId::from(second.as_str()))
+            .await,
+        Err(StorageError::NotFound)
+    ));
+    assert_eq!(f.mailbox().pending_count(&conversation).await.unwrap(), 0);
+    assert_eq!(
+        f.chains().find_chain("chain-of-doomed").await.unwrap(),
+        None
+    );
+    let tagged = ConversationFilter {
+        metadata: vec![("channel".to_owned(), "c".to_owned())],
+        ..ConversationFilter::default()
+    };
+    assert!(
+        f.conversations()
+            .list_conversations(&tagged, Page::clamped(10, 0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        f.conversations().delete_conversation(&conversation).await,
+        Err(StorageError::NotFound)
+    ));
+    // The other conversation is untouched.
+    f.conversations()
+        .get_conversation(&as_conversation(&kept))
+        .await
+        .unwrap();
 }
 
 /// TLS is checked, not just spoken: `verify-full` without the test CA does not trust the

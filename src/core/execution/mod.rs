@@ -23,6 +23,7 @@ mod placement;
 mod queries;
 mod registry;
 mod request;
+mod retention;
 mod retries;
 mod run_log;
 mod titles;
@@ -47,6 +48,7 @@ pub use registry::SteerOutcome;
 pub use request::{
     ActiveSession, ConfigOverride, ModelOverride, RunError, RunRequest, RunTarget, StartedRun,
 };
+pub use retention::{DeleteError, Retention};
 pub use retries::{Begun, KEY_LIFETIME, Retries, RetryKey};
 pub use run_log::RunLog;
 
@@ -57,6 +59,7 @@ pub struct Execution {
     pub runs: Arc<RunEngine>,
     pub live: Arc<LiveRuns>,
     pub queries: Arc<Queries>,
+    pub retention: Arc<Retention>,
 }
 
 impl Execution {
@@ -65,6 +68,7 @@ impl Execution {
         Self {
             live: Arc::new(LiveRuns::new(&ports, settings.input, registry.clone())),
             queries: Arc::new(Queries::new(&ports, registry.clone())),
+            retention: Arc::new(Retention::new(&ports, registry.clone())),
             runs: RunEngine::new(ports, settings, registry),
         }
     }
