@@ -26,7 +26,12 @@
 //!   **step**: one model request of the agent loop and the tool calls it asks for; steering
 //!   is injected at a **step boundary** (the spec's "turn boundary").
 //! - **preset**: a stored agent configuration; a run's **override** changes some of its
-//!   fields for that run only.
+//!   fields for that run only. Its **limits** are the caps on one run (model requests,
+//!   tokens, duration, tool calls); a run reaching one ends `limit_reached`. Its model's
+//!   **fallbacks** answer when the model is down; a **breaker** per provider endpoint stops
+//!   asking an endpoint after repeated outages.
+//! - **metadata**: a conversation's caller-set string pairs; a **title** names it in lists.
+//!   **Retention** removes conversations and everything stored for them.
 //! - **environment**: where a run's tools act, its **workspace** (files under the path
 //!   policy) and its **shell**; a preset describes it in its environment section
 //!   ([`ports::EnvironmentSpec`]) and the environment factory opens it. The **command

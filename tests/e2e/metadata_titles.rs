@@ -107,6 +107,25 @@ async fn metadata_is_set_merged_replaced_and_filtered(app: MockApp) {
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     }
+    // Values must be strings on the wire: `false` is not read as "false".
+    let (status, body) = app
+        .post(
+            "/api/conversations/run",
+            json!({"preset_id": "mock", "input": text_input("x"), "metadata": {"k": false}}),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+    let (status, body) = app
+        .post(
+            &format!("/api/conversations/{}/update", two.as_str().unwrap()),
+            json!({"metadata": {"k": 1}}),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+    assert_eq!(
+        conversation(&app, two).await["metadata"],
+        json!({"channel": "C3"})
+    );
     let (status, body) = app.get("/api/conversations/list?metadata.a%20b=x").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(listed(&app, "limit=100").await.len(), 2);

@@ -83,7 +83,7 @@ impl Example for ConversationUpdateRequest {
             title: MaybeUndefined::Value(Capped("Trip planning".to_owned())),
             default_preset_id: MaybeUndefined::Undefined,
             status: None,
-            metadata: Some([("channel".to_owned(), "C042".to_owned())].into()),
+            metadata: Some([("channel".to_owned(), super::text::Text("C042".to_owned()))].into()),
         }
     }
 }

@@ -237,7 +237,7 @@ pub struct RunInputs {
     /// key's value replaced): keys of a-z, A-Z, 0-9, `_`, `-`, `.`, `:` (at most 64
     /// characters, 32 keys), values of at most 512 characters.
     #[oai(nullable)]
-    pub metadata: Option<BTreeMap<String, String>>,
+    pub metadata: Option<BTreeMap<String, Text>>,
 }
 
 /// The fields every run-starting body shares besides its inputs.
@@ -271,7 +271,7 @@ impl RunInputs {
             external_tools,
             history: Vec::new(),
             transport,
-            metadata: self.metadata.unwrap_or_default(),
+            metadata: strict_map(self.metadata.unwrap_or_default()),
         })
     }
 }
@@ -445,7 +445,7 @@ pub struct ConversationUpdateRequest {
     pub status: Option<super::sessions::ConversationStatus>,
     /// Replaces the conversation's metadata (`{}` clears it).
     #[oai(nullable)]
-    pub metadata: Option<BTreeMap<String, String>>,
+    pub metadata: Option<BTreeMap<String, Text>>,
 }
 
 impl From<ConversationUpdateRequest> for ports::ConversationPatch {
@@ -461,9 +461,15 @@ impl From<ConversationUpdateRequest> for ports::ConversationPatch {
             title: opt(r.title),
             default_preset_id: opt(r.default_preset_id),
             status: r.status.map(Into::into),
-            metadata: r.metadata,
+            metadata: r.metadata.map(strict_map),
         }
     }
+}
+
+/// A metadata map whose values were strings on the wire (a JSON `false` is refused, not
+/// read as `"false"`).
+fn strict_map(map: BTreeMap<String, Text>) -> ports::Metadata {
+    map.into_iter().map(|(k, v)| (k, v.0)).collect()
 }
 
 #[cfg(test)]

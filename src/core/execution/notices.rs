@@ -39,6 +39,20 @@ pub(super) fn finished(record: &SessionRecord, status: SessionStatus) -> Vec<New
     notes
 }
 
+/// `conversation_updated` for a change of the conversation itself (its title, metadata,
+/// default preset or status), not of its sessions.
+pub(super) fn edited(conversation_id: ports::ConversationId) -> NewNotification {
+    NewNotification {
+        kind: NotificationKind::ConversationUpdated,
+        at: now(),
+        conversation_id,
+        session_id: None,
+        session_type: None,
+        status: None,
+        subagent: None,
+    }
+}
+
 /// `mailbox_updated`: the outcome of the async subagent `name` is in the mailbox.
 pub(super) fn mailbox(record: &SessionRecord, name: &str) -> NewNotification {
     NewNotification {

@@ -218,15 +218,8 @@ impl Queries {
             Err(StorageError::NotFound) => return Err(QueryError::NotFound("conversation")),
             other => other?,
         };
-        self.notifier.publish(ports::NewNotification {
-            kind: ports::NotificationKind::ConversationUpdated,
-            at: now(),
-            conversation_id: conversation_id.clone(),
-            session_id: None,
-            session_type: None,
-            status: None,
-            subagent: None,
-        });
+        self.notifier
+            .publish(super::notices::edited(conversation_id.clone()));
         Ok(updated)
     }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use ports::{
     ContentKind, ConversationId, ConversationPatch, ConversationRepo, EventEnvelope, EventPayload,
-    MAIN_AGENT, ModelDelta, ModelMessage, ModelProvider, ModelRequest, NewNotification,
-    NotificationKind, SessionRecord, SessionStatus, SessionType, UserPart, now,
+    MAIN_AGENT, ModelDelta, ModelMessage, ModelProvider, ModelRequest, SessionRecord,
+    SessionStatus, SessionType, UserPart, now,
 };
 
 use super::engine::RunEngine;
@@ -77,15 +77,9 @@ impl TitleWriter {
             .update_conversation(conversation_id, &patch, now())
             .await
         {
-            Ok(_) => self.notifier.publish(NewNotification {
-                kind: NotificationKind::ConversationUpdated,
-                at: now(),
-                conversation_id: conversation_id.clone(),
-                session_id: None,
-                session_type: None,
-                status: None,
-                subagent: None,
-            }),
+            Ok(_) => self
+                .notifier
+                .publish(super::notices::edited(conversation_id.clone())),
             Err(e) => tracing::warn!(error = %e, "cannot store the conversation's title"),
         }
     }
