@@ -37,8 +37,9 @@ struct Breaker {
     failures_in_a_row: u32,
     /// Set while open: requests are refused until then.
     open_until: Option<Instant>,
-    /// A half-open trial request is out; others are refused until it ends.
-    trial: bool,
+    /// A half-open trial request is out until then; others are refused meanwhile. It
+    /// expires, so a trial whose stream was dropped unread cannot keep the breaker shut.
+    trial_until: Option<Instant>,
 }
 
 /// Wraps a provider with one breaker per endpoint.
@@ -64,14 +65,15 @@ impl CircuitBreakers {
         let Some(until) = breaker.open_until else {
             return Ok(());
         };
-        if Instant::now() < until || breaker.trial {
+        let now = Instant::now();
+        if now < until || breaker.trial_until.is_some_and(|t| now < t) {
             let left = until.saturating_duration_since(Instant::now()).as_secs();
             return Err(ModelError::CircuitOpen(format!(
                 "{endpoint} failed {} times in a row; not tried again for {left} s",
                 breaker.failures_in_a_row
             )));
         }
-        breaker.trial = true;
+        breaker.trial_until = Some(now + self.settings.cool_down);
         Ok(())
     }
 }
@@ -85,7 +87,7 @@ fn record(
 ) {
     let mut breakers = breakers.lock().unwrap_or_else(PoisonError::into_inner);
     let breaker = breakers.entry(endpoint.to_owned()).or_default();
-    breaker.trial = false;
+    breaker.trial_until = None;
     if !outage {
         *breaker = Breaker::default();
         return;
@@ -174,6 +176,8 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         assert!(b.admit("x").is_ok(), "half-open: one trial");
         assert!(b.admit("x").is_err(), "only one");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(b.admit("x").is_ok(), "a trial that never reported expires");
         record(&b.breakers, settings, "x", true);
         assert!(b.admit("x").is_err(), "a failed trial opens it again");
         std::thread::sleep(Duration::from_millis(60));
