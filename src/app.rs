@@ -21,6 +21,7 @@ use poem::EndpointExt;
 use ports::{
     EventBus, Metrics, ModelProvider, NotificationSink, Scraper, StateStore, ToolServers, WebSearch,
 };
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::{self, ApiState, HttpSettings, edge::EdgeLimits, health::Deployment},
@@ -31,7 +32,9 @@ use crate::{
     },
     core::{
         chat::ChatService,
-        execution::{Execution, ModelRetries, Ports, Retries, Settings},
+        execution::{
+            Execution, ModelRetries, Ports, RetentionPolicy, Retries, Settings, keep_sweeping,
+        },
         health::HealthCheck,
         limits::FileLimits,
         notifications::Notifier,
@@ -52,6 +55,7 @@ pub struct App {
     edge: EdgeConfig,
     browser: BrowserConfig,
     metrics_public: bool,
+    retention: Option<RetentionPolicy>,
 }
 
 impl App {
@@ -144,6 +148,7 @@ fn app(config: &Config, state: ApiState, auth_token: String, generated: bool) ->
         edge: config.edge,
         browser: config.browser.clone(),
         metrics_public: config.metrics_public,
+        retention: config.retention,
     }
 }
 
@@ -328,6 +333,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let runs = app.state.runs.clone();
     let grace = app.shutdown_grace;
+    let sweeps = CancellationToken::new();
+    let sweeper = app.retention.map(|policy| {
+        tokio::spawn(keep_sweeping(
+            app.state.retention.clone(),
+            policy,
+            sweeps.clone(),
+        ))
+    });
     let endpoint = api::endpoint(
         app.state,
         HttpSettings {
@@ -342,6 +355,13 @@ pub async fn serve(
     // the runs' events are on the bus (bounded), so a stream ends with its terminal event.
     let shutdown = async move {
         shutdown.await;
+        // A sweep finishes the deletion under way, so none is cut between rows and files.
+        sweeps.cancel();
+        if let Some(sweeper) = sweeper
+            && let Err(e) = sweeper.await
+        {
+            tracing::warn!(error = %e, "retention sweep ended abnormally");
+        }
         runs.shutdown(grace).await;
     };
     let limits = EdgeLimits {

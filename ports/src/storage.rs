@@ -26,6 +26,9 @@ pub enum StorageError {
     /// The conversation already has a running agent session, `session_id`.
     #[error("conversation is busy with session {session_id}")]
     ConversationBusy { session_id: SessionId },
+    /// The conversation is archived: it takes no new sessions and stays archived.
+    #[error("the conversation is archived; it can be read, not run or reactivated")]
+    ConversationArchived,
     /// The row is not in a state that allows the change (e.g. finishing a finished session).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -123,25 +126,36 @@ pub trait ConversationRepo: Send + Sync {
     ) -> Result<Vec<Conversation>, StorageError>;
 
     /// Removes the conversation with its sessions, mailbox, metadata, chat chains and
-    /// retry keys at once; returns the removed sessions' ids (their state-store objects
-    /// are the caller's to remove).
+    /// retry keys at once; returns the removed sessions (their state-store objects and
+    /// uploads are the caller's to remove).
     ///
     /// # Errors
     /// `NotFound`; `ConversationBusy` while any of its sessions runs (nothing removed).
     async fn delete_conversation(
         &self,
         conversation_id: &ConversationId,
-    ) -> Result<Vec<SessionId>, StorageError>;
+    ) -> Result<Vec<SessionRecord>, StorageError>;
 
-    /// Applies a patch and sets `updated_at = at`; returns the updated row.
+    /// Applies a patch and sets `updated_at = at`; returns the updated row. Archiving
+    /// (`status: archived` on an active conversation) archives its sessions in the same
+    /// unit; archived is final.
     /// # Errors
-    /// `NotFound`.
+    /// `NotFound`; `ConversationBusy` when archiving while a session runs;
+    /// `ConversationArchived` when reactivating (nothing changed in either case).
     async fn update_conversation(
         &self,
         conversation_id: &ConversationId,
         patch: &ConversationPatch,
         at: Timestamp,
     ) -> Result<Conversation, StorageError>;
+
+    /// Archived conversations untouched since before `cutoff`, oldest first, at most
+    /// `limit` (retention deletes them).
+    async fn archived_before(
+        &self,
+        cutoff: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ConversationId>, StorageError>;
 
     /// Records activity: `updated_at = at` (never moves backwards).
     /// # Errors
@@ -163,7 +177,8 @@ pub trait SessionRepo: Send + Sync {
     /// conversation is `created`; this holds under concurrent calls.
     /// # Errors
     /// `ConversationBusy` with the running session's id; `AlreadyExists` for a taken id;
-    /// `NotFound` when continuing a conversation that does not exist.
+    /// `NotFound` when continuing a conversation that does not exist;
+    /// `ConversationArchived` when it is archived.
     async fn create_session(
         &self,
         session: &SessionRecord,

@@ -184,6 +184,11 @@ pub trait Workspace: Send + Sync {
     /// Moves a file or directory. `AlreadyExists` when the target exists.
     async fn rename(&self, from: &str, to: &str) -> Result<(), WorkspaceError>;
 
+    /// Removes a file, or a directory with everything in it. A symlink is removed as
+    /// itself, never followed; the working directory and allowed paths themselves are
+    /// refused.
+    async fn remove(&self, path: &str) -> Result<(), WorkspaceError>;
+
     /// Copies a file, or a directory recursively. `AlreadyExists` when the target exists.
     async fn copy(&self, from: &str, to: &str) -> Result<(), WorkspaceError>;
 

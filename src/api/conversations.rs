@@ -184,8 +184,8 @@ impl ConversationsApi {
         }))
     }
 
-    /// Delete the conversation at once: its sessions, mailbox, metadata and their stored
-    /// state. 409 `conversation_busy` while one of its sessions runs (interrupt it first);
+    /// Delete the conversation at once: its sessions, mailbox, metadata, their stored
+    /// state and their uploaded files. 409 `conversation_busy` while one of its sessions runs (interrupt it first);
     /// 404 afterwards.
     #[oai(
         path = "/conversations/:conversation_id/delete",
@@ -207,6 +207,28 @@ impl ConversationsApi {
             conversation_id: conversation_id.into(),
             deleted_sessions: deleted_sessions as u64,
         }))
+    }
+
+    /// Archive the conversation: it and its sessions become `archived`, readable but
+    /// closed to runs (409 `conversation_archived`) and to reactivation. With
+    /// `RETENTION_DAYS` set, it is deleted that long after its last change. 409
+    /// `conversation_busy` while one of its sessions runs; archiving again is a no-op.
+    #[oai(
+        path = "/conversations/:conversation_id/archive",
+        method = "post",
+        operation_id = "conversations_archive"
+    )]
+    async fn archive(
+        &self,
+        _auth: Auth,
+        state: Data<&Arc<ApiState>>,
+        conversation_id: Path<String>,
+    ) -> Result<Json<Conversation>> {
+        let archived = state
+            .retention
+            .archive(&ConversationId::from(conversation_id.0))
+            .await?;
+        Ok(Json(archived.into()))
     }
 
     /// Steer the conversation's running agent session (404 when none runs).
@@ -234,7 +256,9 @@ impl ConversationsApi {
         runs::steer_response(steered)
     }
 
-    /// Change the title, default preset or status.
+    /// Change the title, default preset, metadata or status. `status: archived` archives
+    /// as `…/archive` does; an archived conversation cannot become active again (409
+    /// `conversation_archived`).
     #[oai(
         path = "/conversations/:conversation_id/update",
         method = "post",

@@ -72,8 +72,9 @@ pub enum ErrorResponse {
     /// `not_found`.
     #[oai(status = 404)]
     NotFound(Json<ApiError>),
-    /// `conflict`, `preset_in_use`, `conversation_busy` (with `details.active_session`),
-    /// `idempotency_conflict` (an `Idempotency-Key` used with another request).
+    /// `conflict`, `preset_in_use`, `conversation_busy` (with `details.active_session`
+    /// when a run was refused), `conversation_archived` (archived conversations take no
+    /// runs), `idempotency_conflict` (an `Idempotency-Key` used with another request).
     #[oai(status = 409)]
     Conflict(Json<ApiError>),
     /// `gone`: the run's event stream has expired; read the session's display_messages.
@@ -154,9 +155,13 @@ impl From<ports::StorageError> for ErrorResponse {
             E::NotFound => Self::not_found("resource"),
             E::AlreadyExists => Self::Conflict(Json(ApiError::new("conflict", "already exists"))),
             E::PresetInUse => Self::Conflict(Json(ApiError::new("preset_in_use", e.to_string()))),
-            E::ConversationBusy { .. } | E::Conflict(_) => {
-                Self::Conflict(Json(ApiError::new("conflict", e.to_string())))
+            E::ConversationBusy { .. } => {
+                Self::Conflict(Json(ApiError::new("conversation_busy", e.to_string())))
             }
+            E::ConversationArchived => {
+                Self::Conflict(Json(ApiError::new("conversation_archived", e.to_string())))
+            }
+            E::Conflict(_) => Self::Conflict(Json(ApiError::new("conflict", e.to_string()))),
             E::Unavailable(_) => Self::unavailable(&e),
             E::Other(_) => Self::internal(&e),
         }
@@ -242,9 +247,9 @@ impl From<AttachError> for ErrorResponse {
     }
 }
 
-impl From<crate::core::execution::DeleteError> for ErrorResponse {
-    fn from(e: crate::core::execution::DeleteError) -> Self {
-        use crate::core::execution::DeleteError as E;
+impl From<crate::core::execution::RetentionError> for ErrorResponse {
+    fn from(e: crate::core::execution::RetentionError) -> Self {
+        use crate::core::execution::RetentionError as E;
         match e {
             E::NotFound => Self::not_found("conversation"),
             E::Busy(_) => Self::Conflict(Json(ApiError::new("conversation_busy", e.to_string()))),

@@ -147,6 +147,9 @@ pub struct Config {
     /// `TITLE_MODEL`: a cheap model that titles new conversations from their first
     /// exchange; without it a title is the first user text, cut.
     pub title_model: Option<String>,
+    /// `RETENTION_DAYS` and `RETENTION_SWEEP_SECS`: when set, archived conversations
+    /// untouched that long are deleted; `None` keeps them until deleted.
+    pub retention: Option<crate::core::execution::RetentionPolicy>,
     /// `WORKSPACE_ROOT`: where agents work; relative preset paths start here.
     pub workspace_root: PathBuf,
     /// `PROTECTED_PATHS`: more paths no agent may reach (the service's own files always are).
@@ -330,6 +333,7 @@ impl Config {
                 crate::core::limits::DEFAULT_MAX_FILE_BYTES,
             )?,
             title_model: parse_title_model(get("TITLE_MODEL"))?,
+            retention: parse_retention(&get)?,
         })
     }
 }
@@ -639,6 +643,33 @@ fn gateways(
         found.insert(prefix.to_lowercase(), provider(get, prefix)?);
     }
     Ok(found)
+}
+
+/// Longest `RETENTION_DAYS`: a century, so the cutoff never leaves the calendar.
+const MAX_RETENTION_DAYS: f64 = 36_500.0;
+
+/// `RETENTION_DAYS` (days, decimals allowed; unset: off) and `RETENTION_SWEEP_SECS`.
+fn parse_retention(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<crate::core::execution::RetentionPolicy>, ConfigError> {
+    let every = Duration::from_secs(positive(get, "RETENTION_SWEEP_SECS", 3600)?);
+    let Some(days) = get("RETENTION_DAYS") else {
+        return Ok(None);
+    };
+    let days: f64 = days
+        .trim()
+        .parse()
+        .map_err(|_| bad("RETENTION_DAYS", "must be a number of days, e.g. 30"))?;
+    if !(days > 0.0 && days <= MAX_RETENTION_DAYS) {
+        return Err(bad(
+            "RETENTION_DAYS",
+            format!("must be more than 0 and at most {MAX_RETENTION_DAYS} days"),
+        ));
+    }
+    Ok(Some(crate::core::execution::RetentionPolicy {
+        keep_archived: Duration::from_secs_f64(days * 86_400.0),
+        every,
+    }))
 }
 
 /// `TITLE_MODEL`, named like a preset's model (`provider:model`, `gateway@provider:model`).
@@ -1043,5 +1074,24 @@ mod tests {
             let e = parse(&[("MAX_FILE_BYTES", bad)]).unwrap_err();
             assert_eq!(e.var, "MAX_FILE_BYTES", "{bad}");
         }
+    }
+
+    #[test]
+    fn retention_is_off_by_default_and_takes_days_with_decimals() {
+        assert_eq!(parse(&[]).unwrap().retention, None);
+        let c = parse(&[("RETENTION_DAYS", "30")]).unwrap();
+        let policy = c.retention.unwrap();
+        assert_eq!(policy.keep_archived, Duration::from_secs(30 * 86_400));
+        assert_eq!(policy.every, Duration::from_secs(3600));
+        let c = parse(&[("RETENTION_DAYS", "0.5"), ("RETENTION_SWEEP_SECS", "60")]).unwrap();
+        let policy = c.retention.unwrap();
+        assert_eq!(policy.keep_archived, Duration::from_secs(43_200));
+        assert_eq!(policy.every, Duration::from_secs(60));
+        for bad in ["0", "-1", "NaN", "inf", "1e9", "thirty"] {
+            let e = parse(&[("RETENTION_DAYS", bad)]).unwrap_err();
+            assert_eq!(e.var, "RETENTION_DAYS", "{bad}");
+        }
+        let e = parse(&[("RETENTION_SWEEP_SECS", "0")]).unwrap_err();
+        assert_eq!(e.var, "RETENTION_SWEEP_SECS");
     }
 }

@@ -147,6 +147,16 @@ pub const VARIABLES: &[Variable] = &[
         "a cheap model (provider:model) that titles new conversations; unset: the first user text, cut at 60 characters",
     ),
     var(
+        "RETENTION_DAYS",
+        "",
+        "days (decimals allowed) an archived conversation is kept after its last change, then deleted; unset: kept until deleted",
+    ),
+    var(
+        "RETENTION_SWEEP_SECS",
+        "3600",
+        "pause between two retention sweeps (the first runs at start)",
+    ),
+    var(
         "MAX_CONCURRENT_RUNS",
         "1024",
         "runs going at once (async subagents included); more get 429 too_many_runs",

@@ -4,14 +4,14 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use ports::{
-    Conversation, ConversationFilter, ConversationPatch, ConversationRepo, Page, StorageError,
-    Timestamp,
+    Conversation, ConversationFilter, ConversationPatch, ConversationRepo, ConversationStatus,
+    Page, StorageError, Timestamp,
 };
-use ports::{ConversationId, SessionId, SessionStatus};
+use ports::{ConversationId, SessionRecord, SessionStatus};
 
 use super::{
     SqlStorage, TxError, db_err,
-    rows::{ConversationRow, MetadataRow},
+    rows::{ConversationRow, MetadataRow, SessionRow},
     schema::{
         chat_chains, conversation_metadata, conversations, idempotency_keys, mailbox, sessions,
     },
@@ -42,6 +42,48 @@ macro_rules! replace_metadata {
                 .values(row)
                 .execute($c)
                 .await?;
+        }
+    }};
+}
+
+/// Locks conversation `$id`'s row for the rest of the transaction and returns its status
+/// (`NotFound` when absent). A no-op UPDATE takes the row lock on PostgreSQL (SQLite has
+/// one writer anyway), so archiving, deleting and adding a session to one conversation
+/// are serialized: none of them acts on a status another is changing.
+macro_rules! lock_conversation {
+    ($c:expr, $id:expr) => {{
+        let locked = diesel::update(conversations::table.find($id))
+            .set(conversations::status.eq(conversations::status))
+            .execute($c)
+            .await?;
+        if locked == 0 {
+            return Err(StorageError::NotFound.into());
+        }
+        let status: String = conversations::table
+            .find($id)
+            .select(conversations::status)
+            .first($c)
+            .await?;
+        status
+    }};
+}
+pub(super) use lock_conversation;
+
+/// The first `created` session of conversation `$id`, as `ConversationBusy`.
+macro_rules! refuse_if_running {
+    ($c:expr, $id:expr) => {{
+        let running: Option<String> = sessions::table
+            .filter(sessions::conversation_id.eq($id))
+            .filter(sessions::status.eq(SessionStatus::Created.as_str()))
+            .select(sessions::session_id)
+            .first($c)
+            .await
+            .optional()?;
+        if let Some(session_id) = running {
+            return Err(StorageError::ConversationBusy {
+                session_id: session_id.into(),
+            }
+            .into());
         }
     }};
 }
@@ -116,6 +158,26 @@ impl ConversationRepo for SqlStorage {
         let at = at.timestamp_micros();
         let (row, metadata): (ConversationRow, Vec<MetadataRow>) = with_conn!(self, write, |c| {
             c.transaction::<_, TxError, _>(async |c| {
+                let status = lock_conversation!(c, conversation_id);
+                let archived = ConversationStatus::Archived.as_str();
+                match patch.status {
+                    Some(ConversationStatus::Active) if status == archived => {
+                        return Err(StorageError::ConversationArchived.into());
+                    }
+                    Some(ConversationStatus::Archived) if status != archived => {
+                        refuse_if_running!(c, conversation_id);
+                        diesel::update(
+                            sessions::table.filter(sessions::conversation_id.eq(conversation_id)),
+                        )
+                        .set((
+                            sessions::status.eq(SessionStatus::Archived.as_str()),
+                            sessions::updated_at.eq(at),
+                        ))
+                        .execute(c)
+                        .await?;
+                    }
+                    _ => {}
+                }
                 let target = conversations::table.find(conversation_id);
                 let mut current: ConversationRow =
                     target.select(ConversationRow::as_select()).first(c).await?;
@@ -157,30 +219,15 @@ impl ConversationRepo for SqlStorage {
     async fn delete_conversation(
         &self,
         conversation_id: &ConversationId,
-    ) -> Result<Vec<SessionId>, StorageError> {
+    ) -> Result<Vec<SessionRecord>, StorageError> {
         let id = conversation_id.as_str();
-        let removed: Vec<String> = with_conn!(self, write, |c| {
+        let removed: Vec<SessionRow> = with_conn!(self, write, |c| {
             c.transaction::<_, TxError, _>(async |c| {
-                let exists: i64 = conversations::table.find(id).count().get_result(c).await?;
-                if exists == 0 {
-                    return Err(StorageError::NotFound.into());
-                }
-                let running: Option<String> = sessions::table
+                lock_conversation!(c, id);
+                refuse_if_running!(c, id);
+                let removed: Vec<SessionRow> = sessions::table
                     .filter(sessions::conversation_id.eq(id))
-                    .filter(sessions::status.eq(SessionStatus::Created.as_str()))
-                    .select(sessions::session_id)
-                    .first(c)
-                    .await
-                    .optional()?;
-                if let Some(session_id) = running {
-                    return Err(StorageError::ConversationBusy {
-                        session_id: session_id.into(),
-                    }
-                    .into());
-                }
-                let ids: Vec<String> = sessions::table
-                    .filter(sessions::conversation_id.eq(id))
-                    .select(sessions::session_id)
+                    .select(SessionRow::as_select())
                     .load(c)
                     .await?;
                 diesel::delete(mailbox::table.filter(mailbox::conversation_id.eq(id)))
@@ -206,12 +253,34 @@ impl ConversationRepo for SqlStorage {
                 diesel::delete(conversations::table.find(id))
                     .execute(c)
                     .await?;
-                Ok(ids)
+                Ok(removed)
             })
             .await
             .map_err(|TxError(e)| e)?
         });
-        Ok(removed.into_iter().map(SessionId::from).collect())
+        removed.into_iter().map(SessionRow::into_domain).collect()
+    }
+
+    async fn archived_before(
+        &self,
+        cutoff: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ConversationId>, StorageError> {
+        let ids: Vec<String> = with_conn!(self, read, |c| {
+            conversations::table
+                .filter(conversations::status.eq(ConversationStatus::Archived.as_str()))
+                .filter(conversations::updated_at.lt(cutoff.timestamp_micros()))
+                .order((
+                    conversations::updated_at.asc(),
+                    conversations::conversation_id.asc(),
+                ))
+                .limit(i64::from(limit))
+                .select(conversations::conversation_id)
+                .load(c)
+                .await
+                .map_err(db_err)?
+        });
+        Ok(ids.into_iter().map(ConversationId::from).collect())
     }
 
     async fn touch_conversation(

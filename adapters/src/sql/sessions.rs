@@ -5,11 +5,12 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use ports::{
-    Conversation, Page, SessionOutcome, SessionRecord, SessionRepo, SessionStatus, SessionType,
-    StorageError, Timestamp,
+    Conversation, ConversationStatus, Page, SessionOutcome, SessionRecord, SessionRepo,
+    SessionStatus, SessionType, StorageError, Timestamp,
 };
 use ports::{ConversationId, SessionId};
 
+use super::conversations::lock_conversation;
 use super::{
     SqlStorage, TxError, db_err,
     rows::{self, ConversationRow, MetadataRow, SessionRow},
@@ -39,13 +40,9 @@ impl SqlStorage {
                         }
                     }
                     None => {
-                        let exists: i64 = conversations::table
-                            .find(&row.conversation_id)
-                            .count()
-                            .get_result(c)
-                            .await?;
-                        if exists == 0 {
-                            return Err(StorageError::NotFound.into());
+                        let status = lock_conversation!(c, &row.conversation_id);
+                        if status == ConversationStatus::Archived.as_str() {
+                            return Err(StorageError::ConversationArchived.into());
                         }
                     }
                 }

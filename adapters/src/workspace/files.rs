@@ -220,6 +220,20 @@ pub(crate) fn rename(r: &Resolver, from: &str, to: &str) -> Result<(), Workspace
     }
 }
 
+/// Removes a file or a directory with everything in it; a symlink goes as itself, never
+/// what it points to. The working directory and allowed paths themselves stay.
+pub(crate) fn remove(r: &Resolver, path: &str) -> Result<(), WorkspaceError> {
+    let entry = r.resolve_entry(path)?;
+    if r.is_root(&entry.real) {
+        return Err(WorkspaceError::Io(format!(
+            "{}: the working directory and allowed paths cannot be removed",
+            entry.shown
+        )));
+    }
+    let (dir, name) = open_entry_parent(r, &entry)?;
+    beneath::remove_tree(&dir, name).map_err(|e| io_error(&entry.shown, &e))
+}
+
 /// `renameat2(RENAME_NOREPLACE)`, falling back to a plain rename on filesystems without it
 /// (the target was checked to be free just before).
 fn rename_noreplace(

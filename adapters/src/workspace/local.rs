@@ -170,6 +170,11 @@ impl Workspace for LocalWorkspace {
         self.blocking(move |r| files::rename(r, &from, &to)).await
     }
 
+    async fn remove(&self, path: &str) -> Result<(), WorkspaceError> {
+        let path = path.to_owned();
+        self.blocking(move |r| files::remove(r, &path)).await
+    }
+
     async fn copy(&self, from: &str, to: &str) -> Result<(), WorkspaceError> {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.blocking(move |r| files::copy(r, &from, &to)).await

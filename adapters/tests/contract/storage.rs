@@ -108,6 +108,7 @@ crate::contract!(storage, [sqlite => sqlite(), postgres => postgres(), postgres_
     chat_chains_are_found_and_replaced,
     conversation_metadata_is_stored_replaced_and_filtered,
     deleting_a_conversation_removes_everything_of_it_at_once,
+    archiving_is_final_and_archives_the_sessions,
     notifications_are_ordered_read_after_an_id_and_bounded,
 ]);
 
@@ -469,6 +470,13 @@ async fn conversation_round_trip_and_patch(f: &StorageFixture) {
         status: Some(ConversationStatus::Archived),
         ..Default::default()
     };
+    f.sessions()
+        .finish_session(
+            &SessionId::from(sid.as_str()),
+            &outcome(SessionStatus::Committed),
+        )
+        .await
+        .unwrap();
     let cleared = f
         .conversations()
         .update_conversation(&as_conversation(&sid), &clear, later)
@@ -542,6 +550,14 @@ async fn conversations_list_newest_first_with_paging(f: &StorageFixture) {
         status: Some(ConversationStatus::Archived),
         ..Default::default()
     };
+    // Only an idle conversation can be archived.
+    f.sessions()
+        .finish_session(
+            &SessionId::from(ids[1].as_str()),
+            &outcome(SessionStatus::Committed),
+        )
+        .await
+        .unwrap();
     f.conversations()
         .update_conversation(&as_conversation(&ids[1]), &archive, base)
         .await
@@ -1342,7 +1358,7 @@ async fn deleting_a_conversation_removes_everything_of_it_at_once(f: &StorageFix
         .await
         .unwrap()
         .into_iter()
-        .map(|s| s.to_string())
+        .map(|s| s.session_id.to_string())
         .collect();
     removed.sort();
     let mut expected = vec![doomed.clone(), second.clone()];
@@ -1383,6 +1399,93 @@ async fn deleting_a_conversation_removes_everything_of_it_at_once(f: &StorageFix
         .get_conversation(&as_conversation(&kept))
         .await
         .unwrap();
+}
+
+async fn archiving_is_final_and_archives_the_sessions(f: &StorageFixture) {
+    let archived = root(f).await;
+    let kept = root(f).await;
+    let conversation = as_conversation(&archived);
+    let status = |status| ConversationPatch {
+        status: Some(status),
+        ..ConversationPatch::default()
+    };
+    // Refused while its session runs, and nothing changes.
+    let busy = f
+        .conversations()
+        .update_conversation(&conversation, &status(ConversationStatus::Archived), now())
+        .await;
+    assert!(
+        matches!(&busy, Err(StorageError::ConversationBusy { session_id }) if session_id.as_str() == archived),
+        "{busy:?}"
+    );
+    let still = f.conversations().get_conversation(&conversation).await;
+    assert_eq!(still.unwrap().status, ConversationStatus::Active);
+    f.sessions()
+        .finish_session(
+            &SessionId::from(archived.as_str()),
+            &outcome(SessionStatus::Committed),
+        )
+        .await
+        .unwrap();
+    let updated = f
+        .conversations()
+        .update_conversation(&conversation, &status(ConversationStatus::Archived), now())
+        .await
+        .unwrap();
+    assert_eq!(updated.status, ConversationStatus::Archived);
+    let sessions = f
+        .sessions()
+        .list_sessions(&conversation, None, Page::clamped(10, 0))
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].status, SessionStatus::Archived);
+    assert_eq!(
+        f.sessions()
+            .latest_continuable(&conversation)
+            .await
+            .unwrap(),
+        None
+    );
+    // It takes no session and cannot be reactivated; other edits still work.
+    let mut next = session(&id("s"), &archived, SessionType::Agent);
+    next.parent_session_id = Some(archived.as_str().into());
+    assert!(matches!(
+        f.sessions().create_session(&next, None).await,
+        Err(StorageError::ConversationArchived)
+    ));
+    assert!(matches!(
+        f.conversations()
+            .update_conversation(&conversation, &status(ConversationStatus::Active), now())
+            .await,
+        Err(StorageError::ConversationArchived)
+    ));
+    let titled = ConversationPatch {
+        title: Some(Some("kept for the record".into())),
+        ..ConversationPatch::default()
+    };
+    let titled = f
+        .conversations()
+        .update_conversation(&conversation, &titled, now())
+        .await
+        .unwrap();
+    assert_eq!(titled.status, ConversationStatus::Archived);
+    // Retention finds it once its last touch is older than the cutoff, never `kept`.
+    let later = now() + Duration::seconds(5);
+    let due = f
+        .conversations()
+        .archived_before(later, 1000)
+        .await
+        .unwrap();
+    assert!(due.contains(&conversation), "{due:?}");
+    assert!(!due.contains(&as_conversation(&kept)), "{due:?}");
+    let earlier = now() - Duration::days(1);
+    let due = f
+        .conversations()
+        .archived_before(earlier, 1000)
+        .await
+        .unwrap();
+    assert!(!due.contains(&conversation), "{due:?}");
 }
 
 /// TLS is checked, not just spoken: `verify-full` without the test CA does not trust the

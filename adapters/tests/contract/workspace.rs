@@ -248,6 +248,46 @@ async fn rename_moves_and_refuses_existing_targets() {
 }
 
 #[tokio::test]
+async fn remove_takes_files_trees_and_links_as_themselves() {
+    let t = tree();
+    let ws = workspace(&t);
+    ws.write(".uploads/s1/a.txt", b"a".to_vec()).await.unwrap();
+    ws.write(".uploads/s1/steer-1/b.txt", b"b".to_vec())
+        .await
+        .unwrap();
+    ws.write(".uploads/s2/c.txt", b"c".to_vec()).await.unwrap();
+    ws.remove(".uploads/s1").await.unwrap();
+    assert_eq!(files_under(&t.wd.join(".uploads")), ["s2"]);
+    ws.remove(".uploads/s2/c.txt").await.unwrap();
+    assert!(t.wd.join(".uploads/s2").is_dir());
+    assert!(matches!(
+        ws.remove(".uploads/s1").await,
+        Err(WorkspaceError::NotFound(_))
+    ));
+    // Links go as themselves; what they point to stays.
+    ws.remove("link_in").await.unwrap();
+    ws.remove("link_out").await.unwrap();
+    assert!(t.wd.join("sub/inner.txt").is_file());
+    assert_eq!(files_under(&t.outside), ["secret.txt"]);
+    // Roots and anything outside are refused.
+    assert!(ws.remove(".").await.is_err());
+    assert!(ws.remove(t.shared.to_str().unwrap()).await.is_err());
+    assert!(t.wd.is_dir() && t.shared.is_dir());
+}
+
+#[tokio::test]
+async fn remove_never_reaches_outside() {
+    let t = tree();
+    let ws = workspace(&t);
+    let secret = t.outside.join("secret.txt");
+    outside(ws.remove(secret.to_str().unwrap()).await);
+    outside(ws.remove("../outside").await);
+    outside(ws.remove("link_out/secret.txt").await);
+    outside(ws.remove("sub/../../outside/secret.txt").await);
+    assert_eq!(files_under(&t.outside), ["secret.txt"]);
+}
+
+#[tokio::test]
 async fn copy_files_and_directories_refusing_existing_targets() {
     let t = tree();
     let ws = workspace(&t);

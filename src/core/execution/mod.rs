@@ -26,6 +26,7 @@ mod request;
 mod retention;
 mod retries;
 mod run_log;
+mod sweeper;
 mod titles;
 mod transcript;
 
@@ -48,9 +49,10 @@ pub use registry::SteerOutcome;
 pub use request::{
     ActiveSession, ConfigOverride, ModelOverride, RunError, RunRequest, RunTarget, StartedRun,
 };
-pub use retention::{DeleteError, Retention};
+pub use retention::{Retention, RetentionError};
 pub use retries::{Begun, KEY_LIFETIME, Retries, RetryKey};
 pub use run_log::RunLog;
+pub use sweeper::{RetentionPolicy, keep_sweeping};
 
 use std::sync::Arc;
 

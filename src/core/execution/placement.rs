@@ -99,7 +99,7 @@ impl RunEngine {
                 name,
                 previous,
             } => {
-                self.conversation(conversation_id).await?;
+                self.active_conversation(conversation_id).await?;
                 let parent = match previous {
                     Some(previous) => self.chain_tip(previous).await?,
                     None => None,
@@ -120,7 +120,7 @@ impl RunEngine {
         &self,
         conversation_id: &ConversationId,
     ) -> Result<Placement, RunError> {
-        let conversation = self.conversation(conversation_id).await?;
+        let conversation = self.active_conversation(conversation_id).await?;
         if let Some(h) = self.registry.agent_run_of(conversation_id) {
             return Err(RunError::Busy(ActiveSession {
                 session_id: h.session_id.clone(),
@@ -186,10 +186,11 @@ impl RunEngine {
         let parent = self
             .parent_session(parent_session_id, "parent_session_id")
             .await?;
-        let conversation = self.conversation(&parent.conversation_id).await?;
         if fork {
+            let conversation = self.conversation(&parent.conversation_id).await?;
             return Ok(Placement::fork(session_id, parent, conversation));
         }
+        let conversation = self.active_conversation(&parent.conversation_id).await?;
         if let SessionKind::AsyncSubagent { .. } = &parent.kind {
             // Continuing a subagent's session (e.g. resolving its pending calls) stays in
             // its chain and reports to the mailbox under its name.
@@ -258,6 +259,19 @@ impl RunEngine {
             Err(StorageError::NotFound) => Err(RunError::NotFound("conversation")),
             other => Ok(other?),
         }
+    }
+
+    /// The conversation a new session joins; an archived one takes none (checked again,
+    /// race-free, when the session is inserted).
+    async fn active_conversation(
+        &self,
+        conversation_id: &ConversationId,
+    ) -> Result<Conversation, RunError> {
+        let conversation = self.conversation(conversation_id).await?;
+        if conversation.status == ConversationStatus::Archived {
+            return Err(StorageError::ConversationArchived.into());
+        }
+        Ok(conversation)
     }
 
     /// A session a new run may start from: committed (or waiting for tool results).

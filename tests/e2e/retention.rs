@@ -1,0 +1,291 @@
+//! Retention: `conversations/{id}/delete` removes everything of the conversation at once
+//! (rows, the state-store objects and uploads of its sessions), 404 afterwards, 409 while
+//! it runs; `…/archive` closes it for good; `RETENTION_DAYS` deletes archived ones. Other
+//! conversations are untouched throughout.
+
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::model_controls::run_wait;
+use crate::support::{
+    Backend, MockApp, eventually, gate_command, on_both_backends, open_gate, shell_call, text_input,
+};
+
+on_both_backends!(
+    deleting_a_conversation_removes_it_whole,
+    archiving_closes_a_conversation_for_good
+);
+
+/// A run input with an attached file, saved under the run's `.uploads/`.
+fn with_upload(text: &str) -> Value {
+    let data = base64::engine::general_purpose::STANDARD.encode("attached bytes");
+    json!([
+        {"type": "text", "text": text},
+        {"type": "binary", "data": data, "mime_type": "text/plain", "name": "a.txt"}
+    ])
+}
+
+/// The session directories under the working directory's `.uploads/`.
+fn uploads(app: &MockApp) -> Vec<String> {
+    let mut dirs: Vec<String> = std::fs::read_dir(app.work.join(".uploads"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+/// The session directories in the state store.
+fn stored(app: &MockApp) -> Vec<String> {
+    let mut dirs: Vec<String> = std::fs::read_dir(app.dir.path().join("state/sessions"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+async fn deleting_a_conversation_removes_it_whole(app: MockApp) {
+    let first = run_wait(
+        &app,
+        json!({"preset_id": "mock", "input": text_input("one"),
+        "metadata": {"channel": "gone"}}),
+    )
+    .await;
+    let doomed = first["conversation_id"].as_str().unwrap().to_owned();
+    run_wait(
+        &app,
+        json!({"conversation_id": doomed, "input": with_upload("two")}),
+    )
+    .await;
+    let kept = run_wait(
+        &app,
+        json!({"preset_id": "mock", "input": with_upload("other")}),
+    )
+    .await;
+    let kept_session = kept["session_id"].as_str().unwrap().to_owned();
+    let doomed_sessions = app.session_ids(&doomed).await;
+    assert_eq!(doomed_sessions.len(), 2);
+    assert_eq!(stored(&app).len(), 3);
+    assert_eq!(uploads(&app).len(), 2);
+
+    // While a run of it goes, it is refused and nothing is removed.
+    app.mock.push(shell_call("g1", &gate_command("go")));
+    let running = app
+        .run_stream(json!({"conversation_id": doomed, "input": text_input("wait")}))
+        .await;
+    let path = format!("/api/conversations/{doomed}/delete");
+    let (status, body) = app.post(&path, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "conversation_busy");
+    open_gate(&app.work, "go");
+    app.wait_finished(running["session_id"].as_str().unwrap())
+        .await;
+
+    let (status, body) = app.post(&path, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["deleted_sessions"], 3);
+    let (status, _) = app.get(&format!("/api/conversations/{doomed}/get")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for session in &doomed_sessions {
+        let (status, _) = app.get(&format!("/api/sessions/{session}/get")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(
+        stored(&app),
+        [kept_session.as_str()],
+        "only the other conversation's state is left"
+    );
+    assert_eq!(
+        uploads(&app),
+        [kept_session.as_str()],
+        "only the other conversation's uploads are left"
+    );
+    let (_, list) = app
+        .get("/api/conversations/list?metadata.channel=gone")
+        .await;
+    assert_eq!(list["conversations"], json!([]));
+    let (status, body) = app.post(&path, json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // The other conversation goes on.
+    run_wait(
+        &app,
+        json!({"conversation_id": kept["conversation_id"], "input": text_input("more")}),
+    )
+    .await;
+}
+
+/// Archiving closes a conversation for good: its sessions are archived, runs on it and
+/// reactivation are refused, reads and edits of its title still work.
+async fn archiving_closes_a_conversation_for_good(app: MockApp) {
+    let first = run_wait(&app, app.new_run("one")).await;
+    let conversation = first["conversation_id"].as_str().unwrap().to_owned();
+    let first_session = first["session_id"].as_str().unwrap().to_owned();
+    run_wait(
+        &app,
+        json!({"conversation_id": conversation, "input": text_input("two")}),
+    )
+    .await;
+    let other = run_wait(&app, app.new_run("other")).await;
+    let path = format!("/api/conversations/{conversation}/archive");
+
+    // Refused while a run of it goes; nothing changes.
+    app.mock.push(shell_call("g1", &gate_command("go")));
+    let running = app
+        .run_stream(json!({"conversation_id": conversation, "input": text_input("wait")}))
+        .await;
+    let (status, body) = app.post(&path, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "conversation_busy");
+    open_gate(&app.work, "go");
+    app.wait_finished(running["session_id"].as_str().unwrap())
+        .await;
+    let (_, got) = app
+        .get(&format!("/api/conversations/{conversation}/get"))
+        .await;
+    assert_eq!(got["status"], "active");
+
+    let (status, body) = app.post(&path, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "archived");
+    assert_eq!(body["conversation_id"], conversation.as_str());
+    let (_, sessions) = app
+        .get(&format!("/api/conversations/{conversation}/sessions"))
+        .await;
+    let statuses: Vec<&str> = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["archived"; 3]);
+    // Its transcript is still there.
+    let session = app.session(&first_session).await;
+    assert!(!session["display_messages"].as_array().unwrap().is_empty());
+
+    // No run joins it, whichever way it is addressed.
+    let requests = app.mock.requests().len();
+    let (status, body) = app
+        .post(
+            "/api/conversations/run/wait",
+            json!({"conversation_id": conversation, "input": text_input("three")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "conversation_archived");
+    let (status, body) = app
+        .post(
+            "/api/sessions/execute/wait",
+            json!({"preset_id": "mock", "parent_session_id": first_session,
+                   "input": text_input("three")}),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+    let (status, body) = app
+        .post(
+            &format!("/api/conversations/{conversation}/fork/wait"),
+            json!({"input": text_input("three")}),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+    let (status, body) = app
+        .post(
+            &format!("/api/conversations/{conversation}/fire"),
+            json!({}),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+    assert_eq!(app.mock.requests().len(), requests, "no model was asked");
+
+    // It stays archived; its title can still change; archiving again changes nothing.
+    let update = format!("/api/conversations/{conversation}/update");
+    let (status, body) = app.post(&update, json!({"status": "active"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "conversation_archived");
+    let (status, body) = app.post(&update, json!({"title": "Filed"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["title"].as_str(), body["status"].as_str()),
+        (Some("Filed"), Some("archived"))
+    );
+    let (status, body) = app.post(&path, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, listed) = app.get("/api/conversations/list?status=archived").await;
+    let ids: Vec<&str> = listed["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["conversation_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [conversation.as_str()]);
+    let (status, _) = app.post("/api/conversations/nope/archive", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // `update` archives the same way, sessions included.
+    let other_id = other["conversation_id"].as_str().unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/api/conversations/{other_id}/update"),
+            json!({"status": "archived"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let other_session = other["session_id"].as_str().unwrap();
+    assert_eq!(app.status(other_session).await, "archived");
+}
+
+/// With `RETENTION_DAYS`, an archived conversation goes (rows, state and uploads) once it
+/// has been untouched that long; an active one stays however old.
+async fn retention_deletes_archived_conversations(backend: Backend) {
+    // 0.00002 days is 1.7 s; the sweep looks every second.
+    let vars = [("RETENTION_DAYS", "0.00002"), ("RETENTION_SWEEP_SECS", "1")];
+    let Some(app) = MockApp::start(backend, &vars).await else {
+        return;
+    };
+    let archived = run_wait(
+        &app,
+        json!({"preset_id": "mock", "input": with_upload("old")}),
+    )
+    .await;
+    let kept = run_wait(
+        &app,
+        json!({"preset_id": "mock", "input": with_upload("active")}),
+    )
+    .await;
+    let archived_id = archived["conversation_id"].as_str().unwrap().to_owned();
+    let kept_session = kept["session_id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post(
+            &format!("/api/conversations/{archived_id}/archive"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let get = format!("/api/conversations/{archived_id}/get");
+    eventually("the sweep to delete the archived conversation", || async {
+        let (status, _) = app.get(&get).await;
+        (status == StatusCode::NOT_FOUND).then_some(())
+    })
+    .await;
+    assert_eq!(stored(&app), [kept_session.as_str()]);
+    assert_eq!(uploads(&app), [kept_session.as_str()]);
+    let kept_id = kept["conversation_id"].as_str().unwrap();
+    let (status, _) = app.get(&format!("/api/conversations/{kept_id}/get")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_deletes_archived_conversations_local() {
+    retention_deletes_archived_conversations(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_deletes_archived_conversations_pg_redis() {
+    retention_deletes_archived_conversations(Backend::PgRedis).await;
+}
