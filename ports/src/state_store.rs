@@ -1,4 +1,6 @@
-//! Large immutable blobs per session: `state.json` and `display_messages.json` (spec 01).
+//! Large immutable blobs per session: `state.json` and `display_messages.json` (spec 01);
+//! the histories a `state.json` holds are stored once, shared by the snapshots that
+//! continue them.
 
 use async_trait::async_trait;
 
@@ -50,9 +52,14 @@ pub trait StateStore: Send + Sync {
         session_id: &SessionId,
     ) -> Result<Vec<DisplayMessage>, StateStoreError>;
 
-    /// Removes everything stored for the session (both documents). Removing a session
-    /// with nothing stored succeeds: deletion is retried after partial failures.
+    /// Removes the session's documents. Removing a session with nothing stored succeeds:
+    /// deletion is retried after partial failures. Histories may be shared between
+    /// sessions, so what only deleted sessions used goes with [`StateStore::collect_garbage`].
     async fn delete_session(&self, session_id: &SessionId) -> Result<(), StateStoreError>;
+
+    /// Removes the stored history no session's state names any more (after deletions);
+    /// returns how many objects went. Saves may run meanwhile and lose nothing.
+    async fn collect_garbage(&self) -> Result<u64, StateStoreError>;
 
     /// `Ok` when the store can be read and written.
     async fn health(&self) -> Result<(), StateStoreError>;

@@ -3,6 +3,8 @@
 //! it runs; `…/archive` closes it for good; `RETENTION_DAYS` deletes archived ones. Other
 //! conversations are untouched throughout.
 
+use std::collections::BTreeSet;
+
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -24,6 +26,41 @@ fn with_upload(text: &str) -> Value {
         {"type": "text", "text": text},
         {"type": "binary", "data": data, "mime_type": "text/plain", "name": "a.txt"}
     ])
+}
+
+/// The history segments in the state store, by name.
+fn segments(app: &MockApp) -> BTreeSet<String> {
+    let root = app.dir.path().join("state/history");
+    let mut names = BTreeSet::new();
+    for fan in std::fs::read_dir(&root).into_iter().flatten() {
+        for file in std::fs::read_dir(fan.unwrap().path()).unwrap() {
+            let name = file.unwrap().file_name().to_string_lossy().into_owned();
+            names.insert(name.trim_end_matches(".json").to_owned());
+        }
+    }
+    names
+}
+
+/// The segments a session's stored state names.
+fn named_by(app: &MockApp, session_id: &str) -> BTreeSet<String> {
+    let path = app
+        .dir
+        .path()
+        .join(format!("state/sessions/{session_id}/state.json"));
+    let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut names = BTreeSet::new();
+    let lists = std::iter::once(&doc["history"]).chain(
+        doc["subagent_segments"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values()),
+    );
+    for list in lists {
+        for segment in list.as_array().into_iter().flatten() {
+            names.insert(segment["sha256"].as_str().unwrap().to_owned());
+        }
+    }
+    names
 }
 
 /// The session directories under the working directory's `.uploads/`.
@@ -51,6 +88,8 @@ fn stored(app: &MockApp) -> Vec<String> {
 }
 
 async fn deleting_a_conversation_removes_it_whole(app: MockApp) {
+    // A tool call makes the first history four messages: one whole segment to share.
+    app.mock.push(shell_call("c1", "true"));
     let first = run_wait(
         &app,
         json!({"preset_id": "mock", "input": text_input("one"),
@@ -71,6 +110,12 @@ async fn deleting_a_conversation_removes_it_whole(app: MockApp) {
     let kept_session = kept["session_id"].as_str().unwrap().to_owned();
     let doomed_sessions = app.session_ids(&doomed).await;
     assert_eq!(doomed_sessions.len(), 2);
+    // The second session continued the first: it names the first one's segments too.
+    let (first_named, second_named) = (
+        named_by(&app, &doomed_sessions[0]),
+        named_by(&app, &doomed_sessions[1]),
+    );
+    assert!(!first_named.is_empty() && first_named.is_subset(&second_named));
     assert_eq!(stored(&app).len(), 3);
     assert_eq!(uploads(&app).len(), 2);
 
@@ -106,6 +151,13 @@ async fn deleting_a_conversation_removes_it_whole(app: MockApp) {
         [kept_session.as_str()],
         "only the other conversation's uploads are left"
     );
+    // The history only the deleted sessions named goes too, in the background.
+    let kept_segments = named_by(&app, &kept_session);
+    assert!(!kept_segments.is_empty());
+    eventually("unnamed history segments to go", || async {
+        (segments(&app) == kept_segments).then_some(())
+    })
+    .await;
     let (_, list) = app
         .get("/api/conversations/list?metadata.channel=gone")
         .await;
@@ -273,8 +325,12 @@ async fn retention_deletes_archived_conversations(backend: Backend) {
         (status == StatusCode::NOT_FOUND).then_some(())
     })
     .await;
-    assert_eq!(stored(&app), [kept_session.as_str()]);
-    assert_eq!(uploads(&app), [kept_session.as_str()]);
+    // Its files go right after its rows.
+    let only_kept = [kept_session.clone()];
+    eventually("the archived conversation's files to go", || async {
+        (stored(&app) == only_kept && uploads(&app) == only_kept).then_some(())
+    })
+    .await;
     let kept_id = kept["conversation_id"].as_str().unwrap();
     let (status, _) = app.get(&format!("/api/conversations/{kept_id}/get")).await;
     assert_eq!(status, StatusCode::OK);

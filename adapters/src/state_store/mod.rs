@@ -4,19 +4,32 @@
 //! file under `<root>/.tmp` and renames it over the target (inside the root, so the rename
 //! never crosses filesystems and stays atomic); an S3 PUT and a memory insert replace the
 //! object in one step. Readers hold one open file or one response, so they see one version.
+//!
+//! Histories are stored apart, as immutable content-addressed segments ([`segments`])
+//! that `state.json` names; a save writes its missing segments before the document that
+//! names them, so a reader of any whole document finds all of its segments.
 
+mod collector;
+mod document;
 mod keys;
+mod segments;
 
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
 use opendal::{ErrorKind, Operator, services};
 use ports::SessionId;
-use ports::{DisplayMessage, SessionState, StateStore, StateStoreError};
+use ports::{DisplayMessage, ModelMessage, SessionState, StateStore, StateStoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use self::collector::Collector;
+use self::document::StoredState;
+use self::segments::SegmentRef;
 use crate::boxed;
 
 /// Temp dir of atomic fs writes, relative to the root. Session ids cannot contain dots,
@@ -28,6 +41,9 @@ const DEFAULT_REGION: &str = "us-east-1";
 
 /// Bytes of the health probe; constant so the read-back check is a plain comparison.
 const PROBE: &[u8] = b"ok";
+
+/// Objects read at once when loading a history or marking segments in use.
+const READS_AT_ONCE: usize = 8;
 
 /// Where an S3 (or S3-compatible) state store lives.
 #[derive(Clone, Default)]
@@ -59,6 +75,7 @@ impl fmt::Debug for S3Settings {
 #[derive(Clone)]
 pub struct OpendalStateStore {
     op: Operator,
+    collector: Arc<Collector>,
 }
 
 impl fmt::Debug for OpendalStateStore {
@@ -119,7 +136,10 @@ impl OpendalStateStore {
 
     fn with(builder: impl opendal::Builder) -> Result<Self, StateStoreError> {
         let op = Operator::new(builder).map_err(unavailable)?;
-        Ok(Self { op })
+        Ok(Self {
+            op,
+            collector: Arc::default(),
+        })
     }
 
     async fn put(&self, key: &str, doc: &impl Serialize) -> Result<(), StateStoreError> {
@@ -152,6 +172,123 @@ impl OpendalStateStore {
     }
 }
 
+/// Histories: stored as segments, read back whole.
+impl OpendalStateStore {
+    /// Stores the segments of `history` that are not stored yet; returns their names.
+    async fn store_history(
+        &self,
+        history: &[ModelMessage],
+    ) -> Result<Vec<SegmentRef>, StateStoreError> {
+        let mut names = Vec::new();
+        for range in segments::cut(history.len()) {
+            let segment = segments::encode(&history[range])
+                .map_err(|e| StateStoreError::Corrupt(boxed(e)))?;
+            let sha256 = &segment.reference.sha256;
+            if !self.collector.is_known(sha256) {
+                let key = keys::segment(sha256)?;
+                if !self.op.exists(&key).await.map_err(unavailable)? {
+                    self.write_whole(&key, segment.bytes).await?;
+                }
+                self.collector.know(sha256);
+            }
+            names.push(segment.reference);
+        }
+        self.collector.named(&names);
+        Ok(names)
+    }
+
+    /// The history the segments hold, in order.
+    async fn load_history(
+        &self,
+        names: &[SegmentRef],
+    ) -> Result<Vec<ModelMessage>, StateStoreError> {
+        // Owned items: a stream over borrowed ones is not `Send` for every lifetime.
+        let parts: Vec<Vec<ModelMessage>> = futures::stream::iter(names.to_vec())
+            .map(|name| async move { self.load_segment(&name).await })
+            .buffered(READS_AT_ONCE)
+            .try_collect()
+            .await?;
+        Ok(parts.into_iter().flatten().collect())
+    }
+
+    /// One segment; a missing one means its snapshot is damaged, not absent.
+    async fn load_segment(&self, name: &SegmentRef) -> Result<Vec<ModelMessage>, StateStoreError> {
+        let key = keys::segment(&name.sha256)?;
+        let messages: Vec<ModelMessage> = match self.get(&key).await {
+            Err(StateStoreError::NotFound) => {
+                return Err(StateStoreError::Corrupt(
+                    format!("history segment {} is missing", name.sha256).into(),
+                ));
+            }
+            other => other?,
+        };
+        if messages.len() != name.messages {
+            return Err(StateStoreError::Corrupt(
+                format!(
+                    "history segment {} holds {} messages, not {}",
+                    name.sha256,
+                    messages.len(),
+                    name.messages
+                )
+                .into(),
+            ));
+        }
+        Ok(messages)
+    }
+}
+
+/// Collection: removing the segments no snapshot names.
+impl OpendalStateStore {
+    /// The segments named by every stored `state.json`.
+    async fn named_segments(&self) -> Result<HashSet<String>, StateStoreError> {
+        let listed = self
+            .op
+            .list_with(keys::SESSIONS)
+            .recursive(true)
+            .await
+            .map_err(unavailable)?;
+        let documents: Vec<String> = listed
+            .into_iter()
+            .map(|entry| entry.path().to_owned())
+            .filter(|key| keys::is_state(key))
+            .collect();
+        let named: Vec<Option<StoredState>> = futures::stream::iter(documents)
+            .map(|key| async move {
+                match self.get::<StoredState>(&key).await {
+                    // Deleted since the listing: it names nothing any more.
+                    Err(StateStoreError::NotFound) => Ok(None),
+                    other => other.map(Some),
+                }
+            })
+            .buffer_unordered(READS_AT_ONCE)
+            .try_collect()
+            .await?;
+        Ok(named
+            .iter()
+            .flatten()
+            .flat_map(StoredState::segments)
+            .map(|s| s.sha256.clone())
+            .collect())
+    }
+
+    /// Every stored segment: its name and key.
+    async fn stored_segments(&self) -> Result<Vec<(String, String)>, StateStoreError> {
+        let listed = self
+            .op
+            .list_with(keys::SEGMENTS)
+            .recursive(true)
+            .await
+            .map_err(unavailable)?;
+        Ok(listed
+            .iter()
+            .filter_map(|entry| {
+                let key = entry.path();
+                keys::segment_of(key).map(|name| (name.to_owned(), key.to_owned()))
+            })
+            .collect())
+    }
+}
+
 #[async_trait]
 impl StateStore for OpendalStateStore {
     async fn save_state(
@@ -159,13 +296,39 @@ impl StateStore for OpendalStateStore {
         session_id: &SessionId,
         state: &SessionState,
     ) -> Result<(), StateStoreError> {
-        let session_id = session_id.as_str();
-        self.put(&keys::state(session_id)?, state).await
+        let key = keys::state(session_id.as_str())?;
+        let _saving = self.collector.saving().await;
+        let history = self.store_history(&state.message_history).await?;
+        let mut subagent_segments = BTreeMap::new();
+        for (name, history) in &state.context_state.subagent_histories {
+            subagent_segments.insert(name.clone(), self.store_history(history).await?);
+        }
+        let document = StoredState {
+            context_state: document::without_histories(&state.context_state),
+            history: Some(history),
+            subagent_segments,
+            message_history: Vec::new(),
+        };
+        self.put(&key, &document).await
     }
 
     async fn load_state(&self, session_id: &SessionId) -> Result<SessionState, StateStoreError> {
-        let session_id = session_id.as_str();
-        self.get(&keys::state(session_id)?).await
+        let document: StoredState = self.get(&keys::state(session_id.as_str())?).await?;
+        let message_history = match &document.history {
+            Some(names) => self.load_history(names).await?,
+            None => document.message_history,
+        };
+        let mut context_state = document.context_state;
+        for (name, names) in &document.subagent_segments {
+            let history = self.load_history(names).await?;
+            context_state
+                .subagent_histories
+                .insert(name.clone(), history);
+        }
+        Ok(SessionState {
+            context_state,
+            message_history,
+        })
     }
 
     async fn save_display_messages(
@@ -194,6 +357,23 @@ impl StateStore for OpendalStateStore {
             .recursive(true)
             .await
             .map_err(unavailable)
+    }
+
+    async fn collect_garbage(&self) -> Result<u64, StateStoreError> {
+        let collection = self.collector.begin().await;
+        let named = self.named_segments().await?;
+        let stored = self.stored_segments().await?;
+        let (_gate, named_meanwhile) = collection.sweep().await;
+        let mut removed = 0;
+        for (name, key) in stored {
+            if named.contains(&name) || named_meanwhile.contains(&name) {
+                continue;
+            }
+            self.op.delete(&key).await.map_err(unavailable)?;
+            collection.removed(&name);
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     /// Writes, reads back and deletes a probe, so both directions are proven.

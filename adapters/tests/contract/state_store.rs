@@ -37,15 +37,28 @@ impl Fixture {
         self.store.as_ref()
     }
 
-    /// For fs, asserts the files under the root are exactly `expected` (relative paths):
-    /// documents land where spec 01 says, and no temp file survives a write.
+    /// For fs, asserts the files under the root besides history segments are exactly
+    /// `expected` (relative paths): documents land where spec 01 says, and no temp file
+    /// survives a write.
     fn assert_fs_files(&self, expected: &[String]) {
         if let Backend::Fs(dir) = &self.backend {
             let mut found = BTreeSet::new();
             collect_files(dir.path(), dir.path(), &mut found);
+            found.retain(|f| !f.starts_with("history/"));
             let expected: BTreeSet<String> = expected.iter().cloned().collect();
             assert_eq!(found, expected, "files under the fs root");
         }
+    }
+
+    /// For fs, the history segment files (relative paths).
+    fn fs_segments(&self) -> Option<BTreeSet<String>> {
+        let Backend::Fs(dir) = &self.backend else {
+            return None;
+        };
+        let mut found = BTreeSet::new();
+        collect_files(dir.path(), dir.path(), &mut found);
+        found.retain(|f| f.starts_with("history/"));
+        Some(found)
     }
 
     /// Whether the backend's test server may fail a request outright under concurrent load.
@@ -306,9 +319,19 @@ async fn state_round_trip(f: &Fixture) {
     assert_eq!(store.load_state(&id).await.unwrap(), state);
     f.assert_fs_files(&[state_key(&id)]);
     if let Backend::Fs(dir) = &f.backend {
+        // state.json holds the context and names the histories' segments.
         let on_disk = std::fs::read(dir.path().join(state_key(&id))).unwrap();
-        let decoded: SessionState = serde_json::from_slice(&on_disk).unwrap();
-        assert_eq!(decoded, state, "state.json on disk");
+        let doc: serde_json::Value = serde_json::from_slice(&on_disk).unwrap();
+        assert_eq!(doc["context_state"]["handoff_notes"], "notes round");
+        assert_eq!(
+            doc["context_state"]["subagent_histories"],
+            serde_json::json!({})
+        );
+        assert_eq!(doc["history"][0]["messages"], 4);
+        assert_eq!(doc["subagent_segments"]["researcher"][0]["messages"], 1);
+        assert!(doc.get("message_history").is_none(), "{doc}");
+        // One segment for the history (4 messages), one for the subagent's.
+        assert_eq!(f.fs_segments().unwrap().len(), 2);
     }
 }
 
@@ -500,6 +523,145 @@ async fn delete_removes_one_session_whole(f: &Fixture) {
     );
 }
 
+/// A user message and an answer of about 200 bytes each: one turn of a conversation.
+fn turn(i: usize) -> [ModelMessage; 2] {
+    let text = |who: &str| format!("{who} {i}: {}", "lorem ipsum ".repeat(16));
+    [
+        ModelMessage::User {
+            parts: vec![UserPart::Text { text: text("user") }],
+        },
+        ModelMessage::Assistant {
+            parts: vec![AssistantPart::Text {
+                text: text("assistant"),
+            }],
+        },
+    ]
+}
+
+/// The snapshot after `turns` turns.
+fn after_turns(turns: usize) -> SessionState {
+    SessionState {
+        message_history: (0..turns).flat_map(turn).collect(),
+        ..sample_state("chain")
+    }
+}
+
+/// A continued snapshot shares its parent's history: it stores only the segments its
+/// new messages made, and both load whole.
+async fn continued_snapshots_share_their_history(f: &Fixture) {
+    let store = f.store();
+    let (parent, child) = (
+        SessionId::from(support::unique("sess")),
+        SessionId::from(support::unique("sess")),
+    );
+    store.save_state(&parent, &after_turns(100)).await.unwrap();
+    let before = f.fs_segments();
+    store.save_state(&child, &after_turns(101)).await.unwrap();
+    assert_eq!(store.load_state(&parent).await.unwrap(), after_turns(100));
+    assert_eq!(store.load_state(&child).await.unwrap(), after_turns(101));
+    if let (Some(before), Some(after)) = (before, f.fs_segments()) {
+        // 200 → 202 messages: 3×64 + 2×4 → 3×64 + 2×4 + a 2-message tail.
+        let added: Vec<_> = after.difference(&before).collect();
+        assert_eq!(added.len(), 1, "{added:?}");
+    }
+    // Saving the same snapshot again writes nothing new.
+    let count = f.fs_segments().map(|s| s.len());
+    store.save_state(&child, &after_turns(101)).await.unwrap();
+    assert_eq!(f.fs_segments().map(|s| s.len()), count);
+}
+
+/// Collection removes exactly the segments no stored state names: after deleting a
+/// child, its parent and an unrelated session still load; after deleting everything,
+/// nothing is left; a second collection finds nothing.
+async fn collection_removes_only_unnamed_segments(f: &Fixture) {
+    let store = f.store();
+    let ids: Vec<SessionId> = (0..3)
+        .map(|_| SessionId::from(support::unique("sess")))
+        .collect();
+    store.save_state(&ids[0], &after_turns(40)).await.unwrap();
+    store.save_state(&ids[1], &after_turns(45)).await.unwrap();
+    store.save_state(&ids[2], &large_state('c')).await.unwrap();
+    assert_eq!(store.collect_garbage().await.unwrap(), 0, "all named");
+
+    store.delete_session(&ids[1]).await.unwrap();
+    let removed = store.collect_garbage().await.unwrap();
+    assert!(removed > 0, "the child's own segments go");
+    assert_eq!(store.load_state(&ids[0]).await.unwrap(), after_turns(40));
+    assert!(store.load_state(&ids[2]).await.unwrap() == large_state('c'));
+    assert_eq!(store.collect_garbage().await.unwrap(), 0);
+
+    store.delete_session(&ids[0]).await.unwrap();
+    store.delete_session(&ids[2]).await.unwrap();
+    assert!(store.collect_garbage().await.unwrap() > 0);
+    if let Some(left) = f.fs_segments() {
+        assert!(left.is_empty(), "{left:?}");
+    }
+    // A segment removed is stored again by the next save that needs it.
+    store.save_state(&ids[0], &after_turns(40)).await.unwrap();
+    assert_eq!(store.load_state(&ids[0]).await.unwrap(), after_turns(40));
+}
+
+/// Saves continuing one history race collections that follow deletions: every session
+/// still stored loads whole afterwards.
+async fn saves_racing_collections_lose_nothing(f: &Fixture) {
+    const SAVES: usize = 24;
+    let store = f.store.clone();
+    let collecting = Arc::new(AtomicBool::new(true));
+    let collector = {
+        let (store, collecting) = (store.clone(), collecting.clone());
+        tokio::spawn(async move {
+            let mut rounds = 0;
+            while collecting.load(Ordering::Acquire) {
+                store.collect_garbage().await.unwrap();
+                rounds += 1;
+                tokio::task::yield_now().await;
+            }
+            rounds
+        })
+    };
+    let mut kept = Vec::new();
+    for i in 0..SAVES {
+        let id = SessionId::from(support::unique("sess"));
+        store.save_state(&id, &after_turns(10 + i)).await.unwrap();
+        // Every other session is deleted again, so its own segments become garbage.
+        if i % 2 == 1 {
+            store.delete_session(&id).await.unwrap();
+        } else {
+            kept.push((id, i));
+        }
+    }
+    collecting.store(false, Ordering::Release);
+    assert!(collector.await.unwrap() > 0);
+    store.collect_garbage().await.unwrap();
+    for (id, i) in kept {
+        assert_eq!(store.load_state(&id).await.unwrap(), after_turns(10 + i));
+    }
+}
+
+/// A state whose segment is gone is corrupt, not absent; a document of the earlier,
+/// inline form still loads.
+async fn missing_segments_are_corrupt_and_inline_documents_load(f: &Fixture) {
+    let Backend::Fs(dir) = &f.backend else {
+        eprintln!("note: the file layout is checked on fs only");
+        return;
+    };
+    let store = f.store();
+    let id = SessionId::from(support::unique("sess"));
+    store.save_state(&id, &after_turns(3)).await.unwrap();
+    for segment in f.fs_segments().unwrap() {
+        std::fs::remove_file(dir.path().join(segment)).unwrap();
+    }
+    let state = store.load_state(&id).await;
+    assert!(
+        matches!(state, Err(StateStoreError::Corrupt(_))),
+        "{state:?}"
+    );
+
+    let inline = serde_json::to_vec(&after_turns(3)).unwrap();
+    std::fs::write(dir.path().join(state_key(&id)), inline).unwrap();
+    assert_eq!(store.load_state(&id).await.unwrap(), after_turns(3));
+}
+
 async fn health_is_ok(f: &Fixture) {
     f.store().health().await.unwrap();
     f.store().health().await.unwrap();
@@ -519,6 +681,77 @@ crate::contract!(
         undecodable_bytes_are_corrupt,
         readers_see_whole_documents_during_writes,
         delete_removes_one_session_whole,
+        continued_snapshots_share_their_history,
+        collection_removes_only_unnamed_segments,
+        saves_racing_collections_lose_nothing,
+        missing_segments_are_corrupt_and_inline_documents_load,
         health_is_ok,
     ]
 );
+
+/// Bytes of every file under `dir`.
+fn bytes_under(dir: &Path) -> u64 {
+    let mut files = BTreeSet::new();
+    collect_files(dir, dir, &mut files);
+    files
+        .iter()
+        .map(|f| std::fs::metadata(dir.join(f)).unwrap().len())
+        .sum()
+}
+
+/// A conversation of 1,000 turns, one snapshot per turn, each kept (as the session DAG
+/// keeps them): with histories stored once, the store grows linearly with the turns.
+/// "Before" is what a whole history per snapshot costs: the sum of the documents the
+/// store wrote before segments (`SessionState` as JSON). Both figures are printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_turn_conversation_costs_linear_space() {
+    const TURNS: usize = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = OpendalStateStore::local(dir.path()).unwrap();
+    let mut whole_per_snapshot = 0u64;
+    let mut at_half = 0;
+    let mut state = after_turns(0);
+    // A whole document's length, kept up to date message by message: the empty one's
+    // plus each message and the commas between them.
+    let mut whole = serde_json::to_vec(&state).unwrap().len() as u64;
+    for i in 0..TURNS {
+        for message in turn(i) {
+            let comma = u64::from(!state.message_history.is_empty());
+            whole += serde_json::to_vec(&message).unwrap().len() as u64 + comma;
+            state.message_history.push(message);
+        }
+        let id = SessionId::from(format!("turn-{i:04}"));
+        store.save_state(&id, &state).await.unwrap();
+        whole_per_snapshot += whole;
+        if i + 1 == TURNS / 2 {
+            at_half = bytes_under(dir.path());
+        }
+    }
+    let segmented = bytes_under(dir.path());
+    let history = serde_json::to_vec(&state.message_history).unwrap().len() as u64;
+    println!(
+        "{TURNS} turns ({} messages, {history} bytes of history): whole history per snapshot \
+         {whole_per_snapshot} bytes, segments {segmented} bytes ({at_half} at {} turns)",
+        state.message_history.len(),
+        TURNS / 2
+    );
+    // Linear: twice the turns, about twice the bytes (quadratic would be four times).
+    let growth = segmented as f64 / at_half as f64;
+    assert!(
+        growth < 2.3,
+        "500 → 1,000 turns grew the store {growth:.2}×"
+    );
+    // A small multiple of the final history (chunk levels, tails, per-snapshot context).
+    assert!(segmented < 8 * history, "{segmented} bytes for {history}");
+    assert!(segmented * 50 < whole_per_snapshot);
+    assert_eq!(
+        whole,
+        serde_json::to_vec(&state).unwrap().len() as u64,
+        "the whole document's length was tracked exactly"
+    );
+    let last = store
+        .load_state(&SessionId::from(format!("turn-{:04}", TURNS - 1)))
+        .await
+        .unwrap();
+    assert!(last == state);
+}

@@ -8,6 +8,7 @@
 mod admission;
 mod assemble;
 mod attach;
+mod collection;
 mod control;
 mod engine;
 mod external;

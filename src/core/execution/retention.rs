@@ -1,7 +1,8 @@
 //! Archiving and deleting conversations. Archived is final: the conversation and its
 //! sessions can be read but take no new run. Deleting removes the rows in one transaction
 //! (so a failure leaves the conversation whole), then what the rows named: its sessions'
-//! state-store objects and uploaded files. With `RETENTION_DAYS`, [`super::sweeper`]
+//! state-store objects (their shared history once no session names it) and uploaded
+//! files. With `RETENTION_DAYS`, [`super::sweeper`]
 //! deletes archived conversations once they have been untouched that long.
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use ports::{
 
 use tokio_util::sync::CancellationToken;
 
+use super::collection::Collection;
 use super::input::run_uploads;
 use super::queries::QueryError;
 use super::registry::Registry;
@@ -31,6 +33,8 @@ pub struct Retention {
     environments: Arc<dyn EnvironmentFactory>,
     registry: Arc<Registry>,
     notifier: Arc<Notifier>,
+    /// Removes the history segments only deleted sessions named.
+    collection: Arc<Collection>,
 }
 
 /// Why a conversation was not archived or deleted.
@@ -64,6 +68,7 @@ impl Retention {
             environments: ports.environments.clone(),
             registry,
             notifier: ports.notifier.clone(),
+            collection: Collection::new(ports.state_store.clone()),
         }
     }
 
@@ -107,6 +112,7 @@ impl Retention {
             .delete_conversation(conversation_id)
             .await?;
         self.remove_state(&sessions).await;
+        self.collection.request();
         self.remove_uploads(&sessions).await;
         tracing::info!(%conversation_id, sessions = sessions.len(), "conversation deleted");
         Ok(sessions.len())
