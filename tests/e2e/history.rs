@@ -103,14 +103,27 @@ async fn a_run_sending_a_broken_history_fails_naming_the_rule() {
         .dir
         .path()
         .join(format!("state/sessions/{session}/state.json"));
+    // The history is one stored segment of four messages; the state is rewritten with
+    // it inline (the form earlier versions stored), minus the tool result.
     let mut state: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let history = state["message_history"].as_array_mut().unwrap();
-    let roles: Vec<&str> = history
+    let segments = state["history"].as_array().unwrap();
+    assert_eq!(segments.len(), 1, "{state}");
+    let sha = segments[0]["sha256"].as_str().unwrap();
+    let segment = app
+        .dir
+        .path()
+        .join(format!("state/history/{}/{sha}.json", &sha[..2]));
+    let mut history: Value = serde_json::from_slice(&std::fs::read(segment).unwrap()).unwrap();
+    let messages = history.as_array_mut().unwrap();
+    let roles: Vec<&str> = messages
         .iter()
         .map(|m| m["role"].as_str().unwrap())
         .collect();
     assert_eq!(roles, ["user", "assistant", "tool", "assistant"]);
-    history.remove(2);
+    messages.remove(2);
+    let object = state.as_object_mut().unwrap();
+    object.remove("history");
+    object.insert("message_history".into(), history);
     std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
 
     app.breaks_history_on_purpose();
