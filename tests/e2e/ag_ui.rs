@@ -126,6 +126,36 @@ async fn a_thread_runs_through_the_ag_ui_endpoint_and_continues() {
     );
     assert_eq!(app.session_ids(&conversation).await.len(), 2);
 
+    // Archived on the service, the thread goes on in a new conversation, which its next
+    // run continues.
+    let (status, body) = app
+        .post(
+            &format!("/api/conversations/{conversation}/archive"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut later = Vec::new();
+    for run in ["r-archived-1", "r-archived-2"] {
+        let events = events(
+            app.req(Method::POST, "/api/ag-ui/lister")
+                .json(&input(json!([ask]), run))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_well_formed(&events);
+        let result = &events.last().unwrap()["result"];
+        assert_eq!(result["status"], "committed", "{events:?}");
+        later.push(result["conversation_id"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(later[0], conversation);
+    assert_eq!(
+        later[0], later[1],
+        "the new conversation is the thread's now"
+    );
+
     let (status, _) = app
         .post("/api/ag-ui/ghost", input(json!([ask]), "r-3"))
         .await;

@@ -207,6 +207,41 @@ async fn a_resent_chat_continues_its_conversation_and_an_edit_forks() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(sessions_of(&app, &conversation).await, 4);
     assert_ne!(fresh.unwrap(), conversation);
+
+    // Archived on the service, the chat goes on in a new conversation holding the
+    // client's transcript; naming the archived one is a 409.
+    let (status, body) = app
+        .post(
+            &format!("/api/conversations/{conversation}/archive"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let resent = json!([
+        {"role": "user", "content": "one"}, {"role": "assistant", "content": "echo: one"},
+        {"role": "user", "content": "two"}, {"role": "assistant", "content": "echo: two"},
+        {"role": "user", "content": "three"}, {"role": "assistant", "content": "echo: three"},
+        {"role": "user", "content": "after archiving"}]);
+    let (status, body, moved) = complete(&app, chat("default", resent)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(answer_of(&body), "echo: after archiving");
+    let moved = moved.unwrap();
+    assert_ne!(moved, conversation);
+    let (_, turns) = app.get(&format!("/api/conversations/{moved}/turns")).await;
+    assert_eq!(turns["turns"].as_array().unwrap().len(), 1, "{turns}");
+    let resp = app
+        .req(Method::POST, "/v1/chat/completions")
+        .header("X-Conversation-Id", &conversation)
+        .json(&chat(
+            "default",
+            json!([{"role": "user", "content": "five"}]),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let error: Value = resp.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "conversation_archived", "{error}");
 }
 
 /// Images reach the model; tool activity is reasoning when asked for; a call waiting for

@@ -345,3 +345,95 @@ async fn retention_deletes_archived_conversations_local() {
 async fn retention_deletes_archived_conversations_pg_redis() {
     retention_deletes_archived_conversations(Backend::PgRedis).await;
 }
+
+/// The keys in an S3 bucket (moto and MinIO answer an unsigned ListObjectsV2).
+async fn bucket_keys(endpoint: &str, bucket: &str) -> BTreeSet<String> {
+    let listing = reqwest::get(format!("{endpoint}/{bucket}?list-type=2&max-keys=1000"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("</Key>").map(|(key, _)| key.to_owned()))
+        .collect()
+}
+
+/// On an S3 state store, deleting a conversation removes its sessions' objects and the
+/// history segments only they named; the other conversation's objects stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_removes_the_objects_of_an_s3_state_store() {
+    let Ok(endpoint) = std::env::var("TEST_S3_ENDPOINT") else {
+        adapters::testing::skip_or_fail::<()>("e2e s3", "TEST_S3_ENDPOINT is not set");
+        return;
+    };
+    let bucket = adapters::testing::unique("retention").replace('_', "-");
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+    let vars = [
+        ("STATE_STORE", "s3"),
+        ("S3_ENDPOINT", endpoint.as_str()),
+        ("S3_BUCKET", bucket.as_str()),
+        ("S3_ACCESS_KEY", "test"),
+        ("S3_SECRET_KEY", "test"),
+    ];
+    let Some(app) = MockApp::start(Backend::Local, &vars).await else {
+        return;
+    };
+    app.mock.push(shell_call("c1", "true"));
+    let doomed = run_wait(&app, app.new_run("one")).await;
+    let doomed_id = doomed["conversation_id"].as_str().unwrap().to_owned();
+    run_wait(
+        &app,
+        json!({"conversation_id": doomed_id, "input": text_input("two")}),
+    )
+    .await;
+    let kept = run_wait(&app, app.new_run("other")).await;
+    let kept_session = kept["session_id"].as_str().unwrap();
+    let keys = bucket_keys(&endpoint, &bucket).await;
+    let sessions = |keys: &BTreeSet<String>| -> BTreeSet<String> {
+        keys.iter()
+            .filter_map(|k| {
+                k.strip_prefix("sessions/")?
+                    .split('/')
+                    .next()
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    assert_eq!(sessions(&keys).len(), 3, "{keys:?}");
+    let segments_before = keys.iter().filter(|k| k.starts_with("history/")).count();
+
+    let (status, body) = app
+        .post(&format!("/api/conversations/{doomed_id}/delete"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let left = eventually("the deleted conversation's objects to go", || async {
+        let keys = bucket_keys(&endpoint, &bucket).await;
+        let segments = keys.iter().filter(|k| k.starts_with("history/")).count();
+        (sessions(&keys) == BTreeSet::from([kept_session.to_owned()]) && segments < segments_before)
+            .then_some(keys)
+    })
+    .await;
+    // What is left still serves the other conversation.
+    assert!(left.contains(&format!("sessions/{kept_session}/state.json")));
+    let kept_id = kept["conversation_id"].as_str().unwrap();
+    run_wait(
+        &app,
+        json!({"conversation_id": kept_id, "input": text_input("more")}),
+    )
+    .await;
+    let request = app.mock.requests().pop().unwrap();
+    assert!(
+        crate::support::chat(&request)
+            .iter()
+            .any(|(_, text)| text.contains("other")),
+        "the continued run saw its history"
+    );
+}

@@ -15,6 +15,7 @@ use poem::web::{Data, Json};
 use poem::{
     Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post,
 };
+use ports::StorageError;
 use serde_json::{Value, json};
 
 use super::ApiState;
@@ -190,6 +191,12 @@ fn run_error(e: RunError) -> Response {
             "unavailable",
         ),
         RunError::TooManyRuns { .. } => errors::too_many_runs(&e.to_string()),
+        RunError::Storage(StorageError::ConversationArchived) => errors::respond(
+            StatusCode::CONFLICT,
+            &e.to_string(),
+            "invalid_request_error",
+            "conversation_archived",
+        ),
         other => {
             tracing::error!(error = %other, "chat: the run could not start");
             errors::respond(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use ports::{
     AssistantPart, ChatChainRepo, ConversationId, InputPart, ModelMessage, Preset, PresetId,
-    PresetRepo, SessionRepo, StorageError, Transport, UserPart,
+    PresetRepo, SessionId, SessionRepo, SessionStatus, StorageError, Transport, UserPart,
 };
 
 use crate::core::execution::{RunEngine, RunError, RunRequest, RunTarget, StartedRun};
@@ -149,7 +149,7 @@ impl ChatService {
             }
         };
         let key = thread_key(&req.thread_id);
-        let (target, history) = match self.chains.find_chain(&key).await? {
+        let (target, history) = match self.open_chain(&key).await? {
             Some((_, conversation_id)) => (RunTarget::Continue { conversation_id }, Vec::new()),
             None => (RunTarget::NewConversation, history_of(earlier)),
         };
@@ -187,6 +187,24 @@ impl ChatService {
         }
     }
 
+    /// The session and conversation a chain ends in, unless the conversation was archived:
+    /// the client still holds the whole chat, so it goes on in a new conversation, as
+    /// after a deletion.
+    async fn open_chain(
+        &self,
+        key: &str,
+    ) -> Result<Option<(SessionId, ConversationId)>, ChatError> {
+        let Some((session_id, conversation_id)) = self.chains.find_chain(key).await? else {
+            return Ok(None);
+        };
+        match self.sessions.get_session(&session_id).await {
+            Ok(session) if session.status == SessionStatus::Archived => Ok(None),
+            Err(StorageError::NotFound) => Ok(None),
+            Ok(_) => Ok(Some((session_id, conversation_id))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Where the run goes, and the history a new conversation starts from.
     async fn target(
         &self,
@@ -203,8 +221,7 @@ impl ChatService {
         if chain.is_empty() {
             return Ok((RunTarget::NewConversation, Vec::new()));
         }
-        let Some((session_id, conversation_id)) = self.chains.find_chain(&chain.hash()).await?
-        else {
+        let Some((session_id, conversation_id)) = self.open_chain(&chain.hash()).await? else {
             return Ok((RunTarget::NewConversation, history_of(earlier)));
         };
         let latest = self.sessions.latest_continuable(&conversation_id).await?;
