@@ -128,13 +128,7 @@ async fn a_thread_runs_through_the_ag_ui_endpoint_and_continues() {
 
     // Archived on the service, the thread goes on in a new conversation, which its next
     // run continues.
-    let (status, body) = app
-        .post(
-            &format!("/api/conversations/{conversation}/archive"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    app.archive(&conversation).await;
     let mut later = Vec::new();
     for run in ["r-archived-1", "r-archived-2"] {
         let events = events(

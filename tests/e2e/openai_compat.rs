@@ -210,13 +210,7 @@ async fn a_resent_chat_continues_its_conversation_and_an_edit_forks() {
 
     // Archived on the service, the chat goes on in a new conversation holding the
     // client's transcript; naming the archived one is a 409.
-    let (status, body) = app
-        .post(
-            &format!("/api/conversations/{conversation}/archive"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    app.archive(&conversation).await;
     let resent = json!([
         {"role": "user", "content": "one"}, {"role": "assistant", "content": "echo: one"},
         {"role": "user", "content": "two"}, {"role": "assistant", "content": "echo: two"},

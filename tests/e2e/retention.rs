@@ -63,28 +63,59 @@ fn named_by(app: &MockApp, session_id: &str) -> BTreeSet<String> {
     names
 }
 
-/// The session directories under the working directory's `.uploads/`.
-fn uploads(app: &MockApp) -> Vec<String> {
-    let mut dirs: Vec<String> = std::fs::read_dir(app.work.join(".uploads"))
+/// A conversation of two runs ("one", then "two") and another of one ("other"); the
+/// first run's result and the other's.
+async fn two_conversations(app: &MockApp) -> (Value, Value) {
+    let first = run_wait(app, app.new_run("one")).await;
+    run_wait(
+        app,
+        json!({"conversation_id": first["conversation_id"], "input": text_input("two")}),
+    )
+    .await;
+    let other = run_wait(app, app.new_run("other")).await;
+    (first, other)
+}
+
+/// POSTing to `path` is refused with 409 `conversation_busy` while a run of the
+/// conversation goes; returns once that run has ended.
+async fn refused_while_running(app: &MockApp, conversation_id: &str, path: &str) {
+    app.mock.push(shell_call("g1", &gate_command("go")));
+    let running = app
+        .run_stream(json!({"conversation_id": conversation_id, "input": text_input("wait")}))
+        .await;
+    let (status, body) = app.post(path, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "conversation_busy");
+    open_gate(&app.work, "go");
+    app.wait_finished(running["session_id"].as_str().unwrap())
+        .await;
+}
+
+/// A new conversation's run body with an attached file.
+fn new_with_upload(text: &str) -> Value {
+    json!({"preset_id": "mock", "input": with_upload(text)})
+}
+
+/// The names in `dir`, sorted; none when it does not exist.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {
             d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .collect()
         })
         .unwrap_or_default();
-    dirs.sort();
-    dirs
+    names.sort();
+    names
+}
+
+/// The session directories under the working directory's `.uploads/`.
+fn uploads(app: &MockApp) -> Vec<String> {
+    names_in(&app.work.join(".uploads"))
 }
 
 /// The session directories in the state store.
 fn stored(app: &MockApp) -> Vec<String> {
-    let mut dirs: Vec<String> = std::fs::read_dir(app.dir.path().join("state/sessions"))
-        .map(|d| {
-            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    dirs
+    names_in(&app.dir.path().join("state/sessions"))
 }
 
 async fn deleting_a_conversation_removes_it_whole(app: MockApp) {
@@ -102,11 +133,7 @@ async fn deleting_a_conversation_removes_it_whole(app: MockApp) {
         json!({"conversation_id": doomed, "input": with_upload("two")}),
     )
     .await;
-    let kept = run_wait(
-        &app,
-        json!({"preset_id": "mock", "input": with_upload("other")}),
-    )
-    .await;
+    let kept = run_wait(&app, new_with_upload("other")).await;
     let kept_session = kept["session_id"].as_str().unwrap().to_owned();
     let doomed_sessions = app.session_ids(&doomed).await;
     assert_eq!(doomed_sessions.len(), 2);
@@ -120,17 +147,8 @@ async fn deleting_a_conversation_removes_it_whole(app: MockApp) {
     assert_eq!(uploads(&app).len(), 2);
 
     // While a run of it goes, it is refused and nothing is removed.
-    app.mock.push(shell_call("g1", &gate_command("go")));
-    let running = app
-        .run_stream(json!({"conversation_id": doomed, "input": text_input("wait")}))
-        .await;
     let path = format!("/api/conversations/{doomed}/delete");
-    let (status, body) = app.post(&path, json!({})).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["error"], "conversation_busy");
-    open_gate(&app.work, "go");
-    app.wait_finished(running["session_id"].as_str().unwrap())
-        .await;
+    refused_while_running(&app, &doomed, &path).await;
 
     let (status, body) = app.post(&path, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -175,28 +193,13 @@ async fn deleting_a_conversation_removes_it_whole(app: MockApp) {
 /// Archiving closes a conversation for good: its sessions are archived, runs on it and
 /// reactivation are refused, reads and edits of its title still work.
 async fn archiving_closes_a_conversation_for_good(app: MockApp) {
-    let first = run_wait(&app, app.new_run("one")).await;
+    let (first, other) = two_conversations(&app).await;
     let conversation = first["conversation_id"].as_str().unwrap().to_owned();
     let first_session = first["session_id"].as_str().unwrap().to_owned();
-    run_wait(
-        &app,
-        json!({"conversation_id": conversation, "input": text_input("two")}),
-    )
-    .await;
-    let other = run_wait(&app, app.new_run("other")).await;
     let path = format!("/api/conversations/{conversation}/archive");
 
     // Refused while a run of it goes; nothing changes.
-    app.mock.push(shell_call("g1", &gate_command("go")));
-    let running = app
-        .run_stream(json!({"conversation_id": conversation, "input": text_input("wait")}))
-        .await;
-    let (status, body) = app.post(&path, json!({})).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["error"], "conversation_busy");
-    open_gate(&app.work, "go");
-    app.wait_finished(running["session_id"].as_str().unwrap())
-        .await;
+    refused_while_running(&app, &conversation, &path).await;
     let (_, got) = app
         .get(&format!("/api/conversations/{conversation}/get"))
         .await;
@@ -299,25 +302,11 @@ async fn retention_deletes_archived_conversations(backend: Backend) {
     let Some(app) = MockApp::start(backend, &vars).await else {
         return;
     };
-    let archived = run_wait(
-        &app,
-        json!({"preset_id": "mock", "input": with_upload("old")}),
-    )
-    .await;
-    let kept = run_wait(
-        &app,
-        json!({"preset_id": "mock", "input": with_upload("active")}),
-    )
-    .await;
+    let archived = run_wait(&app, new_with_upload("old")).await;
+    let kept = run_wait(&app, new_with_upload("active")).await;
     let archived_id = archived["conversation_id"].as_str().unwrap().to_owned();
     let kept_session = kept["session_id"].as_str().unwrap().to_owned();
-    let (status, body) = app
-        .post(
-            &format!("/api/conversations/{archived_id}/archive"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    app.archive(&archived_id).await;
 
     let get = format!("/api/conversations/{archived_id}/get");
     eventually("the sweep to delete the archived conversation", || async {
@@ -387,14 +376,8 @@ async fn deleting_removes_the_objects_of_an_s3_state_store() {
         return;
     };
     app.mock.push(shell_call("c1", "true"));
-    let doomed = run_wait(&app, app.new_run("one")).await;
+    let (doomed, kept) = two_conversations(&app).await;
     let doomed_id = doomed["conversation_id"].as_str().unwrap().to_owned();
-    run_wait(
-        &app,
-        json!({"conversation_id": doomed_id, "input": text_input("two")}),
-    )
-    .await;
-    let kept = run_wait(&app, app.new_run("other")).await;
     let kept_session = kept["session_id"].as_str().unwrap();
     let keys = bucket_keys(&endpoint, &bucket).await;
     let sessions = |keys: &BTreeSet<String>| -> BTreeSet<String> {

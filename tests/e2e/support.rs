@@ -457,6 +457,19 @@ impl TestApp {
         .await
     }
 
+    /// `POST /api/conversations/{id}/archive`, which must succeed; the archived
+    /// conversation.
+    pub async fn archive(&self, conversation_id: &str) -> Value {
+        let (status, body) = self
+            .post(
+                &format!("/api/conversations/{conversation_id}/archive"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
     /// The ids of a conversation's sessions, oldest first.
     pub async fn session_ids(&self, conversation_id: &str) -> Vec<String> {
         let (status, body) = self
