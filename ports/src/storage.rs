@@ -26,8 +26,8 @@ pub enum StorageError {
     /// The conversation already has a running agent session, `session_id`.
     #[error("conversation is busy with session {session_id}")]
     ConversationBusy { session_id: SessionId },
-    /// The conversation is archived: it takes no new sessions and stays archived.
-    #[error("the conversation is archived; it can be read, not run or reactivated")]
+    /// The conversation is archived: it takes no new sessions until unarchived.
+    #[error("the conversation is archived; unarchive it to run it")]
     ConversationArchived,
     /// The row is not in a state that allows the change (e.g. finishing a finished session).
     #[error("conflict: {0}")]
@@ -138,10 +138,10 @@ pub trait ConversationRepo: Send + Sync {
 
     /// Applies a patch and sets `updated_at = at`; returns the updated row. Archiving
     /// (`status: archived` on an active conversation) archives its sessions in the same
-    /// unit; archived is final.
+    /// unit, keeping the status each had; unarchiving gives it back.
     /// # Errors
-    /// `NotFound`; `ConversationBusy` when archiving while a session runs;
-    /// `ConversationArchived` when reactivating (nothing changed in either case).
+    /// `NotFound`; `ConversationBusy` when archiving while a session runs (nothing
+    /// changed).
     async fn update_conversation(
         &self,
         conversation_id: &ConversationId,

@@ -210,8 +210,8 @@ impl ConversationsApi {
     }
 
     /// Archive the conversation: it and its sessions become `archived`, readable but
-    /// closed to runs (409 `conversation_archived`) and to reactivation. With
-    /// `RETENTION_DAYS` set, it is deleted that long after its last change. 409
+    /// closed to runs (409 `conversation_archived`) until `update` sets `status: active`
+    /// again. With `RETENTION_DAYS` set, it is deleted that long after its last change. 409
     /// `conversation_busy` while one of its sessions runs; archiving again is a no-op.
     #[oai(
         path = "/conversations/:conversation_id/archive",
@@ -257,8 +257,8 @@ impl ConversationsApi {
     }
 
     /// Change the title, default preset, metadata or status. `status: archived` archives
-    /// as `…/archive` does; an archived conversation cannot become active again (409
-    /// `conversation_archived`).
+    /// as `…/archive` does; `status: active` unarchives, giving each session back the
+    /// status it had.
     #[oai(
         path = "/conversations/:conversation_id/update",
         method = "post",

@@ -31,7 +31,7 @@
 //!   **fallbacks** answer when the model is down; a **breaker** per provider endpoint stops
 //!   asking an endpoint after repeated outages.
 //! - **metadata**: a conversation's caller-set string pairs; a **title** names it in lists.
-//!   **Archiving** closes a conversation for good; **retention** deletes conversations
+//!   **Archiving** closes a conversation to runs until unarchived; **retention** deletes conversations
 //!   and everything stored for them, at once or by the **sweep** of archived ones.
 //! - **environment**: where a run's tools act, its **workspace** (files under the path
 //!   policy) and its **shell**; a preset describes it in its environment section

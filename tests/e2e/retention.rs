@@ -1,6 +1,6 @@
 //! Retention: `conversations/{id}/delete` removes everything of the conversation at once
 //! (rows, the state-store objects and uploads of its sessions), 404 afterwards, 409 while
-//! it runs; `…/archive` closes it for good; `RETENTION_DAYS` deletes archived ones. Other
+//! it runs; `…/archive` closes it to runs until unarchived; `RETENTION_DAYS` deletes archived ones. Other
 //! conversations are untouched throughout.
 
 use std::collections::BTreeSet;
@@ -16,7 +16,7 @@ use crate::support::{
 
 on_both_backends!(
     deleting_a_conversation_removes_it_whole,
-    archiving_closes_a_conversation_for_good
+    archiving_closes_a_conversation_until_unarchived
 );
 
 /// A run input with an attached file, saved under the run's `.uploads/`.
@@ -89,6 +89,19 @@ async fn refused_while_running(app: &MockApp, conversation_id: &str, path: &str)
     open_gate(&app.work, "go");
     app.wait_finished(running["session_id"].as_str().unwrap())
         .await;
+}
+
+/// The statuses of a conversation's sessions, oldest first.
+async fn session_statuses(app: &MockApp, conversation_id: &str) -> Vec<String> {
+    let (_, sessions) = app
+        .get(&format!("/api/conversations/{conversation_id}/sessions"))
+        .await;
+    sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// A new conversation's run body with an attached file.
@@ -190,9 +203,10 @@ async fn deleting_a_conversation_removes_it_whole(app: MockApp) {
     .await;
 }
 
-/// Archiving closes a conversation for good: its sessions are archived, runs on it and
-/// reactivation are refused, reads and edits of its title still work.
-async fn archiving_closes_a_conversation_for_good(app: MockApp) {
+/// Archiving closes a conversation to runs: its sessions are archived, runs on it are
+/// refused, reads and edits of its title still work; unarchived, its sessions have their
+/// statuses back and it runs again.
+async fn archiving_closes_a_conversation_until_unarchived(app: MockApp) {
     let (first, other) = two_conversations(&app).await;
     let conversation = first["conversation_id"].as_str().unwrap().to_owned();
     let first_session = first["session_id"].as_str().unwrap().to_owned();
@@ -209,15 +223,7 @@ async fn archiving_closes_a_conversation_for_good(app: MockApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "archived");
     assert_eq!(body["conversation_id"], conversation.as_str());
-    let (_, sessions) = app
-        .get(&format!("/api/conversations/{conversation}/sessions"))
-        .await;
-    let statuses: Vec<&str> = sessions["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap())
-        .collect();
+    let statuses = session_statuses(&app, &conversation).await;
     assert_eq!(statuses, ["archived"; 3]);
     // Its transcript is still there.
     let session = app.session(&first_session).await;
@@ -257,11 +263,8 @@ async fn archiving_closes_a_conversation_for_good(app: MockApp) {
     assert!(status.is_client_error(), "{status} {body}");
     assert_eq!(app.mock.requests().len(), requests, "no model was asked");
 
-    // It stays archived; its title can still change; archiving again changes nothing.
+    // Its title can still change; archiving again changes nothing.
     let update = format!("/api/conversations/{conversation}/update");
-    let (status, body) = app.post(&update, json!({"status": "active"})).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["error"], "conversation_archived");
     let (status, body) = app.post(&update, json!({"title": "Filed"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
@@ -280,6 +283,20 @@ async fn archiving_closes_a_conversation_for_good(app: MockApp) {
     assert_eq!(ids, [conversation.as_str()]);
     let (status, _) = app.post("/api/conversations/nope/archive", json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Unarchived, every session has its status back and the conversation goes on.
+    let (status, body) = app.post(&update, json!({"status": "active"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "active");
+    let statuses = session_statuses(&app, &conversation).await;
+    assert_eq!(statuses, ["committed"; 3]);
+    let next = run_wait(
+        &app,
+        json!({"conversation_id": conversation, "input": text_input("back")}),
+    )
+    .await;
+    assert_eq!(next["status"], "committed");
+    assert_eq!(app.session_ids(&conversation).await.len(), 4);
 
     // `update` archives the same way, sessions included.
     let other_id = other["conversation_id"].as_str().unwrap();

@@ -160,16 +160,27 @@ impl ConversationRepo for SqlStorage {
             c.transaction::<_, TxError, _>(async |c| {
                 let status = lock_conversation!(c, conversation_id);
                 let archived = ConversationStatus::Archived.as_str();
+                let of_it = sessions::table.filter(sessions::conversation_id.eq(conversation_id));
                 match patch.status {
+                    // Unarchiving gives each session back the status it had.
                     Some(ConversationStatus::Active) if status == archived => {
-                        return Err(StorageError::ConversationArchived.into());
+                        diesel::update(of_it.filter(sessions::status_before_archive.is_not_null()))
+                            .set((
+                                sessions::status
+                                    .eq(sessions::status_before_archive.assume_not_null()),
+                                sessions::status_before_archive.eq(None::<String>),
+                                sessions::updated_at.eq(at),
+                            ))
+                            .execute(c)
+                            .await?;
                     }
                     Some(ConversationStatus::Archived) if status != archived => {
                         refuse_if_running!(c, conversation_id);
                         diesel::update(
-                            sessions::table.filter(sessions::conversation_id.eq(conversation_id)),
+                            of_it.filter(sessions::status.ne(SessionStatus::Archived.as_str())),
                         )
                         .set((
+                            sessions::status_before_archive.eq(sessions::status.nullable()),
                             sessions::status.eq(SessionStatus::Archived.as_str()),
                             sessions::updated_at.eq(at),
                         ))

@@ -47,6 +47,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         subagent_name -> Nullable<Text>,
+        status_before_archive -> Nullable<Text>,
     }
 }
 

@@ -108,7 +108,7 @@ crate::contract!(storage, [sqlite => sqlite(), postgres => postgres(), postgres_
     chat_chains_are_found_and_replaced,
     conversation_metadata_is_stored_replaced_and_filtered,
     deleting_a_conversation_removes_everything_of_it_at_once,
-    archiving_is_final_and_archives_the_sessions,
+    archiving_archives_the_sessions_and_unarchiving_restores_them,
     notifications_are_ordered_read_after_an_id_and_bounded,
 ]);
 
@@ -1401,7 +1401,7 @@ async fn deleting_a_conversation_removes_everything_of_it_at_once(f: &StorageFix
         .unwrap();
 }
 
-async fn archiving_is_final_and_archives_the_sessions(f: &StorageFixture) {
+async fn archiving_archives_the_sessions_and_unarchiving_restores_them(f: &StorageFixture) {
     let archived = root(f).await;
     let kept = root(f).await;
     let conversation = as_conversation(&archived);
@@ -1427,19 +1427,33 @@ async fn archiving_is_final_and_archives_the_sessions(f: &StorageFixture) {
         )
         .await
         .unwrap();
+    let failed = id("s");
+    let mut second = session(&failed, &archived, SessionType::Agent);
+    second.parent_session_id = Some(archived.as_str().into());
+    f.sessions().create_session(&second, None).await.unwrap();
+    f.sessions()
+        .finish_session(
+            &SessionId::from(failed.as_str()),
+            &outcome(SessionStatus::Failed),
+        )
+        .await
+        .unwrap();
+    let statuses = || async {
+        f.sessions()
+            .list_sessions(&conversation, None, Page::clamped(10, 0))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.status)
+            .collect::<Vec<_>>()
+    };
     let updated = f
         .conversations()
         .update_conversation(&conversation, &status(ConversationStatus::Archived), now())
         .await
         .unwrap();
     assert_eq!(updated.status, ConversationStatus::Archived);
-    let sessions = f
-        .sessions()
-        .list_sessions(&conversation, None, Page::clamped(10, 0))
-        .await
-        .unwrap();
-    assert_eq!(sessions.len(), 1);
-    assert_eq!(sessions[0].status, SessionStatus::Archived);
+    assert_eq!(statuses().await, [SessionStatus::Archived; 2]);
     assert_eq!(
         f.sessions()
             .latest_continuable(&conversation)
@@ -1447,17 +1461,11 @@ async fn archiving_is_final_and_archives_the_sessions(f: &StorageFixture) {
             .unwrap(),
         None
     );
-    // It takes no session and cannot be reactivated; other edits still work.
+    // It takes no session; other edits still work, and archiving again changes nothing.
     let mut next = session(&id("s"), &archived, SessionType::Agent);
     next.parent_session_id = Some(archived.as_str().into());
     assert!(matches!(
         f.sessions().create_session(&next, None).await,
-        Err(StorageError::ConversationArchived)
-    ));
-    assert!(matches!(
-        f.conversations()
-            .update_conversation(&conversation, &status(ConversationStatus::Active), now())
-            .await,
         Err(StorageError::ConversationArchived)
     ));
     let titled = ConversationPatch {
@@ -1470,6 +1478,11 @@ async fn archiving_is_final_and_archives_the_sessions(f: &StorageFixture) {
         .await
         .unwrap();
     assert_eq!(titled.status, ConversationStatus::Archived);
+    f.conversations()
+        .update_conversation(&conversation, &status(ConversationStatus::Archived), now())
+        .await
+        .unwrap();
+    assert_eq!(statuses().await, [SessionStatus::Archived; 2]);
     // Retention finds it once its last touch is older than the cutoff, never `kept`.
     let later = now() + Duration::seconds(5);
     let due = f
@@ -1486,6 +1499,23 @@ async fn archiving_is_final_and_archives_the_sessions(f: &StorageFixture) {
         .await
         .unwrap();
     assert!(!due.contains(&conversation), "{due:?}");
+
+    // Unarchived, each session has its status back and the conversation runs again.
+    f.conversations()
+        .update_conversation(&conversation, &status(ConversationStatus::Active), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses().await,
+        [SessionStatus::Committed, SessionStatus::Failed]
+    );
+    let latest = f
+        .sessions()
+        .latest_continuable(&conversation)
+        .await
+        .unwrap();
+    assert_eq!(latest.unwrap().session_id.as_str(), archived);
+    f.sessions().create_session(&next, None).await.unwrap();
 }
 
 /// TLS is checked, not just spoken: `verify-full` without the test CA does not trust the

@@ -1,5 +1,6 @@
-//! Archiving and deleting conversations. Archived is final: the conversation and its
-//! sessions can be read but take no new run. Deleting removes the rows in one transaction
+//! Archiving and deleting conversations. An archived conversation and its sessions can be
+//! read but take no new run until it is unarchived (`update` with `status: active`), which
+//! gives each session back its status. Deleting removes the rows in one transaction
 //! (so a failure leaves the conversation whole), then what the rows named: its sessions'
 //! state-store objects (their shared history once no session names it) and uploaded
 //! files. With `RETENTION_DAYS`, [`super::sweeper`]
@@ -72,8 +73,8 @@ impl Retention {
         }
     }
 
-    /// Marks the conversation and its sessions `archived`; archiving again changes
-    /// nothing.
+    /// Marks the conversation and its sessions `archived` (each keeps the status it had,
+    /// for unarchiving); archiving again changes nothing.
     ///
     /// # Errors
     /// See [`RetentionError`].
