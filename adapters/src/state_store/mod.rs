@@ -241,17 +241,8 @@ impl OpendalStateStore {
 impl OpendalStateStore {
     /// The segments named by every stored `state.json`.
     async fn named_segments(&self) -> Result<HashSet<String>, StateStoreError> {
-        let listed = self
-            .op
-            .list_with(keys::SESSIONS)
-            .recursive(true)
-            .await
-            .map_err(unavailable)?;
-        let documents: Vec<String> = listed
-            .into_iter()
-            .map(|entry| entry.path().to_owned())
-            .filter(|key| keys::is_state(key))
-            .collect();
+        let mut documents = self.keys_under(keys::SESSIONS).await?;
+        documents.retain(|key| keys::is_state(key));
         let named: Vec<Option<StoredState>> = futures::stream::iter(documents)
             .map(|key| async move {
                 match self.get::<StoredState>(&key).await {
@@ -273,19 +264,22 @@ impl OpendalStateStore {
 
     /// Every stored segment: its name and key.
     async fn stored_segments(&self) -> Result<Vec<(String, String)>, StateStoreError> {
+        let keys = self.keys_under(keys::SEGMENTS).await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|key| keys::segment_of(&key).map(|name| (name.to_owned(), key.clone())))
+            .collect())
+    }
+
+    /// Every key under `prefix`, at any depth.
+    async fn keys_under(&self, prefix: &str) -> Result<Vec<String>, StateStoreError> {
         let listed = self
             .op
-            .list_with(keys::SEGMENTS)
+            .list_with(prefix)
             .recursive(true)
             .await
             .map_err(unavailable)?;
-        Ok(listed
-            .iter()
-            .filter_map(|entry| {
-                let key = entry.path();
-                keys::segment_of(key).map(|name| (name.to_owned(), key.to_owned()))
-            })
-            .collect())
+        Ok(listed.into_iter().map(|e| e.path().to_owned()).collect())
     }
 }
 

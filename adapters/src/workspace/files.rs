@@ -188,12 +188,7 @@ pub(crate) fn rename(r: &Resolver, from: &str, to: &str) -> Result<(), Workspace
     // A symlink is moved as itself, wherever it points: access through it is checked later.
     let source = r.resolve_entry(from)?;
     let target = r.resolve(to)?;
-    if r.is_root(&source.real) {
-        return Err(WorkspaceError::Io(format!(
-            "{}: the working directory and allowed paths cannot be moved",
-            source.shown
-        )));
-    }
+    refuse_root(r, &source, "moved")?;
     let (from_dir, from_name) = open_entry_parent(r, &source)?;
     let stat = stat_at(&from_dir, from_name).map_err(|e| io_error(&source.shown, &e))?;
     let is_dir = kind(&stat) == FileType::Directory;
@@ -224,14 +219,20 @@ pub(crate) fn rename(r: &Resolver, from: &str, to: &str) -> Result<(), Workspace
 /// what it points to. The working directory and allowed paths themselves stay.
 pub(crate) fn remove(r: &Resolver, path: &str) -> Result<(), WorkspaceError> {
     let entry = r.resolve_entry(path)?;
+    refuse_root(r, &entry, "removed")?;
+    let (dir, name) = open_entry_parent(r, &entry)?;
+    beneath::remove_tree(&dir, name).map_err(|e| io_error(&entry.shown, &e))
+}
+
+/// The working directory and the allowed paths are the policy's roots: never `done` to.
+fn refuse_root(r: &Resolver, entry: &Resolved, done: &str) -> Result<(), WorkspaceError> {
     if r.is_root(&entry.real) {
         return Err(WorkspaceError::Io(format!(
-            "{}: the working directory and allowed paths cannot be removed",
+            "{}: the working directory and allowed paths cannot be {done}",
             entry.shown
         )));
     }
-    let (dir, name) = open_entry_parent(r, &entry)?;
-    beneath::remove_tree(&dir, name).map_err(|e| io_error(&entry.shown, &e))
+    Ok(())
 }
 
 /// `renameat2(RENAME_NOREPLACE)`, falling back to a plain rename on filesystems without it
