@@ -19,7 +19,9 @@
 //!   capabilities, limits, supervisor) against the same command run plainly (medians).
 //!
 //! `--concurrent=N` changes the number of concurrent runs (e.g. 200 for the CPU per run
-//! figure), `--load-only` measures only them, `--local-only` skips PostgreSQL + Redis.
+//! figure), `--load-only` measures only them (`--deltas=N` then changes their answer's
+//! length, to tell a run's fixed cost from its cost per delta), `--local-only` skips
+//! PostgreSQL + Redis.
 //!
 //! Timings never fail the run; errors do (exit status 1), so `--quick` is a CI smoke test.
 
@@ -47,6 +49,8 @@ struct Plan {
     ratio_rounds: usize,
     slow_rounds: usize,
     concurrent: usize,
+    /// Deltas of each concurrent run's answer (10 ms apart).
+    load_deltas: usize,
     commits: usize,
     continues: usize,
 }
@@ -57,6 +61,7 @@ impl Plan {
             ratio_rounds: 20,
             slow_rounds: 5,
             concurrent: 1_000,
+            load_deltas: 200,
             commits: 100,
             continues: 7,
         }
@@ -67,6 +72,7 @@ impl Plan {
             ratio_rounds: 5,
             slow_rounds: 1,
             concurrent: 100,
+            load_deltas: 200,
             commits: 20,
             continues: 3,
         }
@@ -93,6 +99,9 @@ struct Report {
     load_rss_kb: u64,
     /// CPU seconds the service and this process (mock LLM + clients) used during the load.
     load_cpu: (f64, f64),
+    /// CPU seconds this process (mock LLM + readers) used for the direct reads: what
+    /// sending and receiving the same deltas costs on this machine with no service between.
+    direct_cpu: f64,
     commit_p50: Duration,
     commit_p99: Duration,
     continue_small: Duration,
@@ -329,6 +338,7 @@ async fn ratio(
 
 /// `n` concurrent reads of the mock's answer, without the service.
 async fn load_direct(svc: &Arc<Service>, mock: &Arc<MockLlm>, n: usize, r: &mut Report) {
+    let cpu_before = cpu_secs("/proc/self/stat");
     let reads = (0..n).map(|_| {
         let (svc, mock) = (svc.clone(), mock.clone());
         tokio::spawn(async move { direct(&svc.client, &mock).await.total })
@@ -338,6 +348,7 @@ async fn load_direct(svc: &Arc<Service>, mock: &Arc<MockLlm>, n: usize, r: &mut 
         .into_iter()
         .filter_map(Result::ok)
         .collect();
+    r.direct_cpu = cpu_secs("/proc/self/stat") - cpu_before;
     if !times.is_empty() {
         r.direct_p50 = percentile(&mut times, 0.5);
         r.direct_p99 = percentile(&mut times, 0.99);
@@ -533,7 +544,7 @@ async fn bench(
 
     if load_only {
         mock.set_default(DefaultAnswer {
-            deltas: 200,
+            deltas: plan.load_deltas,
             delay: Duration::from_millis(10),
         });
         let svc = Arc::new(svc);
@@ -637,6 +648,13 @@ fn print(plan: Plan, reports: &[(&str, Report)]) {
         ))
     );
     println!(
+        "| mock LLM + readers CPU per direct read, no service (reference) | | {} |",
+        col(&|r| format!(
+            "{:.2} ms",
+            r.direct_cpu * 1000.0 / r.load_runs.max(1) as f64
+        ))
+    );
+    println!(
         "| commit of a 200-message session (p99) | ≤ 20 ms | {} |",
         col(&|r| format!("{} (p50 {})", ms(r.commit_p99), ms(r.commit_p50)))
     );
@@ -664,6 +682,9 @@ async fn main() {
     let mut plan = if quick { Plan::quick() } else { Plan::full() };
     if let Some(n) = concurrent {
         plan.concurrent = n;
+    }
+    if let Some(n) = args.iter().find_map(|a| a.strip_prefix("--deltas=")) {
+        plan.load_deltas = n.parse().expect("--deltas=N takes a number");
     }
     let bin = PathBuf::from(
         std::env::var("AGENT_RUNTIME_BIN")
