@@ -90,13 +90,15 @@ pub trait Database: Send + Sync {
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait NotificationRepo: Send + Sync {
-    /// Appends `n` and returns its id, greater than every id before it (ids are never
-    /// reused); keeps only the newest `keep` notifications.
-    async fn append_notification(
+    /// Appends `batch` in order and returns its ids, each greater than every id before it
+    /// (ids are never reused); keeps only the newest `keep` notifications. One call for
+    /// whatever queued up meanwhile: under load, runs ending together cost one write, not
+    /// one per notification.
+    async fn append_notifications(
         &self,
-        n: &NewNotification,
+        batch: &[NewNotification],
         keep: u64,
-    ) -> Result<u64, StorageError>;
+    ) -> Result<Vec<u64>, StorageError>;
 
     /// The notifications after id `after`, oldest first, at most `limit`.
     async fn notifications_after(

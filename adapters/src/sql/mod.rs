@@ -402,6 +402,20 @@ pub(crate) trait BackendExt {
     /// Serializes changes of the default preset: PostgreSQL takes a transaction-scoped
     /// advisory lock; SQLite needs nothing (its write pool is one connection).
     async fn lock_default_preset(&mut self) -> Result<(), diesel::result::Error>;
+
+    /// Inserts one notification row per body in one statement; returns their ids (in no
+    /// particular order: a statement's rows take ascending ids in the order of its values).
+    async fn insert_notifications(
+        &mut self,
+        bodies: &[String],
+    ) -> Result<Vec<i64>, diesel::result::Error>;
+}
+
+/// An id returned by a raw `RETURNING id`.
+#[derive(diesel::QueryableByName)]
+struct ReturnedId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
 }
 
 impl BackendExt for AsyncPgConnection {
@@ -411,11 +425,42 @@ impl BackendExt for AsyncPgConnection {
             .await
             .map(|_| ())
     }
+
+    async fn insert_notifications(
+        &mut self,
+        bodies: &[String],
+    ) -> Result<Vec<i64>, diesel::result::Error> {
+        use diesel::ExpressionMethods;
+        use schema::notifications;
+        let rows: Vec<_> = bodies.iter().map(|b| notifications::body.eq(b)).collect();
+        diesel::insert_into(notifications::table)
+            .values(&rows)
+            .returning(notifications::id)
+            .get_results(self)
+            .await
+    }
 }
 
 impl BackendExt for SqliteConn {
     async fn lock_default_preset(&mut self) -> Result<(), diesel::result::Error> {
         Ok(())
+    }
+
+    /// Diesel's SQLite batch insert has no `RETURNING`, so the statement is written out.
+    async fn insert_notifications(
+        &mut self,
+        bodies: &[String],
+    ) -> Result<Vec<i64>, diesel::result::Error> {
+        let values = vec!["(?)"; bodies.len()].join(", ");
+        let mut query = diesel::sql_query(format!(
+            "INSERT INTO notifications (body) VALUES {values} RETURNING id"
+        ))
+        .into_boxed::<diesel::sqlite::Sqlite>();
+        for body in bodies {
+            query = query.bind::<diesel::sql_types::Text, _>(body.clone());
+        }
+        let ids: Vec<ReturnedId> = query.load(self).await?;
+        Ok(ids.into_iter().map(|r| r.id).collect())
     }
 }
 

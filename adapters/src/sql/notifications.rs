@@ -6,31 +6,40 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use ports::{NewNotification, Notification, NotificationRepo, StorageError};
 
-use super::{SqlStorage, db_err, schema::notifications, with_conn};
+use super::{BackendExt, SqlStorage, db_err, schema::notifications, with_conn};
 
 #[async_trait]
 impl NotificationRepo for SqlStorage {
-    async fn append_notification(
+    async fn append_notifications(
         &self,
-        n: &NewNotification,
+        batch: &[NewNotification],
         keep: u64,
-    ) -> Result<u64, StorageError> {
-        let body = serde_json::to_string(n).map_err(|e| StorageError::Other(Box::new(e)))?;
-        let id: i64 = with_conn!(self, write, |c| {
-            let id: i64 = diesel::insert_into(notifications::table)
-                .values(notifications::body.eq(&body))
-                .returning(notifications::id)
-                .get_result(c)
-                .await
-                .map_err(db_err)?;
-            let oldest_kept = id.saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX)) + 1;
-            diesel::delete(notifications::table.filter(notifications::id.lt(oldest_kept)))
-                .execute(c)
-                .await
-                .map_err(db_err)?;
-            id
+    ) -> Result<Vec<u64>, StorageError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bodies = batch
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StorageError::Other(Box::new(e)))?;
+        let mut ids: Vec<i64> = with_conn!(self, write, |c| {
+            let ids = c.insert_notifications(&bodies).await.map_err(db_err)?;
+            let newest = ids.iter().copied().max().unwrap_or(0);
+            let oldest_kept = newest.saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX)) + 1;
+            if oldest_kept > 1 {
+                diesel::delete(notifications::table.filter(notifications::id.lt(oldest_kept)))
+                    .execute(c)
+                    .await
+                    .map_err(db_err)?;
+            }
+            ids
         });
-        u64::try_from(id).map_err(|e| StorageError::Other(Box::new(e)))
+        // `RETURNING` promises no row order; the ids' order is the values' order.
+        ids.sort_unstable();
+        ids.into_iter()
+            .map(|id| u64::try_from(id).map_err(|e| StorageError::Other(Box::new(e))))
+            .collect()
     }
 
     async fn notifications_after(

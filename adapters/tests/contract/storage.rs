@@ -1164,10 +1164,14 @@ async fn notifications_are_ordered_read_after_an_id_and_bounded(f: &StorageFixtu
         status: Some(SessionStatus::Committed),
         subagent: None,
     };
+    // Two alone, then three in one batch.
     let mut ids = Vec::new();
-    for n in 0..5 {
-        ids.push(repo.append_notification(&note(n), 3).await.unwrap());
+    for n in 0..2 {
+        ids.extend(repo.append_notifications(&[note(n)], 3).await.unwrap());
     }
+    let batch: Vec<NewNotification> = (2..5).map(note).collect();
+    ids.extend(repo.append_notifications(&batch, 3).await.unwrap());
+    assert_eq!(ids.len(), 5);
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     // Only the newest three are kept.
     let kept = repo.notifications_after(0, 100).await.unwrap();
@@ -1185,8 +1189,9 @@ async fn notifications_are_ordered_read_after_an_id_and_bounded(f: &StorageFixtu
     assert_eq!(after[0].body.session_id.as_ref().unwrap().as_str(), "s4");
     assert_eq!(repo.notifications_after(ids[1], 1).await.unwrap().len(), 1);
     // An id is never reused, even after the newest was pruned by later appends.
-    let next = repo.append_notification(&note(9), 3).await.unwrap();
-    assert!(next > ids[4]);
+    let next = repo.append_notifications(&[note(9)], 3).await.unwrap();
+    assert!(next[0] > ids[4]);
+    assert!(repo.append_notifications(&[], 3).await.unwrap().is_empty());
 }
 
 async fn chat_chains_are_found_and_replaced(f: &StorageFixture) {

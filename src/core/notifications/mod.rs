@@ -79,26 +79,34 @@ impl Notifier {
     }
 }
 
-/// The writer: numbers each notification in the log, then hands it on.
+/// Most notifications numbered in one append.
+const MAX_BATCH: usize = 256;
+
+/// The writer: numbers the notifications that queued up meanwhile in one append, then
+/// hands each on in order.
 async fn write(
     mut pending: mpsc::Receiver<NewNotification>,
     log: Arc<dyn NotificationRepo>,
     live: broadcast::Sender<Arc<Notification>>,
     sinks: Vec<Arc<dyn NotificationSink>>,
 ) {
-    while let Some(body) = pending.recv().await {
-        let id = match log.append_notification(&body, KEEP).await {
-            Ok(id) => id,
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let ids = match log.append_notifications(&batch, KEEP).await {
+            Ok(ids) => ids,
             Err(e) => {
-                tracing::warn!(error = %e, kind = body.kind.as_str(), "notification not logged");
+                tracing::warn!(error = %e, count = batch.len(), "notifications not logged");
+                batch.clear();
                 continue;
             }
         };
-        let notification = Arc::new(Notification { id, body });
-        // No live reader is fine.
-        let _ = live.send(notification.clone());
-        for sink in &sinks {
-            sink.deliver(&notification);
+        for (id, body) in ids.into_iter().zip(batch.drain(..)) {
+            let notification = Arc::new(Notification { id, body });
+            // No live reader is fine.
+            let _ = live.send(notification.clone());
+            for sink in &sinks {
+                sink.deliver(&notification);
+            }
         }
     }
 }
@@ -128,12 +136,18 @@ mod tests {
     async fn published_notifications_are_logged_then_read_live_and_sunk_in_order() {
         let mut repo = MockNotificationRepo::new();
         let next = Mutex::new(0u64);
-        repo.expect_append_notification().returning(move |_, keep| {
-            assert_eq!(keep, KEEP);
-            let mut n = next.lock().unwrap();
-            *n += 1;
-            Ok(*n)
-        });
+        repo.expect_append_notifications()
+            .returning(move |batch, keep| {
+                assert_eq!(keep, KEEP);
+                let mut n = next.lock().unwrap();
+                Ok(batch
+                    .iter()
+                    .map(|_| {
+                        *n += 1;
+                        *n
+                    })
+                    .collect())
+            });
         let sunk = Arc::new(Mutex::new(Vec::new()));
         let mut sink = MockNotificationSink::new();
         {
@@ -151,5 +165,44 @@ mod tests {
         assert_eq!(second.body.conversation_id.as_str(), "b");
         tokio::task::yield_now().await;
         assert_eq!(*sunk.lock().unwrap(), [1, 2]);
+    }
+
+    #[tokio::test]
+    async fn notifications_queued_together_cost_one_append_and_a_failed_one_loses_only_its_batch() {
+        let mut repo = MockNotificationRepo::new();
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        {
+            let batches = batches.clone();
+            let mut calls = 0;
+            repo.expect_append_notifications()
+                .returning(move |batch, _| {
+                    calls += 1;
+                    let names: Vec<String> = batch
+                        .iter()
+                        .map(|n| n.conversation_id.as_str().to_owned())
+                        .collect();
+                    batches.lock().unwrap().push(names);
+                    if calls == 1 {
+                        return Err(StorageError::Unavailable("down".into()));
+                    }
+                    Ok((10..).take(batch.len()).collect())
+                });
+        }
+        let notifier = Notifier::start(Arc::new(repo), Vec::new());
+        let mut live = notifier.subscribe();
+        // Queued before the writer runs (this runtime has one thread): one batch.
+        for name in ["a", "b", "c"] {
+            notifier.publish(note(name));
+        }
+        tokio::task::yield_now().await;
+        notifier.publish(note("d"));
+        notifier.publish(note("e"));
+        let (d, e) = (live.recv().await.unwrap(), live.recv().await.unwrap());
+        assert_eq!((d.id, e.id), (10, 11));
+        assert_eq!(d.body.conversation_id.as_str(), "d");
+        assert_eq!(
+            *batches.lock().unwrap(),
+            [vec!["a", "b", "c"], vec!["d", "e"]]
+        );
     }
 }
