@@ -593,14 +593,17 @@ fn mb(kb: u64) -> String {
     format!("{:.1} MB", kb as f64 / 1_024.0)
 }
 
+/// One table cell per backend, joined.
+fn column(reports: &[(&str, Report)], f: &dyn Fn(&Report) -> String) -> String {
+    reports
+        .iter()
+        .map(|(_, r)| f(r))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
 fn print(plan: Plan, reports: &[(&str, Report)]) {
-    let col = |f: &dyn Fn(&Report) -> String| -> String {
-        reports
-            .iter()
-            .map(|(_, r)| f(r))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    };
+    let col = |f: &dyn Fn(&Report) -> String| column(reports, f);
     let names: Vec<&str> = reports.iter().map(|(n, _)| *n).collect();
     println!("| measure | budget | {} |", names.join(" | "));
     println!("| --- | --- |{}", " --- |".repeat(reports.len()));
@@ -617,6 +620,27 @@ fn print(plan: Plan, reports: &[(&str, Report)]) {
         "| 1,000 deltas no delay, insert and commit included: run ÷ mock | ≤ 5 | {} |",
         col(&|r| format!("{:.2} ({} / {})", r.fast_ratio, ms(r.fast.1), ms(r.fast.0)))
     );
+    print_load(plan, reports);
+    println!(
+        "| commit of a 200-message session (p99) | ≤ 20 ms | {} |",
+        col(&|r| format!("{} (p50 {})", ms(r.commit_p99), ms(r.commit_p50)))
+    );
+    println!(
+        "| continue a 5,000-message session: added latency | ≤ 50 ms | {} |",
+        col(&|r| format!(
+            "{} ({} vs {} to the first delta)",
+            ms(r.continue_large.saturating_sub(r.continue_small)),
+            ms(r.continue_large),
+            ms(r.continue_small)
+        ))
+    );
+}
+
+/// The rows of the concurrent runs.
+fn print_load(plan: Plan, reports: &[(&str, Report)]) {
+    let col = |f: &dyn Fn(&Report) -> String| column(reports, f);
+    let per_run =
+        |cpu: f64, r: &Report| format!("{:.2} ms", cpu * 1000.0 / r.load_runs.max(1) as f64);
     println!(
         "| {} concurrent runs, 200 deltas 10 ms apart: p99 ÷ 2.0 s | ≤ 1.15, no errors | {} |",
         plan.concurrent,
@@ -642,30 +666,11 @@ fn print(plan: Plan, reports: &[(&str, Report)]) {
     );
     println!(
         "| service CPU per concurrent run | | {} |",
-        col(&|r| format!(
-            "{:.2} ms",
-            r.load_cpu.0 * 1000.0 / r.load_runs.max(1) as f64
-        ))
+        col(&|r| per_run(r.load_cpu.0, r))
     );
     println!(
         "| mock LLM + readers CPU per direct read, no service (reference) | | {} |",
-        col(&|r| format!(
-            "{:.2} ms",
-            r.direct_cpu * 1000.0 / r.load_runs.max(1) as f64
-        ))
-    );
-    println!(
-        "| commit of a 200-message session (p99) | ≤ 20 ms | {} |",
-        col(&|r| format!("{} (p50 {})", ms(r.commit_p99), ms(r.commit_p50)))
-    );
-    println!(
-        "| continue a 5,000-message session: added latency | ≤ 50 ms | {} |",
-        col(&|r| format!(
-            "{} ({} vs {} to the first delta)",
-            ms(r.continue_large.saturating_sub(r.continue_small)),
-            ms(r.continue_large),
-            ms(r.continue_small)
-        ))
+        col(&|r| per_run(r.direct_cpu, r))
     );
 }
 

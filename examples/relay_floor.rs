@@ -2,7 +2,7 @@
 //! (tokio, poem, reqwest, eventsource-stream) must do for one run of the concurrent load.
 //! It answers the benchmark's calls like the service does, but a run only relays the
 //! model's stream: each upstream event becomes one SSE frame, frames ready within the run
-//! log's pace (20 ms) are written together as the service writes them, and nothing is
+//! log's pace (20 ms; `RELAY_PACE_MS`) are written together as the service writes them, and nothing is
 //! stored, parsed into messages or forwarded.
 //!
 //! `cargo build --release --example relay_floor`, then
@@ -23,7 +23,14 @@ use poem::{
 use tokio::time::Instant;
 
 /// The run log's pace (`RunLog` in the runtime): what streams meanwhile goes in one write.
-const PACE: Duration = Duration::from_millis(20);
+/// `RELAY_PACE_MS` changes it, to see what a slower pace would save.
+fn pace() -> Duration {
+    let ms = std::env::var("RELAY_PACE_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(20);
+    Duration::from_millis(ms)
+}
 
 #[handler]
 fn ok() -> &'static str {
@@ -63,13 +70,14 @@ impl Upstream {
     }
 }
 
-/// Frames of the events, those ready within [`PACE`] of the first written together, then
+/// Frames of the events, those ready within the pace of the first written together, then
 /// the terminal frame.
 fn paced(
     events: impl Stream<Item = String> + Send + 'static,
 ) -> impl Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    let pace = pace();
     let events = Box::pin(events.fuse());
-    stream::unfold(Some((events, 0u64)), |state| async move {
+    stream::unfold(Some((events, 0u64)), move |state| async move {
         let (mut events, mut id) = state?;
         let mut chunk = Vec::with_capacity(1024);
         let Some(first) = events.next().await else {
@@ -79,7 +87,7 @@ fn paced(
             );
             return Some((Ok(chunk), None));
         };
-        let due = Instant::now() + PACE;
+        let due = Instant::now() + pace;
         let mut data = Some(first);
         while let Some(d) = data {
             id += 1;
