@@ -457,7 +457,7 @@ impl BackendExt for SqliteConn {
         ))
         .into_boxed::<diesel::sqlite::Sqlite>();
         for body in bodies {
-            query = query.bind::<diesel::sql_types::Text, _>(body.clone());
+            query = query.bind::<diesel::sql_types::Text, _>(body.as_str());
         }
         let ids: Vec<ReturnedId> = query.load(self).await?;
         Ok(ids.into_iter().map(|r| r.id).collect())

@@ -8,6 +8,10 @@ use ports::{NewNotification, Notification, NotificationRepo, StorageError};
 
 use super::{BackendExt, SqlStorage, db_err, schema::notifications, with_conn};
 
+/// Rows of one insert statement: well under SQLite's limit of bound values per statement,
+/// however large a batch a caller hands over.
+const ROWS_PER_INSERT: usize = 500;
+
 #[async_trait]
 impl NotificationRepo for SqlStorage {
     async fn append_notifications(
@@ -24,7 +28,10 @@ impl NotificationRepo for SqlStorage {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| StorageError::Other(Box::new(e)))?;
         let mut ids: Vec<i64> = with_conn!(self, write, |c| {
-            let ids = c.insert_notifications(&bodies).await.map_err(db_err)?;
+            let mut ids = Vec::with_capacity(bodies.len());
+            for rows in bodies.chunks(ROWS_PER_INSERT) {
+                ids.extend(c.insert_notifications(rows).await.map_err(db_err)?);
+            }
             let newest = ids.iter().copied().max().unwrap_or(0);
             let oldest_kept = newest.saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX)) + 1;
             if oldest_kept > 1 {

@@ -1192,6 +1192,19 @@ async fn notifications_are_ordered_read_after_an_id_and_bounded(f: &StorageFixtu
     let next = repo.append_notifications(&[note(9)], 3).await.unwrap();
     assert!(next[0] > ids[4]);
     assert!(repo.append_notifications(&[], 3).await.unwrap().is_empty());
+    // A batch larger than one statement's rows keeps its order across statements.
+    let large: Vec<NewNotification> = (100..1_300).map(note).collect();
+    let large_ids = repo.append_notifications(&large, 3).await.unwrap();
+    assert_eq!(large_ids.len(), 1_200);
+    assert!(large_ids.windows(2).all(|w| w[0] < w[1]));
+    assert!(large_ids[0] > next[0]);
+    let kept = repo.notifications_after(0, 100).await.unwrap();
+    let kept_sessions: Vec<&str> = kept
+        .iter()
+        .map(|n| n.body.session_id.as_ref().unwrap().as_str())
+        .collect();
+    assert_eq!(kept_sessions, ["s1297", "s1298", "s1299"]);
+    assert_eq!(kept[2].id, large_ids[1_199]);
 }
 
 async fn chat_chains_are_found_and_replaced(f: &StorageFixture) {
